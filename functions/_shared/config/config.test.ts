@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from './index.ts';
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    parseConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return [...(error as ConfigError).problems];
+  }
+  throw new Error('expected parseConfig to throw');
+}
+
+describe('parseConfig', () => {
+  it('gives development defaults for an empty environment', () => {
+    const config = parseConfig({});
+    expect(config.env).toBe('development');
+    expect(config.port).toBe(54321);
+    expect(config.database.url).toBeNull();
+    expect(config.database.prepare).toBe(false);
+    expect(config.dataDir).toBe('.data');
+    expect(config.log.level).toBe('info');
+    expect(config.paypal.certHosts).toEqual(['api.paypal.com', 'api.sandbox.paypal.com']);
+    expect(config.upstash).toBeNull();
+  });
+
+  it('names a malformed variable and shows its (non-secret) value', () => {
+    expect(problemsOf({ PORT: 'eighty' })).toEqual([
+      'PORT: must be a whole number between 1 and 65535 (got "eighty")',
+    ]);
+    expect(problemsOf({ PORT: '70000' })).toEqual(['PORT: must be at most 65535 (got "70000")']);
+    expect(problemsOf({ GATEHOUSE_ENV: 'staging' })[0]).toMatch(
+      /^GATEHOUSE_ENV: must be development or production/,
+    );
+  });
+
+  it('names every bad variable at once and never echoes a secret-bearing value', () => {
+    const problems = problemsOf({
+      DATABASE_URL: 'mysql://root:hunter2@db/app',
+      GATEHOUSE_LOG_LEVEL: 'loud',
+      WHATSAPP_GRAPH_URL: 'ftp://graph',
+    });
+    expect(problems).toHaveLength(3);
+    expect(problems.join('\n')).toContain('DATABASE_URL: must be a postgres://');
+    expect(problems.join('\n')).toContain('GATEHOUSE_LOG_LEVEL: must be debug, info, warn or error');
+    expect(problems.join('\n')).toContain('WHATSAPP_GRAPH_URL: must be an http(s) URL');
+    expect(problems.join('\n')).not.toContain('hunter2');
+  });
+
+  it('requires a long service key and a database in production (fail closed)', () => {
+    const problems = problemsOf({ GATEHOUSE_ENV: 'production' });
+    expect(problems).toEqual([
+      'GATEHOUSE_SERVICE_KEY: required when GATEHOUSE_ENV=production',
+      'DATABASE_URL: required when GATEHOUSE_ENV=production (the embedded database is for development)',
+    ]);
+    expect(
+      problemsOf({
+        GATEHOUSE_ENV: 'production',
+        GATEHOUSE_SERVICE_KEY: 'short',
+        DATABASE_URL: 'postgres://u@h/d',
+      }),
+    ).toEqual(['GATEHOUSE_SERVICE_KEY: every key must be at least 32 characters in production']);
+  });
+
+  it('falls back to Supabase-provided SUPABASE_DB_URL', () => {
+    expect(parseConfig({ SUPABASE_DB_URL: 'postgresql://postgres@db:5432/postgres' }).database.url)
+      .toBe('postgresql://postgres@db:5432/postgres');
+    expect(
+      parseConfig({
+        DATABASE_URL: 'postgres://a@h/one',
+        SUPABASE_DB_URL: 'postgres://b@h/two',
+      }).database.url,
+    ).toBe('postgres://a@h/one');
+  });
+
+  it('splits secret lists for rotation and treats empty values as unset', () => {
+    const config = parseConfig({
+      WHATSAPP_APP_SECRET: ' new-secret , old-secret ,',
+      STRIPE_WEBHOOK_SECRET: '',
+      GATEHOUSE_CORS_ORIGINS: 'https://app.example.com, https://admin.example.com',
+    });
+    expect(config.whatsapp.appSecrets).toEqual(['new-secret', 'old-secret']);
+    expect(config.stripe.webhookSecrets).toEqual([]);
+    expect(config.http.corsOrigins).toEqual(['https://app.example.com', 'https://admin.example.com']);
+  });
+
+  it('collects Standard Webhooks secrets per source', () => {
+    const config = parseConfig({
+      WEBHOOK_SECRET_BILLING: 'whsec_a,whsec_b',
+      WEBHOOK_SECRET_CRM_EVENTS: 'whsec_c',
+    });
+    expect(config.standardWebhooks).toEqual({
+      billing: ['whsec_a', 'whsec_b'],
+      crm_events: ['whsec_c'],
+    });
+    expect(problemsOf({ 'WEBHOOK_SECRET_bad-name': 'x' })).toEqual([
+      'WEBHOOK_SECRET_bad-name: the source part must be upper-case letters, digits and underscores',
+    ]);
+  });
+
+  it('requires both Upstash variables or neither', () => {
+    expect(problemsOf({ UPSTASH_REDIS_REST_URL: 'https://redis.example.com' })).toEqual([
+      'UPSTASH_REDIS_REST_TOKEN: required when UPSTASH_REDIS_REST_URL is set',
+    ]);
+    expect(
+      parseConfig({ UPSTASH_REDIS_REST_URL: 'https://r.example.com', UPSTASH_REDIS_REST_TOKEN: 't' })
+        .upstash,
+    ).toEqual({ url: 'https://r.example.com', token: 't' });
+  });
+});

@@ -1,0 +1,177 @@
+import type { z } from 'zod';
+import {
+  DEFAULT_BODY_LIMIT_BYTES,
+  DEFAULT_EMBEDDED_DB_PORT,
+  DEFAULT_PAYPAL_CERT_HOSTS,
+  DEFAULT_PORT,
+  DEFAULT_WHATSAPP_GRAPH_URL,
+  type Env,
+  envSchema,
+  MIN_PRODUCTION_KEY_LENGTH,
+  type ParsedEnv,
+  STANDARD_WEBHOOK_SECRET_PREFIX,
+} from './schema.ts';
+
+export { type Env, envSchema } from './schema.ts';
+
+export type GatehouseEnv = 'development' | 'production';
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/** Typed configuration, parsed once at an entry point and passed down. */
+export interface Config {
+  readonly env: GatehouseEnv;
+  readonly port: number;
+  /** Interface the local server binds; loopback unless said otherwise. */
+  readonly host: string;
+  readonly database: {
+    /** `null` → the local server starts the embedded PGlite. */
+    readonly url: string | null;
+    readonly poolSize: number;
+    readonly prepare: boolean;
+    readonly embeddedPort: number;
+  };
+  /** Folder for local state: embedded database, generated development secrets. */
+  readonly dataDir: string;
+  readonly log: { readonly level: LogLevel };
+  readonly http: { readonly corsOrigins: readonly string[]; readonly bodyLimitBytes: number };
+  /** Accepted service keys (first is current; the rest are being rotated out). */
+  readonly serviceKeys: readonly string[];
+  readonly metricsTokens: readonly string[];
+  readonly whatsapp: {
+    readonly verifyTokens: readonly string[];
+    readonly appSecrets: readonly string[];
+    readonly accessToken: string | null;
+    readonly phoneNumberId: string | null;
+    readonly graphUrl: string;
+  };
+  readonly stripe: { readonly webhookSecrets: readonly string[] };
+  readonly paypal: { readonly webhookIds: readonly string[]; readonly certHosts: readonly string[] };
+  /** Standard Webhooks secrets by source name (lower case), from `WEBHOOK_SECRET_<SOURCE>`. */
+  readonly standardWebhooks: Readonly<Record<string, readonly string[]>>;
+  readonly supabase: {
+    readonly url: string | null;
+    readonly jwtSecrets: readonly string[];
+    readonly jwksUrl: string | null;
+  };
+  readonly upstash: { readonly url: string; readonly token: string } | null;
+}
+
+/** One line per bad variable, each naming it, so start-up failures say what to fix. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+  }
+}
+
+function describeIssues(issues: readonly z.core.$ZodIssue[], env: Env): string[] {
+  return issues.map((issue) => {
+    const variable = String(issue.path[0] ?? '(environment)');
+    const raw = env[variable];
+    // Echo the bad value only for non-secret, short settings; secrets are never printed.
+    const showValue = raw !== undefined && raw.length <= 64 && !/SECRET|TOKEN|KEY|URL/.test(variable);
+    return `${variable}: ${issue.message}${showValue ? ` (got ${JSON.stringify(raw)})` : ''}`;
+  });
+}
+
+function standardWebhookSecrets(env: Env, problems: string[]): Record<string, string[]> {
+  const sources: Record<string, string[]> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(STANDARD_WEBHOOK_SECRET_PREFIX) || value === undefined) continue;
+    const source = name.slice(STANDARD_WEBHOOK_SECRET_PREFIX.length);
+    if (!/^[A-Z0-9][A-Z0-9_]*$/.test(source)) {
+      problems.push(`${name}: the source part must be upper-case letters, digits and underscores`);
+      continue;
+    }
+    const secrets = value.split(',').map((item) => item.trim()).filter((item) => item);
+    if (secrets.length > 0) sources[source.toLowerCase()] = secrets;
+  }
+  return sources;
+}
+
+function productionProblems(parsed: ParsedEnv): string[] {
+  if (parsed.GATEHOUSE_ENV !== 'production') return [];
+  const problems: string[] = [];
+  if (parsed.GATEHOUSE_SERVICE_KEY.length === 0) {
+    problems.push('GATEHOUSE_SERVICE_KEY: required when GATEHOUSE_ENV=production');
+  } else if (parsed.GATEHOUSE_SERVICE_KEY.some((key) => key.length < MIN_PRODUCTION_KEY_LENGTH)) {
+    problems.push(
+      `GATEHOUSE_SERVICE_KEY: every key must be at least ${MIN_PRODUCTION_KEY_LENGTH} characters in production`,
+    );
+  }
+  if (!parsed.DATABASE_URL && !parsed.SUPABASE_DB_URL) {
+    problems.push(
+      'DATABASE_URL: required when GATEHOUSE_ENV=production (the embedded database is for development)',
+    );
+  }
+  return problems;
+}
+
+/**
+ * Parses the environment into a {@link Config}. Throws {@link ConfigError} listing every
+ * missing or malformed variable by name. Pure: reads nothing but its argument.
+ *
+ * @example
+ * const config = parseConfig(Deno.env.toObject());
+ * const db = createPostgresDb({ url: config.database.url!, max: config.database.poolSize });
+ */
+export function parseConfig(env: Env): Config {
+  const result = envSchema.safeParse(env);
+  const problems = result.success ? [] : describeIssues(result.error.issues, env);
+  const standardWebhooks = standardWebhookSecrets(env, problems);
+  if (!result.success) throw new ConfigError(problems);
+  const parsed = result.data;
+  problems.push(...productionProblems(parsed));
+  if (parsed.UPSTASH_REDIS_REST_URL && !parsed.UPSTASH_REDIS_REST_TOKEN) {
+    problems.push('UPSTASH_REDIS_REST_TOKEN: required when UPSTASH_REDIS_REST_URL is set');
+  }
+  if (!parsed.UPSTASH_REDIS_REST_URL && parsed.UPSTASH_REDIS_REST_TOKEN) {
+    problems.push('UPSTASH_REDIS_REST_URL: required when UPSTASH_REDIS_REST_TOKEN is set');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const corsOrigins = (parsed.GATEHOUSE_CORS_ORIGINS ?? '').split(',').map((item) => item.trim())
+    .filter((item) => item);
+  return {
+    env: parsed.GATEHOUSE_ENV,
+    port: parsed.PORT ?? DEFAULT_PORT,
+    host: parsed.GATEHOUSE_HOST ?? '127.0.0.1',
+    database: {
+      url: parsed.DATABASE_URL ?? parsed.SUPABASE_DB_URL ?? null,
+      poolSize: parsed.GATEHOUSE_DB_POOL_SIZE ?? 10,
+      prepare: parsed.GATEHOUSE_DB_PREPARE ?? false,
+      embeddedPort: parsed.GATEHOUSE_EMBEDDED_DB_PORT ?? DEFAULT_EMBEDDED_DB_PORT,
+    },
+    dataDir: parsed.GATEHOUSE_DATA_DIR ?? '.data',
+    log: { level: parsed.GATEHOUSE_LOG_LEVEL },
+    http: {
+      corsOrigins,
+      bodyLimitBytes: parsed.GATEHOUSE_BODY_LIMIT_BYTES ?? DEFAULT_BODY_LIMIT_BYTES,
+    },
+    serviceKeys: parsed.GATEHOUSE_SERVICE_KEY,
+    metricsTokens: parsed.METRICS_TOKEN,
+    whatsapp: {
+      verifyTokens: parsed.WHATSAPP_VERIFY_TOKEN,
+      appSecrets: parsed.WHATSAPP_APP_SECRET,
+      accessToken: parsed.WHATSAPP_ACCESS_TOKEN ?? null,
+      phoneNumberId: parsed.WHATSAPP_PHONE_NUMBER_ID ?? null,
+      graphUrl: parsed.WHATSAPP_GRAPH_URL ?? DEFAULT_WHATSAPP_GRAPH_URL,
+    },
+    stripe: { webhookSecrets: parsed.STRIPE_WEBHOOK_SECRET },
+    paypal: {
+      webhookIds: parsed.PAYPAL_WEBHOOK_ID,
+      certHosts: parsed.PAYPAL_CERT_HOSTS.length > 0
+        ? parsed.PAYPAL_CERT_HOSTS.map((host) => host.toLowerCase())
+        : DEFAULT_PAYPAL_CERT_HOSTS,
+    },
+    standardWebhooks,
+    supabase: {
+      url: parsed.SUPABASE_URL ?? null,
+      jwtSecrets: parsed.SUPABASE_JWT_SECRET,
+      jwksUrl: parsed.SUPABASE_JWKS_URL ?? null,
+    },
+    upstash: parsed.UPSTASH_REDIS_REST_URL && parsed.UPSTASH_REDIS_REST_TOKEN
+      ? { url: parsed.UPSTASH_REDIS_REST_URL, token: parsed.UPSTASH_REDIS_REST_TOKEN }
+      : null,
+  };
+}

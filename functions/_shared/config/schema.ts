@@ -1,0 +1,89 @@
+import { z } from 'zod';
+
+/** The environment as entry points read it (Deno.env.toObject(), process.env, .env). */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export const DEFAULT_PORT = 54321;
+export const DEFAULT_EMBEDDED_DB_PORT = 54322;
+export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
+export const DEFAULT_WHATSAPP_GRAPH_URL = 'https://graph.facebook.com/v21.0';
+export const DEFAULT_PAYPAL_CERT_HOSTS = ['api.paypal.com', 'api.sandbox.paypal.com'];
+/** Minimum length of a production service key: long enough that guessing is hopeless. */
+export const MIN_PRODUCTION_KEY_LENGTH = 32;
+
+/** `WEBHOOK_SECRET_<SOURCE>` → a Standard Webhooks source named `<source>` (lower case). */
+export const STANDARD_WEBHOOK_SECRET_PREFIX = 'WEBHOOK_SECRET_';
+
+// An empty value (`FOO=` in .env) means "not set"; it never becomes an empty secret.
+const optionalText = z.string().trim().transform((value) => value === '' ? undefined : value)
+  .optional();
+
+/** A comma-separated list; every listed secret verifies, so secrets rotate without downtime. */
+const secretList = optionalText.transform((value) =>
+  value === undefined ? [] : value.split(',').map((item) => item.trim()).filter((item) => item)
+);
+
+const integer = (min: number, max: number) =>
+  optionalText.pipe(
+    z.string().regex(/^\d+$/, `must be a whole number between ${min} and ${max}`)
+      .transform(Number)
+      .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`))
+      .optional(),
+  );
+
+const boolean = optionalText.pipe(
+  z.enum(['true', 'false', '1', '0'], { message: 'must be true or false' })
+    .transform((value) => value === 'true' || value === '1')
+    .optional(),
+);
+
+const httpUrl = optionalText.pipe(
+  z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
+);
+
+const postgresUrl = optionalText.pipe(
+  z.url({
+    protocol: /^postgres(ql)?$/,
+    message: 'must be a postgres:// or postgresql:// connection string',
+  }).optional(),
+);
+
+/** The variables Gatehouse reads. Keys are the public contract (ARCHITECTURE §4). */
+export const envSchema = z.object({
+  GATEHOUSE_ENV: optionalText.pipe(
+    z.enum(['development', 'production'], { message: 'must be development or production' })
+      .default('development'),
+  ),
+  PORT: integer(1, 65_535),
+  GATEHOUSE_HOST: optionalText,
+  DATABASE_URL: postgresUrl,
+  // Supabase injects SUPABASE_DB_URL into edge functions; used when DATABASE_URL is unset.
+  SUPABASE_DB_URL: postgresUrl,
+  GATEHOUSE_DB_POOL_SIZE: integer(1, 100),
+  GATEHOUSE_DB_PREPARE: boolean,
+  GATEHOUSE_DATA_DIR: optionalText,
+  GATEHOUSE_EMBEDDED_DB_PORT: integer(0, 65_535),
+  GATEHOUSE_LOG_LEVEL: optionalText.pipe(
+    z.enum(['debug', 'info', 'warn', 'error'], { message: 'must be debug, info, warn or error' })
+      .default('info'),
+  ),
+  GATEHOUSE_CORS_ORIGINS: optionalText,
+  GATEHOUSE_BODY_LIMIT_BYTES: integer(1_024, 50 * 1024 * 1024),
+  GATEHOUSE_SERVICE_KEY: secretList,
+  METRICS_TOKEN: secretList,
+  WHATSAPP_VERIFY_TOKEN: secretList,
+  WHATSAPP_APP_SECRET: secretList,
+  WHATSAPP_ACCESS_TOKEN: optionalText,
+  WHATSAPP_PHONE_NUMBER_ID: optionalText,
+  WHATSAPP_GRAPH_URL: httpUrl,
+  STRIPE_WEBHOOK_SECRET: secretList,
+  PAYPAL_WEBHOOK_ID: secretList,
+  PAYPAL_CERT_HOSTS: secretList,
+  SUPABASE_URL: httpUrl,
+  SUPABASE_JWT_SECRET: secretList,
+  SUPABASE_JWKS_URL: httpUrl,
+  UPSTASH_REDIS_REST_URL: httpUrl,
+  UPSTASH_REDIS_REST_TOKEN: optionalText,
+});
+
+export type ParsedEnv = z.output<typeof envSchema>;
