@@ -61,7 +61,10 @@ async function readStored(path: string): Promise<Record<string, string>> {
  * const { env, filled } = await ensureDevelopmentSecrets(localEnv, '.data');
  * const config = parseConfig(env);
  */
-export async function ensureDevelopmentSecrets(env: Env, dataDir: string): Promise<DevSecretsResult> {
+export async function ensureDevelopmentSecrets(
+  env: Env,
+  dataDir: string,
+): Promise<DevSecretsResult> {
   const path = join(dataDir, DEV_SECRETS_FILE);
   const stored = await readStored(path);
   const filled: Partial<Record<GeneratedSecretName, string>> = {};

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, testDatabaseKind, type TestDatabase } from './database.ts';
+import { createTestDatabase, type TestDatabase, testDatabaseKind } from './database.ts';
 import { DatabaseUnavailableError } from '../../functions/_shared/db/types.ts';
 
 describe('test database harness', () => {
@@ -16,14 +16,18 @@ describe('test database harness', () => {
   });
 
   it('runs parameterised queries and transactions', async () => {
-    await database.db.exec('create table t (id int primary key, v text); insert into t values (1, $$a$$);');
+    await database.db.exec(
+      'create table t (id int primary key, v text); insert into t values (1, $$a$$);',
+    );
     await expect(
       database.db.transaction(async (tx) => {
         await tx.query('insert into t values ($1, $2)', [2, 'b']);
         throw new Error('roll back');
       }),
     ).rejects.toThrow('roll back');
-    const rows = await database.db.query<{ id: number; v: string }>('select id, v from t order by id');
+    const rows = await database.db.query<{ id: number; v: string }>(
+      'select id, v from t order by id',
+    );
     expect(rows).toEqual([{ id: 1, v: 'a' }]);
   });
 

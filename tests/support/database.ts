@@ -37,7 +37,7 @@ function uniqueName(): string {
 }
 
 /** Creates an empty database (no migrations applied). */
-export async function createTestDatabase(): Promise<TestDatabase> {
+export function createTestDatabase(): Promise<TestDatabase> {
   const adminUrl = process.env.TEST_DATABASE_URL;
   if (!adminUrl) return createPgliteDatabase();
   return createPostgresDatabase(adminUrl);

@@ -1,0 +1,40 @@
+/** The URL prefix Supabase serves functions under; the local server uses the same shape. */
+export const FUNCTIONS_PREFIX = '/functions/v1';
+
+export interface FetchApp {
+  fetch(request: Request): Response | Promise<Response>;
+}
+
+export interface LocalRouterOptions {
+  /** Function apps by deployed name, each with `basePath('/<name>')`. */
+  readonly functions: Readonly<Record<string, FetchApp>>;
+  /** Answers everything outside the functions prefix (the web build). */
+  readonly web: FetchApp;
+  /** Answers a request for a function that does not exist. */
+  readonly notFound: FetchApp;
+}
+
+/**
+ * Routes `/functions/v1/<name>/...` to the function `<name>`, handing it the request with
+ * the prefix removed, exactly as Supabase's edge runtime does: the function sees
+ * `/<name>/...`. Everything else goes to the web build.
+ *
+ * @example
+ * const handler = createLocalRouter({ functions: { health }, web, notFound });
+ * Deno.serve({ port: 54321 }, handler);
+ */
+export function createLocalRouter(options: LocalRouterOptions) {
+  const prefix = `${FUNCTIONS_PREFIX}/`;
+  return function routeLocalRequest(request: Request): Response | Promise<Response> {
+    const url = new URL(request.url);
+    if (url.pathname !== FUNCTIONS_PREFIX && !url.pathname.startsWith(prefix)) {
+      return options.web.fetch(request);
+    }
+    const rest = url.pathname.slice(FUNCTIONS_PREFIX.length);
+    const name = rest.split('/')[1] ?? '';
+    const app = Object.hasOwn(options.functions, name) ? options.functions[name] : undefined;
+    if (!app) return options.notFound.fetch(request);
+    url.pathname = rest;
+    return app.fetch(new Request(url, request));
+  };
+}

@@ -1,0 +1,145 @@
+import { join, resolve } from 'node:path';
+import { systemClock } from '../functions/_shared/clock.ts';
+import { type Config, type Env, parseConfig } from '../functions/_shared/config/index.ts';
+import { createLogger, type Logger } from '../functions/_shared/log/index.ts';
+import type { Runtime } from '../functions/_shared/runtime/index.ts';
+import { openDatabase } from './database.ts';
+import { ensureDevelopmentSecrets, type GeneratedSecretName } from './dev-secrets.ts';
+import { FUNCTIONS } from './functions.ts';
+import { createLocalRouter, type FetchApp, FUNCTIONS_PREFIX } from './local-router.ts';
+import { loadMigrationFiles, runMigrations } from './migrate.ts';
+
+export interface HttpServer {
+  /** The port actually bound (differs from the asked one when that was 0). */
+  readonly port: number;
+  /** Stops accepting connections and resolves once in-flight requests have finished. */
+  shutdown(): Promise<void>;
+}
+
+export type Serve = (
+  options: { hostname: string; port: number },
+  handler: (request: Request) => Response | Promise<Response>,
+) => Promise<HttpServer>;
+
+export interface StartOptions {
+  /** The environment (`.env` merged under the real one). */
+  readonly env: Env;
+  /** The project folder: `migrations/` is read from here. */
+  readonly projectRoot: string;
+  readonly serve: Serve;
+  /** Serves the web build at `/`. */
+  readonly web: FetchApp;
+  /** Answers unknown functions (a 404 problem). */
+  readonly notFound: (logger: Logger) => FetchApp;
+  /** Human-readable output (the banner); defaults to console.log. */
+  readonly print?: (line: string) => void;
+}
+
+export interface RunningGatehouse {
+  readonly config: Config;
+  readonly url: string;
+  /** Drains in-flight requests, closes the database; resolves true when done in time. */
+  stop(deadlineMs?: number): Promise<boolean>;
+}
+
+/** How long shutdown may take before the process exits anyway. */
+export const SHUTDOWN_DEADLINE_MS = 10_000;
+
+/**
+ * `gatehouse start`: config → database (embedded unless DATABASE_URL) → migrations →
+ * every function mounted under /functions/v1 → banner with URLs (and, in development,
+ * the generated secrets with a ready-to-paste example).
+ */
+export async function startGatehouse(options: StartOptions): Promise<RunningGatehouse> {
+  const print = options.print ?? ((line: string) => console.log(line));
+  let env = options.env;
+  let filled: Partial<Record<GeneratedSecretName, string>> = {};
+  if (env.GATEHOUSE_ENV?.trim() !== 'production') {
+    const dataDir = env.GATEHOUSE_DATA_DIR?.trim() || '.data';
+    ({ env, filled } = await ensureDevelopmentSecrets(env, resolve(options.projectRoot, dataDir)));
+  }
+  const parsed = parseConfig(env);
+  const config: Config = { ...parsed, dataDir: resolve(options.projectRoot, parsed.dataDir) };
+  const logger = createLogger({ level: config.log.level, base: { service: 'gatehouse' } });
+
+  const database = await openDatabase(config, { warn: (message) => logger.warn(message) });
+  let server: HttpServer;
+  try {
+    const files = await loadMigrationFiles(join(options.projectRoot, 'migrations'));
+    await runMigrations(database.db, files, {
+      log: (line) => logger.info(line, { component: 'migrate' }),
+    });
+    const runtime: Runtime = {
+      config,
+      db: database.db,
+      logger,
+      clock: systemClock,
+      fetch: globalThis.fetch.bind(globalThis),
+    };
+    const functions = Object.fromEntries(
+      Object.entries(FUNCTIONS).map(([name, build]) => [name, build(runtime)]),
+    );
+    const handler = createLocalRouter({
+      functions,
+      web: options.web,
+      notFound: options.notFound(logger),
+    });
+    server = await options.serve({ hostname: config.host, port: config.port }, handler);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+
+  const base = `http://${config.host}:${server.port}`;
+  printBanner(print, { config, base, database: database.description, filled });
+
+  let stopping: Promise<boolean> | undefined;
+  return {
+    config,
+    url: base,
+    stop(deadlineMs = SHUTDOWN_DEADLINE_MS) {
+      stopping ??= (async () => {
+        const drained = await Promise.race([
+          server.shutdown().then(() => true),
+          new Promise<false>((resolve) => setTimeout(() => resolve(false), deadlineMs - 2_000)),
+        ]);
+        await database.close();
+        return drained;
+      })();
+      return stopping;
+    },
+  };
+}
+
+function printBanner(
+  print: (line: string) => void,
+  details: {
+    config: Config;
+    base: string;
+    database: string;
+    filled: Partial<Record<GeneratedSecretName, string>>;
+  },
+): void {
+  const { config, base, filled } = details;
+  const names = Object.keys(FUNCTIONS);
+  const width = Math.max(...names.map((name) => name.length));
+  print(`Gatehouse (${config.env}) listening on ${base}`);
+  print(`  Functions  ${base}${FUNCTIONS_PREFIX}/<name>`);
+  for (const name of names) print(`    ${name.padEnd(width)}  ${base}${FUNCTIONS_PREFIX}/${name}`);
+  print(`  Web        ${base}/`);
+  print(`  Database   ${details.database}`);
+  const generated = Object.entries(filled);
+  if (generated.length > 0) {
+    print('');
+    print(
+      `Development secrets (generated once, kept in ${join(config.dataDir, 'dev-secrets.json')};` +
+        ' set them in .env to choose your own):',
+    );
+    for (const [name, value] of generated) print(`  ${name}=${value}`);
+  }
+  print('');
+  print('Try it:');
+  print(`  curl ${base}${FUNCTIONS_PREFIX}/health`);
+  print(`  curl ${base}${FUNCTIONS_PREFIX}/health/ready`);
+  print('');
+}

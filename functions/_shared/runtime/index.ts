@@ -1,0 +1,39 @@
+import { type Clock, systemClock } from '../clock.ts';
+import { type Config, ConfigError, type Env, parseConfig } from '../config/index.ts';
+import { createPostgresDb } from '../db/postgres.ts';
+import type { Db } from '../db/types.ts';
+import { createLogger, type Logger } from '../log/index.ts';
+
+/** What every function factory receives: the outside world, built once per process. */
+export interface Runtime {
+  readonly config: Config;
+  readonly db: Db;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly fetch: typeof fetch;
+}
+
+/**
+ * Builds the runtime of a deployed edge function from its environment: parses the config
+ * (throwing {@link ConfigError} naming each bad variable) and opens the database pool.
+ * On Supabase `SUPABASE_DB_URL` is injected, so `DATABASE_URL` is optional there.
+ *
+ * @example
+ * // supabase/functions/health/index.ts
+ * Deno.serve(createHealthApp(createEdgeRuntime(Deno.env.toObject())).fetch);
+ */
+export function createEdgeRuntime(env: Env): Runtime {
+  const config = parseConfig(env);
+  if (config.database.url === null) {
+    throw new ConfigError([
+      'DATABASE_URL: required for a deployed function (SUPABASE_DB_URL is used when set)',
+    ]);
+  }
+  const logger = createLogger({ level: config.log.level });
+  const db = createPostgresDb({
+    url: config.database.url,
+    max: config.database.poolSize,
+    prepare: config.database.prepare,
+  });
+  return { config, db, logger, clock: systemClock, fetch: globalThis.fetch.bind(globalThis) };
+}

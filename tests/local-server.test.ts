@@ -1,0 +1,121 @@
+/**
+ * Black-box: `gatehouse start` (what `npm start` runs) under Deno, on the embedded
+ * database or on DATABASE_URL, answering over real HTTP, and stopping cleanly on SIGTERM.
+ */
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from './support/database.ts';
+import { freePort, type GatehouseProcess, runGatehouse, waitForStatus } from './support/process.ts';
+
+let dataDir: string;
+let database: TestDatabase | undefined;
+let gatehouse: GatehouseProcess;
+let base: string;
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-start-'));
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  const env: Record<string, string> = {
+    PORT: String(port),
+    GATEHOUSE_DATA_DIR: dataDir,
+    GATEHOUSE_EMBEDDED_DB_PORT: '0',
+  };
+  if (process.env.TEST_DATABASE_URL) {
+    database = await createTestDatabase();
+    env.DATABASE_URL = database.url;
+  }
+  gatehouse = runGatehouse(['start'], env);
+  await waitForStatus(`${base}/functions/v1/health/ready`, 200, gatehouse);
+}, 60_000);
+
+afterAll(async () => {
+  if (gatehouse.child.exitCode === null) gatehouse.child.kill('SIGKILL');
+  await database?.drop();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('gatehouse start', () => {
+  it('prints its URLs and the database it uses', () => {
+    const output = gatehouse.output();
+    expect(output).toContain(`listening on ${base}`);
+    expect(output).toContain(`${base}/functions/v1/health`);
+    if (database) {
+      expect(output).toMatch(/Database {3}postgres:\/\/postgres@127\.0\.0\.1:5432\/gh_test_/);
+    } else {
+      expect(output).toContain('(embedded PGlite, data in');
+    }
+  });
+
+  it('prints generated development secrets once, with an example', async () => {
+    expect(gatehouse.output()).toMatch(/GATEHOUSE_SERVICE_KEY=ghsk_dev_\S{43}/);
+    expect(gatehouse.output()).toContain(`curl ${base}/functions/v1/health`);
+    expect((await stat(join(dataDir, 'dev-secrets.json'))).mode & 0o777).toBe(0o600);
+  });
+
+  it('serves the health function under /functions/v1 with request ids', async () => {
+    const res = await fetch(`${base}/functions/v1/health`, {
+      headers: { 'X-Request-Id': 'smoke-test-1' },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-request-id')).toBe('smoke-test-1');
+    const body = await res.json();
+    expect(body.status).toBe('ok');
+    expect(body.checks.database.status).toBe('ok');
+  });
+
+  it('answers an unknown function with a 404 problem', async () => {
+    const res = await fetch(`${base}/functions/v1/no-such-function/x`);
+    expect(res.status).toBe(404);
+    expect(res.headers.get('content-type')).toContain('application/problem+json');
+    expect(res.headers.get('x-request-id')).toBeTruthy();
+  });
+
+  it('serves the web page at /', async () => {
+    const res = await fetch(`${base}/`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/html');
+    expect(await res.text()).toContain('<h1>Gatehouse</h1>');
+  });
+
+  it('uses DATABASE_URL when set, the embedded database otherwise', async () => {
+    if (database) {
+      const rows = await database.db.query<{ n: number }>(
+        `select count(*)::int as n from pg_namespace where nspname = 'gatehouse'`,
+      );
+      expect(rows).toEqual([{ n: 1 }]);
+    } else {
+      expect((await stat(join(dataDir, 'pglite'))).isDirectory()).toBe(true);
+    }
+  });
+
+  it('stops cleanly on SIGTERM within 10 s and exits 0', async () => {
+    const started = Date.now();
+    gatehouse.child.kill('SIGTERM');
+    expect(await gatehouse.exited).toBe(0);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(gatehouse.output()).toContain('stopped cleanly');
+    await expect(fetch(`${base}/functions/v1/health/live`)).rejects.toThrow();
+  });
+});
+
+describe('gatehouse start with bad configuration', () => {
+  it('refuses to start and names the variable', async () => {
+    const bad = runGatehouse(['start'], { PORT: 'eighty', GATEHOUSE_DATA_DIR: dataDir });
+    expect(await bad.exited).toBe(1);
+    expect(bad.output()).toContain(
+      'PORT: must be a whole number between 1 and 65535 (got "eighty")',
+    );
+  });
+
+  it('refuses production without a service key (fail closed)', async () => {
+    const bad = runGatehouse(['start'], {
+      GATEHOUSE_ENV: 'production',
+      DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none',
+    });
+    expect(await bad.exited).toBe(1);
+    expect(bad.output()).toContain('GATEHOUSE_SERVICE_KEY: required when GATEHOUSE_ENV=production');
+  });
+});
