@@ -1,0 +1,17 @@
+export { createFunctionApp, type FunctionAppOptions } from './app.ts';
+export type { AppEnv } from './env.ts';
+export {
+  catchNonErrorThrows,
+  methodNotAllowedProblem,
+  NonErrorThrown,
+  notFoundProblem,
+  problemErrorHandler,
+} from './errors.ts';
+export {
+  type ErrorStatusCode,
+  type ProblemDetails,
+  ProblemError,
+  type ProblemInit,
+  statusText,
+} from './problem.ts';
+export { requestLog, type RequestLogOptions } from './request-log.ts';

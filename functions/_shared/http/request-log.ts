@@ -1,0 +1,68 @@
+import type { Context, MiddlewareHandler } from 'hono';
+import { routePath } from 'hono/route';
+import type { LogFields, Logger } from '../log/index.ts';
+import type { AppEnv } from './env.ts';
+
+export interface RequestLogOptions {
+  logger: Logger;
+  /** The edge function's name, written as `function` on every line. */
+  functionName: string;
+  /** Milliseconds from an arbitrary origin; defaults to `performance.now`. */
+  now?: () => number;
+  /**
+   * The route pattern to log for a finished request. Defaults to the last matched route's
+   * pattern; the app factory passes one that also knows which requests went unmatched.
+   */
+  route?: (c: Context) => string;
+}
+
+/**
+ * Writes one JSON line per request when it finishes — `request_id, function, method, route,
+ * status, duration_ms` — at `info` below 500 and `error` from 500, with the thrown error (if
+ * any) under `error`. Sets `c.var.log` for handlers. Must run after `requestId()`.
+ *
+ * The route is the pattern (`/health/ready`, `/webhooks/standard/:source`), never the raw URL,
+ * so lines carry no query-string tokens and group by endpoint.
+ *
+ * @example
+ * ```ts
+ * app.use(requestId(), requestLog({ logger, functionName: 'health' }));
+ * app.get('/health/live', (c) => {
+ *   c.var.log.debug('liveness probe');
+ *   return c.json({ status: 'ok' });
+ * });
+ * ```
+ */
+export function requestLog(options: RequestLogOptions): MiddlewareHandler<AppEnv> {
+  const { logger, functionName } = options;
+  const now = options.now ?? (() => performance.now());
+  const route = options.route ?? ((c: Context) => routePath(c, -1));
+  return async function requestLog(c, next) {
+    const started = now();
+    const log = logger.child({ request_id: c.var.requestId, function: functionName });
+    c.set('log', log);
+    const finish = (status: number, error: unknown) => {
+      const fields: LogFields = {
+        method: c.req.method,
+        route: route(c),
+        status,
+        duration_ms: Math.round((now() - started) * 100) / 100,
+      };
+      if (status >= 500) {
+        if (error !== undefined) fields.error = error;
+        log.error('request', fields);
+      } else {
+        log.info('request', fields);
+      }
+    };
+    try {
+      // Thrown errors normally stop inside: Hono's compose hands them to onError and leaves
+      // them on c.error. Only a failing onError itself arrives here.
+      await next();
+    } catch (error) {
+      finish(500, error);
+      throw error;
+    }
+    finish(c.res.status, c.error);
+  };
+}

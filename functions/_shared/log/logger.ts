@@ -1,0 +1,101 @@
+import { redact, redactString } from './redact.ts';
+
+/** Severity, lowest first. */
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Structured context attached to a line; values go through `redact`. */
+export type LogFields = Record<string, unknown>;
+
+/** Receives one finished JSON line; the level lets a sink route warnings to stderr. */
+export type LogSink = (line: string, level: LogLevel) => void;
+
+export interface Logger {
+  debug(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+  /** A logger whose lines also carry `fields` (e.g. `request_id`). */
+  child(fields: LogFields): Logger;
+}
+
+export interface LoggerOptions {
+  /** Lines below this level are dropped. */
+  level: LogLevel;
+  /** Where lines go; defaults to stdout for debug/info and stderr for warn/error. */
+  sink?: LogSink;
+  /** Fields written on every line. */
+  base?: LogFields;
+}
+
+/** Narrows an untrusted string (an env var, a query parameter) to a `LogLevel`. */
+export function isLogLevel(value: unknown): value is LogLevel {
+  return typeof value === 'string' && (LOG_LEVELS as readonly string[]).includes(value);
+}
+
+const RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+
+/** `time`, `level` and `msg` always describe the call itself; fields cannot overwrite them. */
+const CORE_KEYS = new Set(['time', 'level', 'msg']);
+
+function consoleSink(line: string, level: LogLevel): void {
+  if (level === 'warn' || level === 'error') console.error(line);
+  else console.log(line);
+}
+
+/**
+ * Creates a logger that writes one JSON line per call:
+ * `{"time": ISO-8601, "level", "msg", ...base, ...fields}`, redacted with `redact`.
+ * Logging never throws into the caller.
+ *
+ * @example
+ * ```ts
+ * const log = createLogger({ level: 'info', base: { service: 'gatehouse' } });
+ * log.child({ request_id: 'abc' }).warn('signature mismatch', { provider: 'stripe' });
+ * // {"time":"2026-01-01T00:00:00.000Z","level":"warn","msg":"signature mismatch",
+ * //  "service":"gatehouse","request_id":"abc","provider":"stripe"}
+ * ```
+ */
+export function createLogger(options: LoggerOptions): Logger {
+  if (!isLogLevel(options.level)) {
+    throw new RangeError(`log level must be one of ${LOG_LEVELS.join(', ')}`);
+  }
+  return buildLogger(RANK[options.level], options.sink ?? consoleSink, options.base ?? {});
+}
+
+function buildLogger(threshold: number, sink: LogSink, base: LogFields): Logger {
+  function write(level: LogLevel, message: string, fields: LogFields | undefined): void {
+    if (RANK[level] < threshold) return;
+    const time = new Date().toISOString();
+    const record: LogFields = { time, level, msg: String(message) };
+    for (const source of [base, fields ?? {}]) {
+      for (const [key, value] of Object.entries(source)) {
+        if (!CORE_KEYS.has(key)) record[key] = value;
+      }
+    }
+    let line: string;
+    try {
+      line = JSON.stringify(redact(record));
+    } catch {
+      // A field whose toJSON throws must not cost the line itself.
+      line = JSON.stringify({
+        time,
+        level,
+        msg: redactString(String(message)),
+        log_error: 'fields could not be serialised',
+      });
+    }
+    try {
+      sink(line, level);
+    } catch {
+      // Nowhere left to report a failing sink; the request must go on.
+    }
+  }
+  return {
+    debug: (message, fields) => write('debug', message, fields),
+    info: (message, fields) => write('info', message, fields),
+    warn: (message, fields) => write('warn', message, fields),
+    error: (message, fields) => write('error', message, fields),
+    child: (fields) => buildLogger(threshold, sink, { ...base, ...fields }),
+  };
+}

@@ -1,0 +1,188 @@
+import { describe, expect, it } from 'vitest';
+import { isSensitiveKey, redact, REDACTED, redactString } from './redact.ts';
+
+const JWT =
+  'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwicm9sZSI6InNlcnZpY2Vfcm9sZSJ9.' +
+  'SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c';
+
+describe('redact', () => {
+  it('redacts sensitive keys at any depth, case-insensitively', () => {
+    const out = redact({
+      headers: {
+        Authorization: 'Bearer abc.def',
+        'X-Hub-Signature-256': 'sha256=00',
+        'Stripe-Signature': 't=1,v1=ab',
+        'webhook-signature': 'v1,abc',
+        'PAYPAL-TRANSMISSION-SIG': 'xyz',
+        'set-cookie': ['a=1'],
+        'content-type': 'application/json',
+      },
+      config: {
+        database: { password: 'pw', passwd: 'pw', user: 'app' },
+        STRIPE_WEBHOOK_SECRET: 's',
+        apiKey: 'k',
+        api_key: 'k',
+        accessToken: 't',
+        refresh_token: 't',
+        private_key: 'pem',
+        service_key: 'sk',
+        jwt: 'j',
+      },
+      rate: { tokens: 5, event_key: 'wamid.1' },
+    });
+    expect(out).toEqual({
+      headers: {
+        Authorization: REDACTED,
+        'X-Hub-Signature-256': REDACTED,
+        'Stripe-Signature': REDACTED,
+        'webhook-signature': REDACTED,
+        'PAYPAL-TRANSMISSION-SIG': REDACTED,
+        'set-cookie': REDACTED,
+        'content-type': 'application/json',
+      },
+      config: {
+        database: { password: REDACTED, passwd: REDACTED, user: 'app' },
+        STRIPE_WEBHOOK_SECRET: REDACTED,
+        apiKey: REDACTED,
+        api_key: REDACTED,
+        accessToken: REDACTED,
+        refresh_token: REDACTED,
+        private_key: REDACTED,
+        service_key: REDACTED,
+        jwt: REDACTED,
+      },
+      // Bucket token counts and event keys are data, not secrets.
+      rate: { tokens: 5, event_key: 'wamid.1' },
+    });
+  });
+
+  it('keeps an absent secret visible as absent', () => {
+    expect(redact({ authorization: null, signature: undefined })).toEqual({ authorization: null });
+  });
+
+  it('redacts secret-looking values inside strings', () => {
+    expect(redactString(`Authorization: Bearer ${JWT}`)).toBe(`Authorization: Bearer ${REDACTED}`);
+    expect(redactString(`token was ${JWT}.`)).toBe(`token was ${REDACTED}.`);
+    expect(redactString('connect postgres://app:s3cr%40t@db.internal:5432/app failed')).toBe(
+      `connect postgres://app:${REDACTED}@db.internal:5432/app failed`,
+    );
+    expect(redactString('redis://:hunter2@cache')).toBe(`redis://:${REDACTED}@cache`);
+    expect(redactString('key sk_live_51HxYzAbCdEf and rk_test_abc123')).toBe(
+      `key sk_live_${REDACTED} and rk_test_${REDACTED}`,
+    );
+    expect(redactString('secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw')).toContain(
+      `whsec_${REDACTED}`,
+    );
+    expect(
+      redactString('sig v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4= v1a,abcdefghijklmnopqrst'),
+    )
+      .toBe(`sig v1,${REDACTED} v1a,${REDACTED}`);
+    expect(
+      redactString(
+        `t=1492774577,v1=${'5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd'}`,
+      ),
+    )
+      .toBe(`t=1492774577,v1=${REDACTED}`);
+    expect(redactString('password=hunter2 at db.internal:5432')).toBe(
+      `password=${REDACTED} at db.internal:5432`,
+    );
+    expect(redactString('GET /cb?hub.mode=subscribe&hub.verify_token=abc&x=1')).toBe(
+      `GET /cb?hub.mode=subscribe&hub.verify_token=${REDACTED}&x=1`,
+    );
+    expect(redactString('{"client_secret": "abc", "name": "x"}')).toBe(
+      `{"client_secret": "${REDACTED}", "name": "x"}`,
+    );
+  });
+
+  it('leaves ordinary text alone', () => {
+    const text =
+      'GET /health/ready 200 in 3ms; 5 tokens left; https://example.com:443/a; design: ok';
+    expect(redactString(text)).toBe(text);
+  });
+
+  it('does not mutate its input and survives cycles and bigints', () => {
+    const input: Record<string, unknown> = {
+      password: 'pw',
+      nested: { url: 'postgres://u:p@h/db', big: 10n ** 20n },
+      list: [1, 'Bearer abc'],
+    };
+    input.self = input;
+    (input.nested as Record<string, unknown>).parent = input;
+    const before = structuredClone(input);
+
+    const out = redact(input) as Record<string, unknown>;
+
+    expect(input).toEqual(before);
+    expect(out).toEqual({
+      password: REDACTED,
+      nested: {
+        url: `postgres://u:${REDACTED}@h/db`,
+        big: '100000000000000000000',
+        parent: '[Circular]',
+      },
+      list: [1, `Bearer ${REDACTED}`],
+      self: '[Circular]',
+    });
+    expect(() => JSON.stringify(out)).not.toThrow();
+  });
+
+  it('repeats a shared object that is not a cycle', () => {
+    const shared = { a: 1 };
+    expect(redact({ x: shared, y: shared })).toEqual({ x: { a: 1 }, y: { a: 1 } });
+  });
+
+  it('serialises errors with name, message, stack and cause, redacted', () => {
+    const cause = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    const error = new Error('login failed for postgres://svc:pw@db/app', { cause });
+    const out = redact({ error }) as { error: Record<string, unknown> };
+    expect(out.error.name).toBe('Error');
+    expect(out.error.message).toBe(`login failed for postgres://svc:${REDACTED}@db/app`);
+    expect(out.error.stack).toContain('redact.test.ts');
+    expect(out.error.stack).not.toContain(':pw@');
+    expect(out.error.cause).toMatchObject({
+      message: 'connect ECONNREFUSED',
+      code: 'ECONNREFUSED',
+    });
+  });
+
+  it('turns Headers, Maps, Dates and binary into plain JSON', () => {
+    const headers = new Headers({ authorization: 'Bearer x', accept: 'application/json' });
+    expect(redact({
+      headers,
+      map: new Map([['secret', 's']]),
+      at: new Date(0),
+      body: new Uint8Array(3),
+      fn: () => 1,
+    })).toEqual({
+      headers: { authorization: REDACTED, accept: 'application/json' },
+      map: { secret: REDACTED },
+      at: '1970-01-01T00:00:00.000Z',
+      body: '[binary 3 bytes]',
+    });
+  });
+
+  it('stays fast on hostile strings', () => {
+    const hostile = ['eyJ-'.repeat(20_000), 'a://b:'.repeat(20_000), 'token_'.repeat(20_000)];
+    const started = performance.now();
+    for (const text of hostile) redactString(text);
+    expect(performance.now() - started).toBeLessThan(1_000);
+  });
+
+  it('recognises sensitive key spellings', () => {
+    for (
+      const key of [
+        'cookie',
+        'Set-Cookie',
+        'x-api-key',
+        'apikey',
+        'SUPABASE_SERVICE_ROLE_KEY',
+        'secrets',
+      ]
+    ) {
+      expect(isSensitiveKey(key), key).toBe(true);
+    }
+    for (const key of ['tokens', 'event_key', 'designation', 'content-type']) {
+      expect(isSensitiveKey(key), key).toBe(false);
+    }
+  });
+});
