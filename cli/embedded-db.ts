@@ -3,6 +3,9 @@ import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { createPostgresDb } from '../functions/_shared/db/postgres.ts';
 import type { Db } from '../functions/_shared/db/types.ts';
 
+/** Wire connections the embedded server accepts at once (the server's pool uses one). */
+export const EMBEDDED_MAX_CONNECTIONS = 8;
+
 export interface EmbeddedDatabaseOptions {
   /** Folder for the data files; omitted → in memory (tests). */
   dataDir?: string;
@@ -24,7 +27,7 @@ export interface EmbeddedDatabase {
  * Starts PGlite and serves it over the Postgres wire protocol on 127.0.0.1, so that the
  * same driver (postgres.js) and the same SQL run locally as in production.
  *
- * PGlite is a single-session database: the socket server runs one connection at a time,
+ * PGlite is a single-session database: statements from all connections run one at a time,
  * so the pool has size 1 and transactions are serialised, which is correct if slower.
  *
  * @example
@@ -40,6 +43,9 @@ export async function startEmbeddedDatabase(
     db: pglite,
     host: '127.0.0.1',
     port: options.port ?? 0,
+    // The server queues every connection's messages onto the one PGlite session and keeps a
+    // transaction's statements together, so psql can connect beside the server's own pool.
+    maxConnections: EMBEDDED_MAX_CONNECTIONS,
   });
   try {
     await server.start();

@@ -36,7 +36,9 @@ describe('parseDotenv', () => {
   });
 
   it('names the line it cannot read', () => {
-    expect(() => parseDotenv('PORT=1\nthis is not a pair\n')).toThrow('.env line 2: expected KEY=value');
+    expect(() => parseDotenv('PORT=1\nthis is not a pair\n')).toThrow(
+      '.env line 2: expected KEY=value',
+    );
     expect(() => parseDotenv('A="open\n')).toThrow('.env line 1: unterminated " quote');
   });
 });

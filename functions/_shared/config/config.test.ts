@@ -42,7 +42,9 @@ describe('parseConfig', () => {
     });
     expect(problems).toHaveLength(3);
     expect(problems.join('\n')).toContain('DATABASE_URL: must be a postgres://');
-    expect(problems.join('\n')).toContain('GATEHOUSE_LOG_LEVEL: must be debug, info, warn or error');
+    expect(problems.join('\n')).toContain(
+      'GATEHOUSE_LOG_LEVEL: must be debug, info, warn or error',
+    );
     expect(problems.join('\n')).toContain('WHATSAPP_GRAPH_URL: must be an http(s) URL');
     expect(problems.join('\n')).not.toContain('hunter2');
   });
@@ -81,7 +83,10 @@ describe('parseConfig', () => {
     });
     expect(config.whatsapp.appSecrets).toEqual(['new-secret', 'old-secret']);
     expect(config.stripe.webhookSecrets).toEqual([]);
-    expect(config.http.corsOrigins).toEqual(['https://app.example.com', 'https://admin.example.com']);
+    expect(config.http.corsOrigins).toEqual([
+      'https://app.example.com',
+      'https://admin.example.com',
+    ]);
   });
 
   it('collects Standard Webhooks secrets per source', () => {
@@ -103,7 +108,10 @@ describe('parseConfig', () => {
       'UPSTASH_REDIS_REST_TOKEN: required when UPSTASH_REDIS_REST_URL is set',
     ]);
     expect(
-      parseConfig({ UPSTASH_REDIS_REST_URL: 'https://r.example.com', UPSTASH_REDIS_REST_TOKEN: 't' })
+      parseConfig({
+        UPSTASH_REDIS_REST_URL: 'https://r.example.com',
+        UPSTASH_REDIS_REST_TOKEN: 't',
+      })
         .upstash,
     ).toEqual({ url: 'https://r.example.com', token: 't' });
   });

@@ -45,7 +45,10 @@ export interface Config {
     readonly graphUrl: string;
   };
   readonly stripe: { readonly webhookSecrets: readonly string[] };
-  readonly paypal: { readonly webhookIds: readonly string[]; readonly certHosts: readonly string[] };
+  readonly paypal: {
+    readonly webhookIds: readonly string[];
+    readonly certHosts: readonly string[];
+  };
   /** Standard Webhooks secrets by source name (lower case), from `WEBHOOK_SECRET_<SOURCE>`. */
   readonly standardWebhooks: Readonly<Record<string, readonly string[]>>;
   readonly supabase: {
@@ -69,7 +72,8 @@ function describeIssues(issues: readonly z.core.$ZodIssue[], env: Env): string[]
     const variable = String(issue.path[0] ?? '(environment)');
     const raw = env[variable];
     // Echo the bad value only for non-secret, short settings; secrets are never printed.
-    const showValue = raw !== undefined && raw.length <= 64 && !/SECRET|TOKEN|KEY|URL/.test(variable);
+    const showValue = raw !== undefined && raw.length <= 64 &&
+      !/SECRET|TOKEN|KEY|URL/.test(variable);
     return `${variable}: ${issue.message}${showValue ? ` (got ${JSON.stringify(raw)})` : ''}`;
   });
 }
