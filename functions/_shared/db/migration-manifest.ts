@@ -2,4 +2,21 @@
 // add a migration, then regenerate this file and commit both.
 import type { MigrationManifestEntry } from './migrations.ts';
 
-export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [];
+export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
+  {
+    name: '20261122060000_feature_flags.sql',
+    checksum: 'de6d17ffa6345e6433594394e2cf08c2931d30fcd6f37dcac81b9fd2362e07af',
+  },
+  {
+    name: '20261122060100_jobs.sql',
+    checksum: '4fd492556c6be39900bbee294fcf5db24fb9b6e3a8d8ad1bc8c94eacb98b4678',
+  },
+  {
+    name: '20261122060200_rate_limits.sql',
+    checksum: 'bce0fb97c326e13124828c22247a579444d1d61aff6647d086572d2be2b65a72',
+  },
+  {
+    name: '20261122060300_inbound_events.sql',
+    checksum: 'bb769f4e88fae78163d521dec09e956c0b8915d2c9719536a8ca73b5f5795d24',
+  },
+];

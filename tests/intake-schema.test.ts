@@ -1,0 +1,251 @@
+/**
+ * The intake schema in SQL: rate_limit_take's token bucket, ingest_events' outcomes, and
+ * row-level security on every table it creates — tried as anon and as a signed-in user.
+ */
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadMigrationFiles, runMigrations } from '../cli/migrate.ts';
+import { createTestDatabase, type TestDatabase } from './support/database.ts';
+import { asRole, sqlState } from './support/rls.ts';
+import type { Transaction } from '../functions/_shared/db/types.ts';
+
+let database: TestDatabase;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  await runMigrations(
+    database.db,
+    await loadMigrationFiles(join(import.meta.dirname, '../migrations')),
+  );
+});
+
+afterAll(async () => {
+  await database.drop();
+});
+
+type Take = { allowed: boolean; remaining: number; retry_after_ms: number };
+
+function take(key: string, capacity: number, refill: number, cost = 1) {
+  return database.db.query<Take>('select * from rate_limit_take($1, $2, $3, $4)', [
+    key,
+    capacity,
+    refill,
+    cost,
+  ]).then((rows) => rows[0]!);
+}
+
+describe('rate_limit_take', () => {
+  it('admits up to capacity, then denies with the time until a token is back', async () => {
+    const results = [];
+    for (let i = 0; i < 4; i += 1) results.push(await take('t:basic', 3, 0.5));
+    expect(results.map((r) => r.allowed)).toEqual([true, true, true, false]);
+    expect(results.map((r) => r.remaining)).toEqual([2, 1, 0, 0]);
+    // One token at 0.5/s takes up to 2 s to come back.
+    expect(results[3]!.retry_after_ms).toBeGreaterThan(1_500);
+    expect(results[3]!.retry_after_ms).toBeLessThanOrEqual(2_000);
+  });
+
+  it('takes a cost of several tokens at once, or none', async () => {
+    expect(await take('t:cost', 10, 0.001, 7)).toMatchObject({ allowed: true, remaining: 3 });
+    expect(await take('t:cost', 10, 0.001, 4)).toMatchObject({ allowed: false, remaining: 3 });
+    expect(await take('t:cost', 10, 0.001, 3)).toMatchObject({ allowed: true, remaining: 0 });
+  });
+
+  it('refills with time', async () => {
+    await take('t:refill', 1, 1_000);
+    // At 1,000 tokens/s the bucket is full again after a millisecond.
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect((await take('t:refill', 1, 1_000)).allowed).toBe(true);
+  });
+
+  it('rejects nonsense arguments', async () => {
+    expect(await sqlState(() => take('t:bad', 0, 1))).toBe('22023');
+    expect(await sqlState(() => take('t:bad', 1, 0))).toBe('22023');
+  });
+
+  it('never admits more than capacity with 64 concurrent takers', async () => {
+    const pool = database.connect({ max: database.kind === 'postgres' ? 40 : 1 });
+    const results = await Promise.all(
+      Array.from(
+        { length: 64 },
+        () =>
+          pool.query<Take>('select * from rate_limit_take($1, 10, 0.0001)', ['t:race']).then((r) =>
+            r[0]!
+          ),
+      ),
+    );
+    expect(results.filter((r) => r.allowed)).toHaveLength(10);
+    await pool.close();
+  });
+});
+
+type Outcome = { slot: number; outcome: string; event_id: string | null; job_id: string | null };
+
+function ingest(provider: string, events: object[], limits: object = {}) {
+  return database.db.query<Outcome>('select * from ingest_events($1, $2::jsonb, $3::jsonb)', [
+    provider,
+    events,
+    limits,
+  ]);
+}
+
+const event = (slot: number, key: string, sender: string | null = null) => ({
+  slot,
+  key,
+  type: 'message',
+  kind: 'test.message',
+  sender,
+  payload: { key, text: 'hé 🚗' },
+  request_id: `req-${slot}`,
+});
+
+describe('ingest_events', () => {
+  it('stores new events and enqueues one job each; duplicates write nothing', async () => {
+    const first = await ingest('test-a', [event(0, 'k1'), event(1, 'k2'), event(2, 'k1')]);
+    expect(first.map((r) => [r.slot, r.outcome])).toEqual([
+      [0, 'accepted'],
+      [1, 'accepted'],
+      [2, 'duplicate'],
+    ]);
+    const again = await ingest('test-a', [event(0, 'k2')]);
+    expect(again.map((r) => r.outcome)).toEqual(['duplicate']);
+    const [counts] = await database.db.query<{ events: number; jobs: number }>(
+      `select (select count(*) from inbound_events where provider = 'test-a')::int as events,
+              (select count(*) from jobs where queue = 'test-a')::int as jobs`,
+    );
+    expect(counts).toEqual({ events: 2, jobs: 2 });
+    const [stored] = await database.db.query<{ payload: unknown; request_id: string }>(
+      `select payload, request_id from inbound_events where provider = 'test-a' and event_key = 'k1'`,
+    );
+    expect(stored).toEqual({ payload: { key: 'k1', text: 'hé 🚗' }, request_id: 'req-0' });
+  });
+
+  it('stores a sender over its limit as rate_limited, with no job', async () => {
+    const limits = { sender: { capacity: 2, refill_per_second: 0.0001 } };
+    const rows = await ingest('test-b', [
+      event(0, 'a', '+111'),
+      event(1, 'b', '+111'),
+      event(2, 'c', '+111'),
+      event(3, 'd', '+222'),
+    ], limits);
+    expect(rows.map((r) => r.outcome)).toEqual([
+      'accepted',
+      'accepted',
+      'rate_limited',
+      'accepted',
+    ]);
+    const statuses = await database.db.query<{ event_key: string; status: string; jobs: number }>(
+      `select e.event_key, e.status,
+              (select count(*) from jobs j where j.payload->>'inbound_event_id' = e.id::text)::int as jobs
+         from inbound_events e where provider = 'test-b' order by event_key`,
+    );
+    expect(statuses).toEqual([
+      { event_key: 'a', status: 'accepted', jobs: 1 },
+      { event_key: 'b', status: 'accepted', jobs: 1 },
+      { event_key: 'c', status: 'rate_limited', jobs: 0 },
+      { event_key: 'd', status: 'accepted', jobs: 1 },
+    ]);
+  });
+
+  it('throttles the whole batch when the provider is over its global limit', async () => {
+    const limits = { global: { key: 'test-c:global', capacity: 2, refill_per_second: 0.001 } };
+    expect((await ingest('test-c', [event(0, 'x'), event(1, 'y')], limits)).map((r) => r.outcome))
+      .toEqual(['accepted', 'accepted']);
+    const throttled = await ingest('test-c', [event(0, 'z')], limits);
+    expect(throttled).toHaveLength(1);
+    expect(throttled[0]).toMatchObject({ outcome: 'throttled', event_id: null });
+    const [{ n }] = await database.db.query<{ n: number }>(
+      `select count(*)::int as n from inbound_events where provider = 'test-c'`,
+    ) as [{ n: number }];
+    expect(n).toBe(2);
+  });
+});
+
+const PLATFORM_TABLES = [
+  'inbound_events',
+  'jobs',
+  'dead_jobs',
+  'rate_limits',
+  'whatsapp_logs',
+  'feature_flags',
+];
+
+describe('row-level security', () => {
+  it('is enabled on every table in public', async () => {
+    const rows = await database.db.query<{ relname: string; relrowsecurity: boolean }>(
+      `select relname, relrowsecurity from pg_class
+        where relnamespace = 'public'::regnamespace and relkind = 'r' order by relname`,
+    );
+    expect(rows.length).toBeGreaterThanOrEqual(PLATFORM_TABLES.length);
+    expect(rows.filter((row) => !row.relrowsecurity)).toEqual([]);
+  });
+
+  for (const table of PLATFORM_TABLES) {
+    it(`keeps anon out of ${table}`, async () => {
+      expect(
+        await asRole(
+          database.db,
+          'anon',
+          (tx) => sqlState(() => tx.query(`select * from ${table}`)),
+        ),
+      )
+        .toBe('42501');
+    });
+  }
+
+  for (const table of PLATFORM_TABLES.filter((name) => name !== 'feature_flags')) {
+    it(`keeps signed-in users out of ${table}`, async () => {
+      const claims = { role: 'authenticated', sub: '00000000-0000-4000-8000-000000000001' };
+      const state = await asRole(
+        database.db,
+        'authenticated',
+        (tx) => sqlState(() => tx.query(`select * from ${table}`)),
+        claims,
+      );
+      expect(state).toBe('42501');
+    });
+  }
+
+  it('lets signed-in users read flags but not change them', async () => {
+    const user = <T>(fn: (tx: Transaction) => Promise<T>) =>
+      asRole(database.db, 'authenticated', fn);
+    const result = {
+      read: await user(async (tx) =>
+        (await tx.query(`select key from feature_flags where key = 'intake.stripe'`)).length
+      ),
+      update: await user((tx) =>
+        sqlState(() => tx.query(`update feature_flags set enabled = false`))
+      ),
+      insert: await user((tx) =>
+        sqlState(() => tx.query(`insert into feature_flags (key) values ('x.y')`))
+      ),
+    };
+    expect(result).toEqual({ read: 1, update: '42501', insert: '42501' });
+  });
+
+  it('does not let anon or users call the intake functions', async () => {
+    for (const role of ['anon', 'authenticated'] as const) {
+      const states = [
+        await asRole(
+          database.db,
+          role,
+          (tx) => sqlState(() => tx.query(`select * from rate_limit_take('x', 1, 1)`)),
+        ),
+        await asRole(
+          database.db,
+          role,
+          (tx) => sqlState(() => tx.query(`select * from ingest_events('x', '[]', '{}')`)),
+        ),
+      ];
+      expect(states).toEqual(['42501', '42501']);
+    }
+  });
+
+  it('lets the service role work the queue', async () => {
+    const count = await asRole(database.db, 'service_role', async (tx) => {
+      await tx.query(`select * from ingest_events('svc', $1::jsonb, '{}')`, [[event(0, 'svc-1')]]);
+      return (await tx.query(`select id from jobs where queue = 'svc'`)).length;
+    });
+    expect(count).toBe(1);
+  });
+});
