@@ -45,6 +45,51 @@ export function toHex(bytes: Uint8Array): string {
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
 }
 
+const HEX_DIGITS = /^(?:[0-9a-fA-F]{2})*$/;
+
+/**
+ * Bytes of a hex string in either case, or null when it is not whole bytes of hex digits.
+ * Decoding before comparing makes `AB` and `ab` the same signature.
+ *
+ * @example
+ * ```ts
+ * fromHex('00fF'); // Uint8Array [0, 255]
+ * fromHex('0g'); // null
+ * ```
+ */
+export function fromHex(hex: string): Uint8Array | null {
+  if (!HEX_DIGITS.test(hex)) return null;
+  const bytes = new Uint8Array(hex.length / 2);
+  for (let index = 0; index < bytes.length; index += 1) {
+    bytes[index] = Number.parseInt(hex.slice(index * 2, index * 2 + 2), 16);
+  }
+  return bytes;
+}
+
+// fatal: invalid UTF-8 is refused instead of becoming U+FFFD; ignoreBOM: a leading BOM is
+// kept as text instead of being dropped. Together, encoding the text gives the bytes back.
+const exactUtf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * The text of `bytes` only when encoding that text gives exactly `bytes` back (valid UTF-8,
+ * any BOM kept), else null. Libraries that verify a signature over a string need this:
+ * a lenient decode maps different byte strings to one text, so a signature would vouch
+ * for bytes that were never signed.
+ *
+ * @example
+ * ```ts
+ * decodeUtf8Exactly(new Uint8Array([0x68, 0x69])); // 'hi'
+ * decodeUtf8Exactly(new Uint8Array([0xff])); // null
+ * ```
+ */
+export function decodeUtf8Exactly(bytes: Uint8Array): string | null {
+  try {
+    return exactUtf8Decoder.decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
 export async function sha256Hex(value: string | Uint8Array): Promise<string> {
   return toHex(
     new Uint8Array(await crypto.subtle.digest('SHA-256', toBytes(value) as BufferSource)),

@@ -1,0 +1,84 @@
+/**
+ * Signers that play the provider in tests: each returns the headers a real delivery of
+ * `body` would carry. They compute signatures with the project's own HMAC, independently
+ * of the libraries the verifiers use, so a test cannot pass by a library agreeing with
+ * itself.
+ */
+import { hmacSha256, toBytes, toHex } from '../../crypto/index.ts';
+
+/**
+ * Headers of a WhatsApp (Meta) delivery: `X-Hub-Signature-256: sha256=<hex>` over the body.
+ *
+ * @example
+ * ```ts
+ * const body = '{"object":"whatsapp_business_account","entry":[]}';
+ * const headers = await signWhatsApp(body, 'app-secret');
+ * await app.request('/webhooks/whatsapp', { method: 'POST', body, headers });
+ * ```
+ */
+export async function signWhatsApp(
+  body: string | Uint8Array,
+  appSecret: string,
+): Promise<Record<string, string>> {
+  return { 'X-Hub-Signature-256': `sha256=${toHex(await hmacSha256(appSecret, body))}` };
+}
+
+/**
+ * Headers of a Stripe delivery: `Stripe-Signature: t=<seconds>,v1=<hex>` where v1 signs
+ * `<t>.<body>` under the endpoint secret used as text (Stripe does not decode `whsec_`).
+ *
+ * @example
+ * ```ts
+ * const headers = await signStripe(body, 'whsec_test', Math.floor(Date.now() / 1000));
+ * ```
+ */
+export async function signStripe(
+  body: string | Uint8Array,
+  secret: string,
+  timestampSeconds: number,
+): Promise<Record<string, string>> {
+  const signed = concatBytes(toBytes(`${timestampSeconds}.`), toBytes(body));
+  const v1 = toHex(await hmacSha256(secret, signed));
+  return { 'Stripe-Signature': `t=${timestampSeconds},v1=${v1}` };
+}
+
+/**
+ * Headers of a Standard Webhooks delivery: v1 is base64 HMAC-SHA256 of
+ * `<id>.<timestamp>.<body>` under the base64-decoded part of a `whsec_<base64>` secret.
+ *
+ * @example
+ * ```ts
+ * const headers = await signStandard('msg_1', nowSeconds, body, 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
+ * ```
+ */
+export async function signStandard(
+  id: string,
+  timestampSeconds: number,
+  body: string | Uint8Array,
+  secret: string,
+): Promise<Record<string, string>> {
+  const key = fromBase64(secret.replace(/^whsec_/, ''));
+  const signed = concatBytes(toBytes(`${id}.${timestampSeconds}.`), toBytes(body));
+  return {
+    'webhook-id': id,
+    'webhook-timestamp': String(timestampSeconds),
+    'webhook-signature': `v1,${toBase64(await hmacSha256(key, signed))}`,
+  };
+}
+
+/** Standard base64 of bytes (btoa works on one char per byte). */
+export function toBase64(bytes: Uint8Array): string {
+  return btoa(String.fromCharCode(...bytes));
+}
+
+/** Bytes of standard base64. */
+export function fromBase64(base64: string): Uint8Array {
+  return Uint8Array.from(atob(base64), (char) => char.charCodeAt(0));
+}
+
+function concatBytes(head: Uint8Array, tail: Uint8Array): Uint8Array {
+  const bytes = new Uint8Array(head.length + tail.length);
+  bytes.set(head);
+  bytes.set(tail, head.length);
+  return bytes;
+}
