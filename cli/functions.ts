@@ -1,5 +1,6 @@
 import type { Hono } from 'hono';
 import { createHealthApp } from '../functions/health/index.ts';
+import { createWebhooksFunction } from '../functions/webhooks/index.ts';
 import type { AppEnv } from '../functions/_shared/http/index.ts';
 import type { Runtime } from '../functions/_shared/runtime/index.ts';
 
@@ -9,4 +10,5 @@ import type { Runtime } from '../functions/_shared/runtime/index.ts';
  */
 export const FUNCTIONS: Readonly<Record<string, (runtime: Runtime) => Hono<AppEnv>>> = {
   health: (runtime) => createHealthApp(runtime),
+  webhooks: (runtime) => createWebhooksFunction(runtime),
 };

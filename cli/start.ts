@@ -63,6 +63,8 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
   const logger = createLogger({ level: config.log.level, base: { service: 'gatehouse' } });
 
   const database = await openDatabase(config, { warn: (message) => logger.warn(message) });
+  // Work started after a response (a detached promise locally); shutdown waits for it.
+  const background = new Set<Promise<unknown>>();
   let server: HttpServer;
   try {
     const files = await loadMigrationFiles(join(options.projectRoot, 'migrations'));
@@ -75,6 +77,11 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
       logger,
       clock: systemClock,
       fetch: globalThis.fetch.bind(globalThis),
+      background: (task) => {
+        const guarded = task.catch((error) => logger.error('background task failed', { error }))
+          .finally(() => background.delete(guarded));
+        background.add(guarded);
+      },
     };
     const functions = Object.fromEntries(
       Object.entries(FUNCTIONS).map(([name, build]) => [name, build(runtime)]),
@@ -100,7 +107,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
     stop(deadlineMs = SHUTDOWN_DEADLINE_MS) {
       stopping ??= (async () => {
         const drained = await Promise.race([
-          server.shutdown().then(() => true),
+          server.shutdown().then(() => Promise.all(background)).then(() => true),
           new Promise<false>((resolve) => setTimeout(() => resolve(false), deadlineMs - 2_000)),
         ]);
         await database.close();

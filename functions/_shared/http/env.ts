@@ -1,4 +1,4 @@
-import type { Logger } from '../log/index.ts';
+import type { LogFields, Logger } from '../log/index.ts';
 
 /** The environment every function app is typed with. */
 export type AppEnv = {
@@ -7,5 +7,10 @@ export type AppEnv = {
     requestId: string;
     /** Request-scoped logger carrying `request_id` and `function`. */
     log: Logger;
+    /**
+     * Extra fields for this request's one log line (e.g. why a webhook was refused), so a
+     * handler adds context without writing a second line.
+     */
+    logFields: LogFields;
   };
 };

@@ -41,8 +41,11 @@ export function requestLog(options: RequestLogOptions): MiddlewareHandler<AppEnv
     const started = now();
     const log = logger.child({ request_id: c.var.requestId, function: functionName });
     c.set('log', log);
+    const extra: LogFields = {};
+    c.set('logFields', extra);
     const finish = (status: number, error: unknown) => {
       const fields: LogFields = {
+        ...extra,
         method: c.req.method,
         route: route(c),
         status,

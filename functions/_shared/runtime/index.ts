@@ -11,6 +11,21 @@ export interface Runtime {
   readonly logger: Logger;
   readonly clock: Clock;
   readonly fetch: typeof fetch;
+  /**
+   * Keeps work going after the response: `EdgeRuntime.waitUntil` on Supabase, a tracked
+   * promise locally (the server waits for them on shutdown).
+   */
+  readonly background: (task: Promise<unknown>) => void;
+}
+
+/** Supabase's edge runtime global, present only there. */
+declare const EdgeRuntime: { waitUntil(promise: Promise<unknown>): void } | undefined;
+
+function edgeBackground(logger: Logger): (task: Promise<unknown>) => void {
+  return (task) => {
+    const guarded = task.catch((error) => logger.error('background task failed', { error }));
+    if (typeof EdgeRuntime !== 'undefined') EdgeRuntime.waitUntil(guarded);
+  };
 }
 
 /**
@@ -35,5 +50,12 @@ export function createEdgeRuntime(env: Env): Runtime {
     max: config.database.poolSize,
     prepare: config.database.prepare,
   });
-  return { config, db, logger, clock: systemClock, fetch: globalThis.fetch.bind(globalThis) };
+  return {
+    config,
+    db,
+    logger,
+    clock: systemClock,
+    fetch: globalThis.fetch.bind(globalThis),
+    background: edgeBackground(logger),
+  };
 }

@@ -1,0 +1,33 @@
+/** One event a delivery carries: stored once per (provider, key), processed as one job. */
+export interface IntakeEvent {
+  /** Stable id from the provider; a redelivery carries the same key. */
+  readonly key: string;
+  /** Provider's event type, e.g. `message`, `status`, `payment_intent.succeeded`. */
+  readonly type: string;
+  /** Job kind that processes it, e.g. `whatsapp.message`. */
+  readonly kind: string;
+  /** Who sent it, for the per-sender limit; null when the provider says nothing. */
+  readonly sender: string | null;
+  /** The event as received (unknown fields kept). */
+  readonly payload: unknown;
+}
+
+/** The body is not JSON, or not the shape the provider documents: answered with 400. */
+export class MalformedPayloadError extends Error {
+  override readonly name = 'MalformedPayloadError';
+}
+
+/** Parses JSON from bytes that were already verified; throws MalformedPayloadError. */
+export function parseJson(rawBody: Uint8Array): unknown {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(rawBody);
+  } catch {
+    throw new MalformedPayloadError('body is not valid UTF-8');
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new MalformedPayloadError('body is not valid JSON');
+  }
+}

@@ -1,0 +1,178 @@
+import { isUnavailableError } from '../db/postgres.ts';
+import type { Queryable } from '../db/types.ts';
+import type { IntakeEvent } from './events/types.ts';
+
+export interface BucketLimit {
+  readonly capacity: number;
+  readonly refillPerSecond: number;
+}
+
+export interface IngestLimits {
+  /** The provider-wide bucket (429 when empty); null for none. */
+  readonly global: (BucketLimit & { readonly key: string }) | null;
+  /** Per-sender buckets (event stored as `rate_limited` when empty); null for none. */
+  readonly sender: BucketLimit | null;
+}
+
+export interface IngestRequest {
+  readonly provider: string;
+  readonly requestId: string;
+  readonly events: readonly IntakeEvent[];
+  readonly limits: IngestLimits;
+}
+
+export type Outcome = 'accepted' | 'duplicate' | 'rate_limited' | 'throttled';
+
+export interface EventOutcome {
+  readonly outcome: Outcome;
+  readonly eventId: string | null;
+  readonly jobId: string | null;
+  readonly retryAfterMs: number;
+}
+
+export interface Ingestor {
+  /** Stores the request's events (one commit, possibly shared); resolves after commit. */
+  ingest(request: IngestRequest): Promise<EventOutcome[]>;
+}
+
+export interface IngestorOptions {
+  /** Most events in one `ingest_events` call. */
+  readonly maxBatchEvents?: number;
+  /** Calls in flight at once per provider and limit; the rest wait and batch up. */
+  readonly maxInFlight?: number;
+}
+
+interface Pending {
+  readonly request: IngestRequest;
+  resolve(outcomes: EventOutcome[]): void;
+  reject(error: unknown): void;
+}
+
+interface Group {
+  queue: Pending[];
+  inFlight: number;
+  scheduled: boolean;
+}
+
+type Row = {
+  slot: number;
+  outcome: Outcome;
+  event_id: string | null;
+  job_id: string | null;
+  retry_after_ms: number;
+};
+
+/**
+ * Intake's one database round trip, with micro-batching: requests that arrive while
+ * earlier calls are in flight are combined into the next `ingest_events` call, so under
+ * load many webhooks share one commit (and one take from the provider's bucket) while a
+ * lone request is flushed at once. Each request still gets its own outcomes, only after
+ * the commit that made its events durable.
+ *
+ * @example
+ * const ingestor = createIngestor(db);
+ * const [first] = await ingestor.ingest({ provider: 'stripe', requestId, events, limits });
+ * if (first.outcome === 'throttled') throw new ProblemError(429, ...);
+ */
+export function createIngestor(db: Queryable, options: IngestorOptions = {}): Ingestor {
+  const maxBatchEvents = options.maxBatchEvents ?? 500;
+  const maxInFlight = options.maxInFlight ?? 4;
+  const groups = new Map<string, Group>();
+
+  async function call(batch: readonly Pending[]): Promise<void> {
+    const first = batch[0]!.request;
+    const events = batch.flatMap((pending, index) =>
+      pending.request.events.map((event, position) => ({
+        slot: index * 1_000_000 + position,
+        key: event.key,
+        type: event.type,
+        kind: event.kind,
+        sender: event.sender,
+        payload: event.payload,
+        request_id: pending.request.requestId,
+      }))
+    );
+    const limits = {
+      global: first.limits.global && {
+        key: first.limits.global.key,
+        capacity: first.limits.global.capacity,
+        refill_per_second: first.limits.global.refillPerSecond,
+      },
+      sender: first.limits.sender && {
+        capacity: first.limits.sender.capacity,
+        refill_per_second: first.limits.sender.refillPerSecond,
+      },
+    };
+    const rows = await db.query<Row>(
+      'select * from public.ingest_events($1, $2::jsonb, $3::jsonb)',
+      [first.provider, events, limits],
+    );
+    const bySlot = new Map(rows.map((row) => [row.slot, row]));
+    batch.forEach((pending, index) => {
+      pending.resolve(pending.request.events.map((_, position) => {
+        const row = bySlot.get(index * 1_000_000 + position);
+        if (!row) throw new Error('ingest_events returned no row for an event');
+        return {
+          outcome: row.outcome,
+          eventId: row.event_id === null ? null : String(row.event_id),
+          jobId: row.job_id === null ? null : String(row.job_id),
+          retryAfterMs: row.retry_after_ms,
+        };
+      }));
+    });
+  }
+
+  async function flush(batch: Pending[]): Promise<void> {
+    try {
+      await call(batch);
+    } catch (error) {
+      if (batch.length === 1 || isUnavailableError(error)) {
+        for (const pending of batch) pending.reject(error);
+        return;
+      }
+      // One request's data broke the shared call: retry each alone, so only it fails.
+      await Promise.all(batch.map((pending) => flush([pending])));
+    }
+  }
+
+  function drain(key: string, group: Group): void {
+    group.scheduled = false;
+    while (group.inFlight < maxInFlight && group.queue.length > 0) {
+      const batch: Pending[] = [];
+      let size = 0;
+      while (group.queue.length > 0) {
+        const next = group.queue[0]!;
+        if (batch.length > 0 && size + next.request.events.length > maxBatchEvents) break;
+        batch.push(group.queue.shift()!);
+        size += next.request.events.length;
+      }
+      group.inFlight += 1;
+      void flush(batch).finally(() => {
+        group.inFlight -= 1;
+        if (group.queue.length > 0) drain(key, group);
+        else if (group.inFlight === 0) groups.delete(key);
+      });
+    }
+  }
+
+  return {
+    ingest(request) {
+      if (request.events.length === 0) return Promise.resolve([]);
+      const key = JSON.stringify([request.provider, request.limits]);
+      let group = groups.get(key);
+      if (!group) {
+        group = { queue: [], inFlight: 0, scheduled: false };
+        groups.set(key, group);
+      }
+      const target = group;
+      return new Promise<EventOutcome[]>((resolve, reject) => {
+        target.queue.push({ request, resolve, reject });
+        // Defer to the end of this turn so requests that arrived together share a call.
+        if (!target.scheduled) {
+          target.scheduled = true;
+          queueMicrotask(() => drain(key, target));
+        }
+      });
+    },
+  };
+}

@@ -1,0 +1,47 @@
+import type { Queryable } from '../_shared/db/types.ts';
+import type { IntakeEvent } from '../_shared/webhooks/events/types.ts';
+import type { EventOutcome } from '../_shared/webhooks/ingest.ts';
+
+export interface AcceptedDelivery {
+  readonly provider: string;
+  readonly events: readonly IntakeEvent[];
+  readonly outcomes: readonly EventOutcome[];
+  readonly db: Queryable;
+}
+
+/** Work that runs after the 200 has been sent; its failure never affects the ack. */
+export type AfterAck = (delivery: AcceptedDelivery) => Promise<void>;
+
+/** Runs several after-ack steps; each one's failure is isolated from the others. */
+export function afterAckSteps(...steps: AfterAck[]): AfterAck {
+  return async (delivery) => {
+    await Promise.allSettled(steps.map((step) => step(delivery)));
+  };
+}
+
+/**
+ * Copies newly stored inbound WhatsApp messages into `whatsapp_logs` (one insert, skipping
+ * any already logged), for the reference app and support staff.
+ */
+export const recordWhatsAppMessages: AfterAck = async ({ provider, events, outcomes, db }) => {
+  if (provider !== 'whatsapp') return;
+  const ids = events.flatMap((event, index) =>
+    event.kind === 'whatsapp.message' && outcomes[index]?.eventId ? [outcomes[index].eventId] : []
+  );
+  if (ids.length === 0) return;
+  await db.query(
+    `insert into public.whatsapp_logs
+       (direction, wa_message_id, phone_number_id, contact_phone, message_type, body,
+        inbound_event_id, request_id)
+     select 'inbound', e.event_key,
+            e.payload #>> '{metadata,phone_number_id}',
+            e.payload #>> '{message,from}',
+            e.payload #>> '{message,type}',
+            e.payload #>> '{message,text,body}',
+            e.id, e.request_id
+       from public.inbound_events e
+      where e.id = any($1::bigint[])
+     on conflict (wa_message_id) do nothing`,
+    [ids],
+  );
+};

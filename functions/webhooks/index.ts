@@ -1,0 +1,276 @@
+import type { Context, Hono } from 'hono';
+import type { Clock } from '../_shared/clock.ts';
+import type { Config } from '../_shared/config/index.ts';
+import type { Db } from '../_shared/db/types.ts';
+import { createFlagReader, type FlagReader } from '../_shared/flags/index.ts';
+import { type AppEnv, createFunctionApp, ProblemError } from '../_shared/http/index.ts';
+import type { Logger } from '../_shared/log/index.ts';
+import {
+  type IntakeEvent,
+  MalformedPayloadError,
+  parseJson,
+} from '../_shared/webhooks/events/types.ts';
+import { extractWhatsAppEvents } from '../_shared/webhooks/events/whatsapp.ts';
+import {
+  extractPayPalEvent,
+  extractStandardEvent,
+  extractStripeEvent,
+} from '../_shared/webhooks/events/single.ts';
+import { createIngestor, type IngestLimits, type Ingestor } from '../_shared/webhooks/ingest.ts';
+import { createPayPalVerifier, type FetchLike } from '../_shared/webhooks/paypal.ts';
+import { verifyStandardWebhook } from '../_shared/webhooks/standard.ts';
+import { STRIPE_SIGNATURE_HEADER, verifyStripeSignature } from '../_shared/webhooks/stripe.ts';
+import { SignatureError } from '../_shared/webhooks/types.ts';
+import {
+  verifyWhatsAppSignature,
+  verifyWhatsAppSubscription,
+  WHATSAPP_SIGNATURE_HEADER,
+} from '../_shared/webhooks/whatsapp.ts';
+import { readRawBody } from './body.ts';
+import type { Runtime } from '../_shared/runtime/index.ts';
+import { createUpstashLimiter } from '../_shared/ratelimit/upstash.ts';
+import {
+  DEFAULT_INTAKE_LIMITS,
+  type IntakeLimitSettings,
+  WHATSAPP_BODY_LIMIT_BYTES,
+} from './limits.ts';
+import { type AfterAck, recordWhatsAppMessages } from './after-ack.ts';
+import { createIntakeCounters, type IntakeCounters } from './counters.ts';
+
+/** Per-IP requests per minute admitted by the optional Upstash tier. */
+export const EDGE_LIMIT_PER_MINUTE = 600;
+
+export interface EdgeLimiter {
+  check(key: string): Promise<{ allowed: boolean; retryAfterMs: number }>;
+}
+
+export interface WebhooksDeps {
+  readonly config: Config;
+  readonly db: Db;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly fetch: typeof fetch;
+  readonly flags?: FlagReader;
+  readonly ingestor?: Ingestor;
+  readonly limits?: IntakeLimitSettings;
+  /** Optional per-IP tier (Upstash) checked before any database work. */
+  readonly edgeLimiter?: EdgeLimiter | null;
+  /** Runs work after the response (EdgeRuntime.waitUntil on Supabase). */
+  readonly background?: (task: Promise<unknown>) => void;
+  /** Extra work after an accepted delivery, e.g. kicking the worker. */
+  readonly afterAck?: AfterAck;
+  readonly counters?: IntakeCounters;
+}
+
+interface Delivery {
+  readonly events: IntakeEvent[];
+  readonly limits: IngestLimits;
+}
+
+/**
+ * The `webhooks` function: verify → parse → one database round trip → 200 after commit.
+ *
+ * @example
+ * const app = createWebhooksApp(runtime);
+ * Deno.serve(app.fetch);
+ */
+export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
+  const limits = deps.limits ?? DEFAULT_INTAKE_LIMITS;
+  const flags = deps.flags ?? createFlagReader(deps.db, { clock: deps.clock });
+  const ingestor = deps.ingestor ?? createIngestor(deps.db);
+  const counters = deps.counters ?? createIntakeCounters();
+  const background = deps.background ?? ((task: Promise<unknown>) => void task.catch(() => {}));
+  const nowSeconds = () => Math.floor(deps.clock.now() / 1000);
+  const defaultLimit = deps.config.http.bodyLimitBytes;
+  const paypal = createPayPalVerifier({
+    webhookIds: deps.config.paypal.webhookIds,
+    certHosts: deps.config.paypal.certHosts,
+    fetch: deps.fetch as FetchLike,
+    now: () => deps.clock.now(),
+  });
+  const providerLimit = (key: string): IngestLimits => ({
+    global: { key, ...limits.perProvider },
+    sender: null,
+  });
+
+  const app = createFunctionApp('webhooks', {
+    logger: deps.logger,
+    corsOrigins: [],
+    bodyLimitBytes: Math.max(WHATSAPP_BODY_LIMIT_BYTES, defaultLimit),
+    now: () => deps.clock.now(),
+  });
+
+  async function intake(
+    c: Context<AppEnv>,
+    provider: string,
+    flag: string,
+    limitBytes: number,
+    verifyAndExtract: (raw: Uint8Array) => Promise<Delivery>,
+  ) {
+    c.var.logFields.provider = provider;
+    if (deps.edgeLimiter) {
+      const ip = clientIp(c);
+      const verdict = await deps.edgeLimiter.check(`${provider}:${ip ?? 'unknown'}`);
+      if (!verdict.allowed) {
+        counters.rejected(provider, 'edge_rate_limited');
+        throw new ProblemError(429, {
+          detail: 'too many requests from this address',
+          headers: { 'Retry-After': String(Math.max(1, Math.ceil(verdict.retryAfterMs / 1000))) },
+        });
+      }
+    }
+    if (!(await flags.isEnabled(flag))) {
+      counters.rejected(provider, 'intake_disabled');
+      throw new ProblemError(503, {
+        detail: `intake for ${provider} is switched off; retry later`,
+        expose: true,
+        headers: { 'Retry-After': '30' },
+      });
+    }
+    const raw = await readRawBody(c, { limitBytes, mediaType: 'application/json' });
+    let delivery: Delivery;
+    try {
+      delivery = await verifyAndExtract(raw);
+    } catch (error) {
+      if (error instanceof SignatureError) {
+        counters.rejected(provider, error.reason);
+        c.var.logFields.reason = error.reason;
+        if (error.reason === 'no_secret_configured') {
+          c.var.log.error(`${provider} intake refused: no secret configured (fail closed)`);
+        }
+        throw new ProblemError(401, { detail: 'signature verification failed' });
+      }
+      if (error instanceof MalformedPayloadError) {
+        counters.rejected(provider, 'malformed');
+        throw new ProblemError(400, { detail: error.message });
+      }
+      throw error;
+    }
+    const outcomes = await ingestor.ingest({
+      provider,
+      requestId: c.var.requestId,
+      events: delivery.events,
+      limits: delivery.limits,
+    });
+    const throttled = outcomes.find((outcome) => outcome.outcome === 'throttled');
+    if (throttled) {
+      counters.rejected(provider, 'throttled');
+      throw new ProblemError(429, {
+        detail: `${provider} is over its intake limit; retry later`,
+        headers: { 'Retry-After': String(Math.max(1, Math.ceil(throttled.retryAfterMs / 1000))) },
+      });
+    }
+    counters.accepted(provider, outcomes);
+    const stored = outcomes.some((o) => o.outcome === 'accepted' || o.outcome === 'rate_limited');
+    const duplicate = outcomes.length > 0 && outcomes.every((o) => o.outcome === 'duplicate');
+    c.var.logFields.events = outcomes.length;
+    if (stored && deps.afterAck) {
+      background(deps.afterAck({ provider, events: delivery.events, outcomes, db: deps.db }));
+    }
+    return c.json({ status: duplicate ? 'duplicate' : 'accepted' });
+  }
+
+  app.get('/whatsapp', (c) => {
+    const challenge = verifyWhatsAppSubscription(
+      new URL(c.req.url).searchParams,
+      deps.config.whatsapp.verifyTokens,
+    );
+    if (challenge === null) throw new ProblemError(403, { detail: 'verification token mismatch' });
+    return c.text(challenge, 200);
+  });
+
+  app.post(
+    '/whatsapp',
+    (c) =>
+      intake(c, 'whatsapp', 'intake.whatsapp', WHATSAPP_BODY_LIMIT_BYTES, async (raw) => {
+        await verifyWhatsAppSignature(
+          raw,
+          c.req.header(WHATSAPP_SIGNATURE_HEADER) ?? null,
+          deps.config.whatsapp.appSecrets,
+        );
+        const { events, phoneNumberIds } = await extractWhatsAppEvents(parseJson(raw));
+        const number = phoneNumberIds[0] ?? 'unknown';
+        return {
+          events,
+          limits: {
+            global: { key: `whatsapp:number:${number}`, ...limits.whatsappPerNumber },
+            sender: limits.whatsappPerSender,
+          },
+        };
+      }),
+  );
+
+  app.post('/stripe', (c) =>
+    intake(c, 'stripe', 'intake.stripe', defaultLimit, async (raw) => {
+      const event = await verifyStripeSignature(
+        raw,
+        c.req.header(STRIPE_SIGNATURE_HEADER) ?? null,
+        deps.config.stripe.webhookSecrets,
+        nowSeconds(),
+      ).catch((error: unknown) => {
+        // The library parses after verifying: a signed body that is not JSON lands here.
+        if (error instanceof SyntaxError) throw new MalformedPayloadError('body is not valid JSON');
+        throw error;
+      });
+      return { events: [extractStripeEvent(event)], limits: providerLimit('stripe:global') };
+    }));
+
+  app.post('/paypal', (c) =>
+    intake(c, 'paypal', 'intake.paypal', defaultLimit, async (raw) => {
+      await paypal.verify(raw, c.req.raw.headers);
+      return {
+        events: [extractPayPalEvent(parseJson(raw))],
+        limits: providerLimit('paypal:global'),
+      };
+    }));
+
+  app.post('/standard/:source', (c) => {
+    const source = c.req.param('source').toLowerCase().replaceAll('-', '_');
+    const provider = `standard:${source}`;
+    return intake(c, provider, 'intake.standard', defaultLimit, (raw) => {
+      const secrets = Object.hasOwn(deps.config.standardWebhooks, source)
+        ? deps.config.standardWebhooks[source]!
+        : [];
+      const verified = verifyStandardWebhook(raw, c.req.raw.headers, secrets, nowSeconds());
+      return Promise.resolve({
+        events: [extractStandardEvent(parseJson(raw), verified.id)],
+        limits: providerLimit(`${provider}:global`),
+      });
+    });
+  });
+
+  return app;
+}
+
+/**
+ * The caller's address as the platform's proxy reports it: the last `X-Forwarded-For`
+ * entry is the one the nearest trusted proxy added (earlier ones are client-supplied).
+ */
+function clientIp(c: Context): string | undefined {
+  const forwarded = c.req.header('x-forwarded-for');
+  if (!forwarded) return undefined;
+  const parts = forwarded.split(',').map((part) => part.trim()).filter((part) => part);
+  return parts.at(-1);
+}
+
+/**
+ * The webhooks function as deployed: the runtime's config and database, the optional
+ * Upstash tier, and WhatsApp message logging after the ack.
+ */
+export function createWebhooksFunction(runtime: Runtime): Hono<AppEnv> {
+  const upstash = runtime.config.upstash;
+  return createWebhooksApp({
+    ...runtime,
+    edgeLimiter: upstash
+      ? createUpstashLimiter({
+        url: upstash.url,
+        token: upstash.token,
+        limit: EDGE_LIMIT_PER_MINUTE,
+        windowSeconds: 60,
+        onError: (error) => runtime.logger.warn('upstash tier degraded', { error }),
+      })
+      : null,
+    background: runtime.background,
+    afterAck: recordWhatsAppMessages,
+  });
+}

@@ -1,0 +1,449 @@
+/**
+ * The intake path end to end: a signed delivery through the webhooks app, a real database,
+ * and what a provider and an operator see afterwards.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { systemClock } from '../functions/_shared/clock.ts';
+import { parseConfig } from '../functions/_shared/config/index.ts';
+import { createFlagReader } from '../functions/_shared/flags/index.ts';
+import { createPostgresDb } from '../functions/_shared/db/postgres.ts';
+import {
+  signStandard,
+  signStripe,
+  signWhatsApp,
+} from '../functions/_shared/webhooks/testing/index.ts';
+import { createWebhooksApp, type WebhooksDeps } from '../functions/webhooks/index.ts';
+import { recordWhatsAppMessages } from '../functions/webhooks/after-ack.ts';
+import { DEFAULT_INTAKE_LIMITS } from '../functions/webhooks/limits.ts';
+import type { TestDatabase } from './support/database.ts';
+import { capturedLogger } from './support/logs.ts';
+import { createMigratedDatabase } from './support/migrated.ts';
+import { freePort } from './support/process.ts';
+
+const APP_SECRET = 'whatsapp-app-secret';
+const STRIPE_SECRET = 'whsec_stripe_test_secret';
+const STANDARD_SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+const config = parseConfig({
+  WHATSAPP_APP_SECRET: `${APP_SECRET},older-secret`,
+  WHATSAPP_VERIFY_TOKEN: 'verify-me',
+  STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
+  WEBHOOK_SECRET_BILLING: STANDARD_SECRET,
+});
+
+let database: TestDatabase;
+let tasks: Promise<unknown>[];
+
+beforeAll(async () => {
+  database = await createMigratedDatabase();
+});
+afterAll(async () => {
+  await database.drop();
+});
+beforeEach(() => {
+  tasks = [];
+});
+
+function app(overrides: Partial<WebhooksDeps> = {}) {
+  return createWebhooksApp({
+    config,
+    db: database.db,
+    logger: capturedLogger().logger,
+    clock: systemClock,
+    fetch,
+    background: (task) => tasks.push(task),
+    afterAck: recordWhatsAppMessages,
+    ...overrides,
+  });
+}
+
+let serial = 0;
+function unique(prefix: string) {
+  serial += 1;
+  return `${prefix}${serial}${crypto.randomUUID().slice(0, 8)}`;
+}
+
+function whatsappBody(
+  messages: { id: string; from: string; text?: string }[],
+  statuses: { id: string; status: string }[] = [],
+  phoneNumberId = 'PNID-1',
+) {
+  return JSON.stringify({
+    object: 'whatsapp_business_account',
+    entry: [{
+      id: 'WABA-1',
+      changes: [{
+        field: 'messages',
+        value: {
+          messaging_product: 'whatsapp',
+          metadata: { display_phone_number: '15550000000', phone_number_id: phoneNumberId },
+          contacts: messages.map((m) => ({ wa_id: m.from, profile: { name: 'Ada' } })),
+          messages: messages.map((m) => ({
+            id: m.id,
+            from: m.from,
+            timestamp: '1700000000',
+            type: 'text',
+            text: { body: m.text ?? 'hello' },
+          })),
+          statuses: statuses.map((s) => ({ ...s, timestamp: '1700000001', recipient_id: '1555' })),
+        },
+      }],
+    }],
+  });
+}
+
+async function postWhatsApp(body: string, subject = app(), secret = APP_SECRET) {
+  return subject.request('/webhooks/whatsapp', {
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'application/json', ...(await signWhatsApp(body, secret)) },
+  });
+}
+
+async function countFor(key: string) {
+  const [row] = await database.db.query<{ events: number; jobs: number }>(
+    `select (select count(*) from inbound_events where event_key = $1)::int as events,
+            (select count(*) from jobs j join inbound_events e
+               on e.id = (j.payload->>'inbound_event_id')::bigint where e.event_key = $1)::int as jobs`,
+    [key],
+  );
+  return row!;
+}
+
+describe('WhatsApp intake', () => {
+  it('answers Meta verification with the challenge, and 403 otherwise', async () => {
+    const ok = await app().request(
+      '/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=1158201444',
+    );
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('content-type')).toContain('text/plain');
+    expect(await ok.text()).toBe('1158201444');
+    const bad = await app().request(
+      '/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1',
+    );
+    expect(bad.status).toBe(403);
+  });
+
+  it('stores a message durably before answering 200, with one job', async () => {
+    const wamid = unique('wamid.');
+    const res = await postWhatsApp(whatsappBody([{ id: wamid, from: '15551234567' }]));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'accepted' });
+    expect(await countFor(wamid)).toEqual({ events: 1, jobs: 1 });
+    const [job] = await database.db.query<{ queue: string; kind: string; request_id: string }>(
+      `select queue, kind, request_id from jobs where dedupe_key = $1`,
+      [`inbound:whatsapp:${wamid}`],
+    );
+    expect(job).toEqual({
+      queue: 'whatsapp',
+      kind: 'whatsapp.message',
+      request_id: res.headers.get('x-request-id'),
+    });
+  });
+
+  it('answers a redelivery 200 duplicate and creates no job', async () => {
+    const wamid = unique('wamid.');
+    const body = whatsappBody([{ id: wamid, from: '15551234567' }]);
+    expect((await postWhatsApp(body)).status).toBe(200);
+    const again = await postWhatsApp(body);
+    expect(again.status).toBe(200);
+    expect(await again.json()).toEqual({ status: 'duplicate' });
+    expect(await countFor(wamid)).toEqual({ events: 1, jobs: 1 });
+  });
+
+  it('turns 64 concurrent identical deliveries into exactly one event and one job', async () => {
+    const wamid = unique('wamid.');
+    const body = whatsappBody([{ id: wamid, from: '15557654321' }]);
+    const subject = app();
+    const responses = await Promise.all(
+      Array.from({ length: 64 }, () => postWhatsApp(body, subject)),
+    );
+    expect(responses.map((r) => r.status)).toEqual(Array(64).fill(200));
+    const statuses = await Promise.all(responses.map(async (r) => (await r.json()).status));
+    expect(statuses.filter((s) => s === 'accepted')).toHaveLength(1);
+    expect(statuses.filter((s) => s === 'duplicate')).toHaveLength(63);
+    expect(await countFor(wamid)).toEqual({ events: 1, jobs: 1 });
+  });
+
+  it('splits a batch into messages and statuses, keyed by wamid and status id + status', async () => {
+    const a = unique('wamid.a');
+    const b = unique('wamid.b');
+    const body = whatsappBody([{ id: a, from: '1555' }, { id: b, from: '1666' }], [
+      { id: a, status: 'delivered' },
+      { id: a, status: 'read' },
+    ]);
+    expect((await postWhatsApp(body)).status).toBe(200);
+    const rows = await database.db.query<{ event_key: string; event_type: string }>(
+      `select event_key, event_type from inbound_events where event_key like any($1) order by id`,
+      [[`${a}%`, `${b}%`]],
+    );
+    expect(rows).toEqual([
+      { event_key: a, event_type: 'message' },
+      { event_key: b, event_type: 'message' },
+      { event_key: `${a}:delivered`, event_type: 'status' },
+      { event_key: `${a}:read`, event_type: 'status' },
+    ]);
+  });
+
+  it('verifies the unicode-escaped bytes Meta sends and stores the decoded text', async () => {
+    const wamid = unique('wamid.');
+    const body = whatsappBody([{ id: wamid, from: '1555', text: 'PLACEHOLDER' }])
+      .replace('PLACEHOLDER', 'caf\\u00e9 \\ud83d\\ude97');
+    const res = await postWhatsApp(body);
+    expect(res.status).toBe(200);
+    const [row] = await database.db.query<{ text: string }>(
+      `select payload #>> '{message,text,body}' as text from inbound_events where event_key = $1`,
+      [wamid],
+    );
+    expect(row?.text).toBe('café 🚗');
+  });
+
+  it('accepts a delivery signed with the older of two rotated secrets', async () => {
+    const wamid = unique('wamid.');
+    const res = await postWhatsApp(
+      whatsappBody([{ id: wamid, from: '1555' }]),
+      app(),
+      'older-secret',
+    );
+    expect(res.status).toBe(200);
+  });
+
+  it('stores a sender over 100/min as rate_limited with 200, and no job', async () => {
+    const sender = unique('1999');
+    const ids = Array.from({ length: 101 }, () => unique('wamid.s'));
+    const body = whatsappBody(ids.map((id) => ({ id, from: sender })));
+    const res = await postWhatsApp(body);
+    expect(res.status).toBe(200);
+    const [row] = await database.db.query<{ accepted: number; limited: number; jobs: number }>(
+      `select count(*) filter (where status = 'accepted')::int as accepted,
+              count(*) filter (where status = 'rate_limited')::int as limited,
+              (select count(*) from jobs j join inbound_events e2
+                 on e2.id = (j.payload->>'inbound_event_id')::bigint where e2.sender = $1)::int as jobs
+         from inbound_events where sender = $1`,
+      [sender],
+    );
+    expect(row).toEqual({ accepted: 100, limited: 1, jobs: 100 });
+  });
+
+  it('answers 429 with Retry-After when the business number is over its limit', async () => {
+    const number = unique('PNID-');
+    const subject = app({
+      limits: {
+        ...DEFAULT_INTAKE_LIMITS,
+        whatsappPerNumber: { capacity: 2, refillPerSecond: 0.01 },
+      },
+    });
+    const send = (id: string) =>
+      postWhatsApp(whatsappBody([{ id, from: '1' }], [], number), subject);
+    expect((await send(unique('wamid.n'))).status).toBe(200);
+    expect((await send(unique('wamid.n'))).status).toBe(200);
+    const limited = await send(unique('wamid.n'));
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+  });
+
+  it('logs inbound messages to whatsapp_logs after the ack', async () => {
+    const wamid = unique('wamid.');
+    await postWhatsApp(whatsappBody([{ id: wamid, from: '15550001111', text: 'ride please' }]));
+    await Promise.all(tasks);
+    const rows = await database.db.query(
+      `select direction, contact_phone, message_type, body, phone_number_id
+         from whatsapp_logs where wa_message_id = $1`,
+      [wamid],
+    );
+    expect(rows).toEqual([{
+      direction: 'inbound',
+      contact_phone: '15550001111',
+      message_type: 'text',
+      body: 'ride please',
+      phone_number_id: 'PNID-1',
+    }]);
+  });
+});
+
+describe('rejected deliveries write nothing', () => {
+  async function eventCount() {
+    const [row] = await database.db.query<{ n: number }>(
+      `select count(*)::int as n from inbound_events`,
+    );
+    return row!.n;
+  }
+
+  it.each(
+    [
+      [
+        'a bad signature',
+        () =>
+          Promise.resolve({
+            'x-hub-signature-256': `sha256=${'0'.repeat(64)}`,
+            'content-type': 'application/json',
+          }),
+        401,
+      ],
+      ['no signature', () => Promise.resolve({ 'content-type': 'application/json' }), 401],
+      [
+        'a wrong content type',
+        async (body: string) => ({
+          ...(await signWhatsApp(body, APP_SECRET)),
+          'content-type': 'text/plain',
+        }),
+        415,
+      ],
+    ] as const,
+  )('%s', async (_name, headers, status) => {
+    const before = await eventCount();
+    const body = whatsappBody([{ id: unique('wamid.x'), from: '1' }]);
+    const res = await app().request('/webhooks/whatsapp', {
+      method: 'POST',
+      body,
+      headers: await (headers as (body: string) => Promise<Record<string, string>>)(body),
+    });
+    expect(res.status).toBe(status);
+    expect(res.headers.get('content-type')).toContain('application/problem+json');
+    expect(await eventCount()).toBe(before);
+  });
+
+  it('answers 400 for signed malformed JSON and for a wrong shape', async () => {
+    const before = await eventCount();
+    for (const body of ['{"object": ', '{"entry": "nope"}']) {
+      const res = await postWhatsApp(body);
+      expect(res.status).toBe(400);
+    }
+    expect(await eventCount()).toBe(before);
+  });
+
+  it('answers 413 above the body limit, with or without Content-Length', async () => {
+    const body = 'x'.repeat(3 * 1024 * 1024 + 1);
+    const res = await app().request('/webhooks/whatsapp', {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json', 'x-hub-signature-256': 'sha256=00' },
+    });
+    expect(res.status).toBe(413);
+    const stripe = await app().request('/webhooks/stripe', {
+      method: 'POST',
+      body: new ReadableStream({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('y'.repeat(1024 * 1024 + 1)));
+          controller.close();
+        },
+      }),
+      headers: { 'content-type': 'application/json' },
+      // @ts-expect-error: Node's fetch needs duplex for a streamed body.
+      duplex: 'half',
+    });
+    expect(stripe.status).toBe(413);
+  });
+
+  it('answers 405 for a wrong method', async () => {
+    const res = await app().request('/webhooks/stripe', { method: 'PUT', body: '{}' });
+    expect(res.status).toBe(405);
+  });
+
+  it('answers 503 when intake for the provider is switched off, then accepts again', async () => {
+    const clock = { now: () => Date.now() };
+    const flags = createFlagReader(database.db, { clock, maxAgeMs: 0 });
+    const subject = app({ flags });
+    const wamid = unique('wamid.');
+    const body = whatsappBody([{ id: wamid, from: '1' }]);
+    await database.db.query(
+      `update feature_flags set enabled = false where key = 'intake.whatsapp'`,
+    );
+    try {
+      const off = await postWhatsApp(body, subject);
+      expect(off.status).toBe(503);
+      expect(off.headers.get('retry-after')).toBe('30');
+      expect(await countFor(wamid)).toEqual({ events: 0, jobs: 0 });
+    } finally {
+      await database.db.query(
+        `update feature_flags set enabled = true where key = 'intake.whatsapp'`,
+      );
+    }
+    expect((await postWhatsApp(body, subject)).status).toBe(200);
+    expect(await countFor(wamid)).toEqual({ events: 1, jobs: 1 });
+  });
+
+  it('answers 503, never 200, when the database is unreachable', async () => {
+    const gone = createPostgresDb({ url: `postgres://u@127.0.0.1:${await freePort()}/x`, max: 1 });
+    const res = await postWhatsApp(
+      whatsappBody([{ id: unique('wamid.'), from: '1' }]),
+      app({ db: gone }),
+    );
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBeTruthy();
+    await gone.close(0);
+  });
+});
+
+describe('Stripe intake', () => {
+  const event = (id: string) =>
+    JSON.stringify({ id, object: 'event', type: 'payment_intent.succeeded', data: { object: {} } });
+
+  it('stores a signed event keyed by its id, and de-duplicates', async () => {
+    const id = unique('evt_');
+    const body = event(id);
+    const post = async () =>
+      app().request('/webhooks/stripe', {
+        method: 'POST',
+        body,
+        headers: {
+          'content-type': 'application/json',
+          ...(await signStripe(body, STRIPE_SECRET, Math.floor(Date.now() / 1000))),
+        },
+      });
+    expect(await (await post()).json()).toEqual({ status: 'accepted' });
+    expect(await (await post()).json()).toEqual({ status: 'duplicate' });
+    expect(await countFor(id)).toEqual({ events: 1, jobs: 1 });
+  });
+
+  it('refuses a stale signature', async () => {
+    const body = event(unique('evt_'));
+    const res = await app().request('/webhooks/stripe', {
+      method: 'POST',
+      body,
+      headers: {
+        'content-type': 'application/json',
+        ...(await signStripe(body, STRIPE_SECRET, Math.floor(Date.now() / 1000) - 301)),
+      },
+    });
+    expect(res.status).toBe(401);
+  });
+});
+
+describe('Standard Webhooks intake', () => {
+  it('verifies with the source secret and keys the event by webhook-id', async () => {
+    const id = unique('msg_');
+    const body = JSON.stringify({
+      type: 'invoice.paid',
+      timestamp: new Date().toISOString(),
+      data: {},
+    });
+    const headers = await signStandard(id, Math.floor(Date.now() / 1000), body, STANDARD_SECRET);
+    const res = await app().request('/webhooks/standard/billing', {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json', ...headers },
+    });
+    expect(res.status).toBe(200);
+    const [row] = await database.db.query<{ provider: string; event_type: string }>(
+      `select provider, event_type from inbound_events where event_key = $1`,
+      [id],
+    );
+    expect(row).toEqual({ provider: 'standard:billing', event_type: 'invoice.paid' });
+  });
+
+  it('refuses a source with no secret configured (fail closed)', async () => {
+    const body = '{}';
+    const headers = await signStandard(
+      'msg_1',
+      Math.floor(Date.now() / 1000),
+      body,
+      STANDARD_SECRET,
+    );
+    const res = await app().request('/webhooks/standard/unknown', {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json', ...headers },
+    });
+    expect(res.status).toBe(401);
+  });
+});
