@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './support/database.ts';
+import { signWhatsApp } from '../functions/_shared/webhooks/testing/index.ts';
 import { freePort, type GatehouseProcess, runGatehouse, waitForStatus } from './support/process.ts';
 
 let dataDir: string;
@@ -64,6 +65,35 @@ describe('gatehouse start', () => {
     const body = await res.json();
     expect(body.status).toBe('ok');
     expect(body.checks.database.status).toBe('ok');
+  });
+
+  it('takes a signed WhatsApp delivery with the printed development secrets', async () => {
+    const secret = /WHATSAPP_APP_SECRET=(\S+)/.exec(gatehouse.output())?.[1];
+    const token = /WHATSAPP_VERIFY_TOKEN=(\S+)/.exec(gatehouse.output())?.[1];
+    expect(secret).toBeDefined();
+    const handshake = await fetch(
+      `${base}/functions/v1/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=${token}&hub.challenge=77`,
+    );
+    expect(await handshake.text()).toBe('77');
+    const body = JSON.stringify({
+      object: 'whatsapp_business_account',
+      entry: [{
+        changes: [{
+          field: 'messages',
+          value: {
+            metadata: { phone_number_id: 'PNID' },
+            messages: [{ id: 'wamid.smoke', from: '1555', type: 'text', text: { body: 'hi' } }],
+          },
+        }],
+      }],
+    });
+    const res = await fetch(`${base}/functions/v1/webhooks/whatsapp`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json', ...(await signWhatsApp(body, secret!)) },
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'accepted' });
   });
 
   it('answers an unknown function with a 404 problem', async () => {
