@@ -51,6 +51,47 @@ create policy "service role manages whatsapp logs" on public.whatsapp_logs
 revoke all on public.whatsapp_logs from anon, authenticated;
 grant select, insert, update, delete on public.whatsapp_logs to service_role;
 
+-- Grants up to `want` tokens from bucket `key` (same bucket rules as rate_limit_take) and
+-- returns how many it granted: a batch takes what a sender has left in one statement.
+create function public.rate_limit_take_up_to(
+  key text,
+  capacity int,
+  refill_per_second double precision,
+  want int
+) returns int
+language plpgsql volatile set search_path = '' as $$
+declare
+  bucket_key alias for $1;
+  at_time timestamptz;
+  current_tokens double precision;
+  last_update timestamptz;
+  granted int;
+begin
+  if capacity < 1 or refill_per_second <= 0 or want < 0 then
+    raise exception 'rate_limit_take_up_to: capacity must be >= 1, refill_per_second > 0, want >= 0'
+      using errcode = '22023';
+  end if;
+  insert into public.rate_limits as r (key, tokens, updated_at)
+    values (bucket_key, capacity, clock_timestamp())
+    on conflict on constraint rate_limits_pkey do nothing;
+  select r.tokens, r.updated_at into current_tokens, last_update
+    from public.rate_limits r where r.key = bucket_key for update;
+  at_time := greatest(clock_timestamp(), last_update);
+  current_tokens := least(
+    capacity::double precision,
+    current_tokens + extract(epoch from (at_time - last_update)) * refill_per_second
+  );
+  granted := least(want, floor(current_tokens)::int);
+  update public.rate_limits r set tokens = current_tokens - granted, updated_at = at_time
+    where r.key = bucket_key;
+  return granted;
+end;
+$$;
+
+revoke all on function public.rate_limit_take_up_to(text, int, double precision, int) from public;
+grant execute on function public.rate_limit_take_up_to(text, int, double precision, int)
+  to service_role;
+
 -- ingest_events: one call per intake batch (one or more requests of one provider).
 --   p_events: [{"slot": int, "key": text, "type": text, "kind": text, "sender": text|null,
 --               "payload": json, "request_id": text|null}]
@@ -59,77 +100,130 @@ grant select, insert, update, delete on public.whatsapp_logs to service_role;
 -- Returns one row per event: outcome 'accepted' (stored, job enqueued), 'duplicate'
 -- (already stored: nothing written), 'rate_limited' (sender over its limit: stored, no
 -- job) or 'throttled' (provider over its global limit: nothing written, retry later).
+--
+-- Locking order, so concurrent batches never deadlock and never queue behind each other
+-- for long: events are inserted in key order, sender buckets are taken in sender order,
+-- and the provider's bucket is taken last, so its row is locked only until the commit a
+-- few statements later. A throttled batch is rolled back to nothing. Set-based
+-- statements throughout: the cost per batch is a handful of statements, not per event.
 create function public.ingest_events(p_provider text, p_events jsonb, p_limits jsonb)
 returns table (slot int, outcome text, event_id bigint, job_id bigint, retry_after_ms int)
 language plpgsql volatile set search_path = '' as $$
 declare
-  event jsonb;
   global_limit jsonb := p_limits -> 'global';
   sender_limit jsonb := p_limits -> 'sender';
+  batch jsonb;
+  limited int[] := '{}';
+  jobs_by_event jsonb := '{}';
+  sender_row record;
+  granted int;
   taken record;
-  new_event_id bigint;
-  new_job_id bigint;
 begin
   if jsonb_typeof(p_events) is distinct from 'array' then
     raise exception 'ingest_events: p_events must be a JSON array' using errcode = '22023';
   end if;
 
-  -- The provider-wide bucket is taken once for the whole batch, so the global row is
-  -- locked once per commit rather than once per event.
-  if global_limit is not null and jsonb_typeof(global_limit) = 'object' then
-    select * into taken from public.rate_limit_take(
-      global_limit ->> 'key',
-      (global_limit ->> 'capacity')::int,
-      (global_limit ->> 'refill_per_second')::double precision,
-      jsonb_array_length(p_events));
-    if not taken.allowed then
-      return query
-        select (e ->> 'slot')::int, 'throttled'::text, null::bigint, null::bigint,
-               taken.retry_after_ms
-          from jsonb_array_elements(p_events) e;
-      return;
-    end if;
-  end if;
-
-  for event in select * from jsonb_array_elements(p_events) loop
-    insert into public.inbound_events as ie
-        (provider, event_key, event_type, sender, payload, request_id)
-      values (p_provider, event ->> 'key', event ->> 'type', event ->> 'sender',
-              event -> 'payload', event ->> 'request_id')
+  begin
+    -- Store new events (in key order); the first slot of a key new to the table is
+    -- 'accepted', every other slot with that key is a 'duplicate'.
+    with input as (
+      select (e ->> 'slot')::int as slot, e ->> 'key' as key, e ->> 'type' as type,
+             e ->> 'kind' as kind, e ->> 'sender' as sender, e -> 'payload' as payload,
+             e ->> 'request_id' as request_id
+        from jsonb_array_elements(p_events) e
+    ),
+    firsts as (
+      select distinct on (i.key) i.slot, i.key from input i order by i.key, i.slot
+    ),
+    inserted as (
+      insert into public.inbound_events as ie
+          (provider, event_key, event_type, sender, payload, request_id)
+      select p_provider, i.key, i.type, i.sender, i.payload, i.request_id
+        from input i join firsts f on f.slot = i.slot
+       order by i.key
       on conflict on constraint inbound_events_provider_event_key do nothing
-      returning ie.id into new_event_id;
+      returning ie.id, ie.event_key
+    )
+    select coalesce(jsonb_agg(jsonb_build_object(
+             'slot', i.slot, 'key', i.key, 'kind', i.kind, 'sender', i.sender,
+             'request_id', i.request_id,
+             'event_id', case when f.slot is not null then n.id end,
+             'outcome', case when f.slot is not null and n.id is not null
+                             then 'accepted' else 'duplicate' end)), '[]'::jsonb)
+      into batch
+      from input i
+      left join firsts f on f.slot = i.slot
+      left join inserted n on n.event_key = i.key;
 
-    if new_event_id is null then
-      return query select (event ->> 'slot')::int, 'duplicate'::text, null::bigint,
-        null::bigint, 0;
-      continue;
-    end if;
-
-    if sender_limit is not null and jsonb_typeof(sender_limit) = 'object'
-       and event ->> 'sender' is not null then
-      select * into taken from public.rate_limit_take(
-        p_provider || ':sender:' || (event ->> 'sender'),
-        (sender_limit ->> 'capacity')::int,
-        (sender_limit ->> 'refill_per_second')::double precision,
-        1);
-      if not taken.allowed then
-        update public.inbound_events set status = 'rate_limited' where id = new_event_id;
-        return query select (event ->> 'slot')::int, 'rate_limited'::text, new_event_id,
-          null::bigint, taken.retry_after_ms;
-        continue;
+    -- Per-sender buckets, taken in sender order; the earliest slots keep the tokens.
+    if sender_limit is not null and jsonb_typeof(sender_limit) = 'object' then
+      for sender_row in
+        select b.sender, count(*)::int as wanted
+          from jsonb_to_recordset(batch) as b(slot int, sender text, outcome text)
+         where b.outcome = 'accepted' and b.sender is not null
+         group by b.sender order by b.sender
+      loop
+        granted := public.rate_limit_take_up_to(
+          p_provider || ':sender:' || sender_row.sender,
+          (sender_limit ->> 'capacity')::int,
+          (sender_limit ->> 'refill_per_second')::double precision,
+          sender_row.wanted);
+        if granted < sender_row.wanted then
+          limited := limited || array(
+            select b.slot from jsonb_to_recordset(batch) as b(slot int, sender text, outcome text)
+             where b.outcome = 'accepted' and b.sender = sender_row.sender
+             order by b.slot offset granted);
+        end if;
+      end loop;
+      if cardinality(limited) > 0 then
+        update public.inbound_events ie set status = 'rate_limited'
+          from jsonb_to_recordset(batch) as b(slot int, event_id bigint)
+         where b.slot = any(limited) and ie.id = b.event_id;
       end if;
     end if;
 
-    insert into public.jobs (queue, kind, payload, dedupe_key, request_id)
-      values (p_provider, event ->> 'kind',
-              jsonb_build_object('inbound_event_id', new_event_id),
-              'inbound:' || p_provider || ':' || (event ->> 'key'),
-              event ->> 'request_id')
+    with enqueued as (
+      insert into public.jobs (queue, kind, payload, dedupe_key, request_id)
+      select p_provider, b.kind, jsonb_build_object('inbound_event_id', b.event_id),
+             'inbound:' || p_provider || ':' || b.key, b.request_id
+        from jsonb_to_recordset(batch)
+          as b(slot int, key text, kind text, request_id text, event_id bigint, outcome text)
+       where b.outcome = 'accepted' and not (b.slot = any(limited))
+       order by b.key
       on conflict (dedupe_key) do nothing
-      returning id into new_job_id;
+      returning id, payload ->> 'inbound_event_id' as inbound_event_id
+    )
+    select coalesce(jsonb_object_agg(e.inbound_event_id, e.id), '{}'::jsonb)
+      into jobs_by_event from enqueued e;
 
-    return query select (event ->> 'slot')::int, 'accepted'::text, new_event_id, new_job_id, 0;
-  end loop;
+    -- The provider's bucket last: its row stays locked only until the commit.
+    if global_limit is not null and jsonb_typeof(global_limit) = 'object' then
+      select * into taken from public.rate_limit_take(
+        global_limit ->> 'key',
+        (global_limit ->> 'capacity')::int,
+        (global_limit ->> 'refill_per_second')::double precision,
+        jsonb_array_length(p_events));
+      if not taken.allowed then
+        raise exception using errcode = 'GH429', message = taken.retry_after_ms::text;
+      end if;
+    end if;
+  exception when sqlstate 'GH429' then
+    -- Everything in the block above is rolled back: a throttled batch writes nothing.
+    return query
+      select (e ->> 'slot')::int, 'throttled'::text, null::bigint, null::bigint,
+             sqlerrm::int
+        from jsonb_array_elements(p_events) e;
+    return;
+  end;
+
+  return query
+    select b.slot,
+           case when b.slot = any(limited) then 'rate_limited' else b.outcome end,
+           b.event_id,
+           (jobs_by_event ->> b.event_id::text)::bigint,
+           0
+      from jsonb_to_recordset(batch) as b(slot int, outcome text, event_id bigint)
+     order by b.slot;
 end;
 $$;
 

@@ -173,14 +173,14 @@ describe('WhatsApp intake', () => {
     ]);
     expect((await postWhatsApp(body)).status).toBe(200);
     const rows = await database.db.query<{ event_key: string; event_type: string }>(
-      `select event_key, event_type from inbound_events where event_key like any($1) order by id`,
+      `select event_key, event_type from inbound_events where event_key like any($1) order by event_key`,
       [[`${a}%`, `${b}%`]],
     );
     expect(rows).toEqual([
       { event_key: a, event_type: 'message' },
-      { event_key: b, event_type: 'message' },
       { event_key: `${a}:delivered`, event_type: 'status' },
       { event_key: `${a}:read`, event_type: 'status' },
+      { event_key: b, event_type: 'message' },
     ]);
   });
 

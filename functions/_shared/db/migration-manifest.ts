@@ -17,6 +17,6 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
   },
   {
     name: '20261122060300_inbound_events.sql',
-    checksum: 'bb769f4e88fae78163d521dec09e956c0b8915d2c9719536a8ca73b5f5795d24',
+    checksum: 'e1d044afe884af00865aced32fa7998a4189b57e613e8889b5d4e0b931f4134e',
   },
 ];

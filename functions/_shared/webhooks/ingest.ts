@@ -76,7 +76,7 @@ type Row = {
  */
 export function createIngestor(db: Queryable, options: IngestorOptions = {}): Ingestor {
   const maxBatchEvents = options.maxBatchEvents ?? 500;
-  const maxInFlight = options.maxInFlight ?? 4;
+  const maxInFlight = options.maxInFlight ?? 8;
   const groups = new Map<string, Group>();
 
   async function call(batch: readonly Pending[]): Promise<void> {
