@@ -2,21 +2,16 @@
  * The intake schema in SQL: rate_limit_take's token bucket, ingest_events' outcomes, and
  * row-level security on every table it creates — tried as anon and as a signed-in user.
  */
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadMigrationFiles, runMigrations } from '../cli/migrate.ts';
-import { createTestDatabase, type TestDatabase } from './support/database.ts';
+import type { TestDatabase } from './support/database.ts';
+import { createMigratedDatabase } from './support/migrated.ts';
 import { asRole, sqlState } from './support/rls.ts';
 import type { Transaction } from '../functions/_shared/db/types.ts';
 
 let database: TestDatabase;
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  await runMigrations(
-    database.db,
-    await loadMigrationFiles(join(import.meta.dirname, '../migrations')),
-  );
+  database = await createMigratedDatabase();
 });
 
 afterAll(async () => {

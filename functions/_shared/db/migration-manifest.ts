@@ -13,10 +13,10 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
   },
   {
     name: '20261122060200_rate_limits.sql',
-    checksum: 'bce0fb97c326e13124828c22247a579444d1d61aff6647d086572d2be2b65a72',
+    checksum: 'b222ced02c449092b77ad633f2e40673a98a66617ec42ac68aa7420e22ac0b36',
   },
   {
     name: '20261122060300_inbound_events.sql',
-    checksum: 'e1d044afe884af00865aced32fa7998a4189b57e613e8889b5d4e0b931f4134e',
+    checksum: 'af0650db0a8298e72657c25ccfb9402892e8a5ce09e7d42d4d72ef3f95a0cdc8',
   },
 ];

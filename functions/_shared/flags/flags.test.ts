@@ -1,18 +1,13 @@
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadMigrationFiles, runMigrations } from '../../../cli/migrate.ts';
-import { createTestDatabase, type TestDatabase } from '../../../tests/support/database.ts';
+import type { TestDatabase } from '../../../tests/support/database.ts';
+import { createMigratedDatabase } from '../../../tests/support/migrated.ts';
 import { systemClock } from '../clock.ts';
 import { createFlagReader, FLAG_MAX_AGE_MS } from './index.ts';
 
 let database: TestDatabase;
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  await runMigrations(
-    database.db,
-    await loadMigrationFiles(join(import.meta.dirname, '../../../migrations')),
-  );
+  database = await createMigratedDatabase();
 });
 
 afterAll(async () => {
@@ -71,11 +66,7 @@ describe('createFlagReader', () => {
   });
 
   it('answers from the last snapshot when the database goes away, and reports it', async () => {
-    const other = await createTestDatabase();
-    await runMigrations(
-      other.db,
-      await loadMigrationFiles(join(import.meta.dirname, '../../../migrations')),
-    );
+    const other = await createMigratedDatabase();
     await other.db.query(`update feature_flags set enabled = false where key = 'intake.ussd'`);
     const clock = manualClock();
     const stale: unknown[] = [];
