@@ -20,27 +20,24 @@
 export const BOOTSTRAP_SQL = `
 do $bootstrap$
 declare
+  api_role record;
   role_name text;
   function_signature text;
 begin
-  if not exists (select from pg_catalog.pg_roles where rolname = 'anon') then
-    begin
-      create role anon nologin noinherit;
-    exception when duplicate_object or unique_violation then null;
-    end;
-  end if;
-  if not exists (select from pg_catalog.pg_roles where rolname = 'authenticated') then
-    begin
-      create role authenticated nologin noinherit;
-    exception when duplicate_object or unique_violation then null;
-    end;
-  end if;
-  if not exists (select from pg_catalog.pg_roles where rolname = 'service_role') then
-    begin
-      create role service_role nologin noinherit bypassrls;
-    exception when duplicate_object or unique_violation then null;
-    end;
-  end if;
+  for api_role in
+    select * from (values
+      ('anon', ''),
+      ('authenticated', ''),
+      ('service_role', ' bypassrls')
+    ) as roles (name, options)
+  loop
+    if not exists (select from pg_catalog.pg_roles where rolname = api_role.name) then
+      begin
+        execute format('create role %I nologin noinherit%s', api_role.name, api_role.options);
+      exception when duplicate_object or unique_violation then null;
+      end;
+    end if;
+  end loop;
 
   if not exists (select from pg_catalog.pg_namespace where nspname = 'auth') then
     create schema auth;

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { Config } from '../functions/_shared/config/index.ts';
-import { createPostgresDb, describeDatabaseUrl } from '../functions/_shared/db/postgres.ts';
+import { describeDatabaseUrl } from '../functions/_shared/db/postgres.ts';
+import { openConfiguredDb } from '../functions/_shared/runtime/index.ts';
 import type { Db } from '../functions/_shared/db/types.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 import { startEmbeddedDatabase } from './embedded-db.ts';
@@ -22,11 +23,7 @@ export async function openDatabase(
   options: { warn?: (message: string) => void } = {},
 ): Promise<OpenedDatabase> {
   if (config.database.url !== null) {
-    const db = createPostgresDb({
-      url: config.database.url,
-      max: config.database.poolSize,
-      prepare: config.database.prepare,
-    });
+    const db = openConfiguredDb(config.database.url, config.database);
     return {
       db,
       description: describeDatabaseUrl(config.database.url),

@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { checkMigrationsCurrent } from '../functions/_shared/db/migrations.ts';
 import { type Env, parseConfig } from '../functions/_shared/config/index.ts';
@@ -56,7 +56,6 @@ export async function runMigrateCommand(
   if (sub === 'manifest') {
     if (rest[0] === '--check') {
       const expected = renderMigrationManifest(await loadMigrationFiles(dir));
-      const { readFile } = await import('node:fs/promises');
       const actual = await readFile(manifestPath, 'utf8').catch(() => '');
       if (actual !== expected) {
         print(`${MANIFEST_PATH} is out of date: run \`npm run migrations:manifest\``);

@@ -1,9 +1,6 @@
-import { PGlite } from '@electric-sql/pglite';
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
-import { afterEach, describe, expect, it } from 'vitest';
-import { createPostgresDb } from '../functions/_shared/db/postgres.ts';
+import { describe, expect, it } from 'vitest';
 import type { Db } from '../functions/_shared/db/types.ts';
-import { createTestDatabase, type TestDatabase } from '../tests/support/database.ts';
+import { freshDatabasePerTest } from '../tests/support/database.ts';
 import {
   checksumMigration,
   loadMigrationFiles,
@@ -15,16 +12,7 @@ import {
 const FIXTURES = new URL('../tests/fixtures/migrations/', import.meta.url);
 const fixtureDir = (name: string) => new URL(`${name}/`, FIXTURES).pathname;
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  await Promise.all(cleanups.splice(0).map((cleanup) => cleanup()));
-});
-
-async function freshDatabase(): Promise<TestDatabase> {
-  const database = await createTestDatabase();
-  cleanups.push(() => database.drop());
-  return database;
-}
+const freshDatabase = freshDatabasePerTest();
 
 async function appliedRows(db: Db) {
   return await db.query<{ name: string; checksum: string; duration_ms: number | null }>(
@@ -234,31 +222,11 @@ describe('runMigrations', () => {
 });
 
 /**
- * Two independent pools on one fresh database. On Postgres they come from the test
- * database's `connect()`. The embedded PGlite server accepts a single connection, so on
- * PGlite this starts its own server that accepts several (it interleaves transactions,
- * one at a time), which is what two runners against one PGlite would meet.
+ * Two independent pools on one fresh database, as two runners starting together would
+ * have (on PGlite the embedded server accepts several connections and runs their
+ * statements one at a time).
  */
 async function concurrentPools(): Promise<{ a: Db; b: Db }> {
   const database = await freshDatabase();
-  if (database.kind === 'postgres') {
-    return { a: database.connect({ max: 2 }), b: database.connect({ max: 2 }) };
-  }
-  const pglite = await PGlite.create();
-  const server = new PGLiteSocketServer({
-    db: pglite,
-    host: '127.0.0.1',
-    port: 0,
-    maxConnections: 4,
-  });
-  await server.start();
-  const url = `postgres://postgres@${server.getServerConn()}/postgres`;
-  const a = createPostgresDb({ url, max: 1 });
-  const b = createPostgresDb({ url, max: 1 });
-  cleanups.push(async () => {
-    await Promise.all([a.close(1), b.close(1)]);
-    await server.stop();
-    await pglite.close();
-  });
-  return { a, b };
+  return { a: database.connect({ max: 2 }), b: database.connect({ max: 2 }) };
 }

@@ -431,6 +431,21 @@ describe('Standard Webhooks intake', () => {
     expect(row).toEqual({ provider: 'standard:billing', event_type: 'invoice.paid' });
   });
 
+  it('says at start which providers refuse everything for want of a secret', () => {
+    const captured = capturedLogger();
+    createWebhooksApp({
+      config: parseConfig({ WHATSAPP_APP_SECRET: APP_SECRET }),
+      db: database.db,
+      logger: captured.logger,
+      clock: systemClock,
+      fetch,
+    });
+    expect(captured.entries().map((entry) => [entry.level, entry.msg])).toEqual([
+      ['warn', 'stripe intake refuses every delivery: STRIPE_WEBHOOK_SECRET is not set'],
+      ['warn', 'paypal intake refuses every delivery: PAYPAL_WEBHOOK_ID is not set'],
+    ]);
+  });
+
   it('refuses a source with no secret configured (fail closed)', async () => {
     const body = '{}';
     const headers = await signStandard(

@@ -1,18 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Db } from '../../functions/_shared/db/types.ts';
-import { createTestDatabase, type TestDatabase } from '../../tests/support/database.ts';
+import { freshDatabasePerTest } from '../../tests/support/database.ts';
 import { BOOTSTRAP_SQL } from '../bootstrap.ts';
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  await Promise.all(cleanups.splice(0).map((cleanup) => cleanup()));
-});
-
-async function freshDatabase(): Promise<TestDatabase> {
-  const database = await createTestDatabase();
-  cleanups.push(() => database.drop());
-  return database;
-}
+const freshDatabase = freshDatabasePerTest();
 
 const USER_ID = '6f1c2a3e-8d4b-4f6a-9c2e-1b7d5e3a9f00';
 const CLAIMS = JSON.stringify({ sub: USER_ID, role: 'authenticated', email: 'ada@example.com' });

@@ -12,13 +12,6 @@ export interface AcceptedDelivery {
 /** Work that runs after the 200 has been sent; its failure never affects the ack. */
 export type AfterAck = (delivery: AcceptedDelivery) => Promise<void>;
 
-/** Runs several after-ack steps; each one's failure is isolated from the others. */
-export function afterAckSteps(...steps: AfterAck[]): AfterAck {
-  return async (delivery) => {
-    await Promise.allSettled(steps.map((step) => step(delivery)));
-  };
-}
-
 /**
  * Copies newly stored inbound WhatsApp messages into `whatsapp_logs` (one insert, skipping
  * any already logged), for the reference app and support staff.

@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import { ProblemError } from '../_shared/http/index.ts';
+import { readStreamCapped } from '../_shared/streams/index.ts';
 
 /**
  * Checks the media type (415) and reads the raw body once, refusing more than `limitBytes`
@@ -20,26 +21,7 @@ export async function readRawBody(
   const declared = Number(c.req.header('content-length'));
   if (Number.isFinite(declared) && declared > options.limitBytes) throw tooLarge();
 
-  const stream = c.req.raw.body;
-  if (stream === null) return new Uint8Array();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = stream.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > options.limitBytes) {
-      await reader.cancel();
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  const body = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
+  const body = await readStreamCapped(c.req.raw.body, options.limitBytes);
+  if (body === null) throw tooLarge();
   return body;
 }

@@ -79,7 +79,10 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
   const flags = deps.flags ?? createFlagReader(deps.db, { clock: deps.clock });
   const ingestor = deps.ingestor ?? createIngestor(deps.db);
   const counters = deps.counters ?? createIntakeCounters();
-  const background = deps.background ?? ((task: Promise<unknown>) => void task.catch(() => {}));
+  const background = deps.background ??
+    ((task: Promise<unknown>) =>
+      void task.catch((error) => deps.logger.error('after-ack task failed', { error })));
+  logRefusedProviders(deps.config, deps.logger);
   const nowSeconds = () => Math.floor(deps.clock.now() / 1000);
   const defaultLimit = deps.config.http.bodyLimitBytes;
   const paypal = createPayPalVerifier({
@@ -135,9 +138,6 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
       if (error instanceof SignatureError) {
         counters.rejected(provider, error.reason);
         c.var.logFields.reason = error.reason;
-        if (error.reason === 'no_secret_configured') {
-          c.var.log.error(`${provider} intake refused: no secret configured (fail closed)`);
-        }
         throw new ProblemError(401, { detail: 'signature verification failed' });
       }
       if (error instanceof MalformedPayloadError) {
@@ -240,6 +240,25 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
   });
 
   return app;
+}
+
+/**
+ * Says once, at start, which providers will refuse every delivery because their secret is
+ * not set (fail closed); each refused request then carries `reason: no_secret_configured`.
+ */
+function logRefusedProviders(config: Config, logger: Logger): void {
+  const missing: [string, string, readonly string[]][] = [
+    ['whatsapp', 'WHATSAPP_APP_SECRET', config.whatsapp.appSecrets],
+    ['stripe', 'STRIPE_WEBHOOK_SECRET', config.stripe.webhookSecrets],
+    ['paypal', 'PAYPAL_WEBHOOK_ID', config.paypal.webhookIds],
+  ];
+  for (const [provider, variable, secrets] of missing) {
+    if (secrets.length === 0) {
+      logger.warn(`${provider} intake refuses every delivery: ${variable} is not set`, {
+        provider,
+      });
+    }
+  }
 }
 
 /**

@@ -6,6 +6,7 @@
  * Each test file creates its own, so files run in parallel without sharing rows.
  */
 import postgres from 'postgres';
+import { afterEach } from 'vitest';
 import { startEmbeddedDatabase } from '../../cli/embedded-db.ts';
 import { createPostgresDb } from '../../functions/_shared/db/postgres.ts';
 import type { Db } from '../../functions/_shared/db/types.ts';
@@ -95,5 +96,21 @@ async function createPostgresDatabase(adminUrl: string): Promise<TestDatabase> {
         await cleanup.end();
       }
     },
+  };
+}
+
+/**
+ * For files whose tests each want their own empty database: returns a factory, and drops
+ * every database it made after each test.
+ */
+export function freshDatabasePerTest(): () => Promise<TestDatabase> {
+  const made: TestDatabase[] = [];
+  afterEach(async () => {
+    await Promise.all(made.splice(0).map((database) => database.drop()));
+  });
+  return async () => {
+    const database = await createTestDatabase();
+    made.push(database);
+    return database;
   };
 }

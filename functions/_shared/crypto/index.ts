@@ -24,18 +24,39 @@ export function timingSafeEqual(a: string | Uint8Array, b: string | Uint8Array):
   return difference === 0;
 }
 
+// Imported keys by secret text: webhook secrets are few and fixed, and importing one on
+// every delivery is wasted work on the intake path. Bounded so a caller passing many
+// distinct string keys cannot grow it without limit.
+const importedKeys = new Map<string, Promise<CryptoKey>>();
+const MAX_IMPORTED_KEYS = 64;
+
+function importHmacKey(key: string | Uint8Array): Promise<CryptoKey> {
+  const importKey = () =>
+    crypto.subtle.importKey(
+      'raw',
+      toBytes(key) as BufferSource,
+      { name: 'HMAC', hash: 'SHA-256' },
+      false,
+      ['sign'],
+    );
+  if (typeof key !== 'string') return importKey();
+  let imported = importedKeys.get(key);
+  if (imported === undefined) {
+    if (importedKeys.size >= MAX_IMPORTED_KEYS) importedKeys.clear();
+    imported = importKey();
+    importedKeys.set(key, imported);
+    // A failed import (an empty key, which Web Crypto refuses) is not remembered.
+    imported.catch(() => importedKeys.delete(key));
+  }
+  return imported;
+}
+
 /** HMAC-SHA256 of `message` under `key`. */
 export async function hmacSha256(
   key: string | Uint8Array,
   message: string | Uint8Array,
 ): Promise<Uint8Array> {
-  const cryptoKey = await crypto.subtle.importKey(
-    'raw',
-    toBytes(key) as BufferSource,
-    { name: 'HMAC', hash: 'SHA-256' },
-    false,
-    ['sign'],
-  );
+  const cryptoKey = await importHmacKey(key);
   return new Uint8Array(
     await crypto.subtle.sign('HMAC', cryptoKey, toBytes(message) as BufferSource),
   );

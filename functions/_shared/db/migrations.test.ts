@@ -1,6 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadMigrationFiles, runMigrations } from '../../../cli/migrate.ts';
-import { createTestDatabase, type TestDatabase } from '../../../tests/support/database.ts';
+import { freshDatabasePerTest } from '../../../tests/support/database.ts';
 import {
   checkMigrationsCurrent,
   checksumMigration,
@@ -10,16 +10,7 @@ import {
 const ORDERED_DIR = new URL('../../../tests/fixtures/migrations/ordered/', import.meta.url)
   .pathname;
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  await Promise.all(cleanups.splice(0).map((cleanup) => cleanup()));
-});
-
-async function freshDatabase(): Promise<TestDatabase> {
-  const database = await createTestDatabase();
-  cleanups.push(() => database.drop());
-  return database;
-}
+const freshDatabase = freshDatabasePerTest();
 
 async function orderedFixtures() {
   const files = await loadMigrationFiles(ORDERED_DIR);

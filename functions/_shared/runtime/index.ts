@@ -18,6 +18,14 @@ export interface Runtime {
   readonly background: (task: Promise<unknown>) => void;
 }
 
+/** The pool `DATABASE_URL` and the pool settings of the config describe. */
+export function openConfiguredDb(
+  url: string,
+  settings: Pick<Config['database'], 'poolSize' | 'prepare'>,
+): Db {
+  return createPostgresDb({ url, max: settings.poolSize, prepare: settings.prepare });
+}
+
 /** Supabase's edge runtime global, present only there. */
 declare const EdgeRuntime: { waitUntil(promise: Promise<unknown>): void } | undefined;
 
@@ -45,11 +53,7 @@ export function createEdgeRuntime(env: Env): Runtime {
     ]);
   }
   const logger = createLogger({ level: config.log.level });
-  const db = createPostgresDb({
-    url: config.database.url,
-    max: config.database.poolSize,
-    prepare: config.database.prepare,
-  });
+  const db = openConfiguredDb(config.database.url, config.database);
   return {
     config,
     db,

@@ -1,4 +1,5 @@
 /** Downloading a certificate from a URL the verifier has already decided to trust. */
+import { readStreamCapped } from '../../streams/index.ts';
 
 /** The part of `fetch` the verifier uses; the global `fetch` fits. */
 export type FetchLike = (url: string, init: RequestInit) => Promise<Response>;
@@ -38,29 +39,7 @@ export async function fetchCertificateText(
     await response.body?.cancel();
     throw new Error(`certificate is ${declared} bytes, over ${limits.maxBytes}`);
   }
-  return new TextDecoder().decode(await readCapped(response, limits.maxBytes));
-}
-
-async function readCapped(response: Response, maxBytes: number): Promise<Uint8Array> {
-  if (!response.body) return new Uint8Array();
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > maxBytes) {
-      await reader.cancel();
-      throw new Error(`certificate is over ${maxBytes} bytes`);
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return bytes;
+  const bytes = await readStreamCapped(response.body, limits.maxBytes);
+  if (bytes === null) throw new Error(`certificate is over ${limits.maxBytes} bytes`);
+  return new TextDecoder().decode(bytes);
 }

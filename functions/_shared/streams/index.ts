@@ -1,0 +1,35 @@
+/**
+ * Reads a byte stream to the end, giving up (and cancelling the stream) as soon as it is
+ * over `maxBytes`: a sender cannot make us buffer more than the limit, whatever it declared.
+ * Resolves to the bytes, or to null when the stream was over the limit.
+ *
+ * @example
+ * const body = await readStreamCapped(request.body, 1024 * 1024);
+ * if (body === null) throw new ProblemError(413);
+ */
+export async function readStreamCapped(
+  stream: ReadableStream<Uint8Array> | null,
+  maxBytes: number,
+): Promise<Uint8Array | null> {
+  if (stream === null) return new Uint8Array();
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
+}
