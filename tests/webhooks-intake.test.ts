@@ -14,6 +14,7 @@ import {
 } from '../functions/_shared/webhooks/testing/index.ts';
 import { createWebhooksApp, type WebhooksDeps } from '../functions/webhooks/index.ts';
 import { recordWhatsAppMessages } from '../functions/webhooks/after-ack.ts';
+import { createIntakeCounters } from '../functions/webhooks/counters.ts';
 import { DEFAULT_INTAKE_LIMITS } from '../functions/webhooks/limits.ts';
 import type { TestDatabase } from './support/database.ts';
 import { capturedLogger } from './support/logs.ts';
@@ -300,6 +301,27 @@ describe('rejected deliveries write nothing', () => {
     expect(res.status).toBe(status);
     expect(res.headers.get('content-type')).toContain('application/problem+json');
     expect(await eventCount()).toBe(before);
+  });
+
+  it('counts each rejection by reason, and each stored event by outcome', async () => {
+    const counters = createIntakeCounters();
+    const subject = app({ counters });
+    const body = whatsappBody([{ id: unique('wamid.c'), from: '1' }]);
+    await subject.request('/webhooks/whatsapp', {
+      method: 'POST',
+      body,
+      headers: {
+        'content-type': 'application/json',
+        'x-hub-signature-256': `sha256=${'1'.repeat(64)}`,
+      },
+    });
+    await postWhatsApp(body, subject);
+    await postWhatsApp(body, subject);
+    expect(counters.snapshot()).toEqual({
+      'webhook_rejected_total{provider="whatsapp",reason="signature_mismatch"}': 1,
+      'webhook_events_total{provider="whatsapp",outcome="accepted"}': 1,
+      'webhook_events_total{provider="whatsapp",outcome="duplicate"}': 1,
+    });
   });
 
   it('answers 400 for signed malformed JSON and for a wrong shape', async () => {

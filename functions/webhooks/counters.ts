@@ -2,8 +2,8 @@ import type { EventOutcome } from '../_shared/webhooks/ingest.ts';
 
 /**
  * In-process intake counters (accepted, duplicate, rate_limited per provider; rejections
- * by reason). A rejected request writes nothing else. They are read by the health and
- * metrics code; aggregation across instances belongs to the metrics module.
+ * by reason): a rejected request writes nothing else. Nothing exposes them yet; the
+ * metrics module will aggregate them across instances into `system_metrics`.
  */
 export interface IntakeCounters {
   accepted(provider: string, outcomes: readonly EventOutcome[]): void;

@@ -81,9 +81,9 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
 
   async function call(batch: readonly Pending[]): Promise<void> {
     const first = batch[0]!.request;
-    const events = batch.flatMap((pending, index) =>
-      pending.request.events.map((event, position) => ({
-        slot: index * 1_000_000 + position,
+    // Slots number the batch's events in order, so each request's outcomes are a slice.
+    const events = batch.flatMap((pending) =>
+      pending.request.events.map((event) => ({
         key: event.key,
         type: event.type,
         kind: event.kind,
@@ -91,7 +91,7 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
         payload: event.payload,
         request_id: pending.request.requestId,
       }))
-    );
+    ).map((event, slot) => ({ slot, ...event }));
     const limits = {
       global: first.limits.global && {
         key: first.limits.global.key,
@@ -107,19 +107,22 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
       'select * from public.ingest_events($1, $2::jsonb, $3::jsonb)',
       [first.provider, events, limits],
     );
-    const bySlot = new Map(rows.map((row) => [row.slot, row]));
-    batch.forEach((pending, index) => {
-      pending.resolve(pending.request.events.map((_, position) => {
-        const row = bySlot.get(index * 1_000_000 + position);
-        if (!row) throw new Error('ingest_events returned no row for an event');
-        return {
-          outcome: row.outcome,
-          eventId: row.event_id === null ? null : String(row.event_id),
-          jobId: row.job_id === null ? null : String(row.job_id),
-          retryAfterMs: row.retry_after_ms,
-        };
-      }));
-    });
+    const outcomes: (EventOutcome | undefined)[] = new Array(events.length);
+    for (const row of rows) {
+      outcomes[row.slot] = {
+        outcome: row.outcome,
+        eventId: row.event_id === null ? null : String(row.event_id),
+        jobId: row.job_id === null ? null : String(row.job_id),
+        retryAfterMs: row.retry_after_ms,
+      };
+    }
+    if (outcomes.includes(undefined)) throw new Error('ingest_events returned no row for an event');
+    let offset = 0;
+    for (const pending of batch) {
+      const count = pending.request.events.length;
+      pending.resolve(outcomes.slice(offset, offset + count) as EventOutcome[]);
+      offset += count;
+    }
   }
 
   async function flush(batch: Pending[]): Promise<void> {
