@@ -6,67 +6,73 @@
  *   npm run bench:intake                         # Postgres at 127.0.0.1:5432
  *   BENCH_DATABASE_URL=postgres://... npm run bench:intake -- --connections 64 --seconds 10
  *
- * The load generator runs in the same Deno process as the servers (loopback only), so
- * every subject pays the same client cost; read the ratios, not the absolute numbers.
+ * The servers run in this process, mounted as the local server mounts them; the load comes
+ * from a separate process (`bench/intake-load.ts`, the same generator for all three
+ * subjects), so its CPU is not charged to the servers. The full path logs one line per
+ * request at `info`, as in production; lines are formatted and then dropped (`--log stdout`
+ * writes them). Ends with correctness checks: every accepted delivery stored once with
+ * exactly one job, and zero errors; exits 1 when a check fails.
  */
 import { Hono } from 'hono';
 import postgres from 'postgres';
 import { join } from 'node:path';
 import { loadMigrationFiles, runMigrations } from '../cli/migrate.ts';
+import { createLocalRouter } from '../cli/local-router.ts';
 import { systemClock } from '../functions/_shared/clock.ts';
 import { parseConfig } from '../functions/_shared/config/index.ts';
 import { createPostgresDb } from '../functions/_shared/db/postgres.ts';
 import { createLogger } from '../functions/_shared/log/index.ts';
 import { createWebhooksApp } from '../functions/webhooks/index.ts';
-import { hmacSha256, toHex } from '../functions/_shared/crypto/index.ts';
+import type { LoadResult, LoadSpec } from './intake-load.ts';
 
 const args = new Map<string, string>();
 for (let i = 0; i < Deno.args.length; i += 2) args.set(Deno.args[i]!, Deno.args[i + 1] ?? '');
 const CONNECTIONS = Number(args.get('--connections') ?? 64);
 const SECONDS = Number(args.get('--seconds') ?? 8);
+const WARMUP_SECONDS = Number(args.get('--warmup') ?? 2);
 const POOL_SIZE = Number(args.get('--pool') ?? 10);
+/** Unique signed deliveries prepared per second of run; the generator stops if they run out. */
+const BUDGET_PER_SECOND = Number(args.get('--budget') ?? 15_000);
+const LOG = args.get('--log') ?? 'drop';
 const ADMIN_URL = Deno.env.get('BENCH_DATABASE_URL') ??
   'postgres://postgres@127.0.0.1:5432/postgres';
 const SECRET = 'bench-app-secret';
+const RUN = String(Date.now());
 
-interface Result {
-  name: string;
-  requests: number;
-  errors: number;
-  seconds: number;
-  latencies: number[];
+interface Result extends LoadResult {
+  readonly name: string;
 }
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+/** Runs the load generator in its own process and returns what it measured. */
+async function load(
+  name: string,
+  spec: Omit<LoadSpec, keyof typeof common> & Partial<Pick<LoadSpec, 'budget'>>,
+): Promise<Result> {
+  const command = new Deno.Command(Deno.execPath(), {
+    args: [
+      'run',
+      '--allow-all',
+      '--config',
+      join(import.meta.dirname!, '../deno.json'),
+      join(import.meta.dirname!, 'intake-load.ts'),
+      JSON.stringify({ ...common, ...spec }),
+    ],
+    stdout: 'piped',
+    stderr: 'inherit',
+  });
+  const output = await command.output();
+  if (!output.success) throw new Error(`load generator for ${name} failed`);
+  const text = new TextDecoder().decode(output.stdout).trim().split('\n').at(-1)!;
+  return { name, ...(JSON.parse(text) as LoadResult) };
 }
 
-/** Runs `connections` loops of `once` for `seconds`, recording each call's latency. */
-async function drive(name: string, once: (n: number) => Promise<boolean>): Promise<Result> {
-  const latencies: number[] = [];
-  let errors = 0;
-  let counter = 0;
-  const deadline = performance.now() + SECONDS * 1000;
-  const started = performance.now();
-  await Promise.all(Array.from({ length: CONNECTIONS }, async () => {
-    while (performance.now() < deadline) {
-      const n = counter++;
-      const t0 = performance.now();
-      const ok = await once(n).catch(() => false);
-      latencies.push(performance.now() - t0);
-      if (!ok) errors += 1;
-    }
-  }));
-  const seconds = (performance.now() - started) / 1000;
-  return {
-    name,
-    requests: latencies.length,
-    errors,
-    seconds,
-    latencies: latencies.sort((a, b) => a - b),
-  };
-}
+const common = {
+  connections: CONNECTIONS,
+  seconds: SECONDS,
+  warmupSeconds: WARMUP_SECONDS,
+  budget: Math.ceil(BUDGET_PER_SECOND * (SECONDS + WARMUP_SECONDS)),
+  run: RUN,
+};
 
 function serve(handler: (request: Request) => Response | Promise<Response>) {
   const { promise, resolve } = Promise.withResolvers<number>();
@@ -77,54 +83,20 @@ function serve(handler: (request: Request) => Response | Promise<Response>) {
   return { port: promise, server };
 }
 
-function whatsappBody(n: number): string {
-  return JSON.stringify({
-    object: 'whatsapp_business_account',
-    entry: [{
-      id: 'WABA',
-      changes: [{
-        field: 'messages',
-        value: {
-          messaging_product: 'whatsapp',
-          metadata: { display_phone_number: '15550000000', phone_number_id: 'PNID' },
-          contacts: [{ wa_id: `1555${n % 5000}`, profile: { name: 'Bench' } }],
-          messages: [{
-            id: `wamid.bench.${n}`,
-            from: `1555${n % 5000}`,
-            timestamp: '1700000000',
-            type: 'text',
-            text: { body: `message ${n}` },
-          }],
-        },
-      }],
-    }],
-  });
-}
-
-const dbName = `gh_bench_${Date.now()}`;
+const dbName = `gh_bench_${RUN}`;
 const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} });
 await admin.unsafe(`create database "${dbName}"`);
 const url = new URL(ADMIN_URL);
 url.pathname = `/${dbName}`;
 const db = createPostgresDb({ url: url.toString(), max: POOL_SIZE });
+let failed = false;
 
 try {
   await runMigrations(db, await loadMigrationFiles(join(import.meta.dirname!, '../migrations')));
   await db.exec('create table bench_raw (id bigserial primary key, k text unique, payload jsonb)');
 
-  // Pre-sign enough bodies that signing is not part of what is measured.
-  const budget = CONNECTIONS * SECONDS * 2_000;
-  console.log(`signing ${budget} deliveries...`);
-  const bodies: string[] = [];
-  const signatures: string[] = [];
-  for (let n = 0; n < budget; n += 1) {
-    const body = whatsappBody(n);
-    bodies.push(body);
-    signatures.push(`sha256=${toHex(await hmacSha256(SECRET, body))}`);
-  }
-
   // The ceiling reads the body too, as any webhook handler must.
-  const bare = new Hono().post('/x', async (c) => {
+  const bare = new Hono().post('/functions/v1/webhooks/whatsapp', async (c) => {
     await c.req.arrayBuffer();
     return c.json({ status: 'accepted' });
   });
@@ -132,82 +104,109 @@ try {
   const full = createWebhooksApp({
     config: parseConfig({ WHATSAPP_APP_SECRET: SECRET }),
     db,
-    logger: createLogger({ level: 'error' }),
+    logger: createLogger({
+      level: 'info',
+      sink: LOG === 'stdout' ? (line) => console.log(line) : () => {},
+    }),
     clock: systemClock,
     fetch,
     limits: { whatsappPerNumber: unlimited, whatsappPerSender: unlimited, perProvider: unlimited },
   });
+  const notFound = { fetch: () => new Response('not found', { status: 404 }) };
   const bareServer = serve(bare.fetch);
-  const fullServer = serve((request) => {
-    const target = new URL(request.url);
-    target.pathname = target.pathname.replace('/functions/v1', '');
-    return full.fetch(new Request(target, request));
-  });
+  const fullServer = serve(
+    createLocalRouter({ functions: { webhooks: full }, web: notFound, notFound }),
+  );
   const barePort = await bareServer.port;
   const fullPort = await fullServer.port;
 
   const results: Result[] = [];
   results.push(
-    await drive('bare Hono handler (HTTP ceiling)', async (n) => {
-      const res = await fetch(`http://127.0.0.1:${barePort}/x`, {
-        method: 'POST',
-        body: bodies[n],
-      });
-      await res.body?.cancel();
-      return res.status === 200;
+    await load('bare Hono handler (HTTP ceiling)', {
+      // The same signed requests as the full path, so both pay the same HTTP costs.
+      subject: 'http',
+      port: barePort,
+      path: '/functions/v1/webhooks/whatsapp',
+      secret: SECRET,
+      budget: 50_000,
     }),
   );
   results.push(
-    await drive('raw single-row INSERT (database ceiling)', async (n) => {
-      await db.query('insert into bench_raw (k, payload) values ($1, $2::jsonb)', [
-        `raw-${n}`,
-        bodies[n],
-      ]);
-      return true;
+    await load('raw single-row INSERT (database ceiling)', {
+      subject: 'insert',
+      databaseUrl: url.toString(),
+      pool: POOL_SIZE,
     }),
   );
   results.push(
-    await drive('full intake path (verify + ingest + enqueue)', async (n) => {
-      const res = await fetch(`http://127.0.0.1:${fullPort}/functions/v1/webhooks/whatsapp`, {
-        method: 'POST',
-        body: bodies[n],
-        headers: { 'content-type': 'application/json', 'x-hub-signature-256': signatures[n]! },
-      });
-      await res.body?.cancel();
-      return res.status === 200;
+    await load('full intake path (verify + ingest + enqueue)', {
+      subject: 'http',
+      port: fullPort,
+      path: '/functions/v1/webhooks/whatsapp',
+      secret: SECRET,
+      unique: true,
     }),
   );
+  await bareServer.server.shutdown();
+  await fullServer.server.shutdown();
 
   const [http, raw, path] = results as [Result, Result, Result];
   const rate = (r: Result) => r.requests / r.seconds;
   console.log(
-    `\nintake benchmark: ${CONNECTIONS} connections, ${SECONDS} s each, pool ${POOL_SIZE}\n`,
+    `\nintake benchmark: ${CONNECTIONS} connections, ${SECONDS} s each after ${WARMUP_SECONDS} s` +
+      ` warm-up, pool ${POOL_SIZE}, load from a separate process\n`,
   );
   console.log(
     'subject'.padEnd(46) + 'req/s'.padStart(10) + 'p50 ms'.padStart(9) + 'p99 ms'.padStart(9) +
-      'errors'.padStart(8),
+      'errors'.padStart(8) + 'new conns'.padStart(11),
   );
   for (const r of results) {
     console.log(
-      r.name.padEnd(46) + rate(r).toFixed(0).padStart(10) +
-        percentile(r.latencies, 50).toFixed(1).padStart(9) +
-        percentile(r.latencies, 99).toFixed(1).padStart(9) + String(r.errors).padStart(8),
+      r.name.padEnd(46) + rate(r).toFixed(0).padStart(10) + r.p50.toFixed(1).padStart(9) +
+        r.p99.toFixed(1).padStart(9) + String(r.errors).padStart(8) +
+        String(r.reconnects).padStart(11),
     );
   }
-  const [stored] = await db.query<{ events: number; jobs: number }>(
-    `select (select count(*) from inbound_events)::int as events, (select count(*) from jobs)::int as jobs`,
-  );
   console.log(`\nfull path / raw INSERT ceiling: ${(rate(path) / rate(raw)).toFixed(2)}x`);
   console.log(`full path / bare HTTP ceiling:  ${(rate(path) / rate(http)).toFixed(2)}x`);
-  console.log(
-    `stored: ${stored!.events} events, ${stored!.jobs} jobs (expected ${
-      path.requests - path.errors
-    } each)`,
+
+  const [stored] = await db.query<{ events: number; jobs: number; unmatched: number }>(
+    `select (select count(*) from public.inbound_events)::int as events,
+            (select count(*) from public.jobs)::int as jobs,
+            (select count(*) from public.inbound_events e
+              where (select count(*) from public.jobs j
+                      where j.payload ->> 'inbound_event_id' = e.id::text) <> 1)::int
+              as unmatched`,
   );
-  await bareServer.server.shutdown();
-  await fullServer.server.shutdown();
+  const checks: [string, boolean][] = [
+    [
+      `every accepted delivery stored: ${stored!.events} events for ${path.ok} accepted`,
+      stored!.events === path.ok,
+    ],
+    [
+      `exactly one job per event: ${stored!.jobs} jobs, ${stored!.unmatched} events without ` +
+      `exactly one`,
+      stored!.jobs === stored!.events && stored!.unmatched === 0,
+    ],
+    [
+      `zero errors: ${
+        results.map((r) => `${r.errors} (${JSON.stringify(r.statuses)})`).join(', ')
+      }`,
+      results.every((r) => r.errors === 0),
+    ],
+    [
+      'no subject ran out of prepared deliveries (raise --budget otherwise)',
+      results.every((r) => !r.exhausted),
+    ],
+  ];
+  console.log('');
+  for (const [label, passed] of checks) {
+    console.log(`${passed ? 'ok  ' : 'FAIL'} ${label}`);
+    if (!passed) failed = true;
+  }
 } finally {
   await db.close();
   await admin.unsafe(`drop database if exists "${dbName}" with (force)`);
   await admin.end();
 }
+if (failed) Deno.exit(1);
