@@ -116,3 +116,46 @@ describe('parseConfig', () => {
     ).toEqual({ url: 'https://r.example.com', token: 't' });
   });
 });
+
+describe('USSD gate settings', () => {
+  const TOKEN = 'k7Qx-2fVb_9LmPz0.Aw~';
+
+  it('has no gate by default (the route then refuses every callback)', () => {
+    expect(parseConfig({}).ussd).toEqual({ pathTokens: [], allowedIps: [] });
+  });
+
+  it('reads path tokens and allowed addresses as comma-separated lists', () => {
+    const config = parseConfig({
+      USSD_PATH_TOKEN: ` ${TOKEN} , older-token-0123456789,`,
+      USSD_ALLOWED_IPS: '196.201.214.0/24, 41.90.1.7,2001:db8::10',
+    });
+    expect(config.ussd).toEqual({
+      pathTokens: [TOKEN, 'older-token-0123456789'],
+      allowedIps: ['196.201.214.0/24', '41.90.1.7', '2001:db8::10'],
+    });
+    expect(parseConfig({ USSD_PATH_TOKEN: '', USSD_ALLOWED_IPS: ' ' }).ussd).toEqual({
+      pathTokens: [],
+      allowedIps: [],
+    });
+  });
+
+  it('refuses a short or URL-unsafe token without echoing it', () => {
+    for (const token of ['short-token', `${TOKEN}/x`, `${TOKEN}%2F`, `${TOKEN} x`]) {
+      const problems = problemsOf({ USSD_PATH_TOKEN: `${TOKEN},${token}` });
+      expect(problems).toEqual([
+        'USSD_PATH_TOKEN: every token must be at least 16 characters of A-Z a-z 0-9 . _ ~ - (it is part of the callback URL)',
+      ]);
+      expect(problems.join('\n')).not.toContain(TOKEN);
+    }
+  });
+
+  it('names each entry of USSD_ALLOWED_IPS that is not an address or IPv4 range', () => {
+    expect(problemsOf({ USSD_ALLOWED_IPS: '196.201.214.0/24,196.201.214.0/33,example.com' }))
+      .toEqual([
+        'USSD_ALLOWED_IPS: "196.201.214.0/33" is not an IPv4 address, IPv4 CIDR or IPv6 address' +
+        ' (got "196.201.214.0/24,196.201.214.0/33,example.com")',
+        'USSD_ALLOWED_IPS: "example.com" is not an IPv4 address, IPv4 CIDR or IPv6 address' +
+        ' (got "196.201.214.0/24,196.201.214.0/33,example.com")',
+      ]);
+  });
+});

@@ -1,3 +1,4 @@
+import { type UssdConfig, ussdConfig } from './ussd.ts';
 import type { z } from 'zod';
 import {
   DEFAULT_BODY_LIMIT_BYTES,
@@ -49,6 +50,8 @@ export interface Config {
     readonly webhookIds: readonly string[];
     readonly certHosts: readonly string[];
   };
+  /** The USSD callback's gate: secret path tokens and/or allowed source addresses. */
+  readonly ussd: UssdConfig;
   /** Standard Webhooks secrets by source name (lower case), from `WEBHOOK_SECRET_<SOURCE>`. */
   readonly standardWebhooks: Readonly<Record<string, readonly string[]>>;
   readonly supabase: {
@@ -168,6 +171,7 @@ export function parseConfig(env: Env): Config {
         ? parsed.PAYPAL_CERT_HOSTS.map((host) => host.toLowerCase())
         : DEFAULT_PAYPAL_CERT_HOSTS,
     },
+    ussd: ussdConfig(parsed),
     standardWebhooks,
     supabase: {
       url: parsed.SUPABASE_URL ?? null,

@@ -1,3 +1,4 @@
+import { ussdEnvShape } from './ussd.ts';
 import { z } from 'zod';
 
 /** The environment as entry points read it (Deno.env.toObject(), process.env, .env). */
@@ -79,6 +80,7 @@ export const envSchema = z.object({
   STRIPE_WEBHOOK_SECRET: secretList,
   PAYPAL_WEBHOOK_ID: secretList,
   PAYPAL_CERT_HOSTS: secretList,
+  ...ussdEnvShape,
   SUPABASE_URL: httpUrl,
   SUPABASE_JWT_SECRET: secretList,
   SUPABASE_JWKS_URL: httpUrl,
