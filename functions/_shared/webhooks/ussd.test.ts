@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { problemFromError } from '../http/problem.ts';
 import { signatureFailure } from './testing/index.ts';
 import type { SignatureFailure } from './types.ts';
-import { createUssdGate, parseUssdForm, UssdFormError } from './ussd.ts';
+import { createUssdGate, parseUssdForm, UssdFormError, UssdGateError } from './ussd.ts';
 
 async function expectReason(check: () => void, reason: SignatureFailure) {
   expect(await signatureFailure(check)).toBe(reason);
@@ -94,6 +94,31 @@ describe('createUssdGate', () => {
         expect(() => createUssdGate({ pathTokens: [], allowedIps: [entry] })).toThrow(TypeError);
       },
     );
+  });
+
+  it('refuses a path token when none is configured: the token route does not exist', async () => {
+    const gate = createUssdGate({ pathTokens: [], allowedIps: ['196.201.214.0/24'] });
+    expect(() => gate.check(undefined, '196.201.214.5')).not.toThrow();
+    await expectReason(() => gate.check('anything', '196.201.214.5'), 'signature_mismatch');
+  });
+
+  it('says which check refused, so the route can answer 401, 403 or 404', () => {
+    const part = (check: () => void) => {
+      try {
+        check();
+      } catch (error) {
+        expect(error).toBeInstanceOf(UssdGateError);
+        return (error as UssdGateError).part;
+      }
+      throw new Error('expected a refusal');
+    };
+    const none = createUssdGate({ pathTokens: [], allowedIps: [] });
+    expect(part(() => none.check('x', '10.0.0.1'))).toBe('configuration');
+    const both = createUssdGate({ pathTokens: ['token'], allowedIps: ['10.0.0.0/8'] });
+    expect(part(() => both.check(undefined, '10.0.0.1'))).toBe('path_token');
+    expect(part(() => both.check('wrong', '10.0.0.1'))).toBe('path_token');
+    expect(part(() => both.check('token', '11.0.0.1'))).toBe('client_ip');
+    expect(part(() => both.check('token', undefined))).toBe('client_ip');
   });
 
   it('requires both the token and the address when both are configured', async () => {

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { timingSafeEqual } from '../crypto/index.ts';
 import { ProblemError } from '../http/problem.ts';
 import { SignatureError } from './types.ts';
+import { ipMatches, parseIpRule } from './ussd-ip.ts';
 
 export interface UssdGateOptions {
   /** Secret path segments; any one admits (rotation). Empty: no token check. */
@@ -15,8 +16,25 @@ export interface UssdGateOptions {
   allowedIps: readonly string[];
 }
 
+/** Which part of the gate refused a callback, so the route can answer accordingly. */
+export type UssdGatePart = 'configuration' | 'path_token' | 'client_ip';
+
+/** A refused USSD callback: a `SignatureError` that also says which check failed. */
+export class UssdGateError extends SignatureError {
+  constructor(
+    readonly part: UssdGatePart,
+    reason: 'no_secret_configured' | 'missing_header' | 'signature_mismatch',
+    message?: string,
+  ) {
+    super(reason, message);
+  }
+}
+
 export interface UssdGate {
-  /** Returns when the callback is admitted; throws `SignatureError` otherwise. */
+  /**
+   * Returns when the callback is admitted; throws `UssdGateError` otherwise. `pathToken` is
+   * the path segment after `/ussd/` (undefined on `POST /ussd`).
+   */
   check(pathToken: string | undefined, clientIp: string | undefined): void;
 }
 
@@ -24,90 +42,49 @@ export interface UssdGate {
  * Builds the gate. With tokens configured the path token must match one; with addresses
  * configured the client must be one; with both, both. With neither, every callback is
  * refused (`no_secret_configured`): an open USSD endpoint would let anyone drive sessions.
+ * A path token presented when none is configured is refused too: the token route exists
+ * only when tokens do. Throws `TypeError` at build time for an entry that is not an address.
  *
  * @example
  * ```ts
  * const gate = createUssdGate({ pathTokens: ['k7Qx...'], allowedIps: ['196.201.214.0/24'] });
- * gate.check(c.req.param('token'), clientIp); // throws SignatureError
+ * gate.check(c.req.param('token'), clientIp); // throws UssdGateError
  * ```
  */
 export function createUssdGate(options: UssdGateOptions): UssdGate {
   const tokens = options.pathTokens.filter((token) => token.length > 0);
-  const rules = options.allowedIps.map(parseIpRule);
+  const rules = options.allowedIps.map((entry) => {
+    try {
+      return parseIpRule(entry);
+    } catch (error) {
+      throw new TypeError(`allowedIps: ${(error as Error).message}`);
+    }
+  });
 
   return {
     check(pathToken, clientIp) {
       if (tokens.length === 0 && rules.length === 0) {
-        throw new SignatureError('no_secret_configured');
+        throw new UssdGateError('configuration', 'no_secret_configured');
       }
       if (tokens.length > 0) {
-        if (!pathToken) throw new SignatureError('missing_header', 'path token');
+        if (!pathToken) throw new UssdGateError('path_token', 'missing_header', 'path token');
         let matched = false;
         // Compare against every token, so timing does not tell which (or whether one) matched.
         for (const token of tokens) matched = timingSafeEqual(pathToken, token) || matched;
-        if (!matched) throw new SignatureError('signature_mismatch', 'path token');
+        if (!matched) throw new UssdGateError('path_token', 'signature_mismatch', 'path token');
+      } else if (pathToken !== undefined) {
+        throw new UssdGateError('path_token', 'signature_mismatch', 'no path token configured');
       }
       if (rules.length > 0) {
         const address = clientIp?.trim();
-        if (!address) throw new SignatureError('missing_header', 'client ip');
+        if (!address) throw new UssdGateError('client_ip', 'missing_header', 'client ip');
         if (!rules.some((rule) => ipMatches(rule, address))) {
-          throw new SignatureError('signature_mismatch', `client ip ${address}`);
+          // The address is the caller's own, not a secret: it may be logged.
+          throw new UssdGateError('client_ip', 'signature_mismatch', `client ip ${address}`);
         }
       }
     },
   };
-}
-
-type IpRule =
-  | { kind: 'ipv4'; network: number; mask: number }
-  | { kind: 'ipv6'; address: string };
-
-/** A configured address or range; a typo fails at start, not as a silent never-match. */
-function parseIpRule(entry: string): IpRule {
-  const text = entry.trim();
-  const [address = '', prefix, ...extra] = text.split('/');
-  const ipv4 = parseIpv4(address);
-  if (ipv4 !== undefined && extra.length === 0) {
-    const bits = prefix === undefined ? 32 : /^\d{1,2}$/.test(prefix) ? Number(prefix) : Number.NaN;
-    if (bits >= 0 && bits <= 32) {
-      const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-      return { kind: 'ipv4', network: (ipv4 & mask) >>> 0, mask };
-    }
-  }
-  const ipv6 = prefix === undefined ? canonicalIpv6(text) : undefined;
-  if (ipv6 !== undefined) return { kind: 'ipv6', address: ipv6 };
-  throw new TypeError(`allowedIps: "${entry}" is not an IPv4 address, IPv4 CIDR or IPv6 address`);
-}
-
-function ipMatches(rule: IpRule, clientIp: string): boolean {
-  // Dual-stack listeners report IPv4 clients as IPv4-mapped IPv6 (::ffff:196.201.214.10).
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(clientIp)?.[1];
-  if (rule.kind === 'ipv4') {
-    const ipv4 = parseIpv4(mapped ?? clientIp);
-    return ipv4 !== undefined && ((ipv4 & rule.mask) >>> 0) === rule.network;
-  }
-  return mapped === undefined && canonicalIpv6(clientIp) === rule.address;
-}
-
-/** Dotted quad to a 32-bit number; leading zeros are refused (some parsers read them as octal). */
-function parseIpv4(text: string): number | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4 || !parts.every((part) => /^(?:0|[1-9]\d{0,2})$/.test(part))) {
-    return undefined;
-  }
-  const octets = parts.map(Number);
-  if (octets.some((octet) => octet > 255)) return undefined;
-  return octets.reduce((value, octet) => value * 256 + octet, 0);
-}
-
-/** One spelling per IPv6 address (RFC 5952, as the URL parser writes hosts), or undefined. */
-function canonicalIpv6(text: string): string | undefined {
-  if (!text.includes(':') || !/^[0-9a-fA-F:.]+$/.test(text)) return undefined;
-  try {
-    return new URL(`http://[${text}]/`).hostname.slice(1, -1);
-  } catch {
-    return undefined;
-  }
 }
 
 // --- The callback form ---
