@@ -10,9 +10,20 @@ export const GENERATED_DEV_SECRETS = {
   WHATSAPP_APP_SECRET: () => randomHex(32),
   // Stripe's format: `whsec_` + random; the SDK signs with the whole string as the key.
   STRIPE_WEBHOOK_SECRET: () => `whsec_${randomToken(32)}`,
+  // The USSD callback's secret path segment: POST /functions/v1/webhooks/ussd/<token>.
+  USSD_PATH_TOKEN: () => randomToken(24),
 } as const satisfies Record<string, () => string>;
 
 export type GeneratedSecretName = keyof typeof GENERATED_DEV_SECRETS;
+
+/**
+ * A secret that is one of several ways to configure the same gate is not generated when
+ * another way is set: with only `USSD_ALLOWED_IPS` set, a generated token would add a
+ * requirement the developer did not ask for.
+ */
+const NOT_GENERATED_WHEN_SET: Partial<Record<GeneratedSecretName, readonly string[]>> = {
+  USSD_PATH_TOKEN: ['USSD_ALLOWED_IPS'],
+};
 
 export const DEV_SECRETS_FILE = 'dev-secrets.json';
 
@@ -71,6 +82,8 @@ export async function ensureDevelopmentSecrets(
   let changed = false;
   for (const [name, generate] of Object.entries(GENERATED_DEV_SECRETS)) {
     if (env[name]?.trim()) continue;
+    const alternatives = NOT_GENERATED_WHEN_SET[name as GeneratedSecretName] ?? [];
+    if (alternatives.some((alternative) => env[alternative]?.trim())) continue;
     let value = stored[name];
     if (value === undefined) {
       value = generate();
