@@ -12,8 +12,10 @@ import {
   type ParsedEnv,
   STANDARD_WEBHOOK_SECRET_PREFIX,
 } from './schema.ts';
+import { type QueueConfig, queueConfig } from './queue.ts';
 
 export { type Env, envSchema } from './schema.ts';
+export { QUEUE_DEFAULTS, type QueueConfig } from './queue.ts';
 
 export type GatehouseEnv = 'development' | 'production';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -60,6 +62,8 @@ export interface Config {
     readonly jwksUrl: string | null;
   };
   readonly upstash: { readonly url: string; readonly token: string } | null;
+  /** The job engine: worker budget, batches, leases, health thresholds, retention. */
+  readonly queue: QueueConfig;
 }
 
 /** One line per bad variable, each naming it, so start-up failures say what to fix. */
@@ -135,6 +139,7 @@ export function parseConfig(env: Env): Config {
   if (!parsed.UPSTASH_REDIS_REST_URL && parsed.UPSTASH_REDIS_REST_TOKEN) {
     problems.push('UPSTASH_REDIS_REST_URL: required when UPSTASH_REDIS_REST_TOKEN is set');
   }
+  const queue = queueConfig(parsed, problems);
   if (problems.length > 0) throw new ConfigError(problems);
 
   const corsOrigins = (parsed.GATEHOUSE_CORS_ORIGINS ?? '').split(',').map((item) => item.trim())
@@ -181,5 +186,6 @@ export function parseConfig(env: Env): Config {
     upstash: parsed.UPSTASH_REDIS_REST_URL && parsed.UPSTASH_REDIS_REST_TOKEN
       ? { url: parsed.UPSTASH_REDIS_REST_URL, token: parsed.UPSTASH_REDIS_REST_TOKEN }
       : null,
+    queue,
   };
 }

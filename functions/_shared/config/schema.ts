@@ -1,5 +1,6 @@
 import { ussdEnvShape } from './ussd.ts';
 import { z } from 'zod';
+import { queueEnvShape } from './queue.ts';
 
 /** The environment as entry points read it (Deno.env.toObject(), process.env, .env). */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -86,6 +87,7 @@ export const envSchema = z.object({
   SUPABASE_JWKS_URL: httpUrl,
   UPSTASH_REDIS_REST_URL: httpUrl,
   UPSTASH_REDIS_REST_TOKEN: optionalText,
+  ...queueEnvShape,
 });
 
 export type ParsedEnv = z.output<typeof envSchema>;

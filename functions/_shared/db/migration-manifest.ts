@@ -19,4 +19,8 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
     name: '20261122060300_inbound_events.sql',
     checksum: 'af0650db0a8298e72657c25ccfb9402892e8a5ce09e7d42d4d72ef3f95a0cdc8',
   },
+  {
+    name: '20261122070000_job_engine.sql',
+    checksum: '69c6534fd9454389291d892a6d2bc9cd6b7992226fd5e768cd5524a6c4f47890',
+  },
 ];

@@ -1,0 +1,314 @@
+/**
+ * Every statement the job engine runs, as small functions over the `Db` interface; the
+ * worker loop calls these and holds no SQL of its own. The SQL functions they call live
+ * in migrations/20261122070000_job_engine.sql.
+ */
+import type { Queryable } from '../db/types.ts';
+import type { ClaimedJob } from './types.ts';
+
+interface JobRow {
+  [key: string]: unknown;
+  id: string | number;
+  queue: string;
+  kind: string;
+  payload: unknown;
+  priority: number;
+  attempts: number;
+  max_attempts: number;
+  request_id: string | null;
+  created_at: Date | string;
+  run_at: Date | string;
+}
+
+function toJob(row: JobRow): ClaimedJob {
+  return {
+    id: Number(row.id),
+    queue: row.queue,
+    kind: row.kind,
+    payload: row.payload,
+    priority: row.priority,
+    attempts: row.attempts,
+    maxAttempts: row.max_attempts,
+    requestId: row.request_id,
+    createdAt: new Date(row.created_at),
+    runAt: new Date(row.run_at),
+  };
+}
+
+/**
+ * Claims up to `limit` due jobs (highest priority first) with a lease, skipping queues
+ * held by a `processing.*` flag and respecting per-queue throttles and concurrency caps.
+ */
+export async function claimJobs(
+  db: Queryable,
+  options: {
+    worker: string;
+    limit: number;
+    leaseSeconds: number;
+    queues?: readonly string[] | null;
+  },
+): Promise<ClaimedJob[]> {
+  const rows = await db.query<JobRow>(
+    `select id, queue, kind, payload, priority, attempts, max_attempts, request_id,
+            created_at, run_at
+       from public.claim_jobs($1, $2, $3, $4::text[])`,
+    [options.worker, options.limit, options.leaseSeconds, options.queues ?? null],
+  );
+  return rows.map(toJob).sort((a, b) => b.priority - a.priority || a.id - b.id);
+}
+
+/** Marks the job completed in `tx`; false when the lease is no longer `worker`'s. */
+export async function completeJob(tx: Queryable, id: number, worker: string): Promise<boolean> {
+  const [row] = await tx.query<{ done: boolean }>(
+    'select public.complete_job($1, $2) as done',
+    [id, worker],
+  );
+  return row?.done === true;
+}
+
+export type FailOutcome = 'retried' | 'dead' | 'lost';
+
+/** Records a failed attempt: retried after `retryInMs`, or dead-lettered. */
+export async function failJob(
+  db: Queryable,
+  options: {
+    id: number;
+    worker: string;
+    error: string;
+    retryInMs: number;
+    permanent: boolean;
+    maxAttempts: number | null;
+  },
+): Promise<FailOutcome> {
+  const [row] = await db.query<{ outcome: FailOutcome }>(
+    'select public.fail_job($1, $2, $3, $4, $5, $6) as outcome',
+    [
+      options.id,
+      options.worker,
+      options.error,
+      Math.max(0, Math.min(Math.round(options.retryInMs), 2_147_483_647)),
+      options.permanent,
+      options.maxAttempts,
+    ],
+  );
+  return row?.outcome ?? 'lost';
+}
+
+/** Renews a running job's lease; false when the job is no longer `worker`'s. */
+export async function extendLease(
+  db: Queryable,
+  id: number,
+  worker: string,
+  leaseSeconds: number,
+): Promise<boolean> {
+  const [row] = await db.query<{ extended: boolean }>(
+    'select public.extend_job_lease($1, $2, $3) as extended',
+    [id, worker, leaseSeconds],
+  );
+  return row?.extended === true;
+}
+
+export async function recordSlowJob(
+  db: Queryable,
+  slow: {
+    job: ClaimedJob;
+    durationMs: number;
+    thresholdMs: number;
+    outcome: string;
+    worker: string;
+  },
+): Promise<void> {
+  await db.query(
+    `insert into public.slow_jobs
+       (job_id, queue, kind, attempt, duration_ms, threshold_ms, outcome, worker, request_id)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    [
+      slow.job.id,
+      slow.job.queue,
+      slow.job.kind,
+      slow.job.attempts,
+      Math.round(slow.durationMs),
+      slow.thresholdMs,
+      slow.outcome,
+      slow.worker,
+      slow.job.requestId,
+    ],
+  );
+}
+
+export interface NewJob {
+  readonly queue?: string;
+  readonly kind: string;
+  readonly payload?: unknown;
+  readonly priority?: number;
+  /** When the job becomes due (default now). */
+  readonly runAt?: Date;
+  readonly maxAttempts?: number;
+  /** A second job with the same key is not enqueued while the first exists. */
+  readonly dedupeKey?: string;
+  readonly requestId?: string | null;
+}
+
+/**
+ * Enqueues jobs in one statement; pass a transaction to enqueue atomically with other
+ * writes. Returns the new ids (a job whose dedupe key exists is skipped).
+ */
+export async function enqueueJobs(db: Queryable, jobs: readonly NewJob[]): Promise<number[]> {
+  if (jobs.length === 0) return [];
+  const rows = await db.query<{ id: string | number }>(
+    `insert into public.jobs (queue, kind, payload, priority, run_at, max_attempts, dedupe_key,
+                              request_id)
+     select coalesce(j.queue, 'default'), j.kind, coalesce(j.payload, '{}'::jsonb),
+            coalesce(j.priority, 0), coalesce(j.run_at, now()), coalesce(j.max_attempts, 5),
+            j.dedupe_key, j.request_id
+       from jsonb_to_recordset($1::jsonb) as j(queue text, kind text, payload jsonb,
+            priority int, run_at timestamptz, max_attempts int, dedupe_key text,
+            request_id text)
+     on conflict (dedupe_key) do nothing
+     returning id`,
+    [jobs.map((job) => ({
+      queue: job.queue ?? null,
+      kind: job.kind,
+      payload: job.payload ?? null,
+      priority: job.priority ?? null,
+      run_at: job.runAt?.toISOString() ?? null,
+      max_attempts: job.maxAttempts ?? null,
+      dedupe_key: job.dedupeKey ?? null,
+      request_id: job.requestId ?? null,
+    }))],
+  );
+  return rows.map((row) => Number(row.id));
+}
+
+export interface QueueStats {
+  readonly queue: string;
+  /** Due jobs waiting to start. */
+  readonly depth: number;
+  /** Pending jobs whose time has not come (retries in backoff, scheduled work). */
+  readonly scheduled: number;
+  readonly running: number;
+  readonly dead: number;
+  /** How long the oldest due job has waited, in ms (0 when none). */
+  readonly oldestDueMs: number;
+}
+
+export async function queueStats(db: Queryable): Promise<QueueStats[]> {
+  const rows = await db.query<Record<string, string | number>>(
+    'select queue, depth, scheduled, running, dead, oldest_due_ms from public.queue_health()',
+  );
+  return rows.map((row) => ({
+    queue: String(row.queue),
+    depth: Number(row.depth),
+    scheduled: Number(row.scheduled),
+    running: Number(row.running),
+    dead: Number(row.dead),
+    oldestDueMs: Number(row.oldest_due_ms),
+  }));
+}
+
+export interface DeadJobFilter {
+  /** Died at most this long ago, as a Postgres interval ('1 hour', '30 minutes'). */
+  readonly since: string;
+  readonly provider?: string | null;
+  readonly kind?: string | null;
+  readonly ids?: readonly number[] | null;
+}
+
+export interface JobError {
+  readonly attempt: number;
+  readonly at: string;
+  readonly error: string;
+  readonly worker?: string | null;
+  readonly permanent?: boolean;
+}
+
+export interface DeadJob {
+  readonly id: number;
+  readonly queue: string;
+  readonly kind: string;
+  readonly payload: unknown;
+  readonly attempts: number;
+  readonly maxAttempts: number;
+  readonly lastError: string | null;
+  readonly errors: readonly JobError[];
+  readonly requestId: string | null;
+  readonly createdAt: Date;
+  readonly deadAt: Date;
+}
+
+const DEAD_FILTER = `d.dead_at >= now() - $1::interval
+   and ($2::text is null or d.queue = $2 or d.queue like $2 || ':%')
+   and ($3::text is null or d.kind = $3)
+   and ($4::bigint[] is null or d.id = any($4::bigint[]))`;
+
+function filterValues(filter: DeadJobFilter): unknown[] {
+  return [filter.since, filter.provider ?? null, filter.kind ?? null, filter.ids ?? null];
+}
+
+/** Dead jobs matching the filter, newest first, with their error history. */
+export async function listDeadJobs(
+  db: Queryable,
+  filter: DeadJobFilter,
+  limit = 100,
+): Promise<DeadJob[]> {
+  const rows = await db.query<Record<string, unknown>>(
+    `select d.id, d.queue, d.kind, d.payload, d.attempts, d.max_attempts, d.last_error,
+            d.errors, d.request_id, d.created_at, d.dead_at
+       from public.dead_jobs d
+      where ${DEAD_FILTER}
+      order by d.dead_at desc, d.id desc
+      limit $5`,
+    [...filterValues(filter), limit],
+  );
+  return rows.map((row) => ({
+    id: Number(row.id),
+    queue: String(row.queue),
+    kind: String(row.kind),
+    payload: row.payload,
+    attempts: Number(row.attempts),
+    maxAttempts: Number(row.max_attempts),
+    lastError: row.last_error === null ? null : String(row.last_error),
+    errors: row.errors as JobError[],
+    requestId: row.request_id === null ? null : String(row.request_id),
+    createdAt: new Date(row.created_at as string),
+    deadAt: new Date(row.dead_at as string),
+  }));
+}
+
+/** Puts matching dead jobs back on their queues; one audit row each. Returns how many. */
+export async function replayDeadJobs(
+  db: Queryable,
+  filter: DeadJobFilter,
+  actor: string,
+): Promise<number> {
+  const [row] = await db.query<{ replayed: number }>(
+    `select public.replay_dead_jobs(since => $1::interval, provider => $2, kind => $3,
+                                    ids => $4::bigint[], actor => $5) as replayed`,
+    [...filterValues(filter), actor],
+  );
+  return Number(row?.replayed ?? 0);
+}
+
+export interface PurgeResult {
+  readonly jobs: number;
+  readonly events: number;
+  readonly slowJobs: number;
+}
+
+/** Deletes one batch of each kind of expired row (see `purge_retention`). */
+export async function purgeRetention(
+  db: Queryable,
+  retentionDays: number,
+  batch: number,
+): Promise<PurgeResult> {
+  const [row] = await db.query<Record<string, number>>(
+    `select jobs_deleted, events_deleted, slow_jobs_deleted
+       from public.purge_retention(make_interval(days => $1), $2)`,
+    [retentionDays, batch],
+  );
+  return {
+    jobs: Number(row?.jobs_deleted ?? 0),
+    events: Number(row?.events_deleted ?? 0),
+    slowJobs: Number(row?.slow_jobs_deleted ?? 0),
+  };
+}
