@@ -465,6 +465,10 @@ describe('Standard Webhooks intake', () => {
     expect(captured.entries().map((entry) => [entry.level, entry.msg])).toEqual([
       ['warn', 'stripe intake refuses every delivery: STRIPE_WEBHOOK_SECRET is not set'],
       ['warn', 'paypal intake refuses every delivery: PAYPAL_WEBHOOK_ID is not set'],
+      [
+        'warn',
+        'ussd intake refuses every callback: neither USSD_PATH_TOKEN nor USSD_ALLOWED_IPS is set',
+      ],
     ]);
   });
 

@@ -36,13 +36,12 @@ import {
 } from './limits.ts';
 import { type AfterAck, recordWhatsAppMessages } from './after-ack.ts';
 import { createIntakeCounters, type IntakeCounters } from './counters.ts';
+import { checkEdgeLimit, EDGE_LIMIT_PER_MINUTE, type EdgeLimiter } from './client.ts';
+import { createUssdGate } from '../_shared/webhooks/ussd.ts';
+import { mobilityMenu, type UssdNode } from '../_shared/webhooks/ussd-menu.ts';
+import { createUssdHandler } from './ussd.ts';
 
-/** Per-IP requests per minute admitted by the optional Upstash tier. */
-export const EDGE_LIMIT_PER_MINUTE = 600;
-
-export interface EdgeLimiter {
-  check(key: string): Promise<{ allowed: boolean; retryAfterMs: number }>;
-}
+export { EDGE_LIMIT_PER_MINUTE, type EdgeLimiter } from './client.ts';
 
 export interface WebhooksDeps {
   readonly config: Config;
@@ -60,6 +59,8 @@ export interface WebhooksDeps {
   /** Extra work after an accepted delivery, e.g. kicking the worker. */
   readonly afterAck?: AfterAck;
   readonly counters?: IntakeCounters;
+  /** The USSD menu; the reference app's `mobilityMenu` by default. */
+  readonly ussdMenu?: UssdNode;
 }
 
 interface Delivery {
@@ -111,17 +112,7 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
     verifyAndExtract: (raw: Uint8Array) => Promise<Delivery>,
   ) {
     c.var.logFields.provider = provider;
-    if (deps.edgeLimiter) {
-      const ip = clientIp(c);
-      const verdict = await deps.edgeLimiter.check(`${provider}:${ip ?? 'unknown'}`);
-      if (!verdict.allowed) {
-        counters.rejected(provider, 'edge_rate_limited');
-        throw new ProblemError(429, {
-          detail: 'too many requests from this address',
-          headers: { 'Retry-After': String(Math.max(1, Math.ceil(verdict.retryAfterMs / 1000))) },
-        });
-      }
-    }
+    await checkEdgeLimit(c, deps.edgeLimiter, counters, provider);
     if (!(await flags.isEnabled(flag))) {
       counters.rejected(provider, 'intake_disabled');
       throw new ProblemError(503, {
@@ -239,6 +230,21 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
     });
   });
 
+  const ussd = createUssdHandler({
+    gate: createUssdGate(deps.config.ussd),
+    menu: deps.ussdMenu ?? mobilityMenu,
+    flags,
+    ingestor,
+    limits: providerLimit('ussd:global'),
+    counters,
+    edgeLimiter: deps.edgeLimiter,
+    db: deps.db,
+    afterAck: deps.afterAck,
+    background,
+  });
+  app.post('/ussd', ussd);
+  app.post('/ussd/:token', ussd);
+
   return app;
 }
 
@@ -259,17 +265,12 @@ function logRefusedProviders(config: Config, logger: Logger): void {
       });
     }
   }
-}
-
-/**
- * The caller's address as the platform's proxy reports it: the last `X-Forwarded-For`
- * entry is the one the nearest trusted proxy added (earlier ones are client-supplied).
- */
-function clientIp(c: Context): string | undefined {
-  const forwarded = c.req.header('x-forwarded-for');
-  if (!forwarded) return undefined;
-  const parts = forwarded.split(',').map((part) => part.trim()).filter((part) => part);
-  return parts.at(-1);
+  if (config.ussd.pathTokens.length === 0 && config.ussd.allowedIps.length === 0) {
+    logger.warn(
+      'ussd intake refuses every callback: neither USSD_PATH_TOKEN nor USSD_ALLOWED_IPS is set',
+      { provider: 'ussd' },
+    );
+  }
 }
 
 /**

@@ -23,3 +23,6 @@ export const DEFAULT_INTAKE_LIMITS: IntakeLimitSettings = {
 
 /** Body limits: Meta documents payloads up to 3 MB; the others stay at the default 1 MB. */
 export const WHATSAPP_BODY_LIMIT_BYTES = 3 * 1024 * 1024;
+
+/** Africa's Talking's USSD form is a few hundred bytes; nothing near this is a callback. */
+export const USSD_BODY_LIMIT_BYTES = 16 * 1024;

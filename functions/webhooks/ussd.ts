@@ -1,0 +1,138 @@
+import type { Context } from 'hono';
+import type { Queryable } from '../_shared/db/types.ts';
+import type { FlagReader } from '../_shared/flags/index.ts';
+import { type AppEnv, ProblemError } from '../_shared/http/index.ts';
+import type { IntakeEvent } from '../_shared/webhooks/events/types.ts';
+import type { IngestLimits, Ingestor } from '../_shared/webhooks/ingest.ts';
+import {
+  parseUssdForm,
+  type UssdForm,
+  type UssdGate,
+  UssdGateError,
+} from '../_shared/webhooks/ussd.ts';
+import { answerUssd, renderUssdReply, type UssdNode } from '../_shared/webhooks/ussd-menu.ts';
+import type { AfterAck } from './after-ack.ts';
+import { readRawBody } from './body.ts';
+import { checkEdgeLimit, clientIp, type EdgeLimiter } from './client.ts';
+import type { IntakeCounters } from './counters.ts';
+import { USSD_BODY_LIMIT_BYTES } from './limits.ts';
+
+export const USSD_PROVIDER = 'ussd';
+export const USSD_FLAG = 'intake.ussd';
+const FORM_MEDIA_TYPE = 'application/x-www-form-urlencoded';
+
+export interface UssdRouteDeps {
+  readonly gate: UssdGate;
+  /** The menu sessions walk; the reference app's `mobilityMenu` by default. */
+  readonly menu: UssdNode;
+  readonly flags: FlagReader;
+  readonly ingestor: Ingestor;
+  readonly limits: IngestLimits;
+  readonly counters: IntakeCounters;
+  readonly edgeLimiter?: EdgeLimiter | null;
+  readonly db: Queryable;
+  readonly afterAck?: AfterAck;
+  readonly background: (task: Promise<unknown>) => void;
+}
+
+/**
+ * `POST /webhooks/ussd` and `POST /webhooks/ussd/:token`: Africa's Talking's session
+ * callback, answered synchronously with `CON ...` or `END ...` as text/plain.
+ *
+ * Order: gate (path token and/or source address; nothing else is read before it admits) →
+ * optional per-IP tier → `intake.ussd` switch → content type and size → form → menu. A
+ * step that completes an action (a ride request) is stored in `inbound_events` with one job
+ * (key `<sessionId>:<text>`, so a gateway retry is a duplicate and gets the same answer)
+ * before the answer is sent; browsing steps write nothing.
+ *
+ * Refusals: a wrong path token is answered exactly like an unknown path (404), so the
+ * route cannot be found by guessing; a source address off the allow-list gets 403; a
+ * missing token, or no gate configured at all (fail closed), gets 401.
+ */
+export function createUssdHandler(deps: UssdRouteDeps) {
+  return async function ussd(c: Context<AppEnv>): Promise<Response> {
+    c.var.logFields.provider = USSD_PROVIDER;
+    admit(c, deps);
+    await checkEdgeLimit(c, deps.edgeLimiter, deps.counters, USSD_PROVIDER);
+    if (!(await deps.flags.isEnabled(USSD_FLAG))) {
+      deps.counters.rejected(USSD_PROVIDER, 'intake_disabled');
+      throw new ProblemError(503, {
+        detail: 'USSD is switched off; retry later',
+        expose: true,
+        headers: { 'Retry-After': '30' },
+      });
+    }
+    const raw = await readRawBody(c, {
+      limitBytes: USSD_BODY_LIMIT_BYTES,
+      mediaType: FORM_MEDIA_TYPE,
+    });
+    let form: UssdForm;
+    try {
+      form = parseUssdForm(new TextDecoder('utf-8', { fatal: true }).decode(raw));
+    } catch (error) {
+      deps.counters.rejected(USSD_PROVIDER, 'malformed');
+      if (error instanceof ProblemError) throw error;
+      throw new ProblemError(400, { detail: 'body is not valid UTF-8' });
+    }
+    const reply = answerUssd(deps.menu, form.text);
+    c.var.logFields.ussd = reply.kind;
+    if (reply.action) {
+      await record(c, deps, {
+        key: `${form.sessionId}:${form.text}`,
+        type: reply.action.type,
+        kind: `ussd.${reply.action.type}`,
+        sender: form.phoneNumber,
+        payload: { ...form, action: reply.action },
+      });
+    }
+    return c.text(renderUssdReply(reply), 200);
+  };
+}
+
+/** Runs the gate; a refusal is counted and logged with its reason (never the token). */
+function admit(c: Context<AppEnv>, deps: UssdRouteDeps): void {
+  const token = c.req.param('token');
+  const address = clientIp(c);
+  try {
+    deps.gate.check(token, address);
+  } catch (error) {
+    if (!(error instanceof UssdGateError)) throw error;
+    deps.counters.rejected(USSD_PROVIDER, error.reason);
+    c.var.logFields.reason = error.reason;
+    if (error.part === 'path_token' && token !== undefined) {
+      // The same answer as a path no route matches.
+      throw new ProblemError(404, { detail: 'No route matches this path.' });
+    }
+    if (error.part === 'client_ip') {
+      // The caller's own address helps an operator fix the allow-list; it is no secret.
+      c.var.logFields.client_ip = address ?? null;
+      throw new ProblemError(403, { detail: 'this address may not call the USSD callback' });
+    }
+    throw new ProblemError(401, { detail: 'USSD callback not authorised' });
+  }
+}
+
+/** Stores the action as an event with one job, after the commit; 429 when over the limit. */
+async function record(c: Context<AppEnv>, deps: UssdRouteDeps, event: IntakeEvent) {
+  const outcomes = await deps.ingestor.ingest({
+    provider: USSD_PROVIDER,
+    requestId: c.var.requestId,
+    events: [event],
+    limits: deps.limits,
+  });
+  const throttled = outcomes.find((outcome) => outcome.outcome === 'throttled');
+  if (throttled) {
+    deps.counters.rejected(USSD_PROVIDER, 'throttled');
+    throw new ProblemError(429, {
+      detail: 'USSD is over its intake limit; retry later',
+      headers: { 'Retry-After': String(Math.max(1, Math.ceil(throttled.retryAfterMs / 1000))) },
+    });
+  }
+  deps.counters.accepted(USSD_PROVIDER, outcomes);
+  c.var.logFields.events = outcomes.length;
+  if (deps.afterAck && outcomes.some((outcome) => outcome.outcome === 'accepted')) {
+    deps.background(
+      deps.afterAck({ provider: USSD_PROVIDER, events: [event], outcomes, db: deps.db }),
+    );
+  }
+}
