@@ -1,6 +1,7 @@
 import type { Hono } from 'hono';
-import { createHealthApp } from '../functions/health/index.ts';
+import { createHealthFunction } from '../functions/health/index.ts';
 import { createWebhooksFunction } from '../functions/webhooks/index.ts';
+import { createWorkerFunction } from '../functions/worker/index.ts';
 import type { AppEnv } from '../functions/_shared/http/index.ts';
 import type { Runtime } from '../functions/_shared/runtime/index.ts';
 
@@ -9,6 +10,7 @@ import type { Runtime } from '../functions/_shared/runtime/index.ts';
  * `/functions/v1/<name>`; `supabase/functions/<name>/index.ts` serves the same factory.
  */
 export const FUNCTIONS: Readonly<Record<string, (runtime: Runtime) => Hono<AppEnv>>> = {
-  health: (runtime) => createHealthApp(runtime),
+  health: (runtime) => createHealthFunction(runtime),
   webhooks: (runtime) => createWebhooksFunction(runtime),
+  worker: (runtime) => createWorkerFunction(runtime),
 };

@@ -8,6 +8,8 @@ import { ensureDevelopmentSecrets, type GeneratedSecretName } from './dev-secret
 import { FUNCTIONS } from './functions.ts';
 import { createLocalRouter, type FetchApp, FUNCTIONS_PREFIX } from './local-router.ts';
 import { loadMigrationFiles, runMigrations } from './migrate.ts';
+import { createJobRunner } from '../functions/_shared/jobs/index.ts';
+import { type Scheduler, startScheduler } from './scheduler.ts';
 
 export interface HttpServer {
   /** The port actually bound (differs from the asked one when that was 0). */
@@ -66,6 +68,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
   // Work started after a response (a detached promise locally); shutdown waits for it.
   const background = new Set<Promise<unknown>>();
   let server: HttpServer;
+  let scheduler: Scheduler;
   try {
     const files = await loadMigrationFiles(join(options.projectRoot, 'migrations'));
     await runMigrations(database.db, files, {
@@ -92,6 +95,11 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
       notFound: options.notFound(logger),
     });
     server = await options.serve({ hostname: config.host, port: config.port }, handler);
+    scheduler = startScheduler({
+      runner: createJobRunner(runtime),
+      intervalMs: config.queue.schedulerIntervalMs,
+      logger: logger.child({ component: 'scheduler' }),
+    });
   } catch (error) {
     await database.close();
     throw error;
@@ -107,7 +115,8 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
     stop(deadlineMs = SHUTDOWN_DEADLINE_MS) {
       stopping ??= (async () => {
         const drained = await Promise.race([
-          server.shutdown().then(() => Promise.all(background)).then(() => true),
+          Promise.all([server.shutdown().then(() => Promise.all(background)), scheduler.stop()])
+            .then(() => true),
           new Promise<false>((resolve) => setTimeout(() => resolve(false), deadlineMs - 2_000)),
         ]);
         await database.close();

@@ -11,6 +11,7 @@ import { loadLocalEnv } from '../env.ts';
 import { MigrationError } from '../migrate.ts';
 import { type HttpServer, SHUTDOWN_DEADLINE_MS, startGatehouse } from '../start.ts';
 import { runMigrateCommand } from '../migrate-command.ts';
+import { runDlqCommand, runQueueCommand, runWorkerCommand } from '../queue-command.ts';
 import { notFoundApp } from '../not-found.ts';
 
 const USAGE = `Usage: gatehouse <command>
@@ -21,6 +22,11 @@ Commands:
   migrate status           list applied and pending migrations
   migrate new <name>       create migrations/<timestamp>_<name>.sql
   migrate manifest         regenerate the migration manifest the functions are built with
+  worker [--once]          run due jobs every second (or one pass) against the database
+  queue health [--json]    depth, running, dead and oldest due job per queue; exit 1 if critical
+  dlq list [filters]       dead jobs (--since 7d --provider p --kind k --limit n --json)
+  dlq show <id>            one dead job with its payload and every attempt's error
+  dlq retry --since 1h     replay dead jobs by filter (--provider p --kind k --id n); audited
   help                     show this text
 
 Environment: see README.md (".env" in the project folder is read; real variables win).`;
@@ -77,6 +83,19 @@ async function main(args: string[]): Promise<number> {
     case 'migrate': {
       const env = await loadLocalEnv(resolve(projectRoot, '.env'), Deno.env.toObject());
       return await runMigrateCommand(rest, { env, projectRoot });
+    }
+    case 'queue':
+    case 'dlq':
+    case 'worker': {
+      const env = await loadLocalEnv(resolve(projectRoot, '.env'), Deno.env.toObject());
+      const controller = new AbortController();
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+        Deno.addSignalListener(signal, () => controller.abort());
+      }
+      const options = { env, projectRoot, signal: controller.signal };
+      if (command === 'queue') return await runQueueCommand(rest, options);
+      if (command === 'dlq') return await runDlqCommand(rest, options);
+      return await runWorkerCommand(rest, options);
     }
     case undefined:
     case 'help':

@@ -9,6 +9,8 @@ import { type HealthCheck, runHealthChecks } from '../_shared/health/index.ts';
 import { databaseCheck, migrationsCheck } from '../_shared/health/database.ts';
 import { type AppEnv, createFunctionApp } from '../_shared/http/index.ts';
 import type { Logger } from '../_shared/log/index.ts';
+import { queueCheck } from '../_shared/queue/health.ts';
+import type { Runtime } from '../_shared/runtime/index.ts';
 
 export interface HealthDeps {
   readonly config: Pick<Config, 'http'>;
@@ -85,4 +87,15 @@ export function createHealthApp(deps: HealthDeps): Hono<AppEnv> {
   });
 
   return app;
+}
+
+/**
+ * The health function as deployed: database and migrations, plus the job queue's depth
+ * against GATEHOUSE_QUEUE_DEPTH_WARNING / _CRITICAL.
+ */
+export function createHealthFunction(runtime: Runtime): Hono<AppEnv> {
+  return createHealthApp({
+    ...runtime,
+    checks: [queueCheck(runtime.db, runtime.config.queue)],
+  });
 }

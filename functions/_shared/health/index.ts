@@ -13,7 +13,7 @@ export interface HealthCheckResult {
 export interface HealthCheck {
   /** Key under `checks` in the `/health` body, e.g. `database`. */
   readonly name: string;
-  /** True when a `down` result must also fail `/health/ready`. */
+  /** True when a `down` result makes `/health` itself `down` (503), not just degraded. */
   readonly critical: boolean;
   run(): Promise<HealthCheckResult>;
 }

@@ -51,8 +51,9 @@ export async function queueHealth(
 export function queueCheck(db: Queryable, thresholds: QueueThresholds): HealthCheck {
   return {
     name: 'queue',
-    // A backlog is not a reason to stop routing traffic here: /health/ready ignores it.
-    critical: false,
+    // A critical backlog makes /health `down` (503); /health/ready does not run this check,
+    // since a backlog is no reason to stop routing traffic to an instance.
+    critical: true,
     async run() {
       const health = await queueHealth(db, thresholds);
       return {

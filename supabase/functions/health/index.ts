@@ -1,4 +1,4 @@
-import { createHealthApp } from '../../../functions/health/index.ts';
+import { createHealthFunction } from '../../../functions/health/index.ts';
 import { createEdgeRuntime } from '../../../functions/_shared/runtime/index.ts';
 
-Deno.serve(createHealthApp(createEdgeRuntime(Deno.env.toObject())).fetch);
+Deno.serve(createHealthFunction(createEdgeRuntime(Deno.env.toObject())).fetch);

@@ -1,0 +1,317 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { type Env, parseConfig } from '../functions/_shared/config/index.ts';
+import { createJobRunner } from '../functions/_shared/jobs/index.ts';
+import type { Db } from '../functions/_shared/db/types.ts';
+import {
+  type DeadJob,
+  type DeadJobFilter,
+  listDeadJobs,
+  queueHealth,
+  replayDeadJobs,
+} from '../functions/_shared/queue/index.ts';
+import { createLogger } from '../functions/_shared/log/index.ts';
+import { systemClock } from '../functions/_shared/clock.ts';
+import { openDatabase } from './database.ts';
+
+export interface QueueCommandOptions {
+  readonly env: Env;
+  readonly projectRoot: string;
+  readonly print?: (line: string) => void;
+  /** Who replays, for the audit log (default `cli:<USER>`). */
+  readonly actor?: string;
+  /** Stops `gatehouse worker` (SIGINT/SIGTERM in the real command). */
+  readonly signal?: AbortSignal;
+}
+
+const UNITS: Record<string, string> = {
+  s: 'seconds',
+  m: 'minutes',
+  h: 'hours',
+  d: 'days',
+  w: 'weeks',
+};
+
+/**
+ * `30m`, `1h`, `7d` → a Postgres interval (`30 minutes`). Throws a usage error otherwise.
+ */
+export function parseSince(text: string): string {
+  const match = /^(\d{1,6})([smhdw])$/.exec(text.trim());
+  if (!match) {
+    throw new UsageError(
+      `--since must be a number and a unit (s, m, h, d, w), like 30m or 1h; got "${text}"`,
+    );
+  }
+  return `${Number(match[1])} ${UNITS[match[2]!]}`;
+}
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+async function withDatabase<T>(
+  options: QueueCommandOptions,
+  print: (line: string) => void,
+  fn: (db: Db, config: ReturnType<typeof parseConfig>) => Promise<T>,
+): Promise<T> {
+  const config = parseConfig(options.env);
+  const local = { ...config, dataDir: resolve(options.projectRoot, config.dataDir) };
+  const database = await openDatabase(local, { warn: print });
+  try {
+    return await fn(database.db, local);
+  } finally {
+    await database.close();
+  }
+}
+
+function ageText(ms: number): string {
+  if (ms <= 0) return '-';
+  if (ms < 1_000) return `${ms} ms`;
+  if (ms < 120_000) return `${Math.round(ms / 1_000)} s`;
+  if (ms < 7_200_000) return `${Math.round(ms / 60_000)} min`;
+  return `${Math.round(ms / 3_600_000)} h`;
+}
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+}
+
+/**
+ * `gatehouse queue health [--json]`: depth, scheduled, running, dead and the oldest due
+ * job's age per queue, rated against the thresholds. Exit code 1 when critical.
+ */
+export async function runQueueCommand(
+  args: readonly string[],
+  options: QueueCommandOptions,
+): Promise<number> {
+  const print = options.print ?? ((line: string) => console.log(line));
+  const [sub, ...rest] = args;
+  if (sub !== 'health') {
+    print('usage: gatehouse queue health [--json]');
+    return 2;
+  }
+  const { values } = parseArgs({
+    args: [...rest],
+    options: { json: { type: 'boolean', default: false } },
+    strict: true,
+  });
+  return await withDatabase(options, print, async (db, config) => {
+    const health = await queueHealth(db, config.queue);
+    if (values.json) {
+      print(JSON.stringify(health, null, 2));
+    } else {
+      const rows = [['queue', 'depth', 'scheduled', 'running', 'dead', 'oldest due', 'level']];
+      for (const q of health.queues) {
+        rows.push([
+          q.queue,
+          String(q.depth),
+          String(q.scheduled),
+          String(q.running),
+          String(q.dead),
+          ageText(q.oldestDueMs),
+          q.level,
+        ]);
+      }
+      if (health.queues.length === 0) print('no jobs in any queue');
+      else for (const line of table(rows)) print(line);
+      print(
+        `queue health: ${health.level} (depth warning at ${config.queue.depthWarning}, ` +
+          `critical at ${config.queue.depthCritical}); ${health.totals.depth} due, ` +
+          `${health.totals.running} running, ${health.totals.dead} dead`,
+      );
+    }
+    return health.level === 'critical' ? 1 : 0;
+  });
+}
+
+const FILTER_OPTIONS = {
+  since: { type: 'string' },
+  provider: { type: 'string' },
+  kind: { type: 'string' },
+  id: { type: 'string', multiple: true },
+  limit: { type: 'string' },
+  json: { type: 'boolean', default: false },
+} as const;
+
+function filterFrom(
+  values: { since?: string; provider?: string; kind?: string; id?: string[] },
+  defaultSince: string | null,
+): DeadJobFilter {
+  const sinceText = values.since ?? defaultSince;
+  if (sinceText === null) throw new UsageError('--since is required, e.g. --since 1h');
+  const ids = values.id?.map((id) => {
+    if (!/^\d+$/.test(id)) throw new UsageError(`--id must be a job id (a number); got "${id}"`);
+    return Number(id);
+  });
+  return {
+    since: parseSince(sinceText),
+    provider: values.provider ?? null,
+    kind: values.kind ?? null,
+    ids: ids && ids.length > 0 ? ids : null,
+  };
+}
+
+function describeFilter(filter: DeadJobFilter): string {
+  const parts = [`dead within ${filter.since}`];
+  if (filter.provider) parts.push(`provider ${filter.provider}`);
+  if (filter.kind) parts.push(`kind ${filter.kind}`);
+  if (filter.ids) parts.push(`ids ${filter.ids.join(', ')}`);
+  return parts.join(', ');
+}
+
+function printDeadJob(job: DeadJob, print: (line: string) => void): void {
+  print(`dead job ${job.id}`);
+  print(`  queue       ${job.queue}`);
+  print(`  kind        ${job.kind}`);
+  print(`  attempts    ${job.attempts} of ${job.maxAttempts}`);
+  print(`  created     ${job.createdAt.toISOString()}`);
+  print(`  dead since  ${job.deadAt.toISOString()}`);
+  if (job.requestId) print(`  request id  ${job.requestId}`);
+  print(`  payload     ${JSON.stringify(job.payload)}`);
+  print('  errors:');
+  for (const error of job.errors) {
+    print(
+      `    #${error.attempt} ${error.at}  ${error.error}${error.permanent ? ' (permanent)' : ''}`,
+    );
+  }
+}
+
+/**
+ * `gatehouse dlq list|show|retry`: dead letters, with their error history, and replay by
+ * filter (each replayed job gets an audit row).
+ */
+export async function runDlqCommand(
+  args: readonly string[],
+  options: QueueCommandOptions,
+): Promise<number> {
+  const print = options.print ?? ((line: string) => console.log(line));
+  const [sub, ...rest] = args;
+  try {
+    const { values, positionals } = parseArgs({
+      args: [...rest],
+      options: FILTER_OPTIONS,
+      allowPositionals: sub === 'show',
+      strict: true,
+    });
+    if (sub === 'list') {
+      const filter = filterFrom(values, '7d');
+      const limit = values.limit === undefined ? 50 : Number(values.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
+        throw new UsageError('--limit must be a whole number from 1 to 10000');
+      }
+      return await withDatabase(options, print, async (db) => {
+        const jobs = await listDeadJobs(db, filter, limit);
+        if (values.json) {
+          print(JSON.stringify(jobs, null, 2));
+          return 0;
+        }
+        if (jobs.length === 0) {
+          print(`no dead jobs (${describeFilter(filter)})`);
+          return 0;
+        }
+        const rows = [['id', 'queue', 'kind', 'attempts', 'dead at', 'last error']];
+        for (const job of jobs) {
+          rows.push([
+            String(job.id),
+            job.queue,
+            job.kind,
+            `${job.attempts}/${job.maxAttempts}`,
+            job.deadAt.toISOString(),
+            (job.lastError ?? '').slice(0, 80),
+          ]);
+        }
+        for (const line of table(rows)) print(line);
+        print(`${jobs.length} dead job(s) (${describeFilter(filter)})`);
+        return 0;
+      });
+    }
+    if (sub === 'show') {
+      const id = positionals[0];
+      if (!id || !/^\d+$/.test(id)) throw new UsageError('usage: gatehouse dlq show <id>');
+      return await withDatabase(options, print, async (db) => {
+        const [job] = await listDeadJobs(
+          db,
+          { since: '100 years', ids: [Number(id)] },
+          1,
+        );
+        if (!job) {
+          print(`no dead job with id ${id}`);
+          return 1;
+        }
+        if (values.json) print(JSON.stringify(job, null, 2));
+        else printDeadJob(job, print);
+        return 0;
+      });
+    }
+    if (sub === 'retry') {
+      const filter = filterFrom(values, null);
+      const actor = options.actor ?? `cli:${options.env.USER ?? 'unknown'}`;
+      return await withDatabase(options, print, async (db) => {
+        const replayed = await replayDeadJobs(db, filter, actor);
+        print(`replayed ${replayed} dead job(s) (${describeFilter(filter)}); audited as ${actor}`);
+        return 0;
+      });
+    }
+    throw new UsageError(
+      'usage: gatehouse dlq list [--since 7d] [--provider p] [--kind k] [--limit n] [--json]\n' +
+        '       gatehouse dlq show <id> [--json]\n' +
+        '       gatehouse dlq retry --since 1h [--provider p] [--kind k] [--id n ...]',
+    );
+  } catch (error) {
+    if (
+      error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
+    ) {
+      print((error as Error).message);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+/**
+ * `gatehouse worker [--once]`: runs worker passes against DATABASE_URL (or the embedded
+ * database) every GATEHOUSE_SCHEDULER_INTERVAL_MS until stopped; `--once` runs one pass
+ * and prints its report as JSON.
+ */
+export async function runWorkerCommand(
+  args: readonly string[],
+  options: QueueCommandOptions,
+): Promise<number> {
+  const print = options.print ?? ((line: string) => console.log(line));
+  let values: { once?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: [...args],
+      options: { once: { type: 'boolean', default: false } },
+      strict: true,
+    }));
+  } catch (error) {
+    print(`${(error as Error).message}\nusage: gatehouse worker [--once]`);
+    return 2;
+  }
+  return await withDatabase(options, print, async (db, config) => {
+    const logger = createLogger({ level: config.log.level, base: { service: 'gatehouse-worker' } });
+    const runner = createJobRunner({ config, db, logger, clock: systemClock });
+    if (values.once) {
+      const report = await runner.pass({ maintenance: true, signal: options.signal });
+      print(JSON.stringify(report));
+      return 0;
+    }
+    const interval = Math.max(config.queue.schedulerIntervalMs, 100);
+    print(`worker ${runner.workerId} polling every ${interval} ms; Ctrl-C stops it`);
+    while (!options.signal?.aborted) {
+      const report = await runner.pass({ maintenance: true, signal: options.signal });
+      if (report.claimed > 0) logger.info('worker pass', { ...report });
+      await new Promise<void>((done) => {
+        const timer = setTimeout(done, interval);
+        options.signal?.addEventListener('abort', () => {
+          clearTimeout(timer);
+          done();
+        }, { once: true });
+      });
+    }
+    print('worker stopped');
+    return 0;
+  });
+}

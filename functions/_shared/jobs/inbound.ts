@@ -1,0 +1,71 @@
+import type { Transaction } from '../db/types.ts';
+import { PermanentJobError } from '../queue/errors.ts';
+import type { JobContext, JobHandler } from '../queue/types.ts';
+
+/** The job kinds the webhook intake enqueues, one per kind of event. */
+export const INBOUND_EVENT_KINDS = [
+  'whatsapp.message',
+  'whatsapp.status',
+  'whatsapp.change',
+  'stripe.event',
+  'paypal.event',
+  'standard.event',
+] as const;
+
+export interface InboundEvent {
+  readonly id: number;
+  readonly provider: string;
+  readonly eventKey: string;
+  readonly eventType: string;
+  readonly sender: string | null;
+  readonly payload: unknown;
+  readonly requestId: string | null;
+  readonly receivedAt: Date;
+}
+
+/**
+ * What the app does with one stored event, inside the job's transaction. The reference
+ * app plugs its processors in here; without one an event is simply marked processed.
+ */
+export type InboundEventProcessor = (event: InboundEvent, ctx: JobContext) => Promise<void>;
+
+async function loadEvent(tx: Transaction, id: number): Promise<InboundEvent | null> {
+  const [row] = await tx.query<Record<string, unknown>>(
+    `select id, provider, event_key, event_type, sender, payload, request_id, received_at
+       from public.inbound_events where id = $1 for update`,
+    [id],
+  );
+  if (!row) return null;
+  return {
+    id: Number(row.id),
+    provider: String(row.provider),
+    eventKey: String(row.event_key),
+    eventType: String(row.event_type),
+    sender: row.sender === null ? null : String(row.sender),
+    payload: row.payload,
+    requestId: row.request_id === null ? null : String(row.request_id),
+    receivedAt: new Date(row.received_at as string),
+  };
+}
+
+/**
+ * The handler of every intake job: loads the event the job points at, runs the kind's
+ * processor (if any) and marks the event `processed`, all in the job's transaction.
+ */
+export function inboundEventHandler(
+  processor?: InboundEventProcessor,
+): JobHandler<{ inbound_event_id?: unknown }> {
+  return async (payload, ctx) => {
+    const id = Number(payload?.inbound_event_id);
+    if (!Number.isSafeInteger(id) || id < 1) {
+      throw new PermanentJobError('payload has no valid inbound_event_id');
+    }
+    const event = await loadEvent(ctx.tx, id);
+    if (!event) throw new PermanentJobError(`inbound event ${id} no longer exists`);
+    if (processor) await processor(event, ctx);
+    await ctx.tx.query(
+      `update public.inbound_events set status = 'processed' where id = $1`,
+      [id],
+    );
+  };
+}

@@ -1,0 +1,96 @@
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config/index.ts';
+import type { Db } from '../db/types.ts';
+import type { Logger } from '../log/index.ts';
+import { createKicker } from '../queue/kicker.ts';
+import { JobRegistry } from '../queue/registry.ts';
+import type { WorkerReport } from '../queue/types.ts';
+import { newWorkerId, runWorker } from '../queue/worker.ts';
+import { INBOUND_EVENT_KINDS, inboundEventHandler, type InboundEventProcessor } from './inbound.ts';
+import { RETENTION_KIND, retentionHandler, scheduleMaintenance } from './maintenance.ts';
+
+export { INBOUND_EVENT_KINDS, type InboundEvent, type InboundEventProcessor } from './inbound.ts';
+export { MAINTENANCE_QUEUE, RETENTION_KIND, scheduleMaintenance } from './maintenance.ts';
+
+/** How long a kick after an ack keeps claiming: the new jobs, not the whole backlog. */
+export const KICK_BUDGET_MS = 2_000;
+
+/**
+ * Every job kind Gatehouse runs: the intake's events (with the app's processors, when
+ * given) and maintenance.
+ */
+export function createJobRegistry(options: {
+  retentionDays: number;
+  processors?: Partial<Record<string, InboundEventProcessor>>;
+}): JobRegistry {
+  const registry = new JobRegistry();
+  for (const kind of INBOUND_EVENT_KINDS) {
+    registry.register(kind, { handler: inboundEventHandler(options.processors?.[kind]) });
+  }
+  registry.register(RETENTION_KIND, {
+    handler: retentionHandler(options.retentionDays),
+    policy: { maxAttempts: 3 },
+  });
+  return registry;
+}
+
+export interface JobRunnerDeps {
+  readonly config: Config;
+  readonly db: Db;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly registry?: JobRegistry;
+}
+
+export interface PassOptions {
+  /** Stop claiming after this long (capped at GATEHOUSE_WORKER_BUDGET_MS). */
+  readonly budgetMs?: number;
+  readonly queues?: readonly string[] | null;
+  readonly signal?: AbortSignal;
+  /** Also schedule the hourly maintenance job (the worker function and scheduler do). */
+  readonly maintenance?: boolean;
+}
+
+export interface JobRunner {
+  readonly workerId: string;
+  /** One worker pass: runs due jobs until none is due or the budget is spent. */
+  pass(options?: PassOptions): Promise<WorkerReport>;
+  /** Fast path after an ack: a short pass, coalesced with any pass already running. */
+  kick(): Promise<void>;
+}
+
+/**
+ * The job engine wired to a runtime: the same registry and settings for the worker
+ * function, the intake's kick and the local scheduler.
+ */
+export function createJobRunner(deps: JobRunnerDeps): JobRunner {
+  const settings = deps.config.queue;
+  const registry = deps.registry ??
+    createJobRegistry({ retentionDays: settings.retentionDays });
+  const workerId = newWorkerId();
+  const logger = deps.logger.child({ worker: workerId });
+
+  const pass = async (options: PassOptions = {}): Promise<WorkerReport> => {
+    if (options.maintenance) {
+      await scheduleMaintenance(deps.db, new Date(deps.clock.now())).catch((error) =>
+        logger.error('scheduling maintenance failed', { error })
+      );
+    }
+    return runWorker({
+      db: deps.db,
+      registry,
+      logger,
+      clock: deps.clock,
+      workerId,
+      budgetMs: Math.min(options.budgetMs ?? settings.workerBudgetMs, settings.workerBudgetMs),
+      batchSize: settings.batchSize,
+      concurrency: settings.concurrency,
+      leaseSeconds: settings.leaseSeconds,
+      slowJobMs: settings.slowJobMs,
+      queues: options.queues ?? null,
+      signal: options.signal,
+    });
+  };
+  const kick = createKicker(() => pass({ budgetMs: KICK_BUDGET_MS }), logger);
+  return { workerId, pass, kick };
+}

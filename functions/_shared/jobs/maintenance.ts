@@ -1,0 +1,50 @@
+import type { Queryable } from '../db/types.ts';
+import { enqueueJobs, purgeRetention } from '../queue/store.ts';
+import type { JobHandler } from '../queue/types.ts';
+
+export const MAINTENANCE_QUEUE = 'gatehouse';
+export const RETENTION_KIND = 'gatehouse.retention';
+/** Rows of each kind deleted per retention run; small, so no run holds locks for long. */
+export const RETENTION_BATCH = 1_000;
+
+/**
+ * Enqueues the hourly retention job unless this hour's already exists (dedupe key), so
+ * any number of workers calling it at once schedule it once.
+ */
+export async function scheduleMaintenance(db: Queryable, now: Date): Promise<void> {
+  const hour = now.toISOString().slice(0, 13);
+  await enqueueJobs(db, [{
+    queue: MAINTENANCE_QUEUE,
+    kind: RETENTION_KIND,
+    payload: { hour },
+    dedupeKey: `${RETENTION_KIND}:${hour}`,
+  }]);
+}
+
+/**
+ * Purges one batch of completed jobs, settled inbound events and slow-job records older
+ * than the retention period; when a batch came back full, enqueues the next run in the
+ * same commit.
+ */
+export function retentionHandler(
+  retentionDays: number,
+  batch = RETENTION_BATCH,
+): JobHandler<{ hour?: string; round?: number }> {
+  return async (payload, ctx) => {
+    const purged = await purgeRetention(ctx.tx, retentionDays, batch);
+    ctx.logger.info('retention purge', {
+      jobs_deleted: purged.jobs,
+      events_deleted: purged.events,
+      slow_jobs_deleted: purged.slowJobs,
+    });
+    if (Math.max(purged.jobs, purged.events, purged.slowJobs) >= batch) {
+      const round = (payload.round ?? 0) + 1;
+      await enqueueJobs(ctx.tx, [{
+        queue: MAINTENANCE_QUEUE,
+        kind: RETENTION_KIND,
+        payload: { hour: payload.hour, round },
+        dedupeKey: `${RETENTION_KIND}:${payload.hour ?? 'manual'}:${round}`,
+      }]);
+    }
+  };
+}
