@@ -10,6 +10,7 @@ export const INBOUND_EVENT_KINDS = [
   'stripe.event',
   'paypal.event',
   'standard.event',
+  'ussd.ride_request',
 ] as const;
 
 export interface InboundEvent {
