@@ -49,10 +49,13 @@ function workerApp(env: Record<string, string> = {}, registry?: JobRegistry) {
 
 function post(
   app: ReturnType<typeof workerApp>['app'],
-  headers: Record<string, string>,
+  headers: { authorization?: string; apikey?: string },
   body?: string,
 ) {
-  return app.request('/worker', { method: 'POST', headers, body });
+  const sent = Object.fromEntries(
+    Object.entries(headers).filter((entry): entry is [string, string] => entry[1] !== undefined),
+  );
+  return app.request('/worker', { method: 'POST', headers: sent, body });
 }
 
 describe('POST /worker: auth', () => {

@@ -38,3 +38,28 @@ export const recordWhatsAppMessages: AfterAck = async ({ provider, events, outco
     [ids],
   );
 };
+
+/**
+ * Kicks the worker when the delivery enqueued jobs: the fast path from ack to processing
+ * (cron only sweeps up what a kick missed).
+ */
+export function kickWorker(kick: () => Promise<void>): AfterAck {
+  return async ({ outcomes }) => {
+    if (outcomes.some((outcome) => outcome.jobId !== null)) await kick();
+  };
+}
+
+/**
+ * Runs every step after the ack, each whether or not another failed; a failure is
+ * reported once all have settled.
+ */
+export function afterAckSteps(...steps: AfterAck[]): AfterAck {
+  return async (delivery) => {
+    const results = await Promise.allSettled(steps.map((step) => step(delivery)));
+    const failures = results.flatMap((result) =>
+      result.status === 'rejected' ? [result.reason] : []
+    );
+    if (failures.length === 1) throw failures[0];
+    if (failures.length > 1) throw new AggregateError(failures, 'after-ack steps failed');
+  };
+}

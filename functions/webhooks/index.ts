@@ -34,7 +34,8 @@ import {
   type IntakeLimitSettings,
   WHATSAPP_BODY_LIMIT_BYTES,
 } from './limits.ts';
-import { type AfterAck, recordWhatsAppMessages } from './after-ack.ts';
+import { type AfterAck, afterAckSteps, kickWorker, recordWhatsAppMessages } from './after-ack.ts';
+import { createJobRunner } from '../_shared/jobs/index.ts';
 import { createIntakeCounters, type IntakeCounters } from './counters.ts';
 import { checkEdgeLimit, EDGE_LIMIT_PER_MINUTE, type EdgeLimiter } from './client.ts';
 import { createUssdGate } from '../_shared/webhooks/ussd.ts';
@@ -275,10 +276,12 @@ function logRefusedProviders(config: Config, logger: Logger): void {
 
 /**
  * The webhooks function as deployed: the runtime's config and database, the optional
- * Upstash tier, and WhatsApp message logging after the ack.
+ * Upstash tier, and after the ack WhatsApp message logging and a kick of the worker
+ * (a short pass, coalesced across concurrent deliveries) for the new jobs.
  */
 export function createWebhooksFunction(runtime: Runtime): Hono<AppEnv> {
   const upstash = runtime.config.upstash;
+  const jobs = createJobRunner(runtime);
   return createWebhooksApp({
     ...runtime,
     edgeLimiter: upstash
@@ -291,6 +294,6 @@ export function createWebhooksFunction(runtime: Runtime): Hono<AppEnv> {
       })
       : null,
     background: runtime.background,
-    afterAck: recordWhatsAppMessages,
+    afterAck: afterAckSteps(recordWhatsAppMessages, kickWorker(jobs.kick)),
   });
 }

@@ -1,0 +1,160 @@
+/**
+ * From ack to processed: the deployed webhooks function kicks a worker pass after the
+ * commit, so an accepted event is processed without waiting for cron; a held queue stays
+ * held until its processing flag is back on.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { systemClock } from '../functions/_shared/clock.ts';
+import { parseConfig } from '../functions/_shared/config/index.ts';
+import { createJobRunner } from '../functions/_shared/jobs/index.ts';
+import { signStripe, signWhatsApp } from '../functions/_shared/webhooks/testing/index.ts';
+import { createWebhooksFunction } from '../functions/webhooks/index.ts';
+import type { TestDatabase } from './support/database.ts';
+import { capturedLogger } from './support/logs.ts';
+import { createMigratedDatabase } from './support/migrated.ts';
+
+const STRIPE_SECRET = 'whsec_kick_test_secret';
+const APP_SECRET = 'kick-test-app-secret';
+const config = parseConfig({
+  STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
+  WHATSAPP_APP_SECRET: APP_SECRET,
+});
+
+let database: TestDatabase;
+let tasks: Promise<unknown>[];
+
+beforeAll(async () => {
+  database = await createMigratedDatabase();
+});
+afterAll(async () => {
+  await database.drop();
+});
+beforeEach(async () => {
+  tasks = [];
+  await database.db.exec(`update feature_flags set enabled = true`);
+});
+
+function runtime() {
+  return {
+    config,
+    db: database.db,
+    logger: capturedLogger().logger,
+    clock: systemClock,
+    fetch,
+    background: (task: Promise<unknown>) => void tasks.push(task),
+  };
+}
+
+async function postStripe(app: ReturnType<typeof createWebhooksFunction>, id: string) {
+  const body = JSON.stringify({ id, object: 'event', type: 'charge.succeeded', data: {} });
+  return app.request('/webhooks/stripe', {
+    method: 'POST',
+    body,
+    headers: {
+      'content-type': 'application/json',
+      ...(await signStripe(body, STRIPE_SECRET, Math.floor(Date.now() / 1000))),
+    },
+  });
+}
+
+async function stateOf(provider: string, key: string) {
+  const [row] = await database.db.query<{ event: string; job: string; attempts: number }>(
+    `select e.status as event, j.status as job, j.attempts
+       from inbound_events e
+       join jobs j on j.dedupe_key = 'inbound:' || e.provider || ':' || e.event_key
+      where e.provider = $1 and e.event_key = $2`,
+    [provider, key],
+  );
+  return row;
+}
+
+describe('the kick after the ack', () => {
+  it('processes an accepted Stripe event before cron would', async () => {
+    const app = createWebhooksFunction(runtime());
+    const id = `evt_kick_${crypto.randomUUID()}`;
+    const res = await postStripe(app, id);
+    expect(await res.json()).toEqual({ status: 'accepted' });
+    // The 200 went out after the commit, before the job ran.
+    expect(tasks).toHaveLength(1);
+    await Promise.all(tasks);
+    expect(await stateOf('stripe', id)).toEqual({
+      event: 'processed',
+      job: 'completed',
+      attempts: 1,
+    });
+  });
+
+  it('logs and processes a WhatsApp message in the same background step', async () => {
+    const app = createWebhooksFunction(runtime());
+    const wamid = `wamid.kick.${crypto.randomUUID()}`;
+    const body = JSON.stringify({
+      object: 'whatsapp_business_account',
+      entry: [{
+        id: 'WABA',
+        changes: [{
+          field: 'messages',
+          value: {
+            messaging_product: 'whatsapp',
+            metadata: { display_phone_number: '15550000000', phone_number_id: 'PN1' },
+            messages: [{
+              from: '15551230000',
+              id: wamid,
+              timestamp: '1700000000',
+              type: 'text',
+              text: { body: 'hello' },
+            }],
+          },
+        }],
+      }],
+    });
+    const res = await app.request('/webhooks/whatsapp', {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json', ...(await signWhatsApp(body, APP_SECRET)) },
+    });
+    expect(res.status).toBe(200);
+    await Promise.all(tasks);
+    expect(await stateOf('whatsapp', wamid)).toMatchObject({
+      event: 'processed',
+      job: 'completed',
+    });
+    const logged = await database.db.query(
+      'select body from whatsapp_logs where wa_message_id = $1',
+      [
+        wamid,
+      ],
+    );
+    expect(logged).toEqual([{ body: 'hello' }]);
+  });
+
+  it('sends no kick for a duplicate', async () => {
+    const app = createWebhooksFunction(runtime());
+    const id = `evt_dup_${crypto.randomUUID()}`;
+    await postStripe(app, id);
+    await Promise.all(tasks.splice(0));
+    expect(await (await postStripe(app, id)).json()).toEqual({ status: 'duplicate' });
+    expect(tasks).toHaveLength(0);
+  });
+
+  it('holds the job while processing.stripe is off, and runs it once it is back on', async () => {
+    await database.db.exec(
+      `update feature_flags set enabled = false where key = 'processing.stripe'`,
+    );
+    const app = createWebhooksFunction(runtime());
+    const id = `evt_held_${crypto.randomUUID()}`;
+    expect((await postStripe(app, id)).status).toBe(200);
+    await Promise.all(tasks);
+    expect(await stateOf('stripe', id)).toEqual({ event: 'accepted', job: 'pending', attempts: 0 });
+
+    await database.db.exec(
+      `update feature_flags set enabled = true where key = 'processing.stripe'`,
+    );
+    const report = await createJobRunner(runtime()).pass();
+    expect(report.completed).toBeGreaterThanOrEqual(1);
+    expect(await stateOf('stripe', id)).toEqual({
+      event: 'processed',
+      job: 'completed',
+      attempts: 1,
+    });
+  });
+});
