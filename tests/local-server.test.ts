@@ -96,6 +96,25 @@ describe('gatehouse start', () => {
     expect(await res.json()).toEqual({ status: 'accepted' });
   });
 
+  it('runs the worker function with the printed service key, and only with it', async () => {
+    const key = /GATEHOUSE_SERVICE_KEY=(\S+)/.exec(gatehouse.output())?.[1];
+    expect(key).toBeDefined();
+    const refused = await fetch(`${base}/functions/v1/worker`, { method: 'POST' });
+    expect(refused.status).toBe(401);
+    const res = await fetch(`${base}/functions/v1/worker`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}` },
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({
+      claimed: expect.any(Number),
+      completed: expect.any(Number),
+      retried: 0,
+      dead: 0,
+      slow: 0,
+    });
+  });
+
   it('answers an unknown function with a 404 problem', async () => {
     const res = await fetch(`${base}/functions/v1/no-such-function/x`);
     expect(res.status).toBe(404);
