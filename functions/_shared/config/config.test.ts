@@ -159,3 +159,18 @@ describe('USSD gate settings', () => {
       ]);
   });
 });
+
+describe('PAYPAL_CERT_HOSTS', () => {
+  it('takes bare hostnames, lower-cased', () => {
+    expect(parseConfig({ PAYPAL_CERT_HOSTS: 'API.PayPal.com, certs.example.org' }).paypal.certHosts)
+      .toEqual(['api.paypal.com', 'certs.example.org']);
+  });
+
+  it('refuses a URL, a port or a wildcard at start, naming the entry', () => {
+    for (const bad of ['https://api.paypal.com', 'api.paypal.com:443', '*.paypal.com']) {
+      expect(() => parseConfig({ PAYPAL_CERT_HOSTS: `api.paypal.com,${bad}` })).toThrow(
+        `PAYPAL_CERT_HOSTS: "${bad}" is not a bare hostname`,
+      );
+    }
+  });
+});

@@ -139,6 +139,13 @@ export function parseConfig(env: Env): Config {
   if (!parsed.UPSTASH_REDIS_REST_URL && parsed.UPSTASH_REDIS_REST_TOKEN) {
     problems.push('UPSTASH_REDIS_REST_URL: required when UPSTASH_REDIS_REST_TOKEN is set');
   }
+  for (const host of parsed.PAYPAL_CERT_HOSTS) {
+    if (!/^[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?$/i.test(host)) {
+      problems.push(
+        `PAYPAL_CERT_HOSTS: "${host}" is not a bare hostname (no scheme, port, path or wildcard)`,
+      );
+    }
+  }
   const queue = queueConfig(parsed, problems);
   if (problems.length > 0) throw new ConfigError(problems);
 
