@@ -90,14 +90,12 @@ describe('parseConfig', () => {
   });
 
   it('collects Standard Webhooks secrets per source', () => {
+    const [A, B, C] = ['a', 'b', 'c'].map((c) => `whsec_${btoa(c.repeat(24))}`);
     const config = parseConfig({
-      WEBHOOK_SECRET_BILLING: 'whsec_a,whsec_b',
-      WEBHOOK_SECRET_CRM_EVENTS: 'whsec_c',
+      WEBHOOK_SECRET_BILLING: `${A},${B}`,
+      WEBHOOK_SECRET_CRM_EVENTS: C,
     });
-    expect(config.standardWebhooks).toEqual({
-      billing: ['whsec_a', 'whsec_b'],
-      crm_events: ['whsec_c'],
-    });
+    expect(config.standardWebhooks).toEqual({ billing: [A, B], crm_events: [C] });
     expect(problemsOf({ 'WEBHOOK_SECRET_bad-name': 'x' })).toEqual([
       'WEBHOOK_SECRET_bad-name: the source part must be upper-case letters, digits and underscores',
     ]);
@@ -172,5 +170,28 @@ describe('PAYPAL_CERT_HOSTS', () => {
         `PAYPAL_CERT_HOSTS: "${bad}" is not a bare hostname`,
       );
     }
+  });
+});
+
+describe('WEBHOOK_SECRET_<SOURCE>', () => {
+  it('refuses a secret that is not whsec_<base64> at start, without echoing it', () => {
+    const error = (() => {
+      try {
+        parseConfig({ WEBHOOK_SECRET_SHOP: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw,not-base64!' });
+      } catch (caught) {
+        return caught as ConfigError;
+      }
+    })();
+    expect(error?.problems).toEqual([
+      'WEBHOOK_SECRET_SHOP: entry 2 is not a whsec_<base64> secret',
+    ]);
+    expect(error?.message).not.toContain('not-base64!');
+  });
+
+  it('takes the spec test vector secret', () => {
+    expect(
+      parseConfig({ WEBHOOK_SECRET_SHOP: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' })
+        .standardWebhooks,
+    ).toEqual({ shop: ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'] });
   });
 });

@@ -85,6 +85,17 @@ function describeIssues(issues: readonly z.core.$ZodIssue[], env: Env): string[]
   });
 }
 
+/** `whsec_<base64>` (or bare base64) whose key decodes to at least 16 bytes. */
+function isStandardSecret(secret: string): boolean {
+  const base64 = secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : secret;
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64) || base64.length % 4 !== 0) return false;
+  try {
+    return atob(base64).length >= 16;
+  } catch {
+    return false;
+  }
+}
+
 function standardWebhookSecrets(env: Env, problems: string[]): Record<string, string[]> {
   const sources: Record<string, string[]> = {};
   for (const [name, value] of Object.entries(env)) {
@@ -95,6 +106,13 @@ function standardWebhookSecrets(env: Env, problems: string[]): Record<string, st
       continue;
     }
     const secrets = value.split(',').map((item) => item.trim()).filter((item) => item);
+    const malformed = secrets.filter((secret) => !isStandardSecret(secret));
+    if (malformed.length > 0) {
+      // The secret itself is never echoed: say which entry, by position.
+      const positions = malformed.map((secret) => secrets.indexOf(secret) + 1).join(', ');
+      problems.push(`${name}: entry ${positions} is not a whsec_<base64> secret`);
+      continue;
+    }
     if (secrets.length > 0) sources[source.toLowerCase()] = secrets;
   }
   return sources;
