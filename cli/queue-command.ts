@@ -24,13 +24,16 @@ export interface QueueCommandOptions {
   readonly signal?: AbortSignal;
 }
 
-const UNITS: Record<string, string> = {
-  s: 'seconds',
-  m: 'minutes',
-  h: 'hours',
-  d: 'days',
-  w: 'weeks',
+const UNITS: Record<string, [name: string, seconds: number]> = {
+  s: ['seconds', 1],
+  m: ['minutes', 60],
+  h: ['hours', 3_600],
+  d: ['days', 86_400],
+  w: ['weeks', 604_800],
 };
+
+/** Further back than this is no filter at all, and `now() - interval` would overflow. */
+const MAX_SINCE_SECONDS = 100 * 366 * 86_400;
 
 /**
  * `30m`, `1h`, `7d` → a Postgres interval (`30 minutes`). Throws a usage error otherwise.
@@ -42,7 +45,13 @@ export function parseSince(text: string): string {
       `--since must be a number and a unit (s, m, h, d, w), like 30m or 1h; got "${text}"`,
     );
   }
-  return `${Number(match[1])} ${UNITS[match[2]!]}`;
+  const count = Number(match[1]);
+  const [unit, seconds] = UNITS[match[2]!]!;
+  if (count * seconds > MAX_SINCE_SECONDS) {
+    throw new UsageError(`--since reaches back at most 100 years; got "${text}"`);
+  }
+  // `1 hour`, not `1 hours`: the text is echoed back to the operator.
+  return `${count} ${count === 1 ? unit.slice(0, -1) : unit}`;
 }
 
 export class UsageError extends Error {
@@ -87,15 +96,22 @@ export async function runQueueCommand(
 ): Promise<number> {
   const print = options.print ?? ((line: string) => console.log(line));
   const [sub, ...rest] = args;
+  const usage = 'usage: gatehouse queue health [--json]';
   if (sub !== 'health') {
-    print('usage: gatehouse queue health [--json]');
+    print(usage);
     return 2;
   }
-  const { values } = parseArgs({
-    args: [...rest],
-    options: { json: { type: 'boolean', default: false } },
-    strict: true,
-  });
+  let values: { json?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: [...rest],
+      options: { json: { type: 'boolean', default: false } },
+      strict: true,
+    }));
+  } catch (error) {
+    print(`${(error as Error).message}\n${usage}`);
+    return 2;
+  }
   return await withDatabase(options, print, async (db, config) => {
     const health = await queueHealth(db, config.queue);
     if (values.json) {
@@ -304,11 +320,16 @@ export async function runWorkerCommand(
       const report = await runner.pass({ maintenance: true, signal: options.signal });
       if (report.claimed > 0) logger.info('worker pass', { ...report });
       await new Promise<void>((done) => {
-        const timer = setTimeout(done, interval);
-        options.signal?.addEventListener('abort', () => {
+        // One listener per sleep, removed when the sleep ends: the loop runs for days.
+        const stop = () => {
           clearTimeout(timer);
           done();
-        }, { once: true });
+        };
+        const timer = setTimeout(() => {
+          options.signal?.removeEventListener('abort', stop);
+          done();
+        }, interval);
+        options.signal?.addEventListener('abort', stop, { once: true });
       });
     }
     print('worker stopped');
