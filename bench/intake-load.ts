@@ -11,6 +11,7 @@
  * same database driver and pool size the server uses.
  */
 import { createPostgresDb } from '../functions/_shared/db/postgres.ts';
+import { cpuSeconds } from './lib/cpu.ts';
 import { Http1Connection, postRequest } from './lib/http1.ts';
 import { whatsappBody, whatsappSignature } from './lib/whatsapp.ts';
 
@@ -44,6 +45,10 @@ export interface LoadResult {
   readonly exhausted: boolean;
   /** New connections opened because the server closed one after answering. */
   readonly reconnects: number;
+  /** Requests sent in the warm-up and the measured window together. */
+  readonly sent: number;
+  /** The generator's own CPU over the warm-up and the measured window (null off Linux). */
+  readonly cpuSeconds: number | null;
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -121,6 +126,9 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
     }
     latencies[count++] = ms;
   };
+  // Tells the parent when the load starts and stops, so it can read its own CPU use then.
+  console.log(JSON.stringify({ event: 'start' }));
+  const cpuAtStart = cpuSeconds('self');
   const start = performance.now();
   const measureFrom = start + spec.warmupSeconds * 1000;
   const deadline = measureFrom + spec.seconds * 1000;
@@ -142,6 +150,8 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
     }
   }));
   const seconds = Math.min(performance.now(), deadline) - measureFrom;
+  const cpuAtEnd = cpuSeconds('self');
+  console.log(JSON.stringify({ event: 'stop' }));
   await cleanup();
   const sorted = latencies.subarray(0, count).sort();
   return {
@@ -154,6 +164,8 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
     statuses,
     exhausted,
     reconnects,
+    sent: counter,
+    cpuSeconds: cpuAtStart === null || cpuAtEnd === null ? null : cpuAtEnd - cpuAtStart,
   };
 }
 

@@ -24,6 +24,7 @@ import { createPostgresDb } from '../functions/_shared/db/postgres.ts';
 import { createLogger } from '../functions/_shared/log/index.ts';
 import { createWebhooksApp } from '../functions/webhooks/index.ts';
 import type { LoadResult, LoadSpec } from './intake-load.ts';
+import { cpuSeconds } from './lib/cpu.ts';
 
 const args = new Map<string, string>();
 for (let i = 0; i < Deno.args.length; i += 2) args.set(Deno.args[i]!, Deno.args[i + 1] ?? '');
@@ -34,6 +35,8 @@ const POOL_SIZE = Number(args.get('--pool') ?? 10);
 /** Unique signed deliveries prepared per second of run; the generator stops if they run out. */
 const BUDGET_PER_SECOND = Number(args.get('--budget') ?? 15_000);
 const LOG = args.get('--log') ?? 'drop';
+/** Which subjects to run (all three unless narrowed, e.g. `--only full` to profile one). */
+const ONLY = new Set((args.get('--only') ?? 'bare,raw,full').split(','));
 const ADMIN_URL = Deno.env.get('BENCH_DATABASE_URL') ??
   'postgres://postgres@127.0.0.1:5432/postgres';
 const SECRET = 'bench-app-secret';
@@ -41,6 +44,12 @@ const RUN = String(Date.now());
 
 interface Result extends LoadResult {
   readonly name: string;
+  /** CPU microseconds per request of the server process, the database backends, the generator. */
+  readonly cpuMicros: {
+    server: number | null;
+    database: number | null;
+    generator: number | null;
+  };
 }
 
 /** Runs the load generator in its own process and returns what it measured. */
@@ -60,10 +69,83 @@ async function load(
     stdout: 'piped',
     stderr: 'inherit',
   });
-  const output = await command.output();
-  if (!output.success) throw new Error(`load generator for ${name} failed`);
-  const text = new TextDecoder().decode(output.stdout).trim().split('\n').at(-1)!;
-  return { name, ...(JSON.parse(text) as LoadResult) };
+  const child = command.spawn();
+  let server: CpuUse | undefined;
+  let database: CpuUse | undefined;
+  let last = '';
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).pipeThrough(lineSplitter());
+  for await (const line of lines) {
+    if (line === '{"event":"start"}') {
+      server = startCpu([Deno.pid]);
+      database = startCpu(await databaseBackends());
+    } else if (line === '{"event":"stop"}') {
+      server?.stop([]);
+      database?.stop(await databaseBackends());
+    } else if (line.trim() !== '') {
+      last = line;
+    }
+  }
+  if (!(await child.status).success) throw new Error(`load generator for ${name} failed`);
+  const result = JSON.parse(last) as LoadResult;
+  const perRequest = (seconds: number | null | undefined) =>
+    seconds == null || result.sent === 0 ? null : (seconds / result.sent) * 1e6;
+  return {
+    name,
+    ...result,
+    cpuMicros: {
+      server: spec.subject === 'http' ? perRequest(server?.seconds) : null,
+      database: perRequest(database?.seconds),
+      generator: perRequest(result.cpuSeconds),
+    },
+  };
+}
+
+interface CpuUse {
+  stop(alsoPids: readonly number[]): void;
+  readonly seconds: number | null;
+}
+
+/** CPU used by `pids` (and pids named at stop) between now and stop. */
+function startCpu(pids: readonly number[]): CpuUse {
+  const before = new Map(pids.map((pid) => [pid, cpuSeconds(pid)]));
+  let seconds: number | null = null;
+  return {
+    stop(alsoPids) {
+      let total = 0;
+      let readable = false;
+      for (const pid of new Set([...before.keys(), ...alsoPids])) {
+        const now = cpuSeconds(pid);
+        if (now === null) continue;
+        readable = true;
+        total += now - (before.get(pid) ?? 0);
+      }
+      seconds = readable ? total : null;
+    },
+    get seconds() {
+      return seconds;
+    },
+  };
+}
+
+/** The database server processes serving the benchmark's database. */
+async function databaseBackends(): Promise<number[]> {
+  const rows = await admin<{ pid: number }[]>`
+    select pid from pg_stat_activity where datname = ${dbName}`;
+  return rows.map((row) => row.pid);
+}
+
+function lineSplitter(): TransformStream<string, string> {
+  let pending = '';
+  return new TransformStream({
+    transform(chunk, controller) {
+      const parts = (pending + chunk).split('\n');
+      pending = parts.pop()!;
+      for (const part of parts) controller.enqueue(part);
+    },
+    flush(controller) {
+      if (pending) controller.enqueue(pending);
+    },
+  });
 }
 
 const common = {
@@ -121,54 +203,69 @@ try {
   const fullPort = await fullServer.port;
 
   const results: Result[] = [];
-  results.push(
-    await load('bare Hono handler (HTTP ceiling)', {
-      // The same signed requests as the full path, so both pay the same HTTP costs.
-      subject: 'http',
-      port: barePort,
-      path: '/functions/v1/webhooks/whatsapp',
-      secret: SECRET,
-      budget: 50_000,
-    }),
-  );
-  results.push(
-    await load('raw single-row INSERT (database ceiling)', {
-      subject: 'insert',
-      databaseUrl: url.toString(),
-      pool: POOL_SIZE,
-    }),
-  );
-  results.push(
-    await load('full intake path (verify + ingest + enqueue)', {
-      subject: 'http',
-      port: fullPort,
-      path: '/functions/v1/webhooks/whatsapp',
-      secret: SECRET,
-      unique: true,
-    }),
-  );
+  let http: Result | undefined;
+  let raw: Result | undefined;
+  let path: Result | undefined;
+  if (ONLY.has('bare')) {
+    results.push(
+      http = await load('bare Hono handler (HTTP ceiling)', {
+        // The same signed requests as the full path, so both pay the same HTTP costs.
+        subject: 'http',
+        port: barePort,
+        path: '/functions/v1/webhooks/whatsapp',
+        secret: SECRET,
+        budget: 50_000,
+      }),
+    );
+  }
+  if (ONLY.has('raw')) {
+    results.push(
+      raw = await load('raw single-row INSERT (database ceiling)', {
+        subject: 'insert',
+        databaseUrl: url.toString(),
+        pool: POOL_SIZE,
+      }),
+    );
+  }
+  if (ONLY.has('full')) {
+    results.push(
+      path = await load('full intake path (verify + ingest + enqueue)', {
+        subject: 'http',
+        port: fullPort,
+        path: '/functions/v1/webhooks/whatsapp',
+        secret: SECRET,
+        unique: true,
+      }),
+    );
+  }
   await bareServer.server.shutdown();
   await fullServer.server.shutdown();
 
-  const [http, raw, path] = results as [Result, Result, Result];
   const rate = (r: Result) => r.requests / r.seconds;
+  const cpu = (micros: number | null, width: number) =>
+    (micros === null ? '-' : micros.toFixed(0)).padStart(width);
   console.log(
     `\nintake benchmark: ${CONNECTIONS} connections, ${SECONDS} s each after ${WARMUP_SECONDS} s` +
       ` warm-up, pool ${POOL_SIZE}, load from a separate process\n`,
   );
   console.log(
     'subject'.padEnd(46) + 'req/s'.padStart(10) + 'p50 ms'.padStart(9) + 'p99 ms'.padStart(9) +
-      'errors'.padStart(8) + 'new conns'.padStart(11),
+      'errors'.padStart(8) + 'new conns'.padStart(11) + '  CPU µs/req server db client',
   );
   for (const r of results) {
     console.log(
       r.name.padEnd(46) + rate(r).toFixed(0).padStart(10) + r.p50.toFixed(1).padStart(9) +
         r.p99.toFixed(1).padStart(9) + String(r.errors).padStart(8) +
-        String(r.reconnects).padStart(11),
+        String(r.reconnects).padStart(11) + cpu(r.cpuMicros.server, 14) +
+        cpu(r.cpuMicros.database, 4) + cpu(r.cpuMicros.generator, 7),
     );
   }
-  console.log(`\nfull path / raw INSERT ceiling: ${(rate(path) / rate(raw)).toFixed(2)}x`);
-  console.log(`full path / bare HTTP ceiling:  ${(rate(path) / rate(http)).toFixed(2)}x`);
+  if (path && raw) {
+    console.log(`\nfull path / raw INSERT ceiling: ${(rate(path) / rate(raw)).toFixed(2)}x`);
+  }
+  if (path && http) {
+    console.log(`full path / bare HTTP ceiling:  ${(rate(path) / rate(http)).toFixed(2)}x`);
+  }
 
   const [stored] = await db.query<{ events: number; jobs: number; unmatched: number }>(
     `select (select count(*) from public.inbound_events)::int as events,
@@ -180,8 +277,8 @@ try {
   );
   const checks: [string, boolean][] = [
     [
-      `every accepted delivery stored: ${stored!.events} events for ${path.ok} accepted`,
-      stored!.events === path.ok,
+      `every accepted delivery stored: ${stored!.events} events for ${path?.ok ?? 0} accepted`,
+      stored!.events === (path?.ok ?? 0),
     ],
     [
       `exactly one job per event: ${stored!.jobs} jobs, ${stored!.unmatched} events without ` +

@@ -1,0 +1,25 @@
+/**
+ * CPU time a process has used, from Linux's /proc (user + system), or null where that is
+ * not available (another OS, a process that has exited, a database on another host). CPU
+ * per request is steadier than throughput on a shared machine: a neighbour's load slows
+ * every subject down, but hardly changes how much work each request costs.
+ */
+const TICKS_PER_SECOND = 100;
+
+export function cpuSeconds(pid: number | 'self'): number | null {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return null;
+  }
+}
+
+/** Summed CPU seconds of `pids`, counting a pid not readable as 0. */
+export function totalCpuSeconds(pids: Iterable<number>): number {
+  let total = 0;
+  for (const pid of pids) total += cpuSeconds(pid) ?? 0;
+  return total;
+}
