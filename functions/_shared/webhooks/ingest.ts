@@ -38,7 +38,13 @@ export interface Ingestor {
 export interface IngestorOptions {
   /** Most events in one `ingest_events` call. */
   readonly maxBatchEvents?: number;
-  /** Calls in flight at once per provider and limit; the rest wait and batch up. */
+  /**
+   * Calls in flight at once per provider and limit; the rest wait and batch up. The default,
+   * 1, is group commit: whatever arrives while a call is in flight goes out together as
+   * soon as it commits. Every call of a group takes the same provider bucket row, so calls
+   * in flight together commit one after the other anyway, and each commit (a WAL flush)
+   * costs the database the same whatever the batch size.
+   */
   readonly maxInFlight?: number;
 }
 
@@ -63,10 +69,10 @@ type Row = {
 };
 
 /**
- * Intake's one database round trip, with micro-batching: requests that arrive while
- * earlier calls are in flight are combined into the next `ingest_events` call, so under
- * load many webhooks share one commit (and one take from the provider's bucket) while a
- * lone request is flushed at once. Each request still gets its own outcomes, only after
+ * Intake's one database round trip, with micro-batching (group commit): requests that
+ * arrive while the previous call is in flight are combined into the next `ingest_events`
+ * call, sent the moment that call commits, so under load many webhooks share one commit
+ * (and one take from the provider's bucket) while a lone request is flushed at once. Each request still gets its own outcomes, only after
  * the commit that made its events durable.
  *
  * @example
@@ -76,7 +82,7 @@ type Row = {
  */
 export function createIngestor(db: Queryable, options: IngestorOptions = {}): Ingestor {
   const maxBatchEvents = options.maxBatchEvents ?? 500;
-  const maxInFlight = options.maxInFlight ?? 8;
+  const maxInFlight = options.maxInFlight ?? 1;
   const groups = new Map<string, Group>();
 
   async function call(batch: readonly Pending[]): Promise<void> {
@@ -127,7 +133,13 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
 
   async function flush(batch: Pending[]): Promise<void> {
     try {
+      const t0 = performance.now();
       await call(batch);
+      // deno-lint-ignore no-explicit-any
+      const st = ((globalThis as any).__ingStats ??= { calls: 0, events: 0, ms: 0 });
+      st.calls++;
+      st.events += batch.length;
+      st.ms += performance.now() - t0;
     } catch (error) {
       if (batch.length === 1 || isUnavailableError(error)) {
         for (const pending of batch) pending.reject(error);

@@ -1,0 +1,183 @@
+/**
+ * The micro-batching ingestor against a real database: group commit (requests that arrive
+ * while a call is in flight share the next call), and ingest_events' sender buckets staying
+ * exact when batches race for the same senders.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestDatabase } from '../../../tests/support/database.ts';
+import { createMigratedDatabase } from '../../../tests/support/migrated.ts';
+import type { Queryable } from '../db/types.ts';
+import type { IntakeEvent } from './events/types.ts';
+import { createIngestor, type IngestLimits } from './ingest.ts';
+
+let database: TestDatabase;
+
+beforeAll(async () => {
+  database = await createMigratedDatabase();
+});
+
+afterAll(async () => {
+  await database.drop();
+});
+
+const message = (key: string, sender: string | null): IntakeEvent => ({
+  key,
+  type: 'message',
+  kind: 'test.message',
+  sender,
+  payload: { key },
+});
+
+const NO_LIMITS: IngestLimits = { global: null, sender: null };
+
+/** Counts the `ingest_events` calls made through it. */
+function counting(db: Queryable): Queryable & { calls: number } {
+  const counted = {
+    calls: 0,
+    query: ((text: string, values?: readonly unknown[]) => {
+      if (text.includes('ingest_events')) counted.calls += 1;
+      return db.query(text, values);
+    }) as Queryable['query'],
+    exec: (text: string) => db.exec(text),
+  };
+  return counted;
+}
+
+describe('createIngestor', () => {
+  it('sends a lone request at once, and what arrives meanwhile in one call after it', async () => {
+    const db = counting(database.db);
+    const ingestor = createIngestor(db);
+    const first = ingestor.ingest({
+      provider: 'gc',
+      requestId: 'r0',
+      events: [message('gc-0', null)],
+      limits: NO_LIMITS,
+    });
+    // Next turn: the first call is in flight, so these 20 wait for it and go out together.
+    await Promise.resolve();
+    const rest = Array.from({ length: 20 }, (_, i) =>
+      ingestor.ingest({
+        provider: 'gc',
+        requestId: `r${i + 1}`,
+        events: [message(`gc-${i + 1}`, null)],
+        limits: NO_LIMITS,
+      }));
+    const outcomes = await Promise.all([first, ...rest]);
+    expect(outcomes.map(([outcome]) => outcome!.outcome)).toEqual(Array(21).fill('accepted'));
+    expect(db.calls).toBe(2);
+    const [stored] = await database.db.query<{ events: number; jobs: number }>(
+      `select (select count(*) from inbound_events where provider = 'gc')::int as events,
+              (select count(*) from jobs where queue = 'gc')::int as jobs`,
+    );
+    expect(stored).toEqual({ events: 21, jobs: 21 });
+  });
+
+  it('keeps each request its own outcomes inside a shared call', async () => {
+    const ingestor = createIngestor(database.db);
+    const [a, b] = await Promise.all([
+      ingestor.ingest({
+        provider: 'own',
+        requestId: 'a',
+        events: [message('own-1', null), message('own-2', null)],
+        limits: NO_LIMITS,
+      }),
+      ingestor.ingest({
+        provider: 'own',
+        requestId: 'b',
+        events: [message('own-2', null)],
+        limits: NO_LIMITS,
+      }),
+    ]);
+    expect(a!.map((o) => o.outcome)).toEqual(['accepted', 'accepted']);
+    expect(b!.map((o) => o.outcome)).toEqual(['duplicate']);
+  });
+});
+
+describe('ingest_events sender buckets', () => {
+  it('never admits more than a sender bucket holds when batches race', async () => {
+    const pool = database.connect({ max: database.kind === 'postgres' ? 8 : 1 });
+    const limits: IngestLimits = { global: null, sender: { capacity: 5, refillPerSecond: 1e-6 } };
+    // Separate ingestors, so every batch is its own transaction racing for the same rows.
+    const batches = await Promise.all(
+      Array.from({ length: 8 }, (_, b) =>
+        createIngestor(pool).ingest({
+          provider: 'race',
+          requestId: `b${b}`,
+          events: [
+            message(`race-${b}-a1`, '+1'),
+            message(`race-${b}-b1`, '+2'),
+            message(`race-${b}-a2`, '+1'),
+          ],
+          limits,
+        })),
+    );
+    await pool.close();
+    const accepted = { '+1': 0, '+2': 0 };
+    for (const batch of batches) {
+      batch.forEach((o, i) => {
+        if (o.outcome === 'accepted') accepted[i === 1 ? '+2' : '+1'] += 1;
+      });
+    }
+    expect(accepted).toEqual({ '+1': 5, '+2': 5 });
+    expect(batches.flat().filter((o) => o.outcome === 'rate_limited')).toHaveLength(24 - 10);
+    const [jobs] = await database.db.query<{ n: number }>(
+      `select count(*)::int as n from jobs where queue = 'race'`,
+    );
+    expect(jobs!.n).toBe(10);
+  });
+
+  it('gives a sender tokens to its earliest slots in a batch', async () => {
+    const outcomes = await createIngestor(database.db).ingest({
+      provider: 'early',
+      requestId: 'r',
+      events: [
+        message('early-1', '+9'),
+        message('early-2', '+8'),
+        message('early-3', '+9'),
+        message('early-4', '+9'),
+      ],
+      limits: { global: null, sender: { capacity: 2, refillPerSecond: 1e-6 } },
+    });
+    expect(outcomes.map((o) => o.outcome)).toEqual([
+      'accepted',
+      'accepted',
+      'accepted',
+      'rate_limited',
+    ]);
+  });
+
+  it('rolls the sender buckets back with a throttled batch', async () => {
+    const sender = { capacity: 3, refillPerSecond: 1e-6 };
+    const ingestor = createIngestor(database.db);
+    const global = { key: 'rb:global', capacity: 1, refillPerSecond: 1e-6 };
+    const first = await ingestor.ingest({
+      provider: 'rb',
+      requestId: 'r1',
+      events: [message('rb-1', '+5')],
+      limits: { global, sender },
+    });
+    expect(first.map((o) => o.outcome)).toEqual(['accepted']);
+    const throttled = await ingestor.ingest({
+      provider: 'rb',
+      requestId: 'r2',
+      events: [message('rb-2', '+5')],
+      limits: { global, sender },
+    });
+    expect(throttled.map((o) => o.outcome)).toEqual(['throttled']);
+    const [bucket] = await database.db.query<{ tokens: number }>(
+      `select floor(tokens)::int as tokens from rate_limits where key = 'rb:sender:+5'`,
+    );
+    expect(bucket!.tokens).toBe(2);
+  });
+
+  it('refuses a nonsense sender limit only when there is a sender to take for', async () => {
+    const run = (sender: string | null) =>
+      database.db.query('select * from ingest_events($1, $2::jsonb, $3::jsonb)', [
+        'bad',
+        [{ slot: 0, key: `bad-${sender}`, type: 't', kind: 'k', sender, payload: {} }],
+        { sender: { capacity: 0, refill_per_second: 1 } },
+      ]).then(() => 'ok', (error: { code?: string }) => error.code);
+    expect(await run(null)).toBe('ok');
+    expect(await run('+1')).toBe('22023');
+  });
+});
