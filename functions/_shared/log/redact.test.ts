@@ -186,3 +186,32 @@ describe('redact', () => {
     }
   });
 });
+
+describe('redactString fast path', () => {
+  it('returns strings that no rule can match unchanged', () => {
+    for (const text of ['request', 'POST', '/webhooks/whatsapp', 'whatsapp', crypto.randomUUID()]) {
+      expect(redactString(text)).toBe(text);
+    }
+  });
+
+  it('still applies every rule when its trigger is present', () => {
+    expect(redactString('postgres://app:pw@db/app')).toBe(`postgres://app:${REDACTED}@db/app`);
+    expect(redactString('auth Bearer abc')).toBe(`auth Bearer ${REDACTED}`);
+    expect(redactString(`token ${JWT}`)).toBe(`token ${REDACTED}`);
+    expect(redactString('sk_live_abc123')).toBe(`sk_live_${REDACTED}`);
+    expect(redactString('whsec_abc')).toBe(`whsec_${REDACTED}`);
+    expect(redactString('v1,AAAAAAAAAAAAAAAAAAAAAAAA')).toBe(`v1,${REDACTED}`);
+    expect(redactString(`sha256=${'ab'.repeat(32)}`)).toBe(`sha256=${REDACTED}`);
+    expect(redactString('password=hunter2')).toBe(`password=${REDACTED}`);
+  });
+});
+
+describe('isSensitiveKey memory', () => {
+  it('gives the same verdicts however many distinct keys it has seen', () => {
+    const keys = ['authorization', 'request_id', 'x-hub-signature-256', 'route', 'apiKey'];
+    const first = keys.map(isSensitiveKey);
+    for (let i = 0; i < 3_000; i += 1) isSensitiveKey(`field_${i}`);
+    expect(keys.map(isSensitiveKey)).toEqual(first);
+    expect(first).toEqual([true, false, true, false, true]);
+  });
+});
