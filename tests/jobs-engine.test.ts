@@ -154,7 +154,9 @@ describe('claiming and completing', () => {
     const pools = Array.from({ length: 8 }, () => workerPool(2));
     const registry = effectRegistry();
     const reports = await Promise.all(
-      pools.map((pool) => worker(pool.db, registry, { batchSize: 25, concurrency: 8 })),
+      pools.map((pool) =>
+        worker(pool.db, registry, { batchSize: 25, concurrency: 8, budgetMs: 110_000 })
+      ),
     );
     const completed = reports.reduce((sum, report) => sum + report.completed, 0);
     expect(completed).toBe(total);
