@@ -1,8 +1,10 @@
+import { acceptsMountPrefix, mountedAt } from '../functions/_shared/http/index.ts';
+
 /** The URL prefix Supabase serves functions under; the local server uses the same shape. */
 export const FUNCTIONS_PREFIX = '/functions/v1';
 
 export interface FetchApp {
-  fetch(request: Request): Response | Promise<Response>;
+  fetch(request: Request, env?: unknown): Response | Promise<Response>;
 }
 
 export interface LocalRouterOptions {
@@ -15,9 +17,11 @@ export interface LocalRouterOptions {
 }
 
 /**
- * Routes `/functions/v1/<name>/...` to the function `<name>`, handing it the request with
- * the prefix removed, exactly as Supabase's edge runtime does: the function sees
- * `/<name>/...`. Everything else goes to the web build.
+ * Routes `/functions/v1/<name>/...` to the function `<name>`, which sees the path with the
+ * prefix removed, exactly as on Supabase's edge runtime: `/<name>/...`. Function apps built
+ * by `createFunctionApp` get the request as it came with the prefix named in `env` (no
+ * copy of the request: its body keeps the runtime's fast path); any other app gets a copy
+ * of the request at the shortened URL. Everything else goes to the web build.
  *
  * @example
  * const handler = createLocalRouter({ functions: { health }, web, notFound });
@@ -25,6 +29,7 @@ export interface LocalRouterOptions {
  */
 export function createLocalRouter(options: LocalRouterOptions) {
   const prefix = `${FUNCTIONS_PREFIX}/`;
+  const mounted = mountedAt(FUNCTIONS_PREFIX);
   return function routeLocalRequest(request: Request): Response | Promise<Response> {
     const url = new URL(request.url);
     if (url.pathname !== FUNCTIONS_PREFIX && !url.pathname.startsWith(prefix)) {
@@ -34,6 +39,7 @@ export function createLocalRouter(options: LocalRouterOptions) {
     const name = rest.split('/')[1] ?? '';
     const app = Object.hasOwn(options.functions, name) ? options.functions[name] : undefined;
     if (!app) return options.notFound.fetch(request);
+    if (acceptsMountPrefix(app)) return app.fetch(request, mounted);
     url.pathname = rest;
     return app.fetch(new Request(url, request));
   };

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { acceptsMountPrefix, mountedAt } from './index.ts';
 import { BODY_LIMIT, buildApp, problemOf, UUID } from './test-app.ts';
 
 describe('request id', () => {
@@ -165,5 +166,26 @@ describe('createFunctionApp', () => {
   it('refuses a bad function name or body limit at start', () => {
     expect(() => buildApp({ bodyLimitBytes: 0 })).toThrow(/bodyLimitBytes/);
     expect(() => buildApp({ bodyLimitBytes: Number.NaN })).toThrow(/bodyLimitBytes/);
+  });
+
+  it('serves a request under a mount prefix on the path without it', async () => {
+    const { app, records } = buildApp();
+    const mounted = mountedAt('/functions/v1');
+    const ok = await app.fetch(
+      new Request('http://local/functions/v1/demo/items/7?x=1'),
+      mounted,
+    );
+    expect(await ok.json()).toEqual({ id: '7' });
+    const missing = await app.fetch(new Request('http://local/functions/v1/demo/nope'), mounted);
+    expect((await problemOf(missing)).instance).toBe('/demo/nope');
+    expect(records().filter((r) => r.msg === 'request').map((r) => r.route)).toEqual([
+      '/demo/items/:id',
+      'unmatched',
+    ]);
+    // Without the prefix named, the prefixed path is not this app's.
+    const plain = await app.fetch(new Request('http://local/functions/v1/demo/items/7'));
+    expect(plain.status).toBe(404);
+    expect(acceptsMountPrefix(app)).toBe(true);
+    expect(acceptsMountPrefix({ fetch: () => new Response() })).toBe(false);
   });
 });

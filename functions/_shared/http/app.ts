@@ -6,6 +6,7 @@ import { requestId } from 'hono/request-id';
 import { matchedRoutes } from 'hono/route';
 import { secureHeaders } from 'hono/secure-headers';
 import type { BlankSchema } from 'hono/types';
+import { getPath } from 'hono/utils/url';
 import type { Logger } from '../log/index.ts';
 import type { AppEnv } from './env.ts';
 import {
@@ -28,6 +29,39 @@ export interface FunctionAppOptions {
 }
 
 const FUNCTION_NAME = /^[a-z0-9][a-z0-9_-]*$/;
+
+/**
+ * Where a router that serves function apps under a URL prefix (the local server's
+ * `/functions/v1`) puts that prefix: `app.fetch(request, mountedAt(prefix))`. The app then
+ * routes, logs and answers on the path without the prefix, as it does on Supabase, while
+ * the request itself is handed over untouched: no copy of its headers, and its body keeps
+ * the runtime's fast path. Only the raw URL (`c.req.url`) still shows the prefix.
+ */
+const MOUNT_PREFIX = Symbol('gatehouse.mountPrefix');
+
+export interface MountedEnv {
+  readonly [MOUNT_PREFIX]: string;
+}
+
+/** The `env` to pass to a function app's `fetch` for a request under `prefix`. */
+export function mountedAt(prefix: string): MountedEnv {
+  return Object.freeze({ [MOUNT_PREFIX]: prefix });
+}
+
+const functionApps = new WeakSet<object>();
+
+/** True for an app built by `createFunctionApp`, which understands `mountedAt`. */
+export function acceptsMountPrefix(app: object): boolean {
+  return functionApps.has(app);
+}
+
+function functionPath(request: Request, options?: { env?: unknown }): string {
+  const path = getPath(request);
+  const env = options?.env;
+  if (typeof env !== 'object' || env === null || !(MOUNT_PREFIX in env)) return path;
+  const prefix = (env as MountedEnv)[MOUNT_PREFIX];
+  return path.startsWith(`${prefix}/`) ? path.slice(prefix.length) : path;
+}
 
 /**
  * Builds an edge function's Hono app at `basePath('/' + name)` with the shared stack:
@@ -61,8 +95,9 @@ export function createFunctionApp<Name extends string>(
     );
   }
 
-  const root = new Hono<AppEnv>();
+  const root = new Hono<AppEnv>({ getPath: functionPath });
   const app = root.basePath(`/${name}`);
+  functionApps.add(app);
 
   // A 404 must log as "unmatched" even when a middleware such as `/admin/*` matched the path:
   // the matched routes alone cannot show that no handler ran.

@@ -1,4 +1,10 @@
-export { createFunctionApp, type FunctionAppOptions } from './app.ts';
+export {
+  acceptsMountPrefix,
+  createFunctionApp,
+  type FunctionAppOptions,
+  mountedAt,
+  type MountedEnv,
+} from './app.ts';
 export type { AppEnv } from './env.ts';
 export {
   catchNonErrorThrows,
