@@ -319,6 +319,7 @@ export async function runWorkerCommand(
     while (!options.signal?.aborted) {
       const report = await runner.pass({ maintenance: true, signal: options.signal });
       if (report.claimed > 0) logger.info('worker pass', { ...report });
+      if (options.signal?.aborted) break;
       await new Promise<void>((done) => {
         // One listener per sleep, removed when the sleep ends: the loop runs for days.
         const stop = () => {
