@@ -2,40 +2,27 @@
  * Black-box: `gatehouse start` (what `npm start` runs) under Deno, on the embedded
  * database or on DATABASE_URL, answering over real HTTP, and stopping cleanly on SIGTERM.
  */
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from './support/database.ts';
+import type { TestDatabase } from './support/database.ts';
+import { type LocalServer, startLocalServer } from './support/local-server.ts';
 import { signWhatsApp } from '../functions/_shared/webhooks/testing/index.ts';
-import { freePort, type GatehouseProcess, runGatehouse, waitForStatus } from './support/process.ts';
+import { type GatehouseProcess, runGatehouse } from './support/process.ts';
 
+let server: LocalServer;
 let dataDir: string;
 let database: TestDatabase | undefined;
 let gatehouse: GatehouseProcess;
 let base: string;
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-start-'));
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  const env: Record<string, string> = {
-    PORT: String(port),
-    GATEHOUSE_DATA_DIR: dataDir,
-    GATEHOUSE_EMBEDDED_DB_PORT: '0',
-  };
-  if (process.env.TEST_DATABASE_URL) {
-    database = await createTestDatabase();
-    env.DATABASE_URL = database.url;
-  }
-  gatehouse = runGatehouse(['start'], env);
-  await waitForStatus(`${base}/functions/v1/health/ready`, 200, gatehouse);
+  server = await startLocalServer();
+  ({ dataDir, database, gatehouse, base } = server);
 }, 60_000);
 
 afterAll(async () => {
-  if (gatehouse.child.exitCode === null) gatehouse.child.kill('SIGKILL');
-  await database?.drop();
-  await rm(dataDir, { recursive: true, force: true });
+  await server?.stop();
 });
 
 describe('gatehouse start', () => {

@@ -2,9 +2,6 @@
  * The USSD callback end to end: the gate (path token and/or source addresses), the
  * synchronous CON/END answer, and what a ride request leaves in a real database.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../functions/_shared/clock.ts';
 import { parseConfig } from '../functions/_shared/config/index.ts';
@@ -12,10 +9,11 @@ import { createPostgresDb } from '../functions/_shared/db/postgres.ts';
 import { createFlagReader } from '../functions/_shared/flags/index.ts';
 import { createWebhooksApp, type WebhooksDeps } from '../functions/webhooks/index.ts';
 import { createIntakeCounters } from '../functions/webhooks/counters.ts';
-import { createTestDatabase, type TestDatabase } from './support/database.ts';
+import type { TestDatabase } from './support/database.ts';
+import { type LocalServer, startLocalServer } from './support/local-server.ts';
 import { capturedLogger } from './support/logs.ts';
 import { createMigratedDatabase } from './support/migrated.ts';
-import { freePort, type GatehouseProcess, runGatehouse, waitForStatus } from './support/process.ts';
+import { freePort, type GatehouseProcess } from './support/process.ts';
 
 const TOKEN = 'ussd-token-new-0123456789';
 const OLD_TOKEN = 'ussd-token-old-9876543210';
@@ -345,35 +343,17 @@ describe('bad callbacks', () => {
 });
 
 describe('USSD through npm start in development', () => {
-  let dataDir: string;
-  let external: TestDatabase | undefined;
+  let server: LocalServer;
   let gatehouse: GatehouseProcess;
   let base: string;
 
   beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-ussd-'));
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    const env: Record<string, string> = {
-      PORT: String(port),
-      GATEHOUSE_DATA_DIR: dataDir,
-      GATEHOUSE_EMBEDDED_DB_PORT: '0',
-      USSD_PATH_TOKEN: '',
-      USSD_ALLOWED_IPS: '',
-    };
-    if (process.env.TEST_DATABASE_URL) {
-      external = await createTestDatabase();
-      env.DATABASE_URL = external.url;
-    }
-    gatehouse = runGatehouse(['start'], env);
-    await waitForStatus(`${base}/functions/v1/health/ready`, 200, gatehouse);
+    server = await startLocalServer({ USSD_PATH_TOKEN: '', USSD_ALLOWED_IPS: '' });
+    ({ gatehouse, base } = server);
   }, 60_000);
 
   afterAll(async () => {
-    gatehouse.child.kill('SIGTERM');
-    await gatehouse.exited;
-    await external?.drop();
-    await rm(dataDir, { recursive: true, force: true });
+    await server?.stop();
   });
 
   it('prints a generated path token that opens the callback URL', async () => {
