@@ -158,13 +158,21 @@ $$;
 -- Queues held by a processing flag are skipped; queues with a throttle or concurrency cap
 -- are claimed one worker at a time (their settings row is locked for the claim) within
 -- their allowance; every other queue is claimed in one statement with `skip locked`.
+-- Expired leases are released first unless p_release_leases is false (a worker claiming
+-- many batches in a row releases them on its first claim and then every few seconds).
 create function public.claim_jobs(
   p_worker text,
   p_limit int,
   p_lease_seconds int default 60,
-  p_queues text[] default null
+  p_queues text[] default null,
+  p_release_leases boolean default true
 ) returns setof public.jobs
-language plpgsql volatile set search_path = '' as $$
+-- Every claim walks an index in claim order (jobs_claim, or jobs_due for one queue) and
+-- stops after p_limit rows. Without enable_sort = off the planner may read every due job
+-- and sort them instead, when statistics lag a burst of new jobs or a cached generic plan
+-- cannot see that the queue filters are empty (measured with 50,000 jobs due: 20-40 ms per
+-- claim against about 1 ms).
+language plpgsql volatile set search_path = '' set enable_sort = off as $$
 declare
   held text[];
   constrained text[];
@@ -183,7 +191,9 @@ begin
     raise exception 'claim_jobs: p_lease_seconds must be at least 1' using errcode = '22023';
   end if;
 
-  perform public.release_expired_leases();
+  if p_release_leases is distinct from false then
+    perform public.release_expired_leases();
+  end if;
   held := public.processing_held_queues();
 
   select coalesce(array_agg(s.queue), '{}') into constrained
@@ -275,6 +285,31 @@ language sql volatile set search_path = '' as $$
     returning 1
   )
   select exists (select 1 from done)
+$$;
+
+-- Marks many claimed jobs completed in one statement: the jobs whose handlers wrote nothing
+-- that must commit with their completion. Returns the ids completed; an id missing from
+-- the result is no longer p_worker's (its lease was lost).
+create function public.complete_jobs(p_ids bigint[], p_worker text) returns setof bigint
+language sql volatile set search_path = '' as $$
+  update public.jobs j
+     set status = 'completed', completed_at = now(), locked_by = null, lease_expires_at = null
+   where j.id = any(p_ids) and j.status = 'running' and j.locked_by = p_worker
+  returning j.id
+$$;
+
+-- Hands claimed jobs that never started back to the queue, due now, without counting the
+-- attempt (a worker stopping with jobs it had claimed ahead). Returns how many.
+create function public.release_jobs(p_ids bigint[], p_worker text) returns int
+language sql volatile set search_path = '' as $$
+  with released as (
+    update public.jobs j
+       set status = 'pending', attempts = greatest(j.attempts - 1, 0), run_at = now(),
+           locked_by = null, lease_expires_at = null, started_at = null
+     where j.id = any(p_ids) and j.status = 'running' and j.locked_by = p_worker
+    returning 1
+  )
+  select count(*)::int from released
 $$;
 
 -- Keeps a long run's lease alive. False when the lease is no longer this worker's.
@@ -510,8 +545,10 @@ select public.schedule_worker_sweep();
 
 revoke all on function public.processing_held_queues() from public;
 revoke all on function public.release_expired_leases() from public;
-revoke all on function public.claim_jobs(text, int, int, text[]) from public;
+revoke all on function public.claim_jobs(text, int, int, text[], boolean) from public;
 revoke all on function public.complete_job(bigint, text) from public;
+revoke all on function public.complete_jobs(bigint[], text) from public;
+revoke all on function public.release_jobs(bigint[], text) from public;
 revoke all on function public.extend_job_lease(bigint, text, int) from public;
 revoke all on function public.fail_job(bigint, text, text, int, boolean, int) from public;
 revoke all on function public.replay_dead_jobs(interval, text, text, bigint[], text) from public;
@@ -522,8 +559,10 @@ revoke all on function public.audit_logs_append_only() from public;
 
 grant execute on function public.processing_held_queues() to service_role;
 grant execute on function public.release_expired_leases() to service_role;
-grant execute on function public.claim_jobs(text, int, int, text[]) to service_role;
+grant execute on function public.claim_jobs(text, int, int, text[], boolean) to service_role;
 grant execute on function public.complete_job(bigint, text) to service_role;
+grant execute on function public.complete_jobs(bigint[], text) to service_role;
+grant execute on function public.release_jobs(bigint[], text) to service_role;
 grant execute on function public.extend_job_lease(bigint, text, int) to service_role;
 grant execute on function public.fail_job(bigint, text, text, int, boolean, int) to service_role;
 grant execute on function public.replay_dead_jobs(interval, text, text, bigint[], text)

@@ -21,6 +21,10 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
   },
   {
     name: '20261122070000_job_engine.sql',
-    checksum: '69c6534fd9454389291d892a6d2bc9cd6b7992226fd5e768cd5524a6c4f47890',
+    checksum: '693aa336f38d32de42887796d91ba8707d0de93f9cd371c336f1555c45645110',
+  },
+  {
+    name: '20261122070500_supabase_default_privileges.sql',
+    checksum: '47e42d013303b1a91899750bfccc83f610c047be5e089773d68afe29deb16c26',
   },
 ];

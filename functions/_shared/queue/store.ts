@@ -46,13 +46,21 @@ export async function claimJobs(
     limit: number;
     leaseSeconds: number;
     queues?: readonly string[] | null;
+    /** Release expired leases first (default true; see `claim_jobs`). */
+    releaseLeases?: boolean;
   },
 ): Promise<ClaimedJob[]> {
   const rows = await db.query<JobRow>(
     `select id, queue, kind, payload, priority, attempts, max_attempts, request_id,
             created_at, run_at
-       from public.claim_jobs($1, $2, $3, $4::text[])`,
-    [options.worker, options.limit, options.leaseSeconds, options.queues ?? null],
+       from public.claim_jobs($1, $2, $3, $4::text[], $5)`,
+    [
+      options.worker,
+      options.limit,
+      options.leaseSeconds,
+      options.queues ?? null,
+      options.releaseLeases ?? true,
+    ],
   );
   return rows.map(toJob).sort((a, b) => b.priority - a.priority || a.id - b.id);
 }
@@ -64,6 +72,41 @@ export async function completeJob(tx: Queryable, id: number, worker: string): Pr
     [id, worker],
   );
   return row?.done === true;
+}
+
+/**
+ * Marks many claimed jobs completed in one statement (their handlers wrote nothing that
+ * must commit with the completion). Returns the ids completed; a missing id's lease is no
+ * longer `worker`'s.
+ */
+export async function completeJobs(
+  db: Queryable,
+  ids: readonly number[],
+  worker: string,
+): Promise<Set<number>> {
+  if (ids.length === 0) return new Set();
+  const rows = await db.query<{ id: string | number }>(
+    'select id from public.complete_jobs($1::bigint[], $2) as id',
+    [ids, worker],
+  );
+  return new Set(rows.map((row) => Number(row.id)));
+}
+
+/**
+ * Hands claimed jobs that never started back to their queue, due now and without counting
+ * the attempt (a worker stopping with jobs it claimed ahead). Returns how many.
+ */
+export async function releaseJobs(
+  db: Queryable,
+  ids: readonly number[],
+  worker: string,
+): Promise<number> {
+  if (ids.length === 0) return 0;
+  const [row] = await db.query<{ released: number }>(
+    'select public.release_jobs($1::bigint[], $2) as released',
+    [ids, worker],
+  );
+  return Number(row?.released ?? 0);
 }
 
 export type FailOutcome = 'retried' | 'dead' | 'lost';
