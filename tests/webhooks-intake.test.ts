@@ -356,6 +356,17 @@ describe('rejected deliveries write nothing', () => {
     expect(stripe.status).toBe(413);
   });
 
+  it('answers 413 when a declared Content-Length understates a body over the limit', async () => {
+    const before = await eventCount();
+    const res = await app().request('/webhooks/stripe', {
+      method: 'POST',
+      body: 'z'.repeat(1024 * 1024 + 1),
+      headers: { 'content-type': 'application/json', 'content-length': '2' },
+    });
+    expect(res.status).toBe(413);
+    expect(await eventCount()).toBe(before);
+  });
+
   it('answers 405 for a wrong method', async () => {
     const res = await app().request('/webhooks/stripe', { method: 'PUT', body: '{}' });
     expect(res.status).toBe(405);

@@ -4,7 +4,8 @@ import { readStreamCapped } from '../_shared/streams/index.ts';
 
 /**
  * Checks the media type (415) and reads the raw body once, refusing more than `limitBytes`
- * (413) whether or not the sender declared a Content-Length. The bytes are returned
+ * (413) whether or not the sender declared a Content-Length (without one, reading stops
+ * at the limit). The bytes are returned
  * untouched: signatures are computed over exactly what was sent.
  */
 export async function readRawBody(
@@ -18,9 +19,18 @@ export async function readRawBody(
   }
   const tooLarge = () =>
     new ProblemError(413, { detail: `body larger than ${options.limitBytes} bytes` });
-  const declared = Number(c.req.header('content-length'));
-  if (Number.isFinite(declared) && declared > options.limitBytes) throw tooLarge();
+  const length = c.req.header('content-length');
+  const declared = length !== undefined && /^\d{1,15}$/.test(length) ? Number(length) : null;
+  if (declared !== null && declared > options.limitBytes) throw tooLarge();
 
+  // A declared length within the limit (and no chunked encoding) is what the HTTP server
+  // reads and no more, so the whole body can be taken at once, the cheap way; the size is
+  // checked again in case the declaration lied.
+  if (declared !== null && c.req.header('transfer-encoding') === undefined) {
+    const bytes = new Uint8Array(await c.req.raw.arrayBuffer());
+    if (bytes.byteLength > options.limitBytes) throw tooLarge();
+    return bytes;
+  }
   const body = await readStreamCapped(c.req.raw.body, options.limitBytes);
   if (body === null) throw tooLarge();
   return body;
