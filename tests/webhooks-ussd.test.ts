@@ -13,7 +13,7 @@ import type { TestDatabase } from './support/database.ts';
 import { type LocalServer, startLocalServer } from './support/local-server.ts';
 import { capturedLogger } from './support/logs.ts';
 import { createMigratedDatabase } from './support/migrated.ts';
-import { freePort, type GatehouseProcess } from './support/process.ts';
+import { freePort, type GatehouseProcess, waitForOutput } from './support/process.ts';
 
 const TOKEN = 'ussd-token-new-0123456789';
 const OLD_TOKEN = 'ussd-token-old-9876543210';
@@ -367,7 +367,8 @@ describe('USSD through npm start in development', () => {
     expect(res.status).toBe(200);
     expect(await res.text()).toBe(MAIN_MENU);
     // The request line names the route pattern, not the token (the banner printed it once).
-    const afterBanner = gatehouse.output().split('Try it:')[1] ?? '';
+    const output = await waitForOutput(gatehouse, '"route":"/webhooks/ussd/:token"');
+    const afterBanner = output.split('Try it:')[1] ?? '';
     expect(afterBanner).toContain('"route":"/webhooks/ussd/:token"');
     expect(afterBanner).not.toContain(token!);
   });

@@ -66,3 +66,26 @@ export async function waitForStatus(
     `${url} did not answer ${status} (exited: ${ended}); output:\n${gatehouse.output()}`,
   );
 }
+
+/**
+ * Resolves with the output once `pattern` appears in it (a log line is written after the
+ * response it describes, so it may arrive a moment later); throws after `timeoutMs`.
+ */
+export async function waitForOutput(
+  gatehouse: GatehouseProcess,
+  pattern: string | RegExp,
+  timeoutMs = 5_000,
+): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  const found = () =>
+    typeof pattern === 'string'
+      ? gatehouse.output().includes(pattern)
+      : pattern.test(gatehouse.output());
+  while (!found()) {
+    if (Date.now() > deadline) {
+      throw new Error(`output never showed ${pattern}; output:\n${gatehouse.output()}`);
+    }
+    await new Promise((next) => setTimeout(next, 20));
+  }
+  return gatehouse.output();
+}
