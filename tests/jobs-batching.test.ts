@@ -219,7 +219,8 @@ describe('claiming ahead', () => {
       batchSize: 6,
       signal: controller.signal,
     });
-    expect(report).toMatchObject({ claimed: 6, completed: 0, retried: 1 });
+    // The five handed back do not count as claimed by this worker.
+    expect(report).toMatchObject({ claimed: 1, completed: 0, retried: 1 });
     const jobs = await database.db.query<{ attempts: number; locked_by: string | null }>(
       `select attempts, locked_by from jobs where status = 'pending' order by attempts`,
     );
@@ -227,6 +228,28 @@ describe('claiming ahead', () => {
       ...Array.from({ length: 5 }, () => ({ attempts: 0, locked_by: null })),
       { attempts: 1, locked_by: null },
     ]);
+  });
+
+  it('hands jobs claimed ahead back when the budget runs out, instead of overrunning', async () => {
+    await database.db.query(`insert into jobs (kind) select 'slow' from generate_series(1, 20)`);
+    const registry = new JobRegistry().register('slow', {
+      handler: async () => {
+        await sleep(100);
+      },
+    });
+    const began = Date.now();
+    const report = await worker(database.db, registry, {
+      concurrency: 1,
+      batchSize: 10,
+      budgetMs: 300,
+    });
+    expect(Date.now() - began).toBeLessThan(1_000);
+    expect(report.claimed).toBeLessThanOrEqual(4);
+    expect(report.completed).toBe(report.claimed);
+    const [row] = await database.db.query<{ n: number }>(
+      `select count(*)::int as n from jobs where status = 'pending' and attempts = 0`,
+    );
+    expect(row!.n).toBe(20 - report.claimed);
   });
 
   it('does not start a job that lost its lease while it waited for a slot', async () => {

@@ -23,7 +23,10 @@ export interface WorkerOptions {
   readonly clock: Clock;
   /** Names this worker in leases, logs and `slow_jobs` (unique per process). */
   readonly workerId: string;
-  /** Stop claiming after this long; jobs already started finish (or time out). */
+  /**
+   * Stop claiming after this long; jobs already started finish (or time out), jobs claimed
+   * ahead and not started yet go back to the queue.
+   */
   readonly budgetMs: number;
   /**
    * Jobs claimed per round trip. The next batch is claimed while one runs, so up to this
@@ -100,6 +103,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
     }
   };
 
+  const atDeadline = setTimeout(nudge, Math.max(0, options.budgetMs));
   let claiming = 0;
   let claimingRoom = 0;
   let leasesReleasedAt = -Infinity;
@@ -142,27 +146,33 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
       });
       continue;
     }
-    if (options.signal?.aborted && waiting.length > 0) {
-      await releaseWaiting(waiting.splice(0), options);
+    if ((options.signal?.aborted || clock.now() >= deadline) && waiting.length > 0) {
+      // Out of time (or stopped): jobs not started yet go back rather than overrun it.
+      report.claimed -= await releaseWaiting(waiting.splice(0), options);
     }
     if (tasks.size === 0 && waiting.length === 0 && claiming === 0) break;
     await wake.promise;
     wake = deferred<void>();
   }
+  clearTimeout(atDeadline);
   await Promise.all(tasks);
   return report;
 }
 
-/** Hands claimed jobs that never started back to the queue (the worker was stopped). */
+/**
+ * Hands claimed jobs that never started back to the queue (the worker was stopped or its
+ * budget ran out). Returns how many went back.
+ */
 async function releaseWaiting(
   waiting: { job: ClaimedJob }[],
   options: WorkerOptions,
-): Promise<void> {
+): Promise<number> {
   try {
-    await releaseJobs(options.db, waiting.map(({ job }) => job.id), options.workerId);
+    return await releaseJobs(options.db, waiting.map(({ job }) => job.id), options.workerId);
   } catch (error) {
     // Their leases run out and they are claimed again: nothing is lost.
     options.logger.warn('releasing unstarted jobs failed; their leases will expire', { error });
+    return 0;
   }
 }
 
