@@ -250,11 +250,12 @@ describe('retries and dead letters', () => {
     );
   });
 
-  it('follows the full-jitter schedule over attempts (base 100 ms, cap 400 ms)', async () => {
-    // random() = 0.999 puts each delay at the top of its window: 99, 199, 399, 399.
+  it('follows the full-jitter schedule over attempts (base 10 s, cap 40 s)', async () => {
+    // random() = 0.999 puts each delay at the top of its window: 9.99, 19.98, 39.96, 39.96 s.
+    // Delays this long keep the retry out of the pass that failed it.
     const registry = new JobRegistry().register('always-fails', {
       handler: () => Promise.reject(new Error('nope')),
-      policy: { maxAttempts: 5, backoff: { baseMs: 100, capMs: 400 } },
+      policy: { maxAttempts: 5, backoff: { baseMs: 10_000, capMs: 40_000 } },
     });
     const [id] = await enqueueJobs(database.db, [{ kind: 'always-fails' }]);
     const delays: number[] = [];
@@ -268,7 +269,7 @@ describe('retries and dead letters', () => {
       );
       delays.push(new Date(job!.run_at).getTime() - new Date(now).getTime());
     }
-    const ceilings = [100, 200, 400, 400];
+    const ceilings = [10_000, 20_000, 40_000, 40_000];
     delays.forEach((delay, i) => {
       expect(delay).toBeGreaterThanOrEqual(ceilings[i]! * 0.999 - 1);
       expect(delay).toBeLessThan(ceilings[i]! + 2_000);
@@ -281,8 +282,15 @@ describe('retries and dead letters', () => {
       policy: { maxAttempts: 3, backoff: { baseMs: 1, capMs: 1 } },
     });
     const [id] = await enqueueJobs(database.db, [{ kind: 'doomed', queue: 'stripe' }]);
-    const report = await worker(database.db, registry);
-    expect(report).toMatchObject({ claimed: 3, retried: 2, dead: 1 });
+    // Each retry is due within a millisecond; passes run until the job is gone.
+    const totals = { claimed: 0, retried: 0, dead: 0 };
+    for (let pass = 0; pass < 20 && totals.dead === 0; pass += 1) {
+      const report = await worker(database.db, registry);
+      totals.claimed += report.claimed;
+      totals.retried += report.retried;
+      totals.dead += report.dead;
+    }
+    expect(totals).toEqual({ claimed: 3, retried: 2, dead: 1 });
     expect(await count('select * from jobs where id = $1', [id])).toBe(0);
     const [dead] = await listDeadJobs(database.db, { since: '1 hour', provider: 'stripe' });
     expect(dead!.id).toBe(id);
@@ -336,7 +344,8 @@ describe('retries and dead letters', () => {
             reject(ctx.signal.reason);
           });
         }),
-      policy: { timeoutMs: 100 },
+      // The retry waits a minute, so this pass does not run it again.
+      policy: { timeoutMs: 100, backoff: { baseMs: 60_000, capMs: 60_000 } },
     });
     await enqueueJobs(database.db, [{ kind: 'stuck' }]);
     expect(await worker(database.db, registry)).toMatchObject({ claimed: 1, retried: 1 });

@@ -124,7 +124,11 @@ describe('POST /worker: running jobs', () => {
   it('runs due jobs and reports what happened', async () => {
     const registry = platformRegistry()
       .register('ok', { handler: () => Promise.resolve() })
-      .register('broken', { handler: () => Promise.reject(new Error('down')) });
+      .register('broken', {
+        handler: () => Promise.reject(new Error('down')),
+        // Its retry waits a minute, so this call runs it once.
+        policy: { backoff: { baseMs: 60_000, capMs: 60_000 } },
+      });
     await enqueueJobs(database.db, [{ kind: 'ok' }, { kind: 'ok' }, { kind: 'broken' }]);
     const { app } = workerApp({}, registry);
     const res = await post(app, { authorization: `Bearer ${KEY}` });
