@@ -154,6 +154,18 @@ begin
 end;
 $$;
 
+-- Gives the jobs `p_ids` (picked and row-locked by the caller) to worker p_worker for
+-- p_lease: running, one more attempt.
+create function public.lease_jobs(p_ids bigint[], p_worker text, p_lease interval)
+returns setof public.jobs
+language sql volatile set search_path = '' as $$
+  update public.jobs j
+     set status = 'running', attempts = j.attempts + 1, locked_by = p_worker,
+         lease_expires_at = now() + p_lease, started_at = now()
+   where j.id = any(p_ids)
+  returning j.*
+$$;
+
 -- Claims up to p_limit due jobs for worker p_worker with a lease of p_lease_seconds.
 -- Queues held by a processing flag are skipped; queues with a throttle or concurrency cap
 -- are claimed one worker at a time (their settings row is locked for the claim) within
@@ -232,42 +244,26 @@ begin
     end if;
     continue when allowance <= 0;
 
-    return query
-      with picked as (
-        select j.id from public.jobs j
-         where j.queue = settings.queue and j.status = 'pending' and j.run_at <= now()
-         order by j.priority desc, j.run_at, j.id
-         limit allowance
-         for update skip locked
-      )
-      update public.jobs j
-         set status = 'running', attempts = j.attempts + 1, locked_by = p_worker,
-             lease_expires_at = now() + lease, started_at = now()
-        from picked p
-       where j.id = p.id
-      returning j.*;
+    return query select * from public.lease_jobs(array(
+      select j.id from public.jobs j
+       where j.queue = settings.queue and j.status = 'pending' and j.run_at <= now()
+       order by j.priority desc, j.run_at, j.id
+       limit allowance
+       for update skip locked), p_worker, lease);
     get diagnostics claimed = row_count;
     remaining := remaining - claimed;
   end loop;
 
   if remaining > 0 then
-    return query
-      with picked as (
-        select j.id from public.jobs j
-         where j.status = 'pending' and j.run_at <= now()
-           and (p_queues is null or j.queue = any(p_queues))
-           and not (j.queue = any(constrained))
-           and not (j.queue = any(held) or split_part(j.queue, ':', 1) = any(held))
-         order by j.priority desc, j.run_at, j.id
-         limit remaining
-         for update skip locked
-      )
-      update public.jobs j
-         set status = 'running', attempts = j.attempts + 1, locked_by = p_worker,
-             lease_expires_at = now() + lease, started_at = now()
-        from picked p
-       where j.id = p.id
-      returning j.*;
+    return query select * from public.lease_jobs(array(
+      select j.id from public.jobs j
+       where j.status = 'pending' and j.run_at <= now()
+         and (p_queues is null or j.queue = any(p_queues))
+         and not (j.queue = any(constrained))
+         and not (j.queue = any(held) or split_part(j.queue, ':', 1) = any(held))
+       order by j.priority desc, j.run_at, j.id
+       limit remaining
+       for update skip locked), p_worker, lease);
   end if;
 end;
 $$;
@@ -545,6 +541,7 @@ select public.schedule_worker_sweep();
 
 revoke all on function public.processing_held_queues() from public;
 revoke all on function public.release_expired_leases() from public;
+revoke all on function public.lease_jobs(bigint[], text, interval) from public;
 revoke all on function public.claim_jobs(text, int, int, text[], boolean) from public;
 revoke all on function public.complete_job(bigint, text) from public;
 revoke all on function public.complete_jobs(bigint[], text) from public;
@@ -559,6 +556,7 @@ revoke all on function public.audit_logs_append_only() from public;
 
 grant execute on function public.processing_held_queues() to service_role;
 grant execute on function public.release_expired_leases() to service_role;
+grant execute on function public.lease_jobs(bigint[], text, interval) to service_role;
 grant execute on function public.claim_jobs(text, int, int, text[], boolean) to service_role;
 grant execute on function public.complete_job(bigint, text) to service_role;
 grant execute on function public.complete_jobs(bigint[], text) to service_role;

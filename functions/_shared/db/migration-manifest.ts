@@ -21,7 +21,7 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
   },
   {
     name: '20261122070000_job_engine.sql',
-    checksum: '693aa336f38d32de42887796d91ba8707d0de93f9cd371c336f1555c45645110',
+    checksum: '710dd6c186e6a2b7f5829ad69840e918beeefa7ff1cd9146a5f9e4532273c29e',
   },
   {
     name: '20261122070500_supabase_default_privileges.sql',
