@@ -572,3 +572,49 @@ describe('a worker without the lease', () => {
     ]);
   });
 });
+
+describe('on a project that already has its own objects', () => {
+  it('takes back Gatehouse’s grants and leaves the app’s own alone', async () => {
+    const project = await createMigratedDatabase({
+      before: `
+        create function public.app_greeting() returns text language sql as $$ select 'hi' $$;
+        create table public.app_notes (id bigint generated always as identity primary key);
+      `,
+    });
+    try {
+      // The app's function and sequence keep Supabase's grants...
+      expect(
+        await asRole(project.db, 'anon', (tx) => tx.query('select public.app_greeting() as g')),
+      )
+        .toEqual([{ g: 'hi' }]);
+      expect(
+        await sqlState(() =>
+          asRole(
+            project.db,
+            'authenticated',
+            (tx) => tx.query(`select nextval(pg_get_serial_sequence('public.app_notes', 'id'))`),
+          )
+        ),
+      ).toBe('ok');
+      // ...while Gatehouse's are refused.
+      for (const role of ['anon', 'authenticated'] as const) {
+        expect(
+          await sqlState(() =>
+            asRole(
+              project.db,
+              role,
+              (tx) => tx.query(`select nextval(pg_get_serial_sequence('public.jobs', 'id'))`),
+            )
+          ),
+        ).toBe('42501');
+        expect(
+          await sqlState(() =>
+            asRole(project.db, role, (tx) => tx.query('select * from public.queue_health()'))
+          ),
+        ).toBe('42501');
+      }
+    } finally {
+      await project.drop();
+    }
+  });
+});

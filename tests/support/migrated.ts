@@ -15,11 +15,17 @@ const SUPABASE_DEFAULT_PRIVILEGES = `
   alter default privileges in schema public grant all on functions to anon, authenticated, service_role;
 `;
 
-/** A fresh database, set up like a new Supabase project, with every migration applied. */
-export async function createMigratedDatabase(): Promise<TestDatabase> {
+/**
+ * A fresh database, set up like a new Supabase project, with every migration applied.
+ * `before` runs first, e.g. an app's own objects that the migrations must leave alone.
+ */
+export async function createMigratedDatabase(
+  options: { before?: string } = {},
+): Promise<TestDatabase> {
   const database = await createTestDatabase();
   try {
     await database.db.exec(SUPABASE_DEFAULT_PRIVILEGES);
+    if (options.before) await database.db.exec(options.before);
     await runMigrations(
       database.db,
       await loadMigrationFiles(join(import.meta.dirname, '../../migrations')),

@@ -25,6 +25,6 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
   },
   {
     name: '20261122070500_supabase_default_privileges.sql',
-    checksum: '47e42d013303b1a91899750bfccc83f610c047be5e089773d68afe29deb16c26',
+    checksum: 'df6e85defe53a164e54789d73eafaaaf22a78bbabbc53b9b06407fbe670ce99a',
   },
 ];
