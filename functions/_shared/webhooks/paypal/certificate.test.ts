@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createPayPalTestCertificate } from '../testing/paypal-signer.ts';
+import { createPayPalTestCertificate, derInteger } from '../testing/paypal-signer.ts';
 import { parseCertificateDer, parseCertificatePem } from './certificate.ts';
 import { DerError } from './der.ts';
 
@@ -159,5 +159,17 @@ describe('parseCertificateDer', () => {
     const broken = der.slice();
     broken.set(new TextEncoder().encode('300230000000Z'), second + 2);
     expect(() => parseCertificateDer(broken)).toThrow(/calendar date/);
+  });
+});
+
+describe('the test certificate builder', () => {
+  it('writes INTEGERs in minimal DER form, as OpenSSL requires', () => {
+    const hex = (bytes: Uint8Array) =>
+      Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+    expect(hex(derInteger(Uint8Array.of(0x00, 0x12, 0x34)))).toBe('02021234');
+    expect(hex(derInteger(Uint8Array.of(0x00, 0x00, 0x80)))).toBe('02020080');
+    expect(hex(derInteger(Uint8Array.of(0x80, 0x01)))).toBe('0203008001');
+    expect(hex(derInteger(Uint8Array.of(0x00, 0x00)))).toBe('020100');
+    expect(hex(derInteger(Uint8Array.of(0x7f)))).toBe('02017f');
   });
 });

@@ -49,8 +49,8 @@ export async function createPayPalTestCertificate(
   );
   const algorithm = sequence(oid(SHA256_WITH_RSA_OID), tlv(0x05));
   const tbs = sequence(
-    tlv(0xa0, integer(Uint8Array.of(2))), // version v3
-    integer(crypto.getRandomValues(new Uint8Array(8))),
+    tlv(0xa0, derInteger(Uint8Array.of(2))), // version v3
+    derInteger(crypto.getRandomValues(new Uint8Array(8))),
     algorithm,
     name,
     sequence(
@@ -138,9 +138,16 @@ const sequence = (...contents: Uint8Array[]) => tlv(0x30, ...contents);
 const set = (...contents: Uint8Array[]) => tlv(0x31, ...contents);
 const utf8 = (text: string) => tlv(0x0c, new TextEncoder().encode(text));
 
-/** A non-negative INTEGER from big-endian bytes (a leading 0 keeps the sign bit clear). */
-function integer(bytes: Uint8Array): Uint8Array {
-  return bytes[0]! & 0x80 ? tlv(0x02, Uint8Array.of(0), bytes) : tlv(0x02, bytes);
+/**
+ * A non-negative INTEGER from big-endian bytes in DER's minimal form: leading zero bytes
+ * dropped (a random serial may start with them, and OpenSSL refuses that padding), then
+ * one 0 put back when the sign bit would be set.
+ */
+export function derInteger(bytes: Uint8Array): Uint8Array {
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0) start += 1;
+  const minimal = bytes.subarray(start);
+  return minimal[0]! & 0x80 ? tlv(0x02, Uint8Array.of(0), minimal) : tlv(0x02, minimal);
 }
 
 function oid(dotted: string): Uint8Array {
