@@ -13,7 +13,8 @@
 import { createPostgresDb } from '../functions/_shared/db/postgres.ts';
 import { cpuSeconds } from './lib/cpu.ts';
 import { Http1Connection, postRequest } from './lib/http1.ts';
-import { whatsappBody, whatsappSignature } from './lib/whatsapp.ts';
+import { whatsappBody } from './lib/whatsapp.ts';
+import { signWhatsApp } from '../functions/_shared/webhooks/testing/signers.ts';
 
 export interface LoadSpec {
   readonly subject: 'http' | 'insert';
@@ -67,10 +68,10 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
       bodies.push(body);
       continue;
     }
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (spec.secret !== undefined) {
-      headers['x-hub-signature-256'] = whatsappSignature(spec.secret, body);
-    }
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      ...(spec.secret === undefined ? {} : await signWhatsApp(body, spec.secret)),
+    };
     requests.push(postRequest('127.0.0.1', spec.path!, headers, body));
   }
 

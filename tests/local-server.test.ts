@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestDatabase } from './support/database.ts';
 import { type LocalServer, startLocalServer } from './support/local-server.ts';
-import { signWhatsApp } from '../functions/_shared/webhooks/testing/index.ts';
+import { signWhatsApp, whatsappNotification } from '../functions/_shared/webhooks/testing/index.ts';
 import { type GatehouseProcess, runGatehouse } from './support/process.ts';
 
 let server: LocalServer;
@@ -62,18 +62,7 @@ describe('gatehouse start', () => {
       `${base}/functions/v1/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=${token}&hub.challenge=77`,
     );
     expect(await handshake.text()).toBe('77');
-    const body = JSON.stringify({
-      object: 'whatsapp_business_account',
-      entry: [{
-        changes: [{
-          field: 'messages',
-          value: {
-            metadata: { phone_number_id: 'PNID' },
-            messages: [{ id: 'wamid.smoke', from: '1555', type: 'text', text: { body: 'hi' } }],
-          },
-        }],
-      }],
-    });
+    const body = whatsappNotification([{ id: 'wamid.smoke', from: '1555', text: 'hi' }]);
     const res = await fetch(`${base}/functions/v1/webhooks/whatsapp`, {
       method: 'POST',
       body,

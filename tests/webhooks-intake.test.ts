@@ -11,6 +11,7 @@ import {
   signStandard,
   signStripe,
   signWhatsApp,
+  whatsappNotification,
 } from '../functions/_shared/webhooks/testing/index.ts';
 import { createWebhooksApp, type WebhooksDeps } from '../functions/webhooks/index.ts';
 import { recordWhatsAppMessages } from '../functions/webhooks/after-ack.ts';
@@ -68,28 +69,7 @@ function whatsappBody(
   statuses: { id: string; status: string }[] = [],
   phoneNumberId = 'PNID-1',
 ) {
-  return JSON.stringify({
-    object: 'whatsapp_business_account',
-    entry: [{
-      id: 'WABA-1',
-      changes: [{
-        field: 'messages',
-        value: {
-          messaging_product: 'whatsapp',
-          metadata: { display_phone_number: '15550000000', phone_number_id: phoneNumberId },
-          contacts: messages.map((m) => ({ wa_id: m.from, profile: { name: 'Ada' } })),
-          messages: messages.map((m) => ({
-            id: m.id,
-            from: m.from,
-            timestamp: '1700000000',
-            type: 'text',
-            text: { body: m.text ?? 'hello' },
-          })),
-          statuses: statuses.map((s) => ({ ...s, timestamp: '1700000001', recipient_id: '1555' })),
-        },
-      }],
-    }],
-  });
+  return whatsappNotification(messages, { statuses, phoneNumberId });
 }
 
 async function postWhatsApp(body: string, subject = app(), secret = APP_SECRET) {

@@ -7,7 +7,11 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../functions/_shared/clock.ts';
 import { parseConfig } from '../functions/_shared/config/index.ts';
 import { createJobRunner } from '../functions/_shared/jobs/index.ts';
-import { signStripe, signWhatsApp } from '../functions/_shared/webhooks/testing/index.ts';
+import {
+  signStripe,
+  signWhatsApp,
+  whatsappNotification,
+} from '../functions/_shared/webhooks/testing/index.ts';
 import { createWebhooksFunction } from '../functions/webhooks/index.ts';
 import type { TestDatabase } from './support/database.ts';
 import { capturedLogger } from './support/logs.ts';
@@ -87,26 +91,7 @@ describe('the kick after the ack', () => {
   it('logs and processes a WhatsApp message in the same background step', async () => {
     const app = createWebhooksFunction(runtime());
     const wamid = `wamid.kick.${crypto.randomUUID()}`;
-    const body = JSON.stringify({
-      object: 'whatsapp_business_account',
-      entry: [{
-        id: 'WABA',
-        changes: [{
-          field: 'messages',
-          value: {
-            messaging_product: 'whatsapp',
-            metadata: { display_phone_number: '15550000000', phone_number_id: 'PN1' },
-            messages: [{
-              from: '15551230000',
-              id: wamid,
-              timestamp: '1700000000',
-              type: 'text',
-              text: { body: 'hello' },
-            }],
-          },
-        }],
-      }],
-    });
+    const body = whatsappNotification([{ id: wamid, from: '15551230000', text: 'hello' }]);
     const res = await app.request('/webhooks/whatsapp', {
       method: 'POST',
       body,

@@ -1,0 +1,55 @@
+/** One text message in a WhatsApp notification. */
+export interface TestWhatsAppMessage {
+  readonly id: string;
+  readonly from: string;
+  readonly text?: string;
+}
+
+/**
+ * A WhatsApp Cloud API notification as Meta sends it: one `messages` change carrying the
+ * given text messages (each with its contact) and statuses.
+ *
+ * @example
+ * ```ts
+ * const body = whatsappNotification([{ id: 'wamid.1', from: '15551230000' }]);
+ * await app.request('/webhooks/whatsapp', { method: 'POST', body, headers: {
+ *   'content-type': 'application/json', ...(await signWhatsApp(body, secret)) } });
+ * ```
+ */
+export function whatsappNotification(
+  messages: readonly TestWhatsAppMessage[],
+  options: {
+    statuses?: readonly { id: string; status: string }[];
+    phoneNumberId?: string;
+  } = {},
+): string {
+  return JSON.stringify({
+    object: 'whatsapp_business_account',
+    entry: [{
+      id: 'WABA-1',
+      changes: [{
+        field: 'messages',
+        value: {
+          messaging_product: 'whatsapp',
+          metadata: {
+            display_phone_number: '15550000000',
+            phone_number_id: options.phoneNumberId ?? 'PNID-1',
+          },
+          contacts: messages.map((m) => ({ wa_id: m.from, profile: { name: 'Ada' } })),
+          messages: messages.map((m) => ({
+            id: m.id,
+            from: m.from,
+            timestamp: '1700000000',
+            type: 'text',
+            text: { body: m.text ?? 'hello' },
+          })),
+          statuses: (options.statuses ?? []).map((s) => ({
+            ...s,
+            timestamp: '1700000001',
+            recipient_id: '1555',
+          })),
+        },
+      }],
+    }],
+  });
+}
