@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
-import { timingSafeEqual } from '../crypto/index.ts';
+import { timingSafeIncludes } from '../crypto/index.ts';
 import type { AppEnv } from '../http/env.ts';
 import { ProblemError } from '../http/problem.ts';
 
@@ -17,13 +17,6 @@ export function presentedKey(headers: Headers): string | null {
   return apikey ? apikey : null;
 }
 
-/** True when `key` equals one of `keys`; every candidate is compared in constant time. */
-export function matchesAnyKey(key: string, keys: readonly string[]): boolean {
-  let matched = false;
-  for (const candidate of keys) matched = timingSafeEqual(key, candidate) || matched;
-  return matched;
-}
-
 /**
  * Admits only requests carrying a service key (any of `keys`, so keys rotate). With no key
  * configured every request is refused: fail closed. Answers 401 with `WWW-Authenticate`.
@@ -34,7 +27,7 @@ export function matchesAnyKey(key: string, keys: readonly string[]): boolean {
 export function requireServiceKey(keys: readonly string[]): MiddlewareHandler<AppEnv> {
   return async function requireServiceKey(c, next) {
     const key = presentedKey(c.req.raw.headers);
-    if (key === null || keys.length === 0 || !matchesAnyKey(key, keys)) {
+    if (key === null || keys.length === 0 || !timingSafeIncludes(keys, key)) {
       c.var.logFields.reason = key === null
         ? 'missing_credentials'
         : keys.length === 0

@@ -24,6 +24,20 @@ export function timingSafeEqual(a: string | Uint8Array, b: string | Uint8Array):
   return difference === 0;
 }
 
+/**
+ * True when `value` equals one of `candidates` (rotated secrets, tokens). Every candidate
+ * is compared, in constant time, so timing tells neither which one matched nor whether
+ * one did.
+ */
+export function timingSafeIncludes(
+  candidates: readonly (string | Uint8Array)[],
+  value: string | Uint8Array,
+): boolean {
+  let matched = false;
+  for (const candidate of candidates) matched = timingSafeEqual(value, candidate) || matched;
+  return matched;
+}
+
 // Imported keys by secret text: webhook secrets are few and fixed, and importing one on
 // every delivery is wasted work on the intake path. Bounded so a caller passing many
 // distinct string keys cannot grow it without limit.

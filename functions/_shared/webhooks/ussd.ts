@@ -4,7 +4,7 @@
  * URL in the Africa's Talking dashboard) and the addresses their gateway calls from.
  */
 import { z } from 'zod';
-import { timingSafeEqual } from '../crypto/index.ts';
+import { timingSafeIncludes } from '../crypto/index.ts';
 import { ProblemError } from '../http/problem.ts';
 import { SignatureError } from './types.ts';
 import { ipMatches, parseIpRule } from './ussd-ip.ts';
@@ -68,10 +68,9 @@ export function createUssdGate(options: UssdGateOptions): UssdGate {
       }
       if (tokens.length > 0) {
         if (!pathToken) throw new UssdGateError('path_token', 'missing_header', 'path token');
-        let matched = false;
-        // Compare against every token, so timing does not tell which (or whether one) matched.
-        for (const token of tokens) matched = timingSafeEqual(pathToken, token) || matched;
-        if (!matched) throw new UssdGateError('path_token', 'signature_mismatch', 'path token');
+        if (!timingSafeIncludes(tokens, pathToken)) {
+          throw new UssdGateError('path_token', 'signature_mismatch', 'path token');
+        }
       } else if (pathToken !== undefined) {
         throw new UssdGateError('path_token', 'signature_mismatch', 'no path token configured');
       }

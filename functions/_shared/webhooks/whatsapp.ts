@@ -11,7 +11,7 @@
  * - The handshake is `hub.mode=subscribe`, `hub.verify_token`, `hub.challenge`; the app
  *   proves it owns the endpoint by answering the challenge.
  */
-import { fromHex, hmacSha256, timingSafeEqual } from '../crypto/index.ts';
+import { fromHex, hmacSha256, timingSafeEqual, timingSafeIncludes } from '../crypto/index.ts';
 import { SignatureError } from './types.ts';
 
 export const WHATSAPP_SIGNATURE_HEADER = 'X-Hub-Signature-256';
@@ -80,11 +80,7 @@ export function verifyWhatsAppSubscription(
   const challenge = query.get('hub.challenge');
   if (mode !== 'subscribe' || token === null || challenge === null) return null;
 
-  let matched = false;
-  for (const expected of verifyTokens.filter(isUsableSecret)) {
-    matched = timingSafeEqual(token, expected) || matched;
-  }
-  return matched ? challenge : null;
+  return timingSafeIncludes(verifyTokens.filter(isUsableSecret), token) ? challenge : null;
 }
 
 // A blank secret (a stray comma in a list variable) would let anyone sign with the empty
