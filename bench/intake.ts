@@ -271,9 +271,9 @@ try {
     `select (select count(*) from public.inbound_events)::int as events,
             (select count(*) from public.jobs)::int as jobs,
             (select count(*) from public.inbound_events e
-              where (select count(*) from public.jobs j
-                      where j.payload ->> 'inbound_event_id' = e.id::text) <> 1)::int
-              as unmatched`,
+               left join (select payload ->> 'inbound_event_id' as event_id, count(*) as n
+                            from public.jobs group by 1) j on j.event_id = e.id::text
+              where j.n is distinct from 1)::int as unmatched`,
   );
   const checks: [string, boolean][] = [
     [

@@ -175,7 +175,7 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
     '/whatsapp',
     (c) =>
       intake(c, 'whatsapp', 'intake.whatsapp', WHATSAPP_BODY_LIMIT_BYTES, async (raw) => {
-        await verifyWhatsAppSignature(
+        verifyWhatsAppSignature(
           raw,
           c.req.header(WHATSAPP_SIGNATURE_HEADER) ?? null,
           deps.config.whatsapp.appSecrets,

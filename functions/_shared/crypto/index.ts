@@ -1,7 +1,10 @@
 /**
  * Security primitives shared by every verifier: one constant-time comparison, one HMAC.
- * Web Crypto only, so the same code runs under Deno and Node.
+ * Web Crypto and `node:crypto`, which Deno, Supabase's edge runtime and Node all provide.
  */
+import { Buffer } from 'node:buffer';
+import { createHmac } from 'node:crypto';
+
 const encoder = new TextEncoder();
 
 /** Bytes of a string (UTF-8) or the bytes themselves. */
@@ -38,42 +41,14 @@ export function timingSafeIncludes(
   return matched;
 }
 
-// Imported keys by secret text: webhook secrets are few and fixed, and importing one on
-// every delivery is wasted work on the intake path. Bounded so a caller passing many
-// distinct string keys cannot grow it without limit.
-const importedKeys = new Map<string, Promise<CryptoKey>>();
-const MAX_IMPORTED_KEYS = 64;
-
-function importHmacKey(key: string | Uint8Array): Promise<CryptoKey> {
-  const importKey = () =>
-    crypto.subtle.importKey(
-      'raw',
-      toBytes(key) as BufferSource,
-      { name: 'HMAC', hash: 'SHA-256' },
-      false,
-      ['sign'],
-    );
-  if (typeof key !== 'string') return importKey();
-  let imported = importedKeys.get(key);
-  if (imported === undefined) {
-    if (importedKeys.size >= MAX_IMPORTED_KEYS) importedKeys.clear();
-    imported = importKey();
-    importedKeys.set(key, imported);
-    // A failed import (an empty key, which Web Crypto refuses) is not remembered.
-    imported.catch(() => importedKeys.delete(key));
-  }
-  return imported;
-}
-
-/** HMAC-SHA256 of `message` under `key`. */
-export async function hmacSha256(
-  key: string | Uint8Array,
-  message: string | Uint8Array,
-): Promise<Uint8Array> {
-  const cryptoKey = await importHmacKey(key);
-  return new Uint8Array(
-    await crypto.subtle.sign('HMAC', cryptoKey, toBytes(message) as BufferSource),
-  );
+/**
+ * HMAC-SHA256 of `message` under `key`. Synchronous (`node:crypto`, which Deno, Supabase's
+ * edge runtime and Node all provide): on the intake path it costs about a sixth of an
+ * awaited Web Crypto `sign`, which also hops to another thread and back per call.
+ */
+export function hmacSha256(key: string | Uint8Array, message: string | Uint8Array): Uint8Array {
+  const digest = createHmac('sha256', toBytes(key)).update(toBytes(message)).digest();
+  return new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength);
 }
 
 export function toHex(bytes: Uint8Array): string {
@@ -94,11 +69,8 @@ const HEX_DIGITS = /^(?:[0-9a-fA-F]{2})*$/;
  */
 export function fromHex(hex: string): Uint8Array | null {
   if (!HEX_DIGITS.test(hex)) return null;
-  const bytes = new Uint8Array(hex.length / 2);
-  for (let index = 0; index < bytes.length; index += 1) {
-    bytes[index] = Number.parseInt(hex.slice(index * 2, index * 2 + 2), 16);
-  }
-  return bytes;
+  const decoded = Buffer.from(hex, 'hex');
+  return new Uint8Array(decoded.buffer, decoded.byteOffset, decoded.byteLength);
 }
 
 // fatal: invalid UTF-8 is refused instead of becoming U+FFFD; ignoreBOM: a leading BOM is

@@ -72,6 +72,30 @@ describe('createIngestor', () => {
     expect(stored).toEqual({ events: 21, jobs: 21 });
   });
 
+  it('sends the next call before it answers the requests of the call that finished', async () => {
+    // So the next commit is under way while the server answers the previous batch.
+    const order: string[] = [];
+    const db: Queryable = {
+      query: ((text: string, values?: readonly unknown[]) => {
+        if (text.includes('ingest_events')) order.push('call');
+        return database.db.query(text, values);
+      }) as Queryable['query'],
+      exec: (text: string) => database.db.exec(text),
+    };
+    const ingestor = createIngestor(db);
+    const request = (key: string) => ({
+      provider: 'overlap',
+      requestId: key,
+      events: [message(key, null)],
+      limits: NO_LIMITS,
+    });
+    const first = ingestor.ingest(request('overlap-0')).then(() => order.push('first answered'));
+    await Promise.resolve();
+    const second = ingestor.ingest(request('overlap-1')).then(() => order.push('second answered'));
+    await Promise.all([first, second]);
+    expect(order).toEqual(['call', 'call', 'first answered', 'second answered']);
+  });
+
   it('keeps each request its own outcomes inside a shared call', async () => {
     const ingestor = createIngestor(database.db);
     const [a, b] = await Promise.all([

@@ -85,7 +85,7 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
   const maxInFlight = options.maxInFlight ?? 1;
   const groups = new Map<string, Group>();
 
-  async function call(batch: readonly Pending[]): Promise<void> {
+  async function call(batch: readonly Pending[]): Promise<EventOutcome[][]> {
     const first = batch[0]!.request;
     // Slots number the batch's events in order, so each request's outcomes are a slice.
     const events = batch.flatMap((pending) =>
@@ -124,30 +124,35 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
     }
     if (outcomes.includes(undefined)) throw new Error('ingest_events returned no row for an event');
     let offset = 0;
-    for (const pending of batch) {
+    return batch.map((pending) => {
       const count = pending.request.events.length;
-      pending.resolve(outcomes.slice(offset, offset + count) as EventOutcome[]);
       offset += count;
-    }
+      return outcomes.slice(offset - count, offset) as EventOutcome[];
+    });
   }
 
-  async function flush(batch: Pending[]): Promise<void> {
+  /**
+   * Stores `batch` and answers its requests. `release` frees the call's slot and sends what
+   * queued up meanwhile; it runs as soon as the database has answered, before the batch's
+   * requests are woken, so the next commit is under way while these are being answered.
+   */
+  async function flush(batch: Pending[], release: () => void): Promise<void> {
+    let results: EventOutcome[][];
     try {
-      const t0 = performance.now();
-      await call(batch);
-      // deno-lint-ignore no-explicit-any
-      const st = ((globalThis as any).__ingStats ??= { calls: 0, events: 0, ms: 0 });
-      st.calls++;
-      st.events += batch.length;
-      st.ms += performance.now() - t0;
+      results = await call(batch);
     } catch (error) {
       if (batch.length === 1 || isUnavailableError(error)) {
+        release();
         for (const pending of batch) pending.reject(error);
         return;
       }
       // One request's data broke the shared call: retry each alone, so only it fails.
-      await Promise.all(batch.map((pending) => flush([pending])));
+      await Promise.all(batch.map((pending) => flush([pending], () => {})));
+      release();
+      return;
     }
+    release();
+    batch.forEach((pending, index) => pending.resolve(results[index]!));
   }
 
   function drain(key: string, group: Group): void {
@@ -162,11 +167,15 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
         size += next.request.events.length;
       }
       group.inFlight += 1;
-      void flush(batch).finally(() => {
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
         group.inFlight -= 1;
         if (group.queue.length > 0) drain(key, group);
         else if (group.inFlight === 0) groups.delete(key);
-      });
+      };
+      void flush(batch, release).finally(release);
     }
   }
 

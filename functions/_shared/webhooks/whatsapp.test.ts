@@ -23,14 +23,14 @@ function flipByte(bytes: Uint8Array, index: number, mask = 0x01): Uint8Array {
 
 describe('verifyWhatsAppSignature', () => {
   it('accepts a body signed with the app secret', async () => {
-    await expect(verifyWhatsAppSignature(BODY, await signatureOf(BODY, SECRET), [SECRET]))
-      .resolves.toBeUndefined();
+    expect(verifyWhatsAppSignature(BODY, await signatureOf(BODY, SECRET), [SECRET]))
+      .toBeUndefined();
   });
 
   it('accepts the hex digest in upper case', async () => {
     const header = await signatureOf(BODY, SECRET);
     const upper = `sha256=${header.slice('sha256='.length).toUpperCase()}`;
-    await expect(verifyWhatsAppSignature(BODY, upper, [SECRET])).resolves.toBeUndefined();
+    expect(verifyWhatsAppSignature(BODY, upper, [SECRET])).toBeUndefined();
   });
 
   it('refuses a body with one flipped byte', async () => {
@@ -92,10 +92,10 @@ describe('verifyWhatsAppSignature', () => {
   it('verifies with either secret while one rotates, and not with a removed one', async () => {
     const [oldSecret, newSecret] = ['old-app-secret', 'new-app-secret'];
     const rotating = [oldSecret, newSecret];
-    await expect(verifyWhatsAppSignature(BODY, await signatureOf(BODY, oldSecret), rotating))
-      .resolves.toBeUndefined();
-    await expect(verifyWhatsAppSignature(BODY, await signatureOf(BODY, newSecret), rotating))
-      .resolves.toBeUndefined();
+    expect(verifyWhatsAppSignature(BODY, await signatureOf(BODY, oldSecret), rotating))
+      .toBeUndefined();
+    expect(verifyWhatsAppSignature(BODY, await signatureOf(BODY, newSecret), rotating))
+      .toBeUndefined();
     const signedWithRemoved = await signatureOf(BODY, oldSecret);
     expect(
       await signatureFailure(() => verifyWhatsAppSignature(BODY, signedWithRemoved, [newSecret])),
@@ -109,7 +109,7 @@ describe('verifyWhatsAppSignature', () => {
     const rawBytes = encoder.encode(raw);
     const header = await signatureOf(rawBytes, SECRET);
 
-    await expect(verifyWhatsAppSignature(rawBytes, header, [SECRET])).resolves.toBeUndefined();
+    expect(verifyWhatsAppSignature(rawBytes, header, [SECRET])).toBeUndefined();
 
     const reserialised = JSON.stringify(JSON.parse(raw));
     expect(reserialised).toBe('{"entry":[{"text":{"body":"Café 🚗"}}]}');
@@ -130,7 +130,7 @@ describe('verifyWhatsAppSignature', () => {
         fc.integer({ min: 1, max: 255 }),
         async (body, appSecret, position, mask) => {
           const header = await signatureOf(body, appSecret);
-          await verifyWhatsAppSignature(body, header, [appSecret]);
+          verifyWhatsAppSignature(body, header, [appSecret]);
 
           const changedBody = flipByte(body, position % body.length, mask);
           expect(

@@ -22,12 +22,12 @@ const HMAC_SHA256_BYTES = 32;
 /**
  * Checks a delivery's `X-Hub-Signature-256` against the raw body, exactly as received.
  * Any one of `appSecrets` may have signed it, so an app secret rotates without downtime.
- * Resolves when it verifies; otherwise throws `SignatureError` (never returns false).
+ * Returns when it verifies; otherwise throws `SignatureError` (never returns false).
  *
  * @example
  * ```ts
  * const rawBody = new Uint8Array(await request.arrayBuffer());
- * await verifyWhatsAppSignature(
+ * verifyWhatsAppSignature(
  *   rawBody,
  *   request.headers.get(WHATSAPP_SIGNATURE_HEADER),
  *   config.whatsappAppSecrets,
@@ -35,11 +35,11 @@ const HMAC_SHA256_BYTES = 32;
  * const payload = JSON.parse(new TextDecoder().decode(rawBody)); // only now
  * ```
  */
-export async function verifyWhatsAppSignature(
+export function verifyWhatsAppSignature(
   rawBody: Uint8Array,
   header: string | null,
   appSecrets: readonly string[],
-): Promise<void> {
+): void {
   const secrets = appSecrets.filter(isUsableSecret);
   if (secrets.length === 0) throw new SignatureError('no_secret_configured');
   if (header === null || header === '') throw new SignatureError('missing_header');
@@ -54,7 +54,7 @@ export async function verifyWhatsAppSignature(
   let verified = false;
   for (const secret of secrets) {
     // No early exit: the time taken does not reveal which secret (if any) matched.
-    const expected = await hmacSha256(secret, rawBody);
+    const expected = hmacSha256(secret, rawBody);
     verified = timingSafeEqual(expected, received) || verified;
   }
   if (!verified) throw new SignatureError('signature_mismatch');

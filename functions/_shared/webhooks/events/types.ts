@@ -17,11 +17,13 @@ export class MalformedPayloadError extends Error {
   override readonly name = 'MalformedPayloadError';
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
 /** Parses JSON from bytes that were already verified; throws MalformedPayloadError. */
 export function parseJson(rawBody: Uint8Array): unknown {
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(rawBody);
+    text = strictUtf8.decode(rawBody);
   } catch {
     throw new MalformedPayloadError('body is not valid UTF-8');
   }

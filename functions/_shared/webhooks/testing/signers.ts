@@ -12,15 +12,15 @@ import { hmacSha256, toBytes, toHex } from '../../crypto/index.ts';
  * @example
  * ```ts
  * const body = '{"object":"whatsapp_business_account","entry":[]}';
- * const headers = await signWhatsApp(body, 'app-secret');
+ * const headers = signWhatsApp(body, 'app-secret');
  * await app.request('/webhooks/whatsapp', { method: 'POST', body, headers });
  * ```
  */
-export async function signWhatsApp(
+export function signWhatsApp(
   body: string | Uint8Array,
   appSecret: string,
-): Promise<Record<string, string>> {
-  return { 'X-Hub-Signature-256': `sha256=${toHex(await hmacSha256(appSecret, body))}` };
+): Record<string, string> {
+  return { 'X-Hub-Signature-256': `sha256=${toHex(hmacSha256(appSecret, body))}` };
 }
 
 /**
@@ -29,16 +29,16 @@ export async function signWhatsApp(
  *
  * @example
  * ```ts
- * const headers = await signStripe(body, 'whsec_test', Math.floor(Date.now() / 1000));
+ * const headers = signStripe(body, 'whsec_test', Math.floor(Date.now() / 1000));
  * ```
  */
-export async function signStripe(
+export function signStripe(
   body: string | Uint8Array,
   secret: string,
   timestampSeconds: number,
-): Promise<Record<string, string>> {
+): Record<string, string> {
   const signed = concatBytes(toBytes(`${timestampSeconds}.`), toBytes(body));
-  const v1 = toHex(await hmacSha256(secret, signed));
+  const v1 = toHex(hmacSha256(secret, signed));
   return { 'Stripe-Signature': `t=${timestampSeconds},v1=${v1}` };
 }
 
@@ -48,21 +48,21 @@ export async function signStripe(
  *
  * @example
  * ```ts
- * const headers = await signStandard('msg_1', nowSeconds, body, 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
+ * const headers = signStandard('msg_1', nowSeconds, body, 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
  * ```
  */
-export async function signStandard(
+export function signStandard(
   id: string,
   timestampSeconds: number,
   body: string | Uint8Array,
   secret: string,
-): Promise<Record<string, string>> {
+): Record<string, string> {
   const key = fromBase64(secret.replace(/^whsec_/, ''));
   const signed = concatBytes(toBytes(`${id}.${timestampSeconds}.`), toBytes(body));
   return {
     'webhook-id': id,
     'webhook-timestamp': String(timestampSeconds),
-    'webhook-signature': `v1,${toBase64(await hmacSha256(key, signed))}`,
+    'webhook-signature': `v1,${toBase64(hmacSha256(key, signed))}`,
   };
 }
 
