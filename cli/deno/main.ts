@@ -9,7 +9,8 @@ import { ConfigError } from '../../functions/_shared/config/index.ts';
 import { DataDirLockedError } from '../data-dir-lock.ts';
 import { loadLocalEnv } from '../env.ts';
 import { MigrationError } from '../migrate.ts';
-import { type HttpServer, SHUTDOWN_DEADLINE_MS, startGatehouse } from '../start.ts';
+import { SHUTDOWN_DEADLINE_MS, startGatehouse } from '../start.ts';
+import { serveWithNode } from '../node-serve.ts';
 import { runMigrateCommand } from '../migrate-command.ts';
 import { runDlqCommand, runQueueCommand, runWorkerCommand } from '../queue-command.ts';
 import { notFoundApp } from '../not-found.ts';
@@ -33,16 +34,6 @@ Environment: see README.md (".env" in the project folder is read; real variables
 
 const projectRoot = resolve(new URL('../..', import.meta.url).pathname);
 
-async function serveWithDeno(
-  options: { hostname: string; port: number },
-  handler: (request: Request) => Response | Promise<Response>,
-): Promise<HttpServer> {
-  const { promise: listening, resolve: onListen } = Promise.withResolvers<Deno.NetAddr>();
-  const server = Deno.serve({ ...options, onListen: (address) => onListen(address) }, handler);
-  const address = await listening;
-  return { port: address.port, shutdown: () => server.shutdown() };
-}
-
 function webApp(): Hono {
   const web = new Hono();
   web.use('*', serveStatic({ root: './web/public' }));
@@ -55,7 +46,11 @@ async function start(): Promise<number> {
   const running = await startGatehouse({
     env,
     projectRoot,
-    serve: serveWithDeno,
+    // Served through node:http, not Deno.serve: Deno 2.9.5 answers `Connection: close` to
+    // every request with a body over ~400 bytes (denoland/deno#36657), so each webhook
+    // delivery would cost a new connection. Deno.serve can return once the pinned Deno has
+    // the fix (2.9.6).
+    serve: serveWithNode,
     web: webApp(),
     notFound: notFoundApp,
   });
