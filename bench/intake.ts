@@ -6,7 +6,8 @@
  *   npm run bench:intake                         # Postgres at 127.0.0.1:5432
  *   BENCH_DATABASE_URL=postgres://... npm run bench:intake -- --connections 64 --seconds 10
  *
- * The servers run in this process, mounted as the local server mounts them; the load comes
+ * The servers run in this process, mounted and served as the local server mounts and serves
+ * them (its node:http front, which keeps connections alive); the load comes
  * from a separate process (`bench/intake-load.ts`, the same generator for all three
  * subjects), so its CPU is not charged to the servers. The full path logs one line per
  * request at `info`, as in production; lines are formatted and then dropped (`--log stdout`
@@ -18,6 +19,7 @@ import postgres from 'postgres';
 import { join } from 'node:path';
 import { loadMigrationFiles, runMigrations } from '../cli/migrate.ts';
 import { createLocalRouter } from '../cli/local-router.ts';
+import { serveWithNode } from '../cli/node-serve.ts';
 import { systemClock } from '../functions/_shared/clock.ts';
 import { parseConfig } from '../functions/_shared/config/index.ts';
 import { createPostgresDb } from '../functions/_shared/db/postgres.ts';
@@ -156,13 +158,9 @@ const common = {
   run: RUN,
 };
 
+/** Served as `npm start` serves (the local server's node:http front). */
 function serve(handler: (request: Request) => Response | Promise<Response>) {
-  const { promise, resolve } = Promise.withResolvers<number>();
-  const server = Deno.serve(
-    { port: 0, hostname: '127.0.0.1', onListen: (a) => resolve(a.port) },
-    handler,
-  );
-  return { port: promise, server };
+  return serveWithNode({ hostname: '127.0.0.1', port: 0 }, handler);
 }
 
 const dbName = `gh_bench_${RUN}`;
@@ -195,12 +193,12 @@ try {
     limits: { whatsappPerNumber: unlimited, whatsappPerSender: unlimited, perProvider: unlimited },
   });
   const notFound = { fetch: () => new Response('not found', { status: 404 }) };
-  const bareServer = serve(bare.fetch);
-  const fullServer = serve(
+  const bareServer = await serve(bare.fetch);
+  const fullServer = await serve(
     createLocalRouter({ functions: { webhooks: full }, web: notFound, notFound }),
   );
-  const barePort = await bareServer.port;
-  const fullPort = await fullServer.port;
+  const barePort = bareServer.port;
+  const fullPort = fullServer.port;
 
   const results: Result[] = [];
   let http: Result | undefined;
@@ -238,8 +236,8 @@ try {
       }),
     );
   }
-  await bareServer.server.shutdown();
-  await fullServer.server.shutdown();
+  await bareServer.shutdown();
+  await fullServer.shutdown();
 
   const rate = (r: Result) => r.requests / r.seconds;
   const cpu = (micros: number | null, width: number) =>

@@ -154,6 +154,199 @@ describe('ingest_events', () => {
     ) as [{ n: number }];
     expect(n).toBe(2);
   });
+
+  type Bucket = { key: string; tokens: number; updated_at: string };
+  const buckets = (prefix: string) =>
+    database.db.query<Bucket>(
+      `select key, tokens, updated_at::text from rate_limits where key like $1 order by key`,
+      [`${prefix}%`],
+    );
+  const jobCount = (queue: string) =>
+    database.db.query<{ n: number }>(`select count(*)::int as n from jobs where queue = $1`, [
+      queue,
+    ]).then((rows) => rows[0]!.n);
+  const tiny = 0.00001;
+
+  it("gives a sender's tokens to its earliest slots, whatever the order in the array", async () => {
+    const limits = { sender: { capacity: 3, refill_per_second: tiny } };
+    const rows = await ingest(
+      'test-d',
+      [4, 2, 0, 3, 1].map((slot) => event(slot, `d${slot}`, '+1')),
+      limits,
+    );
+    expect(rows.map((r) => [r.slot, r.outcome])).toEqual([
+      [0, 'accepted'],
+      [1, 'accepted'],
+      [2, 'accepted'],
+      [3, 'rate_limited'],
+      [4, 'rate_limited'],
+    ]);
+    expect(rows.every((r) => r.event_id !== null)).toBe(true);
+    expect(rows.map((r) => r.job_id !== null)).toEqual([true, true, true, false, false]);
+    expect(await jobCount('test-d')).toBe(3);
+    expect((await buckets('test-d:sender:')).map((b) => Math.round(b.tokens))).toEqual([0]);
+  });
+
+  it('grants a new sender no more than the capacity in one batch', async () => {
+    const limits = { sender: { capacity: 2, refill_per_second: tiny } };
+    const rows = await ingest(
+      'test-e',
+      [0, 1, 2, 3].map((slot) => event(slot, `e${slot}`, '+1')),
+      limits,
+    );
+    expect(rows.map((r) => r.outcome)).toEqual([
+      'accepted',
+      'accepted',
+      'rate_limited',
+      'rate_limited',
+    ]);
+    const statuses = await database.db.query<{ status: string }>(
+      `select status from inbound_events where provider = 'test-e' order by event_key`,
+    );
+    expect(statuses.map((r) => r.status)).toEqual([
+      'accepted',
+      'accepted',
+      'rate_limited',
+      'rate_limited',
+    ]);
+  });
+
+  it('takes no tokens for duplicates, in the table or in the batch', async () => {
+    const limits = { sender: { capacity: 3, refill_per_second: tiny } };
+    expect((await ingest('test-f', [event(0, 'old', '+7')], limits)).map((r) => r.outcome))
+      .toEqual(['accepted']);
+    // +7 has 2 tokens left: the stored key and the repeat of f1 take none of them.
+    const rows = await ingest('test-f', [
+      event(0, 'old', '+7'),
+      event(1, 'f1', '+7'),
+      event(2, 'f1', '+7'),
+      event(3, 'f2', '+7'),
+      event(4, 'f3', '+7'),
+      event(5, 'f4', '+8'),
+      event(6, 'f5', null),
+    ], limits);
+    expect(rows.map((r) => r.outcome)).toEqual([
+      'duplicate',
+      'accepted',
+      'duplicate',
+      'accepted',
+      'rate_limited',
+      'accepted',
+      'accepted',
+    ]);
+    expect(rows.map((r) => r.event_id === null)).toEqual([
+      true,
+      false,
+      true,
+      false,
+      false,
+      false,
+      false,
+    ]);
+    expect(rows.map((r) => r.job_id === null)).toEqual([
+      true,
+      false,
+      true,
+      false,
+      true,
+      false,
+      false,
+    ]);
+    expect((await buckets('test-f:sender:')).map((b) => [b.key, Math.round(b.tokens)])).toEqual([
+      ['test-f:sender:+7', 0],
+      ['test-f:sender:+8', 2],
+    ]);
+    expect(await jobCount('test-f')).toBe(5);
+  });
+
+  it('leaves no rows and no bucket changes behind a throttled batch', async () => {
+    const global = { key: 'test-g:global', capacity: 3, refill_per_second: tiny };
+    const sender = { capacity: 5, refill_per_second: tiny };
+    await ingest('test-g', [event(0, 'g0', '+1'), event(1, 'g1', '+2')], { global, sender });
+    const before = await buckets('test-g');
+    expect(before.map((b) => [b.key, Math.round(b.tokens)])).toEqual([
+      ['test-g:global', 1],
+      ['test-g:sender:+1', 4],
+      ['test-g:sender:+2', 4],
+    ]);
+    const rows = await ingest(
+      'test-g',
+      [event(0, 'g2', '+1'), event(1, 'g3', '+3'), event(2, 'g0', '+2')],
+      { global, sender },
+    );
+    expect(rows.map((r) => [r.slot, r.outcome, r.event_id, r.job_id])).toEqual([
+      [0, 'throttled', null, null],
+      [1, 'throttled', null, null],
+      [2, 'throttled', null, null],
+    ]);
+    expect((rows as unknown as { retry_after_ms: number }[])[0]!.retry_after_ms)
+      .toBeGreaterThan(1_000_000);
+    // Same tokens, same updated_at, and no bucket for the new sender +3.
+    expect(await buckets('test-g')).toEqual(before);
+    const [{ events, jobs }] = await database.db.query<{ events: number; jobs: number }>(
+      `select (select count(*) from inbound_events where provider = 'test-g')::int as events,
+              (select count(*) from jobs where queue = 'test-g')::int as jobs`,
+    ) as [{ events: number; jobs: number }];
+    expect({ events, jobs }).toEqual({ events: 2, jobs: 2 });
+  });
+
+  it('throttles a batch that costs more than the provider bucket holds at all', async () => {
+    const global = { key: 'test-h:global', capacity: 2, refill_per_second: 1 };
+    const rows = await ingest('test-h', [0, 1, 2].map((slot) => event(slot, `h${slot}`)), {
+      global,
+    });
+    expect(rows.map((r) => r.outcome)).toEqual(['throttled', 'throttled', 'throttled']);
+    // One token missing at 1/s.
+    expect((rows as unknown as { retry_after_ms: number }[])[0]!.retry_after_ms).toBe(1_000);
+    // The bucket this call created is rolled back with the rest.
+    expect(await buckets('test-h')).toEqual([]);
+  });
+
+  it('refills near-empty buckets with the time waited for them', async () => {
+    // 1,000 tokens/s: both buckets are empty after the first batch and full again 5 ms later.
+    const limits = {
+      global: { key: 'test-i:global', capacity: 2, refill_per_second: 1_000 },
+      sender: { capacity: 2, refill_per_second: 1_000 },
+    };
+    const first = await ingest('test-i', [event(0, 'i0', '+1'), event(1, 'i1', '+1')], limits);
+    expect(first.map((r) => r.outcome)).toEqual(['accepted', 'accepted']);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const second = await ingest('test-i', [event(0, 'i2', '+1'), event(1, 'i3', '+1')], limits);
+    expect(second.map((r) => r.outcome)).toEqual(['accepted', 'accepted']);
+    for (const bucket of await buckets('test-i')) expect(bucket.tokens).toBeLessThan(1);
+  });
+
+  it('never admits more than a sender holds when batches with shared senders race', async () => {
+    const pool = database.connect({ max: database.kind === 'postgres' ? 16 : 1 });
+    const limits = { sender: { capacity: 4, refill_per_second: tiny } };
+    const senders = ['+1', '+2', '+3', '+4', '+5', '+6'];
+    // Each batch names the senders in another order, and some keys repeat across batches.
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, b) =>
+        pool.query<Outcome & { sender: string }>(
+          'select * from ingest_events($1, $2::jsonb, $3::jsonb)',
+          [
+            'test-j',
+            Array.from({ length: 12 }, (_, i) => {
+              const sender = senders[(b * 5 + i * (b % 2 === 0 ? 1 : 5)) % senders.length]!;
+              return event(i, i < 3 ? `shared-${i}` : `j${b}-${i}`, sender);
+            }),
+            limits,
+          ],
+        )),
+    );
+    await pool.close();
+    expect(results.flat().filter((r) => r.outcome === 'throttled')).toEqual([]);
+    const accepted = await database.db.query<{ sender: string; n: number }>(
+      `select sender, count(*)::int as n from inbound_events
+        where provider = 'test-j' and status = 'accepted' group by sender order by sender`,
+    );
+    expect(accepted).toEqual(senders.map((sender) => ({ sender, n: 4 })));
+    expect(await jobCount('test-j')).toBe(24);
+    expect((await buckets('test-j:sender:')).map((b) => Math.round(b.tokens))).toEqual(
+      senders.map(() => 0),
+    );
+  });
 });
 
 const PLATFORM_TABLES = [

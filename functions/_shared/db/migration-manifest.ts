@@ -27,4 +27,8 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
     name: '20261122070500_supabase_default_privileges.sql',
     checksum: 'df6e85defe53a164e54789d73eafaaaf22a78bbabbc53b9b06407fbe670ce99a',
   },
+  {
+    name: '20261122080000_faster_ingest_events.sql',
+    checksum: 'd5315519d9f84e0417b8478bfa1c38b61a8c5257c22a7add05324754d3f1356a',
+  },
 ];
