@@ -33,6 +33,8 @@ export interface LoadSpec {
   readonly unique?: boolean;
   readonly databaseUrl?: string;
   readonly pool?: number;
+  /** Named prepared statements for the INSERT loop's pool, as the server's pool uses them. */
+  readonly prepare?: boolean;
 }
 
 export interface LoadResult {
@@ -100,7 +102,11 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
     };
     cleanup = () => Promise.resolve(connections.forEach((c) => c.close()));
   } else {
-    const db = createPostgresDb({ url: spec.databaseUrl!, max: spec.pool ?? 10 });
+    const db = createPostgresDb({
+      url: spec.databaseUrl!,
+      max: spec.pool ?? 10,
+      prepare: spec.prepare ?? false,
+    });
     await Promise.all(Array.from({ length: spec.pool ?? 10 }, () => db.query('select 1')));
     once = async (n) => {
       await db.query('insert into bench_raw (k, payload) values ($1, $2::jsonb)', [

@@ -37,6 +37,8 @@ const POOL_SIZE = Number(args.get('--pool') ?? 10);
 /** Unique signed deliveries prepared per second of run; the generator stops if they run out. */
 const BUDGET_PER_SECOND = Number(args.get('--budget') ?? 15_000);
 const LOG = args.get('--log') ?? 'drop';
+/** Named prepared statements (GATEHOUSE_DB_PREPARE) for the server's pool and the INSERT loop. */
+const PREPARE = args.get('--prepare') === 'true';
 /** Which subjects to run (all three unless narrowed, e.g. `--only full` to profile one). */
 const ONLY = new Set((args.get('--only') ?? 'bare,raw,full').split(','));
 const ADMIN_URL = Deno.env.get('BENCH_DATABASE_URL') ??
@@ -168,7 +170,7 @@ const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} });
 await admin.unsafe(`create database "${dbName}"`);
 const url = new URL(ADMIN_URL);
 url.pathname = `/${dbName}`;
-const db = createPostgresDb({ url: url.toString(), max: POOL_SIZE });
+const db = createPostgresDb({ url: url.toString(), max: POOL_SIZE, prepare: PREPARE });
 let failed = false;
 
 try {
@@ -222,6 +224,7 @@ try {
         subject: 'insert',
         databaseUrl: url.toString(),
         pool: POOL_SIZE,
+        prepare: PREPARE,
       }),
     );
   }

@@ -403,7 +403,9 @@ function mustClose(req: IncomingMessage, body: BodyState, closing: boolean): boo
 
 function nodeHeaders(headers: Headers): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  for (const [name, value] of headers) {
+  // forEach, not for...of: Deno's Headers iterator sorts the list again on every step
+  // (about 15 µs for a response's dozen headers against about 1 µs).
+  headers.forEach((value, name) => {
     if (name === 'set-cookie') {
       const cookies = out[name];
       if (Array.isArray(cookies)) cookies.push(value);
@@ -411,7 +413,7 @@ function nodeHeaders(headers: Headers): Record<string, string | string[]> {
     } else {
       out[name] = value;
     }
-  }
+  });
   // node:http frames the body itself.
   delete out['transfer-encoding'];
   return out;
@@ -494,8 +496,9 @@ async function writeResponse(
     }
     await end(res, settle);
   } finally {
+    // The reader is dropped, not released: releasing rejects its `closed` promise with a
+    // new TypeError, whose stack trace made it the dearest step of a small response.
     res.off('close', onGone);
-    reader.releaseLock();
   }
 }
 
