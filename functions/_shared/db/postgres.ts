@@ -82,8 +82,11 @@ function queryable(sql: Sql) {
   return {
     async query<T extends Row = Row>(text: string, values: readonly unknown[] = []) {
       try {
+        // `prepare: true` asks for a named statement; the pool's own `prepare` option (off
+        // unless GATEHOUSE_DB_PREPARE) still decides. postgres.js never prepares `unsafe`
+        // queries unless asked, so without this the setting did nothing.
         // deno-lint-ignore no-explicit-any
-        return (await sql.unsafe(text, values as any[])) as unknown as T[];
+        return (await sql.unsafe(text, values as any[], { prepare: true })) as unknown as T[];
       } catch (error) {
         throw translate(error);
       }
