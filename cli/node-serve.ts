@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Socket } from 'node:net';
 import { clearImmediate, setImmediate } from 'node:timers';
 import { createLogger, type Logger } from '../functions/_shared/log/index.ts';
+import { concatBytes } from '../functions/_shared/streams/index.ts';
 import type { HttpServer } from './start.ts';
 
 /**
@@ -468,7 +469,7 @@ async function writeResponse(
           headers['content-length'] = String(size);
           close();
           res.writeHead(status, headers);
-          const whole = collected.length === 1 ? collected[0] : concat(collected, size);
+          const whole = collected.length === 1 ? collected[0] : concatBytes(collected, size);
           return await end(res, settle, whole);
         }
         collected.push(chunkOf(result.value));
@@ -507,29 +508,24 @@ function chunkOf(value: unknown): Uint8Array {
   throw new TypeError('a response body chunk is not a Uint8Array');
 }
 
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
+/** Resolves on the response's first `event`, or when its connection closes. */
+function eventOrClose(res: ServerResponse, event: 'drain' | 'finish'): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off(event, done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on(event, done);
+    res.on('close', done);
+  });
 }
 
 /** Writes a chunk, waiting while the connection's buffer is full. */
 function write(res: ServerResponse, chunk: Uint8Array): Promise<void> {
   if (gone(res)) return Promise.resolve();
   if (res.write(chunk)) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
+  return eventOrClose(res, 'drain');
 }
 
 /**
@@ -539,17 +535,10 @@ function write(res: ServerResponse, chunk: Uint8Array): Promise<void> {
 function end(res: ServerResponse, settle: () => void, chunk?: Uint8Array): Promise<void> {
   settle();
   if (gone(res)) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off('finish', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('finish', done);
-    res.on('close', done);
-    if (chunk === undefined) res.end();
-    else res.end(chunk);
-  });
+  const ended = eventOrClose(res, 'finish');
+  if (chunk === undefined) res.end();
+  else res.end(chunk);
+  return ended;
 }
 
 function problem(status: number, title: string): Response {

@@ -25,7 +25,21 @@ export async function readStreamCapped(
     }
     chunks.push(value);
   }
-  const bytes = new Uint8Array(total);
+  return concatBytes(chunks, total);
+}
+
+/**
+ * The chunks one after the other in one array (`size`, their total length, when the caller
+ * already knows it).
+ *
+ * @example
+ * concatBytes([new Uint8Array([1]), new Uint8Array([2, 3])]); // Uint8Array [1, 2, 3]
+ */
+export function concatBytes(
+  chunks: readonly Uint8Array[],
+  size = chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0),
+): Uint8Array {
+  const bytes = new Uint8Array(size);
   let offset = 0;
   for (const chunk of chunks) {
     bytes.set(chunk, offset);

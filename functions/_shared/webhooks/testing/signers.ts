@@ -5,6 +5,7 @@
  * itself.
  */
 import { hmacSha256, toBytes, toHex } from '../../crypto/index.ts';
+import { concatBytes } from '../../streams/index.ts';
 
 /**
  * Headers of a WhatsApp (Meta) delivery: `X-Hub-Signature-256: sha256=<hex>` over the body.
@@ -37,7 +38,7 @@ export function signStripe(
   secret: string,
   timestampSeconds: number,
 ): Record<string, string> {
-  const signed = concatBytes(toBytes(`${timestampSeconds}.`), toBytes(body));
+  const signed = concatBytes([toBytes(`${timestampSeconds}.`), toBytes(body)]);
   const v1 = toHex(hmacSha256(secret, signed));
   return { 'Stripe-Signature': `t=${timestampSeconds},v1=${v1}` };
 }
@@ -58,7 +59,7 @@ export function signStandard(
   secret: string,
 ): Record<string, string> {
   const key = fromBase64(secret.replace(/^whsec_/, ''));
-  const signed = concatBytes(toBytes(`${id}.${timestampSeconds}.`), toBytes(body));
+  const signed = concatBytes([toBytes(`${id}.${timestampSeconds}.`), toBytes(body)]);
   return {
     'webhook-id': id,
     'webhook-timestamp': String(timestampSeconds),
@@ -74,11 +75,4 @@ export function toBase64(bytes: Uint8Array): string {
 /** Bytes of standard base64. */
 export function fromBase64(base64: string): Uint8Array {
   return Uint8Array.from(atob(base64), (char) => char.charCodeAt(0));
-}
-
-function concatBytes(head: Uint8Array, tail: Uint8Array): Uint8Array {
-  const bytes = new Uint8Array(head.length + tail.length);
-  bytes.set(head);
-  bytes.set(tail, head.length);
-  return bytes;
 }
