@@ -72,7 +72,7 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
     }
     const headers: Record<string, string> = {
       'content-type': 'application/json',
-      ...(spec.secret === undefined ? {} : await signWhatsApp(body, spec.secret)),
+      ...(spec.secret === undefined ? {} : signWhatsApp(body, spec.secret)),
     };
     requests.push(postRequest('127.0.0.1', spec.path!, headers, body));
   }

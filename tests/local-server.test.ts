@@ -66,7 +66,7 @@ describe('gatehouse start', () => {
     const res = await fetch(`${base}/functions/v1/webhooks/whatsapp`, {
       method: 'POST',
       body,
-      headers: { 'content-type': 'application/json', ...(await signWhatsApp(body, secret!)) },
+      headers: { 'content-type': 'application/json', ...signWhatsApp(body, secret!) },
     });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ status: 'accepted' });

@@ -125,10 +125,10 @@ describe('webhook intake under fuzzing', () => {
           const before = await storedEvents();
           const now = Math.floor(Date.now() / 1000);
           const signed = provider === 'whatsapp'
-            ? await signWhatsApp(text, SECRET)
+            ? signWhatsApp(text, SECRET)
             : provider === 'stripe'
-            ? await signStripe(text, STRIPE, now)
-            : await signStandard(`msg_${crypto.randomUUID()}`, now, text, STANDARD);
+            ? signStripe(text, STRIPE, now)
+            : signStandard(`msg_${crypto.randomUUID()}`, now, text, STANDARD);
           const path = provider === 'standard'
             ? '/webhooks/standard/fuzz'
             : `/webhooks/${provider}`;

@@ -72,11 +72,11 @@ function whatsappBody(
   return whatsappNotification(messages, { statuses, phoneNumberId });
 }
 
-async function postWhatsApp(body: string, subject = app(), secret = APP_SECRET) {
+function postWhatsApp(body: string, subject = app(), secret = APP_SECRET) {
   return subject.request('/webhooks/whatsapp', {
     method: 'POST',
     body,
-    headers: { 'content-type': 'application/json', ...(await signWhatsApp(body, secret)) },
+    headers: { 'content-type': 'application/json', ...signWhatsApp(body, secret) },
   });
 }
 
@@ -253,18 +253,17 @@ describe('rejected deliveries write nothing', () => {
     [
       [
         'a bad signature',
-        () =>
-          Promise.resolve({
-            'x-hub-signature-256': `sha256=${'0'.repeat(64)}`,
-            'content-type': 'application/json',
-          }),
+        () => ({
+          'x-hub-signature-256': `sha256=${'0'.repeat(64)}`,
+          'content-type': 'application/json',
+        }),
         401,
       ],
-      ['no signature', () => Promise.resolve({ 'content-type': 'application/json' }), 401],
+      ['no signature', () => ({ 'content-type': 'application/json' }), 401],
       [
         'a wrong content type',
-        async (body: string) => ({
-          ...(await signWhatsApp(body, APP_SECRET)),
+        (body: string) => ({
+          ...signWhatsApp(body, APP_SECRET),
           'content-type': 'text/plain',
         }),
         415,
@@ -276,7 +275,7 @@ describe('rejected deliveries write nothing', () => {
     const res = await app().request('/webhooks/whatsapp', {
       method: 'POST',
       body,
-      headers: await (headers as (body: string) => Promise<Record<string, string>>)(body),
+      headers: (headers as (body: string) => Record<string, string>)(body),
     });
     expect(res.status).toBe(status);
     expect(res.headers.get('content-type')).toContain('application/problem+json');
@@ -394,13 +393,13 @@ describe('Stripe intake', () => {
   it('stores a signed event keyed by its id, and de-duplicates', async () => {
     const id = unique('evt_');
     const body = event(id);
-    const post = async () =>
+    const post = () =>
       app().request('/webhooks/stripe', {
         method: 'POST',
         body,
         headers: {
           'content-type': 'application/json',
-          ...(await signStripe(body, STRIPE_SECRET, Math.floor(Date.now() / 1000))),
+          ...(signStripe(body, STRIPE_SECRET, Math.floor(Date.now() / 1000))),
         },
       });
     expect(await (await post()).json()).toEqual({ status: 'accepted' });
@@ -415,7 +414,7 @@ describe('Stripe intake', () => {
       body,
       headers: {
         'content-type': 'application/json',
-        ...(await signStripe(body, STRIPE_SECRET, Math.floor(Date.now() / 1000) - 301)),
+        ...(signStripe(body, STRIPE_SECRET, Math.floor(Date.now() / 1000) - 301)),
       },
     });
     expect(res.status).toBe(401);
@@ -430,7 +429,7 @@ describe('Standard Webhooks intake', () => {
       timestamp: new Date().toISOString(),
       data: {},
     });
-    const headers = await signStandard(id, Math.floor(Date.now() / 1000), body, STANDARD_SECRET);
+    const headers = signStandard(id, Math.floor(Date.now() / 1000), body, STANDARD_SECRET);
     const res = await app().request('/webhooks/standard/billing', {
       method: 'POST',
       body,
@@ -465,7 +464,7 @@ describe('Standard Webhooks intake', () => {
 
   it('refuses a source with no secret configured (fail closed)', async () => {
     const body = '{}';
-    const headers = await signStandard(
+    const headers = signStandard(
       'msg_1',
       Math.floor(Date.now() / 1000),
       body,

@@ -19,13 +19,13 @@ const SECRET = VECTOR.secret;
 const NOW_SECONDS = 1_760_000_000;
 const BODY = encoder.encode('{"type":"invoice.paid","data":{"id":"in_1"}}');
 
-async function signed(
+function signed(
   body: Uint8Array | string = BODY,
   secret = SECRET,
   timestampSeconds = NOW_SECONDS,
   id = 'msg_1',
-): Promise<Headers> {
-  return new Headers(await signStandard(id, timestampSeconds, body, secret));
+): Headers {
+  return new Headers(signStandard(id, timestampSeconds, body, secret));
 }
 
 function withHeader(headers: Headers, name: string, value: string | null): Headers {
@@ -42,7 +42,7 @@ function flipByte(bytes: Uint8Array, index: number, mask = 0x01): Uint8Array {
 }
 
 describe('verifyStandardWebhook', () => {
-  it('passes the specification test vector, and the test signer reproduces it', async () => {
+  it('passes the specification test vector, and the test signer reproduces it', () => {
     const headers = new Headers({
       'webhook-id': VECTOR.id,
       'webhook-timestamp': String(VECTOR.timestampSeconds),
@@ -52,21 +52,21 @@ describe('verifyStandardWebhook', () => {
     expect(verifyStandardWebhook(body, headers, [VECTOR.secret], VECTOR.timestampSeconds))
       .toEqual({ id: VECTOR.id, timestampSeconds: VECTOR.timestampSeconds });
 
-    const ours = await signStandard(VECTOR.id, VECTOR.timestampSeconds, body, VECTOR.secret);
+    const ours = signStandard(VECTOR.id, VECTOR.timestampSeconds, body, VECTOR.secret);
     expect(ours['webhook-signature']).toBe(VECTOR.signature);
   });
 
-  it('accepts any v1 entry of several and skips other versions', async () => {
-    const good = (await signed()).get('webhook-signature')!;
-    const other = (await signed(BODY, 'whsec_c2VjcmV0LW9mLWFub3RoZXItZW5kcG9pbnQ='))
+  it('accepts any v1 entry of several and skips other versions', () => {
+    const good = (signed()).get('webhook-signature')!;
+    const other = (signed(BODY, 'whsec_c2VjcmV0LW9mLWFub3RoZXItZW5kcG9pbnQ='))
       .get('webhook-signature')!;
     const value = `${other} v1a,c29tZXRoaW5nIGVsc2U= ${good}`;
-    const headers = withHeader(await signed(), 'webhook-signature', value);
+    const headers = withHeader(signed(), 'webhook-signature', value);
     expect(verifyStandardWebhook(BODY, headers, [SECRET], NOW_SECONDS).id).toBe('msg_1');
   });
 
   it('refuses a body with one flipped byte', async () => {
-    const headers = await signed();
+    const headers = signed();
     expect(
       await signatureFailure(() =>
         verifyStandardWebhook(flipByte(BODY, 3), headers, [SECRET], NOW_SECONDS)
@@ -75,12 +75,12 @@ describe('verifyStandardWebhook', () => {
   });
 
   it('refuses a delivery signed with another secret, or for another id', async () => {
-    const otherSecret = await signed(BODY, 'whsec_c2VjcmV0LW9mLWFub3RoZXItZW5kcG9pbnQ=');
+    const otherSecret = signed(BODY, 'whsec_c2VjcmV0LW9mLWFub3RoZXItZW5kcG9pbnQ=');
     expect(
       await signatureFailure(() => verifyStandardWebhook(BODY, otherSecret, [SECRET], NOW_SECONDS)),
     ).toBe('signature_mismatch');
 
-    const otherId = withHeader(await signed(), 'webhook-id', 'msg_2');
+    const otherId = withHeader(signed(), 'webhook-id', 'msg_2');
     expect(
       await signatureFailure(() => verifyStandardWebhook(BODY, otherId, [SECRET], NOW_SECONDS)),
     ).toBe('signature_mismatch');
@@ -88,7 +88,7 @@ describe('verifyStandardWebhook', () => {
 
   it('refuses a delivery missing any of the three headers', async () => {
     for (const name of ['webhook-id', 'webhook-timestamp', 'webhook-signature']) {
-      const headers = withHeader(await signed(), name, null);
+      const headers = withHeader(signed(), name, null);
       expect(
         await signatureFailure(() => verifyStandardWebhook(BODY, headers, [SECRET], NOW_SECONDS)),
         name,
@@ -107,7 +107,7 @@ describe('verifyStandardWebhook', () => {
       ['webhook-signature', 'no-version-here'],
     ];
     for (const [name, value] of cases) {
-      const headers = withHeader(await signed(), name, value);
+      const headers = withHeader(signed(), name, value);
       expect(
         await signatureFailure(() => verifyStandardWebhook(BODY, headers, [SECRET], NOW_SECONDS)),
         `${name}: ${value}`,
@@ -116,22 +116,22 @@ describe('verifyStandardWebhook', () => {
   });
 
   it('refuses timestamps more than 5 minutes old or ahead, and accepts 5 minutes', async () => {
-    const old = await signed(BODY, SECRET, NOW_SECONDS - 301);
+    const old = signed(BODY, SECRET, NOW_SECONDS - 301);
     expect(await signatureFailure(() => verifyStandardWebhook(BODY, old, [SECRET], NOW_SECONDS)))
       .toBe('timestamp_too_old');
-    const future = await signed(BODY, SECRET, NOW_SECONDS + 301);
+    const future = signed(BODY, SECRET, NOW_SECONDS + 301);
     expect(await signatureFailure(() => verifyStandardWebhook(BODY, future, [SECRET], NOW_SECONDS)))
       .toBe('timestamp_in_future');
 
     for (const offset of [-300, 300]) {
-      const headers = await signed(BODY, SECRET, NOW_SECONDS + offset);
+      const headers = signed(BODY, SECRET, NOW_SECONDS + offset);
       expect(verifyStandardWebhook(BODY, headers, [SECRET], NOW_SECONDS).timestampSeconds)
         .toBe(NOW_SECONDS + offset);
     }
   });
 
   it('fails closed when no secret is configured', async () => {
-    const headers = await signed();
+    const headers = signed();
     for (const secrets of [[], [''], [' ']]) {
       expect(
         await signatureFailure(() => verifyStandardWebhook(BODY, headers, secrets, NOW_SECONDS)),
@@ -143,11 +143,11 @@ describe('verifyStandardWebhook', () => {
     const oldSecret = SECRET;
     const newSecret = 'whsec_bmV3LXNlY3JldC1vZi10aGlzLWVuZHBvaW50IQ==';
     for (const secret of [oldSecret, newSecret]) {
-      const headers = await signed(BODY, secret);
+      const headers = signed(BODY, secret);
       expect(verifyStandardWebhook(BODY, headers, [oldSecret, newSecret], NOW_SECONDS).id)
         .toBe('msg_1');
     }
-    const signedWithRemoved = await signed(BODY, oldSecret);
+    const signedWithRemoved = signed(BODY, oldSecret);
     expect(
       await signatureFailure(() =>
         verifyStandardWebhook(BODY, signedWithRemoved, [newSecret], NOW_SECONDS)
@@ -158,14 +158,14 @@ describe('verifyStandardWebhook', () => {
   it('refuses a body that is not UTF-8 even when its bytes were signed', async () => {
     // The package verifies text, and a lenient decode would let other bytes pass for these.
     const notUtf8 = new Uint8Array([0x7b, 0xff, 0x7d]);
-    const headers = await signed(notUtf8);
+    const headers = signed(notUtf8);
     expect(
       await signatureFailure(() => verifyStandardWebhook(notUtf8, headers, [SECRET], NOW_SECONDS)),
     ).toBe('signature_mismatch');
   });
 
-  it('reports a secret that is not base64 as a configuration error', async () => {
-    const headers = await signed();
+  it('reports a secret that is not base64 as a configuration error', () => {
+    const headers = signed();
     expect(() => verifyStandardWebhook(BODY, headers, ['whsec_***'], NOW_SECONDS)).toThrow(
       'a Standard Webhooks secret is not whsec_<base64>',
     );
@@ -181,7 +181,7 @@ describe('verifyStandardWebhook', () => {
         async (text, key, position, mask) => {
           const body = encoder.encode(text);
           const secret = `whsec_${toBase64(key)}`;
-          const headers = await signed(body, secret);
+          const headers = signed(body, secret);
           expect(verifyStandardWebhook(body, headers, [secret], NOW_SECONDS).id).toBe('msg_1');
 
           const changedBody = flipByte(body, position % body.length, mask);

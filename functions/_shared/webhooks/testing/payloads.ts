@@ -13,7 +13,7 @@ export interface TestWhatsAppMessage {
  * ```ts
  * const body = whatsappNotification([{ id: 'wamid.1', from: '15551230000' }]);
  * await app.request('/webhooks/whatsapp', { method: 'POST', body, headers: {
- *   'content-type': 'application/json', ...(await signWhatsApp(body, secret)) } });
+ *   'content-type': 'application/json', ...signWhatsApp(body, secret) } });
  * ```
  */
 export function whatsappNotification(
