@@ -1,21 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { systemClock } from '../functions/_shared/clock.ts';
 import { parseConfig } from '../functions/_shared/config/index.ts';
 import { createJobRegistry, createJobRunner } from '../functions/_shared/jobs/index.ts';
 import { enqueueJobs } from '../functions/_shared/queue/index.ts';
-import type { TestDatabase } from '../tests/support/database.ts';
 import { capturedLogger } from '../tests/support/logs.ts';
-import { createMigratedDatabase } from '../tests/support/migrated.ts';
+import { useMigratedDatabase } from '../tests/support/migrated.ts';
 import { startScheduler } from './scheduler.ts';
 
-let database: TestDatabase;
-
-beforeAll(async () => {
-  database = await createMigratedDatabase();
-});
-afterAll(async () => {
-  await database.drop();
-});
+const database = useMigratedDatabase();
 
 function runnerWith(handler: () => Promise<void>) {
   const registry = createJobRegistry({ retentionDays: 7 }).register('tick', { handler });

@@ -8,7 +8,7 @@
  */
 import { getEventListeners } from 'node:events';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   parseSince,
   runDlqCommand,
@@ -16,23 +16,12 @@ import {
   runWorkerCommand,
 } from '../cli/queue-command.ts';
 import { claimJobs, enqueueJobs, failJob } from '../functions/_shared/queue/index.ts';
-import type { TestDatabase } from './support/database.ts';
-import { createMigratedDatabase } from './support/migrated.ts';
+import { useMigratedDatabase } from './support/migrated.ts';
 
 const projectRoot = join(import.meta.dirname, '..');
 
-let database: TestDatabase;
-
-beforeAll(async () => {
-  database = await createMigratedDatabase();
-});
-
-afterAll(async () => {
-  await database.drop();
-});
-
-beforeEach(async () => {
-  await database.db.exec('delete from jobs; delete from dead_jobs; delete from inbound_events;');
+const database = useMigratedDatabase({
+  reset: 'delete from jobs; delete from dead_jobs; delete from inbound_events;',
 });
 
 type Command = typeof runQueueCommand;

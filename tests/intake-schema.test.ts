@@ -2,21 +2,12 @@
  * The intake schema in SQL: rate_limit_take's token bucket, ingest_events' outcomes, and
  * row-level security on every table it creates — tried as anon and as a signed-in user.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestDatabase } from './support/database.ts';
-import { createMigratedDatabase } from './support/migrated.ts';
+import { describe, expect, it } from 'vitest';
+import { useMigratedDatabase } from './support/migrated.ts';
 import { asRole, sqlState } from './support/rls.ts';
 import type { Transaction } from '../functions/_shared/db/types.ts';
 
-let database: TestDatabase;
-
-beforeAll(async () => {
-  database = await createMigratedDatabase();
-});
-
-afterAll(async () => {
-  await database.drop();
-});
+const database = useMigratedDatabase();
 
 type Take = { allowed: boolean; remaining: number; retry_after_ms: number };
 

@@ -4,7 +4,7 @@
  * is claimed ahead and handed back if the worker stops; leases are still checked at every
  * completion, and a claimed job that waited long for a slot has its lease renewed first.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { systemClock } from '../functions/_shared/clock.ts';
 import type { Db, Transaction } from '../functions/_shared/db/types.ts';
 import {
@@ -15,25 +15,14 @@ import {
   type WorkerOptions,
 } from '../functions/_shared/queue/index.ts';
 import { asRole, sqlState } from './support/rls.ts';
-import type { TestDatabase } from './support/database.ts';
 import { capturedLogger } from './support/logs.ts';
-import { createMigratedDatabase } from './support/migrated.ts';
+import { useMigratedDatabase } from './support/migrated.ts';
 
-let database: TestDatabase;
-
-beforeAll(async () => {
-  database = await createMigratedDatabase();
-  await database.db.exec(`create table batch_effects (job_id bigint primary key)`);
-});
-
-afterAll(async () => {
-  await database.drop();
-});
-
-beforeEach(async () => {
-  await database.db.exec(`
+const database = useMigratedDatabase({
+  setup: `create table batch_effects (job_id bigint primary key)`,
+  reset: `
     delete from jobs; delete from dead_jobs; delete from batch_effects; delete from slow_jobs;
-  `);
+  `,
 });
 
 /** The real database, counting the statements and transactions the worker sends. */

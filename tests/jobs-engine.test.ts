@@ -3,7 +3,7 @@
  * workers, crash recovery through leases, retries with backoff, dead letters, replay,
  * throttles and the processing kill switch.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Db } from '../functions/_shared/db/types.ts';
 import { systemClock } from '../functions/_shared/clock.ts';
 import {
@@ -18,29 +18,18 @@ import {
   runWorker,
   type WorkerOptions,
 } from '../functions/_shared/queue/index.ts';
-import type { TestDatabase } from './support/database.ts';
 import { capturedLogger } from './support/logs.ts';
-import { createMigratedDatabase } from './support/migrated.ts';
+import { useMigratedDatabase } from './support/migrated.ts';
 
-let database: TestDatabase;
-
-beforeAll(async () => {
-  database = await createMigratedDatabase();
-  await database.db.exec(`
+const database = useMigratedDatabase({
+  setup: `
     create table job_effects (job_id bigint primary key, worker text not null, note text);
-  `);
-});
-
-afterAll(async () => {
-  await database.drop();
-});
-
-beforeEach(async () => {
-  await database.db.exec(`
+  `,
+  reset: `
     delete from jobs; delete from dead_jobs; delete from job_effects; delete from slow_jobs;
     delete from queue_settings; delete from rate_limits;
     update feature_flags set enabled = true;
-  `);
+  `,
 });
 
 /**

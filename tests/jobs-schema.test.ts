@@ -3,7 +3,7 @@
  * sweep (against stand-ins for Supabase's cron, net and vault schemas), retention, the
  * intake handler's event statuses, and a worker that lost its lease changing nothing.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { type Clock, systemClock } from '../functions/_shared/clock.ts';
 import { parseConfig } from '../functions/_shared/config/index.ts';
 import type { Transaction } from '../functions/_shared/db/types.ts';
@@ -22,27 +22,16 @@ import {
   PermanentJobError,
   replayDeadJobs,
 } from '../functions/_shared/queue/index.ts';
-import type { TestDatabase } from './support/database.ts';
 import { capturedLogger } from './support/logs.ts';
-import { createMigratedDatabase } from './support/migrated.ts';
+import { createMigratedDatabase, useMigratedDatabase } from './support/migrated.ts';
 import { type ApiRole, asRole, sqlState } from './support/rls.ts';
 
-let database: TestDatabase;
-
-beforeAll(async () => {
-  database = await createMigratedDatabase();
-});
-
-afterAll(async () => {
-  await database.drop();
-});
-
-beforeEach(async () => {
-  // audit_logs is append-only, so it is never emptied: tests look up their own rows.
-  await database.db.exec(`
+// audit_logs is append-only, so it is never emptied: tests look up their own rows.
+const database = useMigratedDatabase({
+  reset: `
     delete from jobs; delete from dead_jobs; delete from inbound_events;
     delete from slow_jobs; delete from queue_settings;
-  `);
+  `,
 });
 
 async function rows<T extends Record<string, unknown>>(sql: string, values: unknown[] = []) {

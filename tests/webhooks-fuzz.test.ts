@@ -4,7 +4,7 @@
  * well-formed.
  */
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../functions/_shared/clock.ts';
 import { parseConfig } from '../functions/_shared/config/index.ts';
 import {
@@ -13,9 +13,8 @@ import {
   signWhatsApp,
 } from '../functions/_shared/webhooks/testing/index.ts';
 import { createWebhooksApp } from '../functions/webhooks/index.ts';
-import type { TestDatabase } from './support/database.ts';
 import { capturedLogger } from './support/logs.ts';
-import { createMigratedDatabase } from './support/migrated.ts';
+import { useMigratedDatabase } from './support/migrated.ts';
 
 const SECRET = 'fuzz-app-secret';
 const STRIPE = 'whsec_fuzz';
@@ -27,11 +26,10 @@ const config = parseConfig({
   PAYPAL_WEBHOOK_ID: 'WH-FUZZ',
 });
 
-let database: TestDatabase;
+const database = useMigratedDatabase();
 let app: ReturnType<typeof createWebhooksApp>;
 
-beforeAll(async () => {
-  database = await createMigratedDatabase();
+beforeAll(() => {
   app = createWebhooksApp({
     config,
     db: database.db,
@@ -40,10 +38,6 @@ beforeAll(async () => {
     // PayPal deliveries must never reach a network: any certificate fetch fails.
     fetch: () => Promise.reject(new Error('no network in fuzz tests')),
   });
-});
-
-afterAll(async () => {
-  await database.drop();
 });
 
 async function storedEvents(): Promise<number> {

@@ -2,7 +2,7 @@
  * The intake path end to end: a signed delivery through the webhooks app, a real database,
  * and what a provider and an operator see afterwards.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../functions/_shared/clock.ts';
 import { parseConfig } from '../functions/_shared/config/index.ts';
 import { createFlagReader } from '../functions/_shared/flags/index.ts';
@@ -17,9 +17,8 @@ import { createWebhooksApp, type WebhooksDeps } from '../functions/webhooks/inde
 import { recordWhatsAppMessages } from '../functions/webhooks/after-ack.ts';
 import { createIntakeCounters } from '../functions/webhooks/counters.ts';
 import { DEFAULT_INTAKE_LIMITS } from '../functions/webhooks/limits.ts';
-import type { TestDatabase } from './support/database.ts';
 import { capturedLogger } from './support/logs.ts';
-import { createMigratedDatabase } from './support/migrated.ts';
+import { useMigratedDatabase } from './support/migrated.ts';
 import { freePort } from './support/process.ts';
 
 const APP_SECRET = 'whatsapp-app-secret';
@@ -32,15 +31,8 @@ const config = parseConfig({
   WEBHOOK_SECRET_BILLING: STANDARD_SECRET,
 });
 
-let database: TestDatabase;
+const database = useMigratedDatabase();
 let tasks: Promise<unknown>[];
-
-beforeAll(async () => {
-  database = await createMigratedDatabase();
-});
-afterAll(async () => {
-  await database.drop();
-});
 beforeEach(() => {
   tasks = [];
 });

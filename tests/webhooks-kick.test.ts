@@ -3,7 +3,7 @@
  * commit, so an accepted event is processed without waiting for cron; a held queue stays
  * held until its processing flag is back on.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../functions/_shared/clock.ts';
 import { parseConfig } from '../functions/_shared/config/index.ts';
 import { createJobRunner } from '../functions/_shared/jobs/index.ts';
@@ -13,9 +13,8 @@ import {
   whatsappNotification,
 } from '../functions/_shared/webhooks/testing/index.ts';
 import { createWebhooksFunction } from '../functions/webhooks/index.ts';
-import type { TestDatabase } from './support/database.ts';
 import { capturedLogger } from './support/logs.ts';
-import { createMigratedDatabase } from './support/migrated.ts';
+import { useMigratedDatabase } from './support/migrated.ts';
 
 const STRIPE_SECRET = 'whsec_kick_test_secret';
 const APP_SECRET = 'kick-test-app-secret';
@@ -24,15 +23,8 @@ const config = parseConfig({
   WHATSAPP_APP_SECRET: APP_SECRET,
 });
 
-let database: TestDatabase;
+const database = useMigratedDatabase();
 let tasks: Promise<unknown>[];
-
-beforeAll(async () => {
-  database = await createMigratedDatabase();
-});
-afterAll(async () => {
-  await database.drop();
-});
 beforeEach(async () => {
   tasks = [];
   await database.db.exec(`update feature_flags set enabled = true`);

@@ -9,10 +9,9 @@ import { createPostgresDb } from '../functions/_shared/db/postgres.ts';
 import { createFlagReader } from '../functions/_shared/flags/index.ts';
 import { createWebhooksApp, type WebhooksDeps } from '../functions/webhooks/index.ts';
 import { createIntakeCounters } from '../functions/webhooks/counters.ts';
-import type { TestDatabase } from './support/database.ts';
 import { type LocalServer, startLocalServer } from './support/local-server.ts';
 import { capturedLogger } from './support/logs.ts';
-import { createMigratedDatabase } from './support/migrated.ts';
+import { useMigratedDatabase } from './support/migrated.ts';
 import { freePort, type GatehouseProcess, waitForOutput } from './support/process.ts';
 
 const TOKEN = 'ussd-token-new-0123456789';
@@ -20,13 +19,7 @@ const OLD_TOKEN = 'ussd-token-old-9876543210';
 const GATEWAY_IP = '196.201.214.10';
 const MAIN_MENU = 'CON Gatehouse Mobility\n1. Request a ride\n2. My vehicles / balance\n0. Exit';
 
-let database: TestDatabase;
-beforeAll(async () => {
-  database = await createMigratedDatabase();
-});
-afterAll(async () => {
-  await database.drop();
-});
+const database = useMigratedDatabase();
 
 function app(env: Record<string, string>, overrides: Partial<WebhooksDeps> = {}) {
   const captured = capturedLogger();

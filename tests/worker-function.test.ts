@@ -2,7 +2,7 @@
  * The worker function over HTTP with a real database: service-key auth, the bounded time
  * budget, the JSON report; and the queue's thresholds in /health.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { systemClock } from '../functions/_shared/clock.ts';
 import { parseConfig } from '../functions/_shared/config/index.ts';
 import {
@@ -13,26 +13,13 @@ import {
 import { enqueueJobs, type JobRegistry } from '../functions/_shared/queue/index.ts';
 import { createHealthFunction } from '../functions/health/index.ts';
 import { createWorkerApp } from '../functions/worker/index.ts';
-import type { TestDatabase } from './support/database.ts';
 import { capturedLogger } from './support/logs.ts';
-import { createMigratedDatabase } from './support/migrated.ts';
+import { useMigratedDatabase } from './support/migrated.ts';
 
 const KEY = 'current-service-key-0123456789abcdef';
 const OLD_KEY = 'previous-service-key-0123456789abcdef';
 
-let database: TestDatabase;
-
-beforeAll(async () => {
-  database = await createMigratedDatabase();
-});
-
-afterAll(async () => {
-  await database.drop();
-});
-
-beforeEach(async () => {
-  await database.db.exec('delete from jobs; delete from dead_jobs;');
-});
+const database = useMigratedDatabase({ reset: 'delete from jobs; delete from dead_jobs;' });
 
 /** The platform's kinds (maintenance included), plus the test's own. */
 function platformRegistry(): JobRegistry {

@@ -1,18 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestDatabase } from '../../../tests/support/database.ts';
-import { createMigratedDatabase } from '../../../tests/support/migrated.ts';
+import { describe, expect, it } from 'vitest';
+import { createMigratedDatabase, useMigratedDatabase } from '../../../tests/support/migrated.ts';
 import { systemClock } from '../clock.ts';
 import { createFlagReader, FLAG_MAX_AGE_MS } from './index.ts';
 
-let database: TestDatabase;
-
-beforeAll(async () => {
-  database = await createMigratedDatabase();
-});
-
-afterAll(async () => {
-  await database.drop();
-});
+const database = useMigratedDatabase();
 
 function manualClock(start = 1_000_000) {
   let now = start;

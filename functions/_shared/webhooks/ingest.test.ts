@@ -3,22 +3,13 @@
  * while a call is in flight share the next call), and ingest_events' sender buckets staying
  * exact when batches race for the same senders.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestDatabase } from '../../../tests/support/database.ts';
-import { createMigratedDatabase } from '../../../tests/support/migrated.ts';
+import { describe, expect, it } from 'vitest';
+import { useMigratedDatabase } from '../../../tests/support/migrated.ts';
 import type { Queryable } from '../db/types.ts';
 import type { IntakeEvent } from './events/types.ts';
 import { createIngestor, type IngestLimits } from './ingest.ts';
 
-let database: TestDatabase;
-
-beforeAll(async () => {
-  database = await createMigratedDatabase();
-});
-
-afterAll(async () => {
-  await database.drop();
-});
+const database = useMigratedDatabase();
 
 const message = (key: string, sender: string | null): IntakeEvent => ({
   key,
