@@ -101,20 +101,11 @@ export async function runQueueCommand(
     print(usage);
     return 2;
   }
-  let values: { json?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: [...rest],
-      options: { json: { type: 'boolean', default: false } },
-      strict: true,
-    }));
-  } catch (error) {
-    print(`${(error as Error).message}\n${usage}`);
-    return 2;
-  }
+  const json = booleanFlag(rest, 'json', usage, print);
+  if (json === null) return 2;
   return await withDatabase(options, print, async (db, config) => {
     const health = await queueHealth(db, config.queue);
-    if (values.json) {
+    if (json) {
       print(JSON.stringify(health, null, 2));
     } else {
       const rows = [['queue', 'depth', 'scheduled', 'running', 'dead', 'oldest due', 'level']];
@@ -295,21 +286,12 @@ export async function runWorkerCommand(
   options: QueueCommandOptions,
 ): Promise<number> {
   const print = options.print ?? ((line: string) => console.log(line));
-  let values: { once?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: [...args],
-      options: { once: { type: 'boolean', default: false } },
-      strict: true,
-    }));
-  } catch (error) {
-    print(`${(error as Error).message}\nusage: gatehouse worker [--once]`);
-    return 2;
-  }
+  const once = booleanFlag(args, 'once', 'usage: gatehouse worker [--once]', print);
+  if (once === null) return 2;
   return await withDatabase(options, print, async (db, config) => {
     const logger = createLogger({ level: config.log.level, base: { service: 'gatehouse-worker' } });
     const runner = createJobRunner({ config, db, logger, clock: systemClock });
-    if (values.once) {
+    if (once) {
       const report = await runner.pass({ maintenance: true, signal: options.signal });
       print(JSON.stringify(report));
       return 0;
@@ -336,4 +318,27 @@ export async function runWorkerCommand(
     print('worker stopped');
     return 0;
   });
+}
+
+/**
+ * Whether `--<name>`, the command's only flag, is among `args`; null (after printing the
+ * problem and `usage`) when anything else is there.
+ */
+function booleanFlag(
+  args: readonly string[],
+  name: string,
+  usage: string,
+  print: (line: string) => void,
+): boolean | null {
+  try {
+    const { values } = parseArgs({
+      args: [...args],
+      options: { [name]: { type: 'boolean', default: false } },
+      strict: true,
+    });
+    return values[name] === true;
+  } catch (error) {
+    print(`${(error as Error).message}\n${usage}`);
+    return null;
+  }
 }

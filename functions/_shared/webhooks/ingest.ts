@@ -72,8 +72,8 @@ type Row = {
  * Intake's one database round trip, with micro-batching (group commit): requests that
  * arrive while the previous call is in flight are combined into the next `ingest_events`
  * call, sent the moment that call commits, so under load many webhooks share one commit
- * (and one take from the provider's bucket) while a lone request is flushed at once. Each request still gets its own outcomes, only after
- * the commit that made its events durable.
+ * (and one take from the provider's bucket) while a lone request is flushed at once. Each
+ * request still gets its own outcomes, only after the commit that made its events durable.
  *
  * @example
  * const ingestor = createIngestor(db);
