@@ -7,7 +7,7 @@
  *   BENCH_DATABASE_URL=postgres://... npm run bench:intake -- --connections 64 --seconds 10
  *
  * The servers run in this process, mounted and served as the local server mounts and serves
- * them (its node:http front, which keeps connections alive); the load comes
+ * them (Deno.serve, which keeps connections alive); the load comes
  * from a separate process (`bench/intake-load.ts`, the same generator for all three
  * subjects), so its CPU is not charged to the servers. The full path logs one line per
  * request at `info`, as in production; lines are formatted and then dropped (`--log stdout`
@@ -19,7 +19,7 @@ import postgres from 'postgres';
 import { join } from 'node:path';
 import { loadMigrationFiles, runMigrations } from '../cli/migrate.ts';
 import { createLocalRouter } from '../cli/local-router.ts';
-import { serveWithNode } from '../cli/node-serve.ts';
+import { serveWithDeno } from '../cli/deno/serve.ts';
 import { systemClock } from '../functions/_shared/clock.ts';
 import { parseConfig } from '../functions/_shared/config/index.ts';
 import { createPostgresDb } from '../functions/_shared/db/postgres.ts';
@@ -160,9 +160,9 @@ const common = {
   run: RUN,
 };
 
-/** Served as `npm start` serves (the local server's node:http front). */
+/** Served as `npm start` serves (Deno.serve, keep-alive). */
 function serve(handler: (request: Request) => Response | Promise<Response>) {
-  return serveWithNode({ hostname: '127.0.0.1', port: 0 }, handler);
+  return serveWithDeno({ hostname: '127.0.0.1', port: 0 }, handler);
 }
 
 const dbName = `gh_bench_${RUN}`;

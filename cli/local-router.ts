@@ -25,7 +25,7 @@ export interface LocalRouterOptions {
  *
  * @example
  * const handler = createLocalRouter({ functions: { health }, web, notFound });
- * await serveWithNode({ hostname: '127.0.0.1', port: 54321 }, handler);
+ * await serveWithDeno({ hostname: '127.0.0.1', port: 54321 }, handler);
  */
 export function createLocalRouter(options: LocalRouterOptions) {
   const prefix = `${FUNCTIONS_PREFIX}/`;

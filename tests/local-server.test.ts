@@ -3,6 +3,7 @@
  * database or on DATABASE_URL, answering over real HTTP, and stopping cleanly on SIGTERM.
  */
 import { stat } from 'node:fs/promises';
+import { Agent, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestDatabase } from './support/database.ts';
@@ -15,6 +16,8 @@ let dataDir: string;
 let database: TestDatabase | undefined;
 let gatehouse: GatehouseProcess;
 let base: string;
+/** Holds one keep-alive connection open from its test through the SIGTERM test. */
+const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });
 
 beforeAll(async () => {
   server = await startLocalServer();
@@ -22,8 +25,28 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  keepAlive.destroy();
   await server?.stop();
 });
+
+/** POSTs through `agent`; resolves to the status, headers and whether the socket was reused. */
+function post(url: string, body: string, headers: Record<string, string>, agent: Agent) {
+  return new Promise<{ status: number; connection: string | undefined; reused: boolean }>(
+    (resolve, reject) => {
+      const req = httpRequest(url, { method: 'POST', headers, agent }, (res) => {
+        res.resume();
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode!,
+            connection: res.headers.connection,
+            reused: req.reusedSocket,
+          }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    },
+  );
+}
 
 describe('gatehouse start', () => {
   it('prints its URLs and the database it uses', () => {
@@ -72,6 +95,28 @@ describe('gatehouse start', () => {
     expect(await res.json()).toEqual({ status: 'accepted' });
   });
 
+  it('keeps the connection alive across webhook deliveries of a few kilobytes', async () => {
+    const secret = /WHATSAPP_APP_SECRET=(\S+)/.exec(gatehouse.output())![1]!;
+    const answers = [];
+    for (const n of [1, 2, 3]) {
+      // A realistic delivery, well over the ~400-byte bodies Deno 2.9.5 closed after.
+      const body = whatsappNotification([
+        { id: `wamid.keepalive.${n}`, from: '1555', text: 'x'.repeat(2_000) },
+      ]);
+      answers.push(
+        await post(
+          `${base}/functions/v1/webhooks/whatsapp`,
+          body,
+          { 'content-type': 'application/json', ...signWhatsApp(body, secret) },
+          keepAlive,
+        ),
+      );
+    }
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+    expect(answers.map((a) => a.connection)).not.toContain('close');
+    expect(answers.map((a) => a.reused)).toEqual([false, true, true]);
+  });
+
   it('runs the worker function with the printed service key, and only with it', async () => {
     const key = /GATEHOUSE_SERVICE_KEY=(\S+)/.exec(gatehouse.output())?.[1];
     expect(key).toBeDefined();
@@ -116,7 +161,9 @@ describe('gatehouse start', () => {
     }
   });
 
-  it('stops cleanly on SIGTERM within 10 s and exits 0', async () => {
+  it('stops cleanly on SIGTERM within 10 s and exits 0, idle keep-alive connection or not', async () => {
+    // The keep-alive test's connection is still open and idle: shutdown must not wait on it.
+    expect(Object.values(keepAlive.freeSockets).flat()).toHaveLength(1);
     const started = Date.now();
     gatehouse.child.kill('SIGTERM');
     expect(await gatehouse.exited).toBe(0);

@@ -10,7 +10,7 @@ import { DataDirLockedError } from '../data-dir-lock.ts';
 import { loadLocalEnv } from '../env.ts';
 import { MigrationError } from '../migrate.ts';
 import { SHUTDOWN_DEADLINE_MS, startGatehouse } from '../start.ts';
-import { serveWithNode } from '../node-serve.ts';
+import { serveWithDeno } from './serve.ts';
 import { runMigrateCommand } from '../migrate-command.ts';
 import { runDlqCommand, runQueueCommand, runWorkerCommand } from '../queue-command.ts';
 import { notFoundApp } from '../not-found.ts';
@@ -46,11 +46,7 @@ async function start(): Promise<number> {
   const running = await startGatehouse({
     env,
     projectRoot,
-    // Served through node:http, not Deno.serve: Deno 2.9.5 answers `Connection: close` to
-    // every request with a body over ~400 bytes (denoland/deno#36657), so each webhook
-    // delivery would cost a new connection. Deno.serve can return once the pinned Deno has
-    // the fix (2.9.6).
-    serve: serveWithNode,
+    serve: serveWithDeno,
     web: webApp(),
     notFound: notFoundApp,
   });
