@@ -25,6 +25,7 @@ import { parseConfig } from '../functions/_shared/config/index.ts';
 import { createPostgresDb } from '../functions/_shared/db/postgres.ts';
 import { createLogger } from '../functions/_shared/log/index.ts';
 import { createWebhooksApp } from '../functions/webhooks/index.ts';
+import { createIngestor, type IngestCall } from '../functions/_shared/webhooks/ingest.ts';
 import type { LoadResult, LoadSpec } from './intake-load.ts';
 import { cpuSeconds } from './lib/cpu.ts';
 
@@ -183,7 +184,10 @@ try {
     return c.json({ status: 'accepted' });
   });
   const unlimited = { capacity: 1_000_000_000, refillPerSecond: 1_000_000_000 };
+  // Every ingest_events call of the full path: how many deliveries shared each commit.
+  const calls: IngestCall[] = [];
   const full = createWebhooksApp({
+    ingestor: createIngestor(db, { onCall: (call) => calls.push(call) }),
     config: parseConfig({ WHATSAPP_APP_SECRET: SECRET }),
     db,
     logger: createLogger({
@@ -266,6 +270,16 @@ try {
   }
   if (path && http) {
     console.log(`full path / bare HTTP ceiling:  ${(rate(path) / rate(http)).toFixed(2)}x`);
+  }
+  if (path && calls.length > 0) {
+    const events = calls.reduce((sum, call) => sum + call.events, 0);
+    const milliseconds = calls.reduce((sum, call) => sum + call.milliseconds, 0);
+    console.log(
+      `full path group commit: ${calls.length} ingest_events calls, ` +
+        `${(events / calls.length).toFixed(1)} events and ` +
+        `${(milliseconds / calls.length).toFixed(1)} ms (send to answer) per call, ` +
+        `warm-up included`,
+    );
   }
 
   const [stored] = await db.query<{ events: number; jobs: number; unmatched: number }>(

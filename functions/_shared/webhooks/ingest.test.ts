@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { useMigratedDatabase } from '../../../tests/support/migrated.ts';
 import type { Queryable } from '../db/types.ts';
 import type { IntakeEvent } from './events/types.ts';
-import { createIngestor, type IngestLimits } from './ingest.ts';
+import { createIngestor, type IngestCall, type IngestLimits } from './ingest.ts';
 
 const database = useMigratedDatabase();
 
@@ -85,6 +85,35 @@ describe('createIngestor', () => {
     const second = ingestor.ingest(request('overlap-1')).then(() => order.push('second answered'));
     await Promise.all([first, second]);
     expect(order).toEqual(['call', 'call', 'first answered', 'second answered']);
+  });
+
+  it('reports each call: its events, its time, and whether it committed', async () => {
+    const calls: IngestCall[] = [];
+    const ingestor = createIngestor(database.db, { onCall: (call) => calls.push(call) });
+    const request = (key: string, limits = NO_LIMITS) => ({
+      provider: 'observed',
+      requestId: key,
+      events: [message(key, '+1')],
+      limits,
+    });
+    const first = ingestor.ingest(request('observed-0'));
+    await Promise.resolve();
+    await Promise.all([
+      first,
+      ingestor.ingest(request('observed-1')),
+      ingestor.ingest(request('observed-2')),
+    ]);
+    // A sender limit of capacity 0 is refused by the database: the call fails.
+    const refused = ingestor.ingest(
+      request('observed-3', { global: null, sender: { capacity: 0, refillPerSecond: 1 } }),
+    );
+    await expect(refused).rejects.toMatchObject({ code: '22023' });
+    expect(calls.map(({ events, ok }) => ({ events, ok }))).toEqual([
+      { events: 1, ok: true },
+      { events: 2, ok: true },
+      { events: 1, ok: false },
+    ]);
+    expect(calls.every((call) => call.milliseconds > 0)).toBe(true);
   });
 
   it('keeps each request its own outcomes inside a shared call', async () => {

@@ -46,6 +46,17 @@ export interface IngestorOptions {
    * costs the database the same whatever the batch size.
    */
   readonly maxInFlight?: number;
+  /**
+   * Called after every `ingest_events` call with how many events it carried and how long it
+   * took from send to answer (a failed call too): how well requests share commits.
+   */
+  readonly onCall?: (call: IngestCall) => void;
+}
+
+export interface IngestCall {
+  readonly events: number;
+  readonly milliseconds: number;
+  readonly ok: boolean;
 }
 
 interface Pending {
@@ -83,6 +94,7 @@ type Row = {
 export function createIngestor(db: Queryable, options: IngestorOptions = {}): Ingestor {
   const maxBatchEvents = options.maxBatchEvents ?? 500;
   const maxInFlight = options.maxInFlight ?? 1;
+  const onCall = options.onCall;
   const groups = new Map<string, Group>();
 
   async function call(batch: readonly Pending[]): Promise<EventOutcome[][]> {
@@ -109,10 +121,18 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
         refill_per_second: first.limits.sender.refillPerSecond,
       },
     };
-    const rows = await db.query<Row>(
-      'select * from public.ingest_events($1, $2::jsonb, $3::jsonb)',
-      [first.provider, events, limits],
-    );
+    const started = performance.now();
+    let rows: Row[];
+    try {
+      rows = await db.query<Row>(
+        'select * from public.ingest_events($1, $2::jsonb, $3::jsonb)',
+        [first.provider, events, limits],
+      );
+    } catch (error) {
+      onCall?.({ events: events.length, milliseconds: performance.now() - started, ok: false });
+      throw error;
+    }
+    onCall?.({ events: events.length, milliseconds: performance.now() - started, ok: true });
     const outcomes: (EventOutcome | undefined)[] = new Array(events.length);
     for (const row of rows) {
       outcomes[row.slot] = {
