@@ -4,7 +4,9 @@
  * `connections` concurrent loops, each waiting for its answer before sending the next
  * request (closed loop), for a warm-up and then a measured window, and prints one JSON line:
  * `{requests, errors, seconds, p50, p99, ok, statuses}` for the measured window, `ok` and
- * `statuses` counting every request including the warm-up.
+ * `statuses` counting every request including the warm-up. It prints `{"event":"start"}`
+ * and `{"event":"stop"}` around the load, and after stop keeps its connections open until
+ * its stdin closes, so the parent can read the CPU of the database backends serving them.
  *
  * Subjects: `http` posts prepared WhatsApp deliveries (signed when `secret` is given) to a
  * server on loopback over keep-alive HTTP/1.1; `insert` runs single-row INSERTs through the
@@ -159,6 +161,9 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
   const seconds = Math.min(performance.now(), deadline) - measureFrom;
   const cpuAtEnd = cpuSeconds('self');
   console.log(JSON.stringify({ event: 'stop' }));
+  // The parent reads the database backends' CPU at "stop"; the INSERT loop's backends end
+  // with its pool, so the pool stays open until the parent closes our stdin.
+  await Deno.stdin.readable.pipeTo(new WritableStream());
   await cleanup();
   const sorted = latencies.subarray(0, count).sort();
   return {

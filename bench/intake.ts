@@ -71,10 +71,12 @@ async function load(
       join(import.meta.dirname!, 'intake-load.ts'),
       JSON.stringify({ ...common, ...spec }),
     ],
+    stdin: 'piped',
     stdout: 'piped',
     stderr: 'inherit',
   });
   const child = command.spawn();
+  const stdin = child.stdin.getWriter();
   let server: CpuUse | undefined;
   let database: CpuUse | undefined;
   let last = '';
@@ -86,6 +88,8 @@ async function load(
     } else if (line === '{"event":"stop"}') {
       server?.stop([]);
       database?.stop(await databaseBackends());
+      // Measured: the generator may close its connections now.
+      await stdin.close();
     } else if (line.trim() !== '') {
       last = line;
     }
