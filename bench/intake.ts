@@ -7,12 +7,12 @@
  *   BENCH_DATABASE_URL=postgres://... npm run bench:intake -- --connections 64 --seconds 10
  *
  * The servers run in this process, mounted and served as the local server mounts and serves
- * them (Deno.serve, which keeps connections alive); the load comes
- * from a separate process (`bench/intake-load.ts`, the same generator for all three
- * subjects), so its CPU is not charged to the servers. The full path logs one line per
- * request at `info`, as in production; lines are formatted and then dropped (`--log stdout`
- * writes them). Ends with correctness checks: every accepted delivery stored once with
- * exactly one job, and zero errors; exits 1 when a check fails.
+ * them (Deno.serve, which keeps connections alive); the load comes from a separate process
+ * (`bench/intake-load.ts`, the same generator for all three subjects), so its CPU is not
+ * charged to the servers. The full path logs one line per request at `info`, as in
+ * production; lines are formatted and then dropped (`--log stdout` writes them). Ends with
+ * correctness checks: every accepted delivery stored once with exactly one job, and zero
+ * errors; exits 1 when a check fails.
  */
 import { Hono } from 'hono';
 import postgres from 'postgres';

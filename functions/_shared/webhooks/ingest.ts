@@ -122,17 +122,16 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
       },
     };
     const started = performance.now();
-    let rows: Row[];
+    let rows: Row[] | undefined;
     try {
       rows = await db.query<Row>(
         'select * from public.ingest_events($1, $2::jsonb, $3::jsonb)',
         [first.provider, events, limits],
       );
-    } catch (error) {
-      onCall?.({ events: events.length, milliseconds: performance.now() - started, ok: false });
-      throw error;
+    } finally {
+      const milliseconds = performance.now() - started;
+      onCall?.({ events: events.length, milliseconds, ok: rows !== undefined });
     }
-    onCall?.({ events: events.length, milliseconds: performance.now() - started, ok: true });
     const outcomes: (EventOutcome | undefined)[] = new Array(events.length);
     for (const row of rows) {
       outcomes[row.slot] = {
@@ -152,9 +151,10 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
   }
 
   /**
-   * Stores `batch` and answers its requests. `release` frees the call's slot and sends what
-   * queued up meanwhile; it runs as soon as the database has answered, before the batch's
-   * requests are woken, so the next commit is under way while these are being answered.
+   * Stores `batch` and answers its requests. `release` frees the call's slot and issues the
+   * call for what queued up meanwhile; it runs as soon as the database has answered, before
+   * the batch's requests are woken. (postgres.js still writes that call's first message, a
+   * Parse under 1 KiB, from setImmediate, so it leaves after these answers are written.)
    */
   async function flush(batch: Pending[], release: () => void): Promise<void> {
     let results: EventOutcome[][];
