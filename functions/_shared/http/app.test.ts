@@ -93,16 +93,30 @@ describe('CORS and secure headers', () => {
   });
 
   it.each(['/demo/health/ready', '/demo/nope', '/demo/boom'])(
-    'sets secure headers on %s',
+    'sets the API security headers on %s',
     async (path) => {
       const { app } = buildApp();
       const res = await app.request(path);
-      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
-      expect(res.headers.get('x-frame-options')).toBe('SAMEORIGIN');
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      expect(res.headers.get('content-security-policy')).toBe(
+        "default-src 'none'; frame-ancestors 'none'",
+      );
       expect(res.headers.get('strict-transport-security')).toContain('max-age=');
-      expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(res.headers.get('x-frame-options')).toBe('DENY');
+      // Headers for HTML documents only are not sent.
+      expect(res.headers.get('cross-origin-opener-policy')).toBeNull();
+      expect(res.headers.get('x-dns-prefetch-control')).toBeNull();
     },
   );
+
+  it("keeps a handler's own Cache-Control and still enforces the rest", async () => {
+    const { app } = buildApp();
+    const res = await app.request('/demo/cacheable');
+    expect(res.headers.get('cache-control')).toBe('max-age=300');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('x-frame-options')).toBe('DENY');
+  });
 });
 
 describe('request log', () => {

@@ -4,7 +4,6 @@ import { cors } from 'hono/cors';
 import { methodNotAllowed } from 'hono/method-not-allowed';
 import { requestId } from 'hono/request-id';
 import { matchedRoutes } from 'hono/route';
-import { secureHeaders } from 'hono/secure-headers';
 import type { BlankSchema } from 'hono/types';
 import { getPath } from 'hono/utils/url';
 import type { Logger } from '../log/index.ts';
@@ -17,6 +16,7 @@ import {
 } from './errors.ts';
 import { ProblemError } from './problem.ts';
 import { requestLog } from './request-log.ts';
+import { apiSecurityHeaders } from './security-headers.ts';
 
 export interface FunctionAppOptions {
   logger: Logger;
@@ -65,7 +65,7 @@ function functionPath(request: Request, options?: { env?: unknown }): string {
 
 /**
  * Builds an edge function's Hono app at `basePath('/' + name)` with the shared stack:
- * request id, one log line per request, secure headers, CORS, 405 for a wrong method, body
+ * request id, one log line per request, API security headers, CORS, 405 for a wrong method, body
  * limit, and problem+json errors (throw `ProblemError`; anything else is a generic 500).
  *
  * The stack is registered on the root path, not under the base path, so even a request
@@ -113,7 +113,7 @@ export function createFunctionApp<Name extends string>(
         return unmatched.has(c) || !last || stack.includes(last.handler) ? 'unmatched' : last.path;
       },
     }),
-    secureHeaders(),
+    apiSecurityHeaders(),
     ...corsMiddleware(options.corsOrigins),
     methodNotAllowed({ app, onMethodNotAllowed: methodNotAllowedProblem }),
     catchNonErrorThrows(),

@@ -21,3 +21,4 @@ export {
   statusText,
 } from './problem.ts';
 export { requestLog, type RequestLogOptions } from './request-log.ts';
+export { API_SECURITY_HEADERS, apiSecurityHeaders } from './security-headers.ts';

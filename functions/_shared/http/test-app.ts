@@ -22,6 +22,7 @@ export function buildApp(overrides: Partial<FunctionAppOptions> = {}) {
   });
   app.get('/health/ready', (c) => c.json({ status: 'ready', request_id: c.var.requestId }));
   app.post('/echo', async (c) => c.text(await c.req.text()));
+  app.get('/cacheable', (c) => c.json({ public: true }, 200, { 'Cache-Control': 'max-age=300' }));
   app.get('/items/:id', (c) => {
     c.var.log.info('looking up item', { id: c.req.param('id') });
     return c.json({ id: c.req.param('id') });
