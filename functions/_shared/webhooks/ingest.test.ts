@@ -9,7 +9,12 @@ import { describe, expect, it } from 'vitest';
 import { useMigratedDatabase } from '../../../tests/support/migrated.ts';
 import type { Queryable } from '../db/types.ts';
 import type { IntakeEvent } from './events/types.ts';
-import { createIngestor, type IngestCall, type IngestLimits } from './ingest.ts';
+import {
+  createIngestor,
+  type IngestCall,
+  type IngestLimits,
+  WRITE_AT_ONCE_BYTES,
+} from './ingest.ts';
 
 const database = useMigratedDatabase();
 
@@ -86,6 +91,26 @@ describe('createIngestor', () => {
     const second = ingestor.ingest(request('overlap-1')).then(() => order.push('second answered'));
     await Promise.all([first, second]);
     expect(order).toEqual(['call', 'call', 'first answered', 'second answered']);
+  });
+
+  it('sends a statement long enough for the driver to write it at once', async () => {
+    const texts: string[] = [];
+    const db: Queryable = {
+      query: ((text: string, values?: readonly unknown[]) => {
+        texts.push(text);
+        return database.db.query(text, values);
+      }) as Queryable['query'],
+      exec: (text: string) => database.db.exec(text),
+    };
+    const [outcome] = await createIngestor(db).ingest({
+      provider: 'padded',
+      requestId: 'padded-0',
+      events: [message('padded-0', null)],
+      limits: NO_LIMITS,
+    });
+    expect(outcome!.outcome).toBe('accepted');
+    expect(texts).toHaveLength(1);
+    expect(new TextEncoder().encode(texts[0]).length).toBeGreaterThanOrEqual(WRITE_AT_ONCE_BYTES);
   });
 
   it('reports each call: its events, its time, and whether it committed', async () => {

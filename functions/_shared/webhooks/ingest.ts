@@ -71,6 +71,29 @@ interface Group {
   scheduled: boolean;
 }
 
+/**
+ * How long a statement text must be for postgres.js to write it to the socket at once: it
+ * keeps a shorter message for a `setImmediate` to coalesce small writes (`write()` in its
+ * connection.js), and under group commit that moment comes only after every answer of the
+ * batch that just committed has been handed over, about a millisecond for 32 webhooks.
+ */
+export const WRITE_AT_ONCE_BYTES = 1024;
+
+/**
+ * The intake statement, padded with a comment to {@link WRITE_AT_ONCE_BYTES}, so the next
+ * call's Parse reaches Postgres while the finished batch is being answered instead of after
+ * it. The comment costs Postgres's lexer nothing worth measuring; the intake benchmark
+ * gained about a tenth.
+ */
+export const INGEST_STATEMENT = padStatement(
+  'select * from public.ingest_events($1, $2::jsonb, $3::jsonb)',
+);
+
+function padStatement(statement: string): string {
+  const note = ` -- padded so the driver writes it at once (see ingest.ts) `;
+  return (statement + note).padEnd(WRITE_AT_ONCE_BYTES, '-');
+}
+
 type Row = {
   slot: number;
   outcome: Outcome;
@@ -124,10 +147,7 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
     const started = performance.now();
     let rows: Row[] | undefined;
     try {
-      rows = await db.query<Row>(
-        'select * from public.ingest_events($1, $2::jsonb, $3::jsonb)',
-        [first.provider, events, limits],
-      );
+      rows = await db.query<Row>(INGEST_STATEMENT, [first.provider, events, limits]);
     } finally {
       const milliseconds = performance.now() - started;
       onCall?.({ events: events.length, milliseconds, ok: rows !== undefined });
@@ -153,8 +173,8 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
   /**
    * Stores `batch` and answers its requests. `release` frees the call's slot and issues the
    * call for what queued up meanwhile; it runs as soon as the database has answered, before
-   * the batch's requests are woken. (postgres.js still writes that call's first message, a
-   * Parse under 1 KiB, from setImmediate, so it leaves after these answers are written.)
+   * the batch's requests are woken, and that call's Parse (padded to 1 KiB) is written in
+   * the same turn, so Postgres parses it while these answers go out.
    */
   async function flush(batch: Pending[], release: () => void): Promise<void> {
     let results: EventOutcome[][];
