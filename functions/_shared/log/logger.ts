@@ -1,4 +1,4 @@
-import { redact, redactString } from './redact.ts';
+import { redactField, redactString } from './redact.ts';
 
 /** Severity, lowest first. */
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
@@ -63,19 +63,28 @@ export function createLogger(options: LoggerOptions): Logger {
   return buildLogger(RANK[options.level], options.sink ?? consoleSink, options.base ?? {});
 }
 
+function copyRedacted(record: LogFields, source: LogFields): void {
+  for (const key in source) {
+    if (!Object.hasOwn(source, key) || CORE_KEYS.has(key)) continue;
+    const value = redactField(key, source[key]);
+    // Dropped as JSON.stringify drops them, and so no earlier value of the key survives.
+    if (value === undefined) delete record[key];
+    else record[key] = value;
+  }
+}
+
 function buildLogger(threshold: number, sink: LogSink, base: LogFields): Logger {
   function write(level: LogLevel, message: string, fields: LogFields | undefined): void {
     if (RANK[level] < threshold) return;
     const time = new Date().toISOString();
-    const record: LogFields = { time, level, msg: String(message) };
-    for (const source of [base, fields ?? {}]) {
-      for (const [key, value] of Object.entries(source)) {
-        if (!CORE_KEYS.has(key)) record[key] = value;
-      }
-    }
     let line: string;
     try {
-      line = JSON.stringify(redact(record));
+      // One pass: each field is redacted as it is copied (what `redact` of the whole record
+      // would give, without a second copy), later sources winning as with a spread.
+      const record: LogFields = { time, level, msg: redactString(String(message)) };
+      copyRedacted(record, base);
+      if (fields) copyRedacted(record, fields);
+      line = JSON.stringify(record);
     } catch {
       // A field whose toJSON throws must not cost the line itself.
       line = JSON.stringify({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isSensitiveKey, redact, REDACTED, redactString } from './redact.ts';
+import { isSensitiveKey, redact, REDACTED, redactField, redactString } from './redact.ts';
 
 const JWT =
   'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwicm9sZSI6InNlcnZpY2Vfcm9sZSJ9.' +
@@ -184,6 +184,39 @@ describe('redact', () => {
     for (const key of ['tokens', 'event_key', 'designation', 'content-type']) {
       expect(isSensitiveKey(key), key).toBe(false);
     }
+  });
+});
+
+describe('redactField', () => {
+  it('gives each field what redact of the whole record gives it', () => {
+    const record: Record<string, unknown> = {
+      authorization: 'Bearer abc.def.ghi',
+      x_hub_signature_256: 'sha256=' + 'ab'.repeat(32),
+      api_key: 42,
+      secret: null,
+      route: '/webhooks/whatsapp',
+      detail: 'connect to postgres://app:hunter2@db.internal/app failed',
+      status: 200,
+      ok: true,
+      nested: { token: 'abc', list: ['Bearer xyz', 1], deeper: { password: 'pw' } },
+      error: new Error('password=hunter2'),
+      gone: undefined,
+    };
+    const whole = redact(record) as Record<string, unknown>;
+    for (const [key, value] of Object.entries(record)) {
+      expect(redactField(key, value)).toEqual(whole[key]);
+    }
+    expect(redactField('route', '/webhooks/whatsapp')).toBe('/webhooks/whatsapp');
+    expect(redactField('api_key', 42)).toBe(REDACTED);
+    expect(redactField('secret', null)).toBeNull();
+  });
+
+  it('cuts nesting at the same depth as redact of the record', () => {
+    let deep: Record<string, unknown> = { leaf: 'x' };
+    for (let i = 0; i < 20; i += 1) deep = { inner: deep };
+    const whole = redact({ deep }) as Record<string, unknown>;
+    expect(redactField('deep', deep)).toEqual(whole.deep);
+    expect(JSON.stringify(whole.deep)).toContain('[Truncated]');
   });
 });
 

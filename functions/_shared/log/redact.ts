@@ -120,6 +120,32 @@ export function redact(value: unknown): unknown {
   return redactValue(value, new Set(), 0);
 }
 
+/**
+ * `value` as it appears under `key` in `redact`'s output: `"[REDACTED]"` when the key names a
+ * secret and the value is present, otherwise the value redacted. Strings, numbers and booleans
+ * take no walk and no copy, so a logger can redact a flat record field by field.
+ *
+ * @example
+ * ```ts
+ * redactField('authorization', 'Bearer abc'); // '[REDACTED]'
+ * redactField('route', '/webhooks/whatsapp'); // '/webhooks/whatsapp'
+ * ```
+ */
+export function redactField(key: string, value: unknown): unknown {
+  // An absent secret stays visible as absent: "no signature header" is worth seeing.
+  if (value !== null && value !== undefined && isSensitiveKey(key)) return REDACTED;
+  switch (typeof value) {
+    case 'string':
+      return redactString(value);
+    case 'number':
+    case 'boolean':
+      return value;
+    default:
+      // Depth 1: a field sits one level below the record `redact` would walk.
+      return redactValue(value, new Set(), 1);
+  }
+}
+
 function redactValue(value: unknown, ancestors: Set<object>, depth: number): unknown {
   switch (typeof value) {
     case 'string':
@@ -172,8 +198,7 @@ function redactEntries(
 ): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, inner] of entries) {
-    // An absent secret stays visible as absent: "no signature header" is worth seeing.
-    out[key] = isSensitiveKey(key) && inner !== null && inner !== undefined
+    out[key] = inner !== null && inner !== undefined && isSensitiveKey(key)
       ? REDACTED
       : nested(inner);
   }
