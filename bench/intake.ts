@@ -42,6 +42,9 @@ const LOG = args.get('--log') ?? 'drop';
 const PREPARE = args.get('--prepare') === 'true';
 /** Which subjects to run (all three unless narrowed, e.g. `--only full` to profile one). */
 const ONLY = new Set((args.get('--only') ?? 'bare,raw,full').split(','));
+/** The intake issue's target for the full path at 64 connections. */
+const TARGET_RATIO = 1.0;
+const TARGET_P99_MS = 20;
 const ADMIN_URL = Deno.env.get('BENCH_DATABASE_URL') ??
   'postgres://postgres@127.0.0.1:5432/postgres';
 const SECRET = 'bench-app-secret';
@@ -270,7 +273,17 @@ try {
     );
   }
   if (path && raw) {
-    console.log(`\nfull path / raw INSERT ceiling: ${(rate(path) / rate(raw)).toFixed(2)}x`);
+    const ratio = rate(path) / rate(raw);
+    console.log(`\nfull path / raw INSERT ceiling: ${ratio.toFixed(2)}x`);
+    // The intake issue's target; reported, not checked: a benchmark on a shared machine is
+    // read over several runs.
+    const met = ratio >= TARGET_RATIO && path.p99 <= TARGET_P99_MS && path.errors === 0;
+    console.log(
+      `target (>= ${
+        TARGET_RATIO.toFixed(1)
+      }x the ceiling, p99 <= ${TARGET_P99_MS} ms, no errors): ` +
+        (met ? 'met' : 'not met'),
+    );
   }
   if (path && http) {
     console.log(`full path / bare HTTP ceiling:  ${(rate(path) / rate(http)).toFixed(2)}x`);
@@ -279,7 +292,8 @@ try {
     const events = calls.reduce((sum, call) => sum + call.events, 0);
     const milliseconds = calls.reduce((sum, call) => sum + call.milliseconds, 0);
     console.log(
-      `full path group commit: ${calls.length} ingest_events calls, ` +
+      `full path group commit: ${calls.length} ingest_events calls (one take of the ` +
+        `provider's bucket row each), ` +
         `${(events / calls.length).toFixed(1)} events and ` +
         `${(milliseconds / calls.length).toFixed(1)} ms (send to answer) per call, ` +
         `warm-up included`,
