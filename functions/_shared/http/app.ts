@@ -1,5 +1,4 @@
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { methodNotAllowed } from 'hono/method-not-allowed';
 import { requestId } from 'hono/request-id';
@@ -15,6 +14,7 @@ import {
   problemErrorHandler,
 } from './errors.ts';
 import { ProblemError } from './problem.ts';
+import { requestBodyLimit } from './body-limit.ts';
 import { requestLog } from './request-log.ts';
 import { apiSecurityHeaders } from './security-headers.ts';
 
@@ -117,9 +117,9 @@ export function createFunctionApp<Name extends string>(
     ...corsMiddleware(options.corsOrigins),
     methodNotAllowed({ app, onMethodNotAllowed: methodNotAllowedProblem }),
     catchNonErrorThrows(),
-    bodyLimit({
-      maxSize: options.bodyLimitBytes,
-      onError: () => {
+    requestBodyLimit({
+      maxBytes: options.bodyLimitBytes,
+      onTooLarge: () => {
         throw new ProblemError(413, {
           detail: `The request body exceeds ${options.bodyLimitBytes} bytes.`,
         });

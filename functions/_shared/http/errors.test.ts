@@ -138,10 +138,13 @@ describe('body limit', () => {
     });
   });
 
-  it('passes a body at the limit through to the handler', async () => {
+  it.each([
+    ['streamed', {}],
+    ['declared in Content-Length', { 'Content-Length': String(BODY_LIMIT) }],
+  ])('passes a body at the limit through to the handler (%s)', async (_label, headers) => {
     const { app } = buildApp();
     const body = 'y'.repeat(BODY_LIMIT);
-    const res = await app.request('/demo/echo', { method: 'POST', body });
+    const res = await app.request('/demo/echo', { method: 'POST', body, headers });
     expect(res.status).toBe(200);
     expect(await res.text()).toBe(body);
   });

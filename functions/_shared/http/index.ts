@@ -20,5 +20,6 @@ export {
   type ProblemInit,
   statusText,
 } from './problem.ts';
+export { requestBodyLimit, type RequestBodyLimitOptions } from './body-limit.ts';
 export { requestLog, type RequestLogOptions } from './request-log.ts';
 export { API_SECURITY_HEADERS, apiSecurityHeaders } from './security-headers.ts';
