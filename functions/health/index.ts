@@ -59,7 +59,7 @@ export function createHealthApp(deps: HealthDeps): Hono<AppEnv> {
   app.get('/ready', async (c) => {
     const report = await runHealthChecks(readiness, {
       timeoutMs,
-      onError: (check, error) => c.var.log.warn('readiness check failed', { check, error }),
+      onError: (check, error) => c.get('log').warn('readiness check failed', { check, error }),
     });
     if (report.status === 'down') {
       const reasons = Object.entries(report.checks)
@@ -73,7 +73,7 @@ export function createHealthApp(deps: HealthDeps): Hono<AppEnv> {
   app.get('/', async (c) => {
     const report = await runHealthChecks(all, {
       timeoutMs,
-      onError: (check, error) => c.var.log.warn('health check failed', { check, error }),
+      onError: (check, error) => c.get('log').warn('health check failed', { check, error }),
     });
     const critical = all.filter((check) => check.critical).map((check) => check.name);
     const criticalDown = critical.some((name) => report.checks[name]?.status === 'down');

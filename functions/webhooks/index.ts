@@ -112,7 +112,7 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
     limitBytes: number,
     verifyAndExtract: (raw: Uint8Array) => Promise<Delivery>,
   ) {
-    c.var.logFields.provider = provider;
+    c.get('logFields').provider = provider;
     await checkEdgeLimit(c, deps.edgeLimiter, counters, provider);
     if (!(await flags.isEnabled(flag))) {
       counters.rejected(provider, 'intake_disabled');
@@ -129,7 +129,7 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
     } catch (error) {
       if (error instanceof SignatureError) {
         counters.rejected(provider, error.reason);
-        c.var.logFields.reason = error.reason;
+        c.get('logFields').reason = error.reason;
         throw new ProblemError(401, { detail: 'signature verification failed' });
       }
       if (error instanceof MalformedPayloadError) {
@@ -140,7 +140,7 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
     }
     const outcomes = await ingestor.ingest({
       provider,
-      requestId: c.var.requestId,
+      requestId: c.get('requestId'),
       events: delivery.events,
       limits: delivery.limits,
     });
@@ -155,7 +155,7 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
     counters.accepted(provider, outcomes);
     const stored = outcomes.some((o) => o.outcome === 'accepted' || o.outcome === 'rate_limited');
     const duplicate = outcomes.length > 0 && outcomes.every((o) => o.outcome === 'duplicate');
-    c.var.logFields.events = outcomes.length;
+    c.get('logFields').events = outcomes.length;
     if (stored && deps.afterAck) {
       background(deps.afterAck({ provider, events: delivery.events, outcomes, db: deps.db }));
     }

@@ -51,7 +51,7 @@ export interface UssdRouteDeps {
  */
 export function createUssdHandler(deps: UssdRouteDeps) {
   return async function ussd(c: Context<AppEnv>): Promise<Response> {
-    c.var.logFields.provider = USSD_PROVIDER;
+    c.get('logFields').provider = USSD_PROVIDER;
     admit(c, deps);
     await checkEdgeLimit(c, deps.edgeLimiter, deps.counters, USSD_PROVIDER);
     if (!(await deps.flags.isEnabled(USSD_FLAG))) {
@@ -75,7 +75,7 @@ export function createUssdHandler(deps: UssdRouteDeps) {
       throw new ProblemError(400, { detail: 'body is not valid UTF-8' });
     }
     const reply = answerUssd(deps.menu, form.text);
-    c.var.logFields.ussd = reply.kind;
+    c.get('logFields').ussd = reply.kind;
     if (reply.action) {
       await record(c, deps, {
         key: `${form.sessionId}:${form.text}`,
@@ -98,14 +98,14 @@ function admit(c: Context<AppEnv>, deps: UssdRouteDeps): void {
   } catch (error) {
     if (!(error instanceof UssdGateError)) throw error;
     deps.counters.rejected(USSD_PROVIDER, error.reason);
-    c.var.logFields.reason = error.reason;
+    c.get('logFields').reason = error.reason;
     if (error.part === 'path_token' && token !== undefined) {
       // The same answer as a path no route matches.
       throw new ProblemError(404, { detail: 'No route matches this path.' });
     }
     if (error.part === 'client_ip') {
       // The caller's own address helps an operator fix the allow-list; it is no secret.
-      c.var.logFields.client_ip = address ?? null;
+      c.get('logFields').client_ip = address ?? null;
       throw new ProblemError(403, { detail: 'this address may not call the USSD callback' });
     }
     throw new ProblemError(401, { detail: 'USSD callback not authorised' });
@@ -116,7 +116,7 @@ function admit(c: Context<AppEnv>, deps: UssdRouteDeps): void {
 async function record(c: Context<AppEnv>, deps: UssdRouteDeps, event: IntakeEvent) {
   const outcomes = await deps.ingestor.ingest({
     provider: USSD_PROVIDER,
-    requestId: c.var.requestId,
+    requestId: c.get('requestId'),
     events: [event],
     limits: deps.limits,
   });
@@ -129,7 +129,7 @@ async function record(c: Context<AppEnv>, deps: UssdRouteDeps, event: IntakeEven
     });
   }
   deps.counters.accepted(USSD_PROVIDER, outcomes);
-  c.var.logFields.events = outcomes.length;
+  c.get('logFields').events = outcomes.length;
   if (deps.afterAck && outcomes.some((outcome) => outcome.outcome === 'accepted')) {
     deps.background(
       deps.afterAck({ provider: USSD_PROVIDER, events: [event], outcomes, db: deps.db }),

@@ -71,7 +71,7 @@ export function createWorkerApp(deps: WorkerDeps): Hono<AppEnv> {
       maintenance: true,
     });
     const durationMs = deps.clock.now() - started;
-    Object.assign(c.var.logFields, report, { duration_ms: durationMs });
+    Object.assign(c.get('logFields'), report, { duration_ms: durationMs });
     return c.json({ ...report, duration_ms: durationMs, worker: runner.workerId });
   });
 

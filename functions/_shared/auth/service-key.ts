@@ -28,7 +28,7 @@ export function requireServiceKey(keys: readonly string[]): MiddlewareHandler<Ap
   return async function requireServiceKey(c, next) {
     const key = presentedKey(c.req.raw.headers);
     if (key === null || keys.length === 0 || !timingSafeIncludes(keys, key)) {
-      c.var.logFields.reason = key === null
+      c.get('logFields').reason = key === null
         ? 'missing_credentials'
         : keys.length === 0
         ? 'no_service_key_configured'

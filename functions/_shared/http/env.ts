@@ -1,6 +1,9 @@
 import type { LogFields, Logger } from '../log/index.ts';
 
-/** The environment every function app is typed with. */
+/**
+ * The environment every function app is typed with. Read variables with `c.get('name')`:
+ * Hono's `c.var` builds a new object from all of them on every access.
+ */
 export type AppEnv = {
   Variables: {
     /** From `X-Request-Id` when well-formed, else a new UUID; echoed on every response. */

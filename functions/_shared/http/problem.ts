@@ -184,6 +184,6 @@ export function renderProblem(
 ): Response {
   for (const [name, value] of Object.entries(problem.headers)) c.header(name, value);
   c.header('Content-Type', 'application/problem+json');
-  const body = problemBody(problem, c.req.path, c.var.requestId);
+  const body = problemBody(problem, c.req.path, c.get('requestId'));
   return c.body(JSON.stringify(body), problem.status);
 }

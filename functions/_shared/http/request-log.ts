@@ -19,7 +19,7 @@ export interface RequestLogOptions {
 /**
  * Writes one JSON line per request when it finishes — `request_id, function, method, route,
  * status, duration_ms` — at `info` below 500 and `error` from 500, with the thrown error (if
- * any) under `error`. Sets `c.var.log` for handlers. Must run after `requestId()`.
+ * any) under `error`. Sets `c.get('log')` for handlers. Must run after `requestId()`.
  *
  * The route is the pattern (`/health/ready`, `/webhooks/standard/:source`), never the raw URL,
  * so lines carry no query-string tokens and group by endpoint.
@@ -28,7 +28,7 @@ export interface RequestLogOptions {
  * ```ts
  * app.use(requestId(), requestLog({ logger, functionName: 'health' }));
  * app.get('/health/live', (c) => {
- *   c.var.log.debug('liveness probe');
+ *   c.get('log').debug('liveness probe');
  *   return c.json({ status: 'ok' });
  * });
  * ```
@@ -39,7 +39,7 @@ export function requestLog(options: RequestLogOptions): MiddlewareHandler<AppEnv
   const route = options.route ?? ((c: Context) => routePath(c, -1));
   return async function requestLog(c, next) {
     const started = now();
-    const log = logger.child({ request_id: c.var.requestId, function: functionName });
+    const log = logger.child({ request_id: c.get('requestId'), function: functionName });
     c.set('log', log);
     const extra: LogFields = {};
     c.set('logFields', extra);

@@ -20,11 +20,11 @@ export function buildApp(overrides: Partial<FunctionAppOptions> = {}) {
     now: () => (clock += 5),
     ...overrides,
   });
-  app.get('/health/ready', (c) => c.json({ status: 'ready', request_id: c.var.requestId }));
+  app.get('/health/ready', (c) => c.json({ status: 'ready', request_id: c.get('requestId') }));
   app.post('/echo', async (c) => c.text(await c.req.text()));
   app.get('/cacheable', (c) => c.json({ public: true }, 200, { 'Cache-Control': 'max-age=300' }));
   app.get('/items/:id', (c) => {
-    c.var.log.info('looking up item', { id: c.req.param('id') });
+    c.get('log').info('looking up item', { id: c.req.param('id') });
     return c.json({ id: c.req.param('id') });
   });
   app.get('/boom', () => {
