@@ -292,13 +292,9 @@ try {
     results.push(result);
     paths.push(result);
   };
+  const subjects = [...(ONLY.has('raw') ? [runRaw] : []), ...(ONLY.has('full') ? [runFull] : [])];
   for (let round = 1; round <= ROUNDS; round += 1) {
-    const order = round % 2 === 1 ? [runRaw, runFull] : [runFull, runRaw];
-    for (const run of order) {
-      if ((run === runRaw && ONLY.has('raw')) || (run === runFull && ONLY.has('full'))) {
-        await run(round);
-      }
-    }
+    for (const run of round % 2 === 1 ? subjects : subjects.toReversed()) await run(round);
   }
   await bareServer.shutdown();
   await fullServer.shutdown();
@@ -324,7 +320,7 @@ try {
   }
   if (paths.length > 0 && raws.length > 0) {
     // Round n's full path against round n's INSERT loop; the target is read on the medians.
-    const ratios = paths.map((full, i) => rate(full) / rate(raws[i] ?? raws.at(-1)!));
+    const ratios = paths.map((full, i) => rate(full) / rate(raws[i]!));
     const ratio = median(ratios);
     const p99 = median(paths.map((full) => full.p99));
     const perRound = ratios.length > 1

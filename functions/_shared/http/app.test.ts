@@ -127,7 +127,7 @@ describe('request log', () => {
     });
     expect(res.status).toBe(200);
     const lines = records();
-    // The handler's own line, through c.var.log, then the request line.
+    // The handler's own line, through c.get('log'), then the request line.
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatchObject({
       msg: 'looking up item',

@@ -19,7 +19,7 @@ export interface RequestLogOptions {
 /**
  * Writes one JSON line per request when it finishes — `request_id, function, method, route,
  * status, duration_ms` — at `info` below 500 and `error` from 500, with the thrown error (if
- * any) under `error`. Sets `c.get('log')` for handlers. Must run after `requestId()`.
+ * any) under `error`. Sets `log` for handlers (`c.get('log')`). Must run after `requestId()`.
  *
  * The route is the pattern (`/health/ready`, `/webhooks/standard/:source`), never the raw URL,
  * so lines carry no query-string tokens and group by endpoint.

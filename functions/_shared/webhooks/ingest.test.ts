@@ -28,23 +28,25 @@ const message = (key: string, sender: string | null): IntakeEvent => ({
 
 const NO_LIMITS: IngestLimits = { global: null, sender: null };
 
-/** Counts the `ingest_events` calls made through it. */
-function counting(db: Queryable): Queryable & { calls: number } {
-  const counted = {
-    calls: 0,
+/** `db`, with every statement text it is asked to run passed to `seen` first. */
+function observing(db: Queryable, seen: (text: string) => void): Queryable {
+  return {
     query: ((text: string, values?: readonly unknown[]) => {
-      if (text.includes('ingest_events')) counted.calls += 1;
+      seen(text);
       return db.query(text, values);
     }) as Queryable['query'],
     exec: (text: string) => db.exec(text),
   };
-  return counted;
 }
 
 describe('createIngestor', () => {
   it('sends a lone request at once, and what arrives meanwhile in one call after it', async () => {
-    const db = counting(database.db);
-    const ingestor = createIngestor(db);
+    let calls = 0;
+    const ingestor = createIngestor(
+      observing(database.db, (text) => {
+        if (text.includes('ingest_events')) calls += 1;
+      }),
+    );
     const first = ingestor.ingest({
       provider: 'gc',
       requestId: 'r0',
@@ -62,7 +64,7 @@ describe('createIngestor', () => {
       }));
     const outcomes = await Promise.all([first, ...rest]);
     expect(outcomes.map(([outcome]) => outcome!.outcome)).toEqual(Array(21).fill('accepted'));
-    expect(db.calls).toBe(2);
+    expect(calls).toBe(2);
     const [stored] = await database.db.query<{ events: number; jobs: number }>(
       `select (select count(*) from inbound_events where provider = 'gc')::int as events,
               (select count(*) from jobs where queue = 'gc')::int as jobs`,
@@ -72,14 +74,11 @@ describe('createIngestor', () => {
 
   it('issues the next call before it answers the requests of the call that finished', async () => {
     const order: string[] = [];
-    const db: Queryable = {
-      query: ((text: string, values?: readonly unknown[]) => {
+    const ingestor = createIngestor(
+      observing(database.db, (text) => {
         if (text.includes('ingest_events')) order.push('call');
-        return database.db.query(text, values);
-      }) as Queryable['query'],
-      exec: (text: string) => database.db.exec(text),
-    };
-    const ingestor = createIngestor(db);
+      }),
+    );
     const request = (key: string) => ({
       provider: 'overlap',
       requestId: key,
@@ -95,13 +94,7 @@ describe('createIngestor', () => {
 
   it('sends a statement long enough for the driver to write it at once', async () => {
     const texts: string[] = [];
-    const db: Queryable = {
-      query: ((text: string, values?: readonly unknown[]) => {
-        texts.push(text);
-        return database.db.query(text, values);
-      }) as Queryable['query'],
-      exec: (text: string) => database.db.exec(text),
-    };
+    const db = observing(database.db, (text) => texts.push(text));
     const [outcome] = await createIngestor(db).ingest({
       provider: 'padded',
       requestId: 'padded-0',
