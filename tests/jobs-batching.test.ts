@@ -41,6 +41,8 @@ function counted(db: Db) {
       return db.transaction(fn);
     },
     close: (timeout) => db.close(timeout),
+    probe: (timeoutMs) => db.probe(timeoutMs),
+    stats: () => db.stats(),
   };
   return {
     db: wrapped,

@@ -1,5 +1,18 @@
 import postgres from 'postgres';
-import { DatabaseUnavailableError, type Db, type Row, type Transaction } from './types.ts';
+import {
+  DatabaseTimeoutError,
+  type Db,
+  type PoolStats,
+  type Queryable,
+  type QueryOptions,
+  type Row,
+  type Transaction,
+} from './types.ts';
+import { describeDatabaseUrl, translateError } from './errors.ts';
+import { createDriverGuard } from './driver-guard.ts';
+
+export { describeDatabaseUrl, isUnavailableError } from './errors.ts';
+export { isDriverFault, recoverFromDriverFault } from './driver-guard.ts';
 
 export interface PostgresDbOptions {
   /** Connection string, e.g. `postgres://user:pass@host:5432/db`. */
@@ -11,136 +24,271 @@ export interface PostgresDbOptions {
    * them across transactions, so the default is off.
    */
   prepare?: boolean;
-  /** Seconds to wait for a connection before failing (503 rather than a hung request). */
+  /** Seconds to wait for a connection to open before failing it. */
   connectTimeoutSeconds?: number;
   /** Seconds an idle connection is kept. */
   idleTimeoutSeconds?: number;
   /** Application name shown in `pg_stat_activity`. */
   applicationName?: string;
-}
-
-/** Error codes and messages that mean "the server is not there", not "your SQL is wrong". */
-const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ENOTFOUND',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EAI_AGAIN',
-  'CONNECT_TIMEOUT',
-  'CONNECTION_CLOSED',
-  'CONNECTION_ENDED',
-  'CONNECTION_DESTROYED',
-  '57P01', // admin_shutdown
-  '57P02', // crash_shutdown
-  '57P03', // cannot_connect_now
-  '3D000', // invalid_catalog_name: the database was dropped
-  '08000',
-  '08001',
-  '08003',
-  '08004',
-  '08006',
-]);
-
-function errorCode(error: unknown): string | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' ? code : undefined;
-}
-
-/** True when `error` means the database is unreachable rather than a query failure. */
-export function isUnavailableError(error: unknown): boolean {
-  if (error instanceof DatabaseUnavailableError) return true;
-  const code = errorCode(error);
-  if (code !== undefined && UNAVAILABLE_CODES.has(code)) return true;
-  // Deno reports refused connections as `ConnectionRefused` errors without a code.
-  const name = (error as { name?: unknown } | null)?.name;
-  return name === 'ConnectionRefused' || name === 'ConnectionReset';
-}
-
-function translate(error: unknown): unknown {
-  if (isUnavailableError(error) && !(error instanceof DatabaseUnavailableError)) {
-    return new DatabaseUnavailableError('database unavailable', { cause: error });
-  }
-  return error;
-}
-
-/** Strips the password from a connection string so it can be logged. */
-export function describeDatabaseUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    const user = parsed.username ? `${decodeURIComponent(parsed.username)}@` : '';
-    return `postgres://${user}${parsed.host}${parsed.pathname}`;
-  } catch {
-    return 'postgres://(unparseable url)';
-  }
-}
-
-type Sql = postgres.Sql | postgres.TransactionSql;
-
-function queryable(sql: Sql) {
-  return {
-    async query<T extends Row = Row>(text: string, values: readonly unknown[] = []) {
-      try {
-        // `prepare: true` asks for a named statement; the pool's own `prepare` option (off
-        // unless GATEHOUSE_DB_PREPARE) still decides. postgres.js never prepares `unsafe`
-        // queries unless asked, so without this the setting did nothing.
-        // deno-lint-ignore no-explicit-any
-        return (await sql.unsafe(text, values as any[], { prepare: true })) as unknown as T[];
-      } catch (error) {
-        throw translate(error);
-      }
-    },
-    async exec(text: string) {
-      try {
-        await sql.unsafe(text).simple();
-      } catch (error) {
-        throw translate(error);
-      }
-    },
-  };
-}
-
-function transaction(sql: postgres.TransactionSql): Transaction {
-  return {
-    ...queryable(sql),
-    savepoint<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
-      return sql.savepoint((inner) => fn(transaction(inner))) as Promise<T>;
-    },
-  };
+  /**
+   * Client-side deadline in ms for every statement, and for a transaction to get its
+   * connection: past it the call rejects with {@link DatabaseTimeoutError} (503 upstream)
+   * instead of waiting on a stuck server or a full pool. Per-call `timeoutMs` overrides it;
+   * 0 or absent means none.
+   */
+  timeoutMs?: number;
+  /**
+   * Server-side bounds, sent as startup parameters of every connection: the server
+   * cancels a statement running longer (`statement_timeout`), a lock wait
+   * (`lock_timeout`), and ends a session idle inside a transaction
+   * (`idle_in_transaction_session_timeout`). They act even when this process is gone.
+   * 0 or absent sends nothing (the server's or the role's setting applies): a pooler that
+   * refuses unknown startup parameters (PgBouncer without `ignore_startup_parameters`)
+   * needs that.
+   */
+  statementTimeoutMs?: number;
+  lockTimeoutMs?: number;
+  idleInTransactionTimeoutMs?: number;
 }
 
 /**
- * Opens a postgres.js pool behind the {@link Db} interface.
+ * Longest pause between reconnect attempts while the server is away. postgres.js grows its
+ * own backoff to 20 s (`3 ** retries / 100` seconds), so intake answered 503 for up to
+ * 20 s after Postgres was back; capped, the first request after the server returns
+ * connects within this.
+ */
+export const MAX_RECONNECT_DELAY_MS = 500;
+
+/** Seconds for a new connection's TCP, TLS and authentication exchange. */
+const DEFAULT_CONNECT_TIMEOUT_SECONDS = 3;
+
+/** Reconnect delay in seconds after `retries` failed attempts: 25 ms doubling, capped, jittered. */
+export function reconnectDelaySeconds(retries: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(0.025 * 2 ** retries, MAX_RECONNECT_DELAY_MS / 1000);
+  return ceiling * (0.5 + random() / 2);
+}
+
+type Sql = postgres.Sql;
+type TxSql = postgres.TransactionSql;
+
+function startupParameters(options: PostgresDbOptions): Record<string, string> {
+  const parameters: Record<string, string> = {
+    application_name: options.applicationName ?? 'gatehouse',
+  };
+  const bounds = {
+    statement_timeout: options.statementTimeoutMs,
+    lock_timeout: options.lockTimeoutMs,
+    idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs,
+  };
+  for (const [name, ms] of Object.entries(bounds)) {
+    if (ms !== undefined && ms > 0) parameters[name] = `${Math.round(ms)}ms`;
+  }
+  return parameters;
+}
+
+/**
+ * Settles with `work`, or rejects with {@link DatabaseTimeoutError} after `timeoutMs`
+ * (0: no deadline). The statement is not cancelled from here: a CancelRequest needs a new
+ * connection, and postgres.js drops the promise of a failed one (an unhandled rejection
+ * while the server is away). The server's own `statement_timeout` ends it instead.
+ */
+function withDeadline<T>(work: PromiseLike<T>, timeoutMs: number, what: string): Promise<T> {
+  if (!(timeoutMs > 0)) {
+    return Promise.resolve(work).catch((error) => {
+      throw translateError(error);
+    });
+  }
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new DatabaseTimeoutError(`${what} took longer than ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    work.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error) => {
+        clearTimeout(timer);
+        reject(translateError(error));
+      },
+    );
+  });
+}
+
+/**
+ * Opens a postgres.js pool behind the {@link Db} interface, with deadlines, capped
+ * reconnects and a guard against the driver's closed-socket fault (see driver-guard.ts).
  *
  * @example
- * const db = createPostgresDb({ url: config.databaseUrl, max: 10 });
+ * const db = createPostgresDb({ url: config.databaseUrl, max: 10, timeoutMs: 3_000 });
  * const [row] = await db.query<{ now: Date }>('select now() as now');
  * await db.transaction(async (tx) => {
  *   await tx.query('insert into audit_logs (action) values ($1)', ['replay']);
  * });
  */
 export function createPostgresDb(options: PostgresDbOptions): Db {
-  const sql = postgres(options.url, {
-    max: options.max ?? 10,
+  const max = options.max ?? 10;
+  const defaultTimeoutMs = options.timeoutMs ?? 0;
+  const connectTimeout = options.connectTimeoutSeconds ?? DEFAULT_CONNECT_TIMEOUT_SECONDS;
+  const settings: postgres.Options<Record<string, never>> = {
+    max,
     prepare: options.prepare ?? false,
-    connect_timeout: options.connectTimeoutSeconds ?? 5,
+    connect_timeout: connectTimeout,
     idle_timeout: options.idleTimeoutSeconds ?? 30,
-    connection: { application_name: options.applicationName ?? 'gatehouse' },
+    backoff: (retries: number) => reconnectDelaySeconds(retries),
+    connection: startupParameters(options),
     onnotice: () => {},
+  };
+  const open = (): Sql => postgres(options.url, settings);
+  const guard = createDriverGuard({ open, describe: describeDatabaseUrl(options.url) });
+  let probeSql: Sql | null = null;
+
+  const running = new Set<{ readonly started: number }>();
+  let transactions = 0;
+  let timeouts = 0;
+  let lastTimeoutAt: number | null = null;
+  const track = <T>(work: () => Promise<T>): Promise<T> => {
+    const entry = { started: performance.now() };
+    running.add(entry);
+    let settled: Promise<T>;
+    try {
+      settled = work();
+    } catch (error) {
+      settled = Promise.reject(error); // e.g. the pool was closed: still a rejection
+    }
+    return settled.then(
+      (value) => {
+        running.delete(entry);
+        return value;
+      },
+      (error) => {
+        running.delete(entry);
+        if (error instanceof DatabaseTimeoutError) {
+          timeouts += 1;
+          lastTimeoutAt = performance.now();
+        }
+        throw error;
+      },
+    );
+  };
+  const timeoutOf = (call?: QueryOptions) => call?.timeoutMs ?? defaultTimeoutMs;
+
+  const queryable = (current: () => Sql | TxSql) => ({
+    query<T extends Row = Row>(text: string, values: readonly unknown[] = [], call?: QueryOptions) {
+      // `prepare: true` asks for a named statement; the pool's own `prepare` option (off
+      // unless GATEHOUSE_DB_PREPARE) still decides. postgres.js never prepares `unsafe`
+      // queries unless asked, so without this the setting did nothing.
+      // deno-lint-ignore no-explicit-any
+      const run = () => current().unsafe(text, values as any[], { prepare: true });
+      return track(() =>
+        guard.watch(withDeadline(run(), timeoutOf(call), 'a database statement'))
+      ) as unknown as Promise<T[]>;
+    },
+    exec(text: string) {
+      return track(() =>
+        guard.watch(withDeadline(current().unsafe(text).simple(), 0, 'a database script'))
+      ).then(() => undefined);
+    },
   });
+
+  const transaction = (sql: TxSql): Transaction => ({
+    ...queryable(() => sql),
+    savepoint<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+      return sql.savepoint((inner) => fn(transaction(inner))) as Promise<T>;
+    },
+  });
+
   return {
-    ...queryable(sql),
+    ...queryable(() => guard.current()),
     description: describeDatabaseUrl(options.url),
-    async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
-      try {
-        return (await sql.begin((tx) => fn(transaction(tx)))) as T;
-      } catch (error) {
-        throw translate(error);
-      }
+    transaction<T>(fn: (tx: Transaction) => Promise<T>, call?: QueryOptions): Promise<T> {
+      const timeoutMs = timeoutOf(call);
+      return track(async () => {
+        // The deadline covers getting a connection (BEGIN); once the body runs, each of its
+        // statements has its own. A transaction that starts after its caller gave up rolls
+        // back at once.
+        let started = false;
+        let abandoned = false;
+        transactions += 1;
+        const work = guard.current().begin(async (tx) => {
+          started = true;
+          if (abandoned) throw new DatabaseTimeoutError('transaction started after its deadline');
+          return await fn(transaction(tx));
+        }) as Promise<T>;
+        try {
+          if (!(timeoutMs > 0)) return await guard.watch(withDeadline(work, 0, ''));
+          const opened = new Promise<never>((_, reject) => {
+            const timer = setTimeout(() => {
+              if (started) return;
+              abandoned = true;
+              reject(
+                new DatabaseTimeoutError(
+                  `no database connection for a transaction within ${timeoutMs} ms`,
+                ),
+              );
+            }, timeoutMs);
+            work.finally(() => clearTimeout(timer)).catch(() => {});
+          });
+          return await Promise.race([guard.watch(withDeadline(work, 0, '')), opened]);
+        } finally {
+          transactions -= 1;
+        }
+      });
+    },
+    probe(timeoutMs: number): Queryable {
+      const connection = () => {
+        probeSql ??= postgres(options.url, {
+          ...settings,
+          max: 1,
+          idle_timeout: 30,
+          connect_timeout: Math.max(1, Math.ceil(timeoutMs / 1000)),
+        });
+        return probeSql;
+      };
+      const discard = (sql: Sql) => {
+        // A fresh connection next time: this one may be stuck behind the failure.
+        if (probeSql === sql) probeSql = null;
+        sql.end({ timeout: 0 }).catch(() => {});
+      };
+      return {
+        async query<T extends Row = Row>(text: string, values: readonly unknown[] = []) {
+          const sql = connection();
+          try {
+            // deno-lint-ignore no-explicit-any
+            const work = sql.unsafe(text, values as any[]);
+            return await withDeadline(work, timeoutMs, 'the database probe') as unknown as T[];
+          } catch (error) {
+            discard(sql);
+            throw error;
+          }
+        },
+        async exec(text: string) {
+          const sql = connection();
+          try {
+            await withDeadline(sql.unsafe(text).simple(), timeoutMs, 'the database probe');
+          } catch (error) {
+            discard(sql);
+            throw error;
+          }
+        },
+      };
+    },
+    stats(): PoolStats {
+      const now = performance.now();
+      let oldest = now;
+      for (const entry of running) oldest = Math.min(oldest, entry.started);
+      return {
+        max,
+        active: running.size,
+        transactions,
+        oldestMs: now - oldest,
+        timeouts,
+        lastTimeoutAgoMs: lastTimeoutAt === null ? null : now - lastTimeoutAt,
+      };
     },
     async close(timeoutSeconds = 5) {
-      await sql.end({ timeout: timeoutSeconds });
+      await Promise.all([guard.close(timeoutSeconds), probeSql?.end({ timeout: 0 })]);
     },
   };
 }

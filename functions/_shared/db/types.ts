@@ -6,9 +6,22 @@
  */
 export type Row = Record<string, unknown>;
 
+/** Per-call settings. */
+export interface QueryOptions {
+  /**
+   * Deadline in ms for this call instead of the pool's: past it the call rejects with
+   * {@link DatabaseTimeoutError}. 0 waits as long as it takes (migrations, operator tools).
+   */
+  readonly timeoutMs?: number;
+}
+
 export interface Queryable {
   /** Runs one statement with `$1..$n` parameters and returns its rows. */
-  query<T extends Row = Row>(text: string, values?: readonly unknown[]): Promise<T[]>;
+  query<T extends Row = Row>(
+    text: string,
+    values?: readonly unknown[],
+    options?: QueryOptions,
+  ): Promise<T[]>;
   /**
    * Runs a script of one or more statements without parameters (simple query protocol),
    * e.g. a migration file. Never build `text` from untrusted values.
@@ -21,19 +34,67 @@ export interface Transaction extends Queryable {
   savepoint<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
 }
 
+/** What a pool is doing now: enough to tell a saturated pool from an unreachable server. */
+export interface PoolStats {
+  /** Connections the pool may open. */
+  readonly max: number;
+  /** Statements and transactions started and not yet settled. */
+  readonly active: number;
+  /** Transactions open (each holds a connection to itself). */
+  readonly transactions: number;
+  /** Milliseconds the oldest unsettled statement or transaction has been running; 0 if none. */
+  readonly oldestMs: number;
+  /** Calls that missed their deadline since the pool opened. */
+  readonly timeouts: number;
+  /** Milliseconds since the last missed deadline; null if none. */
+  readonly lastTimeoutAgoMs: number | null;
+}
+
 export interface Db extends Queryable {
   /** Runs `fn` in one transaction on one connection: commit on return, rollback on throw. */
-  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: Transaction) => Promise<T>, options?: QueryOptions): Promise<T>;
+  /**
+   * A connection of its own, outside the pool, each statement bounded by `timeoutMs`: for
+   * health probes, which must tell an unreachable server from a busy pool. Opened on first
+   * use and replaced after any failure.
+   */
+  probe(timeoutMs: number): Queryable;
+  /** The pool's current load. */
+  stats(): PoolStats;
   /** Closes the pool, waiting up to `timeoutSeconds` for running queries. */
   close(timeoutSeconds?: number): Promise<void>;
   /** What this handle points at, for logs and health output; never includes a password. */
   readonly description: string;
 }
 
-/** Thrown for a database that cannot be reached; callers map it to 503. */
+/**
+ * Why the database could not serve a call: `unreachable` (no connection: refused, reset,
+ * shutting down), `timeout` (no answer within the deadline, or the server cancelled the
+ * statement on its `statement_timeout` / `lock_timeout`), `conflict` (a deadlock or
+ * serialization failure: safe to retry).
+ */
+export type UnavailableReason = 'unreachable' | 'timeout' | 'conflict';
+
+/**
+ * Thrown for a database that cannot serve the call now; callers map it to 503 with
+ * `Retry-After`. The work may be retried as it is: nothing about the input is wrong.
+ */
 export class DatabaseUnavailableError extends Error {
-  override readonly name = 'DatabaseUnavailableError';
-  constructor(message: string, options?: { cause?: unknown }) {
+  override readonly name: string = 'DatabaseUnavailableError';
+  readonly reason: UnavailableReason;
+  constructor(
+    message: string,
+    options?: { cause?: unknown; reason?: UnavailableReason },
+  ) {
     super(message, options);
+    this.reason = options?.reason ?? 'unreachable';
+  }
+}
+
+/** The database did not answer within the deadline (client-side or its own timeouts). */
+export class DatabaseTimeoutError extends DatabaseUnavailableError {
+  override readonly name = 'DatabaseTimeoutError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, { ...options, reason: 'timeout' });
   }
 }
