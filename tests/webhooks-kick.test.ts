@@ -15,6 +15,7 @@ import {
 import { createWebhooksFunction } from '../functions/webhooks/index.ts';
 import { capturedLogger } from './support/logs.ts';
 import { useMigratedDatabase } from './support/migrated.ts';
+import { testRuntime } from './support/runtime.ts';
 
 const STRIPE_SECRET = 'whsec_kick_test_secret';
 const APP_SECRET = 'kick-test-app-secret';
@@ -31,14 +32,14 @@ beforeEach(async () => {
 });
 
 function runtime() {
-  return {
+  return testRuntime({
     config,
     db: database.db,
     logger: capturedLogger().logger,
     clock: systemClock,
     fetch,
     background: (task: Promise<unknown>) => void tasks.push(task),
-  };
+  });
 }
 
 function postStripe(app: ReturnType<typeof createWebhooksFunction>, id: string) {

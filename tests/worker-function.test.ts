@@ -15,6 +15,7 @@ import { createHealthFunction } from '../functions/health/index.ts';
 import { createWorkerApp } from '../functions/worker/index.ts';
 import { capturedLogger } from './support/logs.ts';
 import { useMigratedDatabase } from './support/migrated.ts';
+import { testRuntime } from './support/runtime.ts';
 
 const KEY = 'current-service-key-0123456789abcdef';
 const OLD_KEY = 'previous-service-key-0123456789abcdef';
@@ -188,14 +189,12 @@ describe('GET /health: queue thresholds', () => {
       GATEHOUSE_QUEUE_DEPTH_WARNING: warning,
       GATEHOUSE_QUEUE_DEPTH_CRITICAL: critical,
     });
-    return createHealthFunction({
+    return createHealthFunction(testRuntime({
       config,
       db: database.db,
       logger: capturedLogger().logger,
       clock: systemClock,
-      fetch: globalThis.fetch,
-      background: () => {},
-    });
+    }));
   }
 
   async function fill(queue: string, n: number) {

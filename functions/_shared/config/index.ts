@@ -3,6 +3,8 @@ import type { z } from 'zod';
 import {
   DEFAULT_BODY_LIMIT_BYTES,
   DEFAULT_EMBEDDED_DB_PORT,
+  DEFAULT_MAX_BUFFERED_BYTES,
+  DEFAULT_MAX_IN_FLIGHT,
   DEFAULT_PAYPAL_CERT_HOSTS,
   DEFAULT_PORT,
   DEFAULT_WHATSAPP_GRAPH_URL,
@@ -13,9 +15,11 @@ import {
   STANDARD_WEBHOOK_SECRET_PREFIX,
 } from './schema.ts';
 import { type QueueConfig, queueConfig } from './queue.ts';
+import { type DatabaseConfig, databaseSettings } from './database.ts';
 
 export { type Env, envSchema } from './schema.ts';
 export { QUEUE_DEFAULTS, type QueueConfig } from './queue.ts';
+export { DATABASE_DEFAULTS, type DatabaseConfig } from './database.ts';
 
 export type GatehouseEnv = 'development' | 'production';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -26,17 +30,19 @@ export interface Config {
   readonly port: number;
   /** Interface the local server binds; loopback unless said otherwise. */
   readonly host: string;
-  readonly database: {
-    /** `null` → the local server starts the embedded PGlite. */
-    readonly url: string | null;
-    readonly poolSize: number;
-    readonly prepare: boolean;
-    readonly embeddedPort: number;
-  };
+  /** Connection, pools and timeouts (see config/database.ts). */
+  readonly database: DatabaseConfig;
   /** Folder for local state: embedded database, generated development secrets. */
   readonly dataDir: string;
   readonly log: { readonly level: LogLevel };
-  readonly http: { readonly corsOrigins: readonly string[]; readonly bodyLimitBytes: number };
+  readonly http: {
+    readonly corsOrigins: readonly string[];
+    readonly bodyLimitBytes: number;
+    /** Requests served at once per process; beyond it 503 before the body is read. */
+    readonly maxInFlight: number;
+    /** Declared request body bytes held at once per process; beyond it 503 unread. */
+    readonly maxBufferedBytes: number;
+  };
   /** Accepted service keys (first is current; the rest are being rotated out). */
   readonly serviceKeys: readonly string[];
   readonly metricsTokens: readonly string[];
@@ -165,6 +171,15 @@ export function parseConfig(env: Env): Config {
     }
   }
   const queue = queueConfig(parsed, problems);
+  const bodyLimit = parsed.GATEHOUSE_BODY_LIMIT_BYTES ?? DEFAULT_BODY_LIMIT_BYTES;
+  if (
+    parsed.GATEHOUSE_MAX_BUFFERED_BYTES !== undefined &&
+    parsed.GATEHOUSE_MAX_BUFFERED_BYTES < bodyLimit
+  ) {
+    problems.push(
+      `GATEHOUSE_MAX_BUFFERED_BYTES: must be at least GATEHOUSE_BODY_LIMIT_BYTES (${bodyLimit}), or no body that large is ever admitted`,
+    );
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   const corsOrigins = (parsed.GATEHOUSE_CORS_ORIGINS ?? '').split(',').map((item) => item.trim())
@@ -175,15 +190,17 @@ export function parseConfig(env: Env): Config {
     host: parsed.GATEHOUSE_HOST ?? '127.0.0.1',
     database: {
       url: parsed.DATABASE_URL ?? parsed.SUPABASE_DB_URL ?? null,
-      poolSize: parsed.GATEHOUSE_DB_POOL_SIZE ?? 10,
       prepare: parsed.GATEHOUSE_DB_PREPARE ?? false,
       embeddedPort: parsed.GATEHOUSE_EMBEDDED_DB_PORT ?? DEFAULT_EMBEDDED_DB_PORT,
+      ...databaseSettings(parsed),
     },
     dataDir: parsed.GATEHOUSE_DATA_DIR ?? '.data',
     log: { level: parsed.GATEHOUSE_LOG_LEVEL },
     http: {
       corsOrigins,
-      bodyLimitBytes: parsed.GATEHOUSE_BODY_LIMIT_BYTES ?? DEFAULT_BODY_LIMIT_BYTES,
+      bodyLimitBytes: bodyLimit,
+      maxInFlight: parsed.GATEHOUSE_MAX_IN_FLIGHT ?? DEFAULT_MAX_IN_FLIGHT,
+      maxBufferedBytes: parsed.GATEHOUSE_MAX_BUFFERED_BYTES ?? DEFAULT_MAX_BUFFERED_BYTES,
     },
     serviceKeys: parsed.GATEHOUSE_SERVICE_KEY,
     metricsTokens: parsed.METRICS_TOKEN,

@@ -1,6 +1,7 @@
 import { ussdEnvShape } from './ussd.ts';
 import { z } from 'zod';
 import { queueEnvShape } from './queue.ts';
+import { databaseEnvShape } from './database.ts';
 
 /** The environment as entry points read it (Deno.env.toObject(), process.env, .env). */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -8,6 +9,10 @@ export type Env = Readonly<Record<string, string | undefined>>;
 export const DEFAULT_PORT = 54321;
 export const DEFAULT_EMBEDDED_DB_PORT = 54322;
 export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
+/** Requests one process serves at once; more are answered 503 before their body is read. */
+export const DEFAULT_MAX_IN_FLIGHT = 128;
+/** Request body bytes one process holds at once (declared lengths); more → 503 unread. */
+export const DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_WHATSAPP_GRAPH_URL = 'https://graph.facebook.com/v21.0';
 export const DEFAULT_PAYPAL_CERT_HOSTS = ['api.paypal.com', 'api.sandbox.paypal.com'];
 /** Minimum length of a production service key: long enough that guessing is hopeless. */
@@ -61,7 +66,6 @@ export const envSchema = z.object({
   DATABASE_URL: postgresUrl,
   // Supabase injects SUPABASE_DB_URL into edge functions; used when DATABASE_URL is unset.
   SUPABASE_DB_URL: postgresUrl,
-  GATEHOUSE_DB_POOL_SIZE: integer(1, 100),
   GATEHOUSE_DB_PREPARE: boolean,
   GATEHOUSE_DATA_DIR: optionalText,
   GATEHOUSE_EMBEDDED_DB_PORT: integer(0, 65_535),
@@ -71,6 +75,8 @@ export const envSchema = z.object({
   ),
   GATEHOUSE_CORS_ORIGINS: optionalText,
   GATEHOUSE_BODY_LIMIT_BYTES: integer(1_024, 50 * 1024 * 1024),
+  GATEHOUSE_MAX_IN_FLIGHT: integer(1, 100_000),
+  GATEHOUSE_MAX_BUFFERED_BYTES: integer(4 * 1024 * 1024, 16 * 1024 * 1024 * 1024),
   GATEHOUSE_SERVICE_KEY: secretList,
   METRICS_TOKEN: secretList,
   WHATSAPP_VERIFY_TOKEN: secretList,
@@ -88,6 +94,7 @@ export const envSchema = z.object({
   UPSTASH_REDIS_REST_URL: httpUrl,
   UPSTASH_REDIS_REST_TOKEN: optionalText,
   ...queueEnvShape,
+  ...databaseEnvShape,
 });
 
 export type ParsedEnv = z.output<typeof envSchema>;

@@ -15,6 +15,7 @@ import {
 } from './errors.ts';
 import { ProblemError } from './problem.ts';
 import { requestBodyLimit } from './body-limit.ts';
+import { type Admission, admissionControl } from './admission.ts';
 import { requestLog } from './request-log.ts';
 import { apiSecurityHeaders } from './security-headers.ts';
 
@@ -26,6 +27,12 @@ export interface FunctionAppOptions {
   bodyLimitBytes: number;
   /** Milliseconds from an arbitrary origin, for `duration_ms`; defaults to `performance.now`. */
   now?: () => number;
+  /**
+   * The process's budget of requests in flight and body bytes (one per process, shared by
+   * its function apps): a request beyond it gets 503 before its body is read. Omitted for
+   * apps that must always answer (health probes).
+   */
+  admission?: Admission;
 }
 
 const FUNCTION_NAME = /^[a-z0-9][a-z0-9_-]*$/;
@@ -117,6 +124,9 @@ export function createFunctionApp<Name extends string>(
     ...corsMiddleware(options.corsOrigins),
     methodNotAllowed({ app, onMethodNotAllowed: methodNotAllowedProblem }),
     catchNonErrorThrows(),
+    ...(options.admission
+      ? [admissionControl(options.admission, { bodyLimitBytes: options.bodyLimitBytes })]
+      : []),
     requestBodyLimit({
       maxBytes: options.bodyLimitBytes,
       onTooLarge: () => {

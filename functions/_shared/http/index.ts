@@ -21,5 +21,13 @@ export {
   statusText,
 } from './problem.ts';
 export { requestBodyLimit, type RequestBodyLimitOptions } from './body-limit.ts';
+export {
+  type Admission,
+  admissionControl,
+  type AdmissionOptions,
+  type AdmissionStats,
+  createAdmission,
+  SHED_RETRY_AFTER_SECONDS,
+} from './admission.ts';
 export { requestLog, type RequestLogOptions } from './request-log.ts';
 export { API_SECURITY_HEADERS, apiSecurityHeaders } from './security-headers.ts';

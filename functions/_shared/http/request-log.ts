@@ -1,6 +1,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
 import type { LogFields, Logger } from '../log/index.ts';
+import { withRequestContext } from '../log/request-context.ts';
 import type { AppEnv } from './env.ts';
 
 export interface RequestLogOptions {
@@ -19,7 +20,8 @@ export interface RequestLogOptions {
 /**
  * Writes one JSON line per request when it finishes — `request_id, function, method, route,
  * status, duration_ms` — at `info` below 500 and `error` from 500, with the thrown error (if
- * any) under `error`. Sets `log` for handlers (`c.get('log')`). Must run after `requestId()`.
+ * any) under `error`. Sets `log` for handlers (`c.get('log')`) and runs the rest of the
+ * request in its request context (`currentRequestId()`). Must run after `requestId()`.
  *
  * The route is the pattern (`/health/ready`, `/webhooks/standard/:source`), never the raw URL,
  * so lines carry no query-string tokens and group by endpoint.
@@ -60,8 +62,9 @@ export function requestLog(options: RequestLogOptions): MiddlewareHandler<AppEnv
     };
     try {
       // Thrown errors normally stop inside: Hono's compose hands them to onError and leaves
-      // them on c.error. Only a failing onError itself arrives here.
-      await next();
+      // them on c.error. Only a failing onError itself arrives here. The rest of the request
+      // runs in its context, so work it leaves behind still names it (crash-guard.ts).
+      await withRequestContext({ requestId: c.get('requestId') }, next);
     } catch (error) {
       finish(500, error);
       throw error;

@@ -37,6 +37,8 @@ export function createJobRegistry(options: {
 export interface JobRunnerDeps {
   readonly config: Config;
   readonly db: Db;
+  /** The job engine's own pool, so jobs never take the connections requests need. */
+  readonly jobsDb?: Db;
   readonly logger: Logger;
   readonly clock: Clock;
   readonly registry?: JobRegistry;
@@ -67,17 +69,18 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
   const settings = deps.config.queue;
   const registry = deps.registry ??
     createJobRegistry({ retentionDays: settings.retentionDays });
+  const db = deps.jobsDb ?? deps.db;
   const workerId = newWorkerId();
   const logger = deps.logger.child({ worker: workerId });
 
   const pass = async (options: PassOptions = {}): Promise<WorkerReport> => {
     if (options.maintenance) {
-      await scheduleMaintenance(deps.db, new Date(deps.clock.now())).catch((error) =>
+      await scheduleMaintenance(db, new Date(deps.clock.now())).catch((error) =>
         logger.error('scheduling maintenance failed', { error })
       );
     }
     return runWorker({
-      db: deps.db,
+      db,
       registry,
       logger,
       clock: deps.clock,

@@ -1,13 +1,21 @@
 import { type Clock, systemClock } from '../clock.ts';
 import { type Config, ConfigError, type Env, parseConfig } from '../config/index.ts';
-import { createPostgresDb } from '../db/postgres.ts';
 import type { Db } from '../db/types.ts';
+import { type Admission, createAdmission } from '../http/admission.ts';
 import { createLogger, type Logger } from '../log/index.ts';
+import { type FaultCounts, installCrashGuard } from './crash-guard.ts';
+import { openPools } from './pools.ts';
+
+export { type CrashGuard, type FaultCounts, installCrashGuard } from './crash-guard.ts';
+export { openPools, type Pools } from './pools.ts';
 
 /** What every function factory receives: the outside world, built once per process. */
 export interface Runtime {
   readonly config: Config;
+  /** The requests' pool: every call bounded by GATEHOUSE_DB_TIMEOUT_MS. */
   readonly db: Db;
+  /** The job engine's own pool (worker passes, the kick after an ack). */
+  readonly jobsDb: Db;
   readonly logger: Logger;
   readonly clock: Clock;
   readonly fetch: typeof fetch;
@@ -16,14 +24,10 @@ export interface Runtime {
    * promise locally (the server waits for them on shutdown).
    */
   readonly background: (task: Promise<unknown>) => void;
-}
-
-/** The pool `DATABASE_URL` and the pool settings of the config describe. */
-export function openConfiguredDb(
-  url: string,
-  settings: Pick<Config['database'], 'poolSize' | 'prepare'>,
-): Db {
-  return createPostgresDb({ url, max: settings.poolSize, prepare: settings.prepare });
+  /** The process's budget of requests in flight and body bytes, shared by its apps. */
+  readonly admission: Admission;
+  /** Faults the process survived (unhandled rejections, uncaught errors). */
+  readonly faults: () => FaultCounts;
 }
 
 /** Supabase's edge runtime global, present only there. */
@@ -38,8 +42,9 @@ function edgeBackground(logger: Logger): (task: Promise<unknown>) => void {
 
 /**
  * Builds the runtime of a deployed edge function from its environment: parses the config
- * (throwing {@link ConfigError} naming each bad variable) and opens the database pool.
- * On Supabase `SUPABASE_DB_URL` is injected, so `DATABASE_URL` is optional there.
+ * (throwing {@link ConfigError} naming each bad variable), installs the crash guard and
+ * opens the database pools (which connect on first use). On Supabase `SUPABASE_DB_URL` is
+ * injected, so `DATABASE_URL` is optional there.
  *
  * @example
  * // supabase/functions/health/index.ts
@@ -53,13 +58,17 @@ export function createEdgeRuntime(env: Env): Runtime {
     ]);
   }
   const logger = createLogger({ level: config.log.level });
-  const db = openConfiguredDb(config.database.url, config.database);
+  const guard = installCrashGuard({ logger });
+  const pools = openPools(config.database.url, config.database);
   return {
     config,
-    db,
+    db: pools.db,
+    jobsDb: pools.jobsDb,
     logger,
     clock: systemClock,
     fetch: globalThis.fetch.bind(globalThis),
     background: edgeBackground(logger),
+    admission: createAdmission(config.http),
+    faults: guard.counts,
   };
 }

@@ -1,0 +1,65 @@
+import { z } from 'zod';
+
+/** Defaults of the database settings; each has an environment variable (README). */
+export const DATABASE_DEFAULTS = {
+  poolSize: 10,
+  jobPoolSize: 4,
+  timeoutMs: 3_000,
+  statementTimeoutMs: 5_000,
+  lockTimeoutMs: 2_000,
+} as const;
+
+export interface DatabaseConfig {
+  /** `null` → the local server starts the embedded PGlite. */
+  readonly url: string | null;
+  /** Connections serving requests (intake, health, APIs). */
+  readonly poolSize: number;
+  /** Connections of the job engine's own pool, so jobs never take the requests' ones. */
+  readonly jobPoolSize: number;
+  readonly prepare: boolean;
+  readonly embeddedPort: number;
+  /**
+   * How long a request waits on the database (a statement, a connection, a commit) before
+   * it is answered 503 with `Retry-After`.
+   */
+  readonly timeoutMs: number;
+  /** Server-side `statement_timeout` of request connections; 0 sends none. */
+  readonly statementTimeoutMs: number;
+  /** Server-side `lock_timeout` of request and job connections; 0 sends none. */
+  readonly lockTimeoutMs: number;
+}
+
+const whole = (min: number, max: number) =>
+  z.string().trim().optional().transform((value) => value === '' ? undefined : value).pipe(
+    z.string().regex(/^\d+$/, `must be a whole number between ${min} and ${max}`)
+      .transform(Number)
+      .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`))
+      .optional(),
+  );
+
+/** The database variables beyond the connection string, merged into the main schema. */
+export const databaseEnvShape = {
+  GATEHOUSE_DB_POOL_SIZE: whole(1, 100),
+  GATEHOUSE_DB_JOB_POOL_SIZE: whole(1, 100),
+  GATEHOUSE_DB_TIMEOUT_MS: whole(100, 120_000),
+  GATEHOUSE_DB_STATEMENT_TIMEOUT_MS: whole(0, 86_400_000),
+  GATEHOUSE_DB_LOCK_TIMEOUT_MS: whole(0, 86_400_000),
+};
+
+type DatabaseEnv = {
+  readonly [K in keyof typeof databaseEnvShape]?: z.output<(typeof databaseEnvShape)[K]>;
+};
+
+/** Builds the pool and timeout settings (the URL, port and prepare flag come from the caller). */
+export function databaseSettings(
+  parsed: DatabaseEnv,
+): Omit<DatabaseConfig, 'url' | 'prepare' | 'embeddedPort'> {
+  return {
+    poolSize: parsed.GATEHOUSE_DB_POOL_SIZE ?? DATABASE_DEFAULTS.poolSize,
+    jobPoolSize: parsed.GATEHOUSE_DB_JOB_POOL_SIZE ?? DATABASE_DEFAULTS.jobPoolSize,
+    timeoutMs: parsed.GATEHOUSE_DB_TIMEOUT_MS ?? DATABASE_DEFAULTS.timeoutMs,
+    statementTimeoutMs: parsed.GATEHOUSE_DB_STATEMENT_TIMEOUT_MS ??
+      DATABASE_DEFAULTS.statementTimeoutMs,
+    lockTimeoutMs: parsed.GATEHOUSE_DB_LOCK_TIMEOUT_MS ?? DATABASE_DEFAULTS.lockTimeoutMs,
+  };
+}

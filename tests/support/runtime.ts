@@ -1,0 +1,33 @@
+import type { Clock } from '../../functions/_shared/clock.ts';
+import type { Config } from '../../functions/_shared/config/index.ts';
+import type { Db } from '../../functions/_shared/db/types.ts';
+import { createAdmission } from '../../functions/_shared/http/admission.ts';
+import type { Logger } from '../../functions/_shared/log/index.ts';
+import type { Runtime } from '../../functions/_shared/runtime/index.ts';
+
+/**
+ * A {@link Runtime} for tests that build a deployed function from the parts they care
+ * about: the job engine shares the test's database pool unless given its own, the request
+ * budget comes from the config, and no fault has happened.
+ */
+export function testRuntime(parts: {
+  config: Config;
+  db: Db;
+  jobsDb?: Db;
+  logger: Logger;
+  clock: Clock;
+  fetch?: typeof fetch;
+  background?: (task: Promise<unknown>) => void;
+}): Runtime {
+  return {
+    config: parts.config,
+    db: parts.db,
+    jobsDb: parts.jobsDb ?? parts.db,
+    logger: parts.logger,
+    clock: parts.clock,
+    fetch: parts.fetch ?? globalThis.fetch.bind(globalThis),
+    background: parts.background ?? (() => {}),
+    admission: createAdmission(parts.config.http),
+    faults: () => ({ unhandledRejections: 0, uncaughtErrors: 0, driverFaults: 0 }),
+  };
+}
