@@ -6,11 +6,12 @@ import { MIGRATION_MANIFEST } from '../_shared/db/migration-manifest.ts';
 import type { MigrationManifestEntry } from '../_shared/db/migrations.ts';
 import type { Db } from '../_shared/db/types.ts';
 import { type HealthCheck, runHealthChecks } from '../_shared/health/index.ts';
-import { databaseCheck, migrationsCheck } from '../_shared/health/database.ts';
+import { databaseCheck, migrationsCheck, PROBE_TIMEOUT_MS } from '../_shared/health/database.ts';
 import { type AppEnv, createFunctionApp } from '../_shared/http/index.ts';
 import type { Logger } from '../_shared/log/index.ts';
 import { queueCheck } from '../_shared/queue/health.ts';
-import type { Runtime } from '../_shared/runtime/index.ts';
+import type { FaultCounts, Runtime } from '../_shared/runtime/index.ts';
+import type { Admission } from '../_shared/http/index.ts';
 
 export interface HealthDeps {
   readonly config: Pick<Config, 'http'>;
@@ -67,6 +68,9 @@ export function createHealthApp(deps: HealthDeps): Hono<AppEnv> {
         .map(([name]) => name);
       return c.json({ status: 'not_ready', failing: reasons, checks: report.checks }, 503);
     }
+    // Still ready (200): the database answers, requests are only slowed (a saturated pool,
+    // locks, timeouts). Taking the instance out would move the load, not remove it.
+    if (report.status === 'degraded') return c.json({ status: 'degraded', checks: report.checks });
     return c.json({ status: 'ready' });
   });
 
@@ -90,12 +94,40 @@ export function createHealthApp(deps: HealthDeps): Hono<AppEnv> {
 }
 
 /**
- * The health function as deployed: database and migrations, plus the job queue's depth
- * against GATEHOUSE_QUEUE_DEPTH_WARNING / _CRITICAL.
+ * The health function as deployed: database and migrations, the job queue's depth against
+ * GATEHOUSE_QUEUE_DEPTH_WARNING / _CRITICAL, and this process's faults and load.
  */
 export function createHealthFunction(runtime: Runtime): Hono<AppEnv> {
   return createHealthApp({
     ...runtime,
-    checks: [queueCheck(runtime.db, runtime.config.queue)],
+    checks: [
+      // On the probe connection, like the database checks: a busy pool is not a backlog.
+      queueCheck(runtime.db.probe(PROBE_TIMEOUT_MS), runtime.config.queue),
+      processCheck(runtime.faults, runtime.admission),
+    ],
   });
+}
+
+/**
+ * This process: faults it survived (crash-guard.ts) and its request budget (admission.ts).
+ * Informational: a past fault or a shed request does not make the process unhealthy now.
+ */
+export function processCheck(faults: () => FaultCounts, admission: Admission): HealthCheck {
+  return {
+    name: 'process',
+    critical: false,
+    run() {
+      const counts = faults();
+      const load = admission.stats();
+      return Promise.resolve({
+        status: 'ok',
+        unhandled_rejections: counts.unhandledRejections,
+        uncaught_errors: counts.uncaughtErrors,
+        driver_faults: counts.driverFaults,
+        in_flight: load.inFlight,
+        buffered_bytes: load.bufferedBytes,
+        shed: load.shed.inFlight + load.shed.bytes,
+      });
+    },
+  };
 }

@@ -3,7 +3,12 @@ import type { Clock } from '../_shared/clock.ts';
 import type { Config } from '../_shared/config/index.ts';
 import type { Db } from '../_shared/db/types.ts';
 import { createFlagReader, type FlagReader } from '../_shared/flags/index.ts';
-import { type AppEnv, createFunctionApp, ProblemError } from '../_shared/http/index.ts';
+import {
+  type Admission,
+  type AppEnv,
+  createFunctionApp,
+  ProblemError,
+} from '../_shared/http/index.ts';
 import type { Logger } from '../_shared/log/index.ts';
 import {
   type IntakeEvent,
@@ -62,6 +67,8 @@ export interface WebhooksDeps {
   readonly counters?: IntakeCounters;
   /** The USSD menu; the reference app's `mobilityMenu` by default. */
   readonly ussdMenu?: UssdNode;
+  /** The process's request budget: beyond it, 503 before the body is read. */
+  readonly admission?: Admission;
 }
 
 interface Delivery {
@@ -79,7 +86,8 @@ interface Delivery {
 export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
   const limits = deps.limits ?? DEFAULT_INTAKE_LIMITS;
   const flags = deps.flags ?? createFlagReader(deps.db, { clock: deps.clock });
-  const ingestor = deps.ingestor ?? createIngestor(deps.db);
+  const ingestor = deps.ingestor ??
+    createIngestor(deps.db, { timeoutMs: deps.config.database.timeoutMs });
   const counters = deps.counters ?? createIntakeCounters();
   const background = deps.background ??
     ((task: Promise<unknown>) =>
@@ -103,6 +111,7 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
     corsOrigins: [],
     bodyLimitBytes: Math.max(WHATSAPP_BODY_LIMIT_BYTES, defaultLimit),
     now: () => deps.clock.now(),
+    admission: deps.admission,
   });
 
   async function intake(

@@ -1,21 +1,90 @@
 import type { Clock } from '../clock.ts';
 import { checkMigrationsCurrent, type MigrationManifestEntry } from '../db/migrations.ts';
-import type { Queryable } from '../db/types.ts';
-import type { HealthCheck } from './index.ts';
+import { DatabaseTimeoutError, DatabaseUnavailableError, type Db } from '../db/types.ts';
+import type { HealthCheck, HealthCheckResult } from './index.ts';
 
 /** Round-trip time above which the database is reported `degraded`. */
 export const DATABASE_SLOW_MS = 500;
+/**
+ * How long the probe waits for the server, on its own connection. Below the 2 s bound
+ * every check runs under, so a check always answers with what it saw.
+ */
+export const PROBE_TIMEOUT_MS = 1_500;
+/** A statement that missed its deadline this recently keeps the database `degraded`. */
+export const RECENT_TIMEOUT_MS = 10_000;
+/** A session waiting on a lock longer than this counts as blocked. */
+export const BLOCKED_AFTER_SECONDS = 1;
 
-/** `select 1` round trip: down when unreachable, degraded when slow. */
-export function databaseCheck(db: Queryable, clock: Clock): HealthCheck {
+/**
+ * Sessions of this database waiting on a lock for over a second, as the probe's one
+ * statement: a held lock shows before the requests queued behind it time out.
+ */
+const PROBE_SQL = `select count(*) filter (
+         where wait_event_type = 'Lock' and state = 'active'
+           and now() - query_start > make_interval(secs => ${BLOCKED_AFTER_SECONDS})
+       )::int as blocked
+    from pg_catalog.pg_stat_activity
+   where datname = current_database()`;
+
+/**
+ * The database as requests see it, on a probe connection of its own so a full pool cannot
+ * hide a healthy server (or a healthy pool an unreachable one):
+ * - `down`: the server refuses, drops or does not answer the probe (`reason`:
+ *   `unreachable` or `not_answering`);
+ * - `degraded`: it answers, but requests are slowed: the pool is saturated (every
+ *   connection busy and the oldest call older than {@link DATABASE_SLOW_MS}), sessions are
+ *   blocked on locks, statements missed their deadline in the last 10 s, or the probe was
+ *   slow;
+ * - `ok` otherwise. Details carry the numbers, never a server message.
+ */
+export function databaseCheck(db: Db, clock: Clock): HealthCheck {
   return {
     name: 'database',
     critical: true,
-    async run() {
+    async run(): Promise<HealthCheckResult> {
       const started = clock.now();
-      await db.query('select 1');
+      const pool = db.stats();
+      const saturated = pool.active >= pool.max && pool.oldestMs > DATABASE_SLOW_MS;
+      const poolDetails = {
+        max: pool.max,
+        active: pool.active,
+        oldest_ms: Math.round(pool.oldestMs),
+        timeouts: pool.timeouts,
+      };
+      let blocked: number;
+      try {
+        const [row] = await db.probe(PROBE_TIMEOUT_MS).query<{ blocked: number }>(PROBE_SQL);
+        blocked = row?.blocked ?? 0;
+      } catch (error) {
+        if (error instanceof DatabaseTimeoutError && pool.oldestMs >= PROBE_TIMEOUT_MS) {
+          // The embedded database is one session: our own long statement holds it.
+          return { status: 'degraded', reason: 'pool_saturated', pool: poolDetails };
+        }
+        const reason = error instanceof DatabaseTimeoutError
+          ? 'not_answering'
+          : error instanceof DatabaseUnavailableError
+          ? 'unreachable'
+          : 'probe_failed';
+        return { status: 'down', reason, pool: poolDetails };
+      }
       const latency = clock.now() - started;
-      return { status: latency > DATABASE_SLOW_MS ? 'degraded' : 'ok', latency_ms: latency };
+      const timingOut = pool.lastTimeoutAgoMs !== null && pool.lastTimeoutAgoMs < RECENT_TIMEOUT_MS;
+      const reason = saturated
+        ? 'pool_saturated'
+        : blocked > 0
+        ? 'blocked_on_locks'
+        : timingOut
+        ? 'statements_timing_out'
+        : latency > DATABASE_SLOW_MS
+        ? 'slow'
+        : null;
+      return {
+        status: reason === null ? 'ok' : 'degraded',
+        ...(reason === null ? {} : { reason }),
+        latency_ms: latency,
+        blocked_sessions: blocked,
+        pool: poolDetails,
+      };
     },
   };
 }
@@ -23,17 +92,15 @@ export function databaseCheck(db: Queryable, clock: Clock): HealthCheck {
 /**
  * Every migration this code was built with is applied. Pending ones mean the schema is
  * older than the code (down: not ready); an applied file whose checksum differs from the
- * build's copy means someone edited a landed migration (degraded: investigate).
+ * build's copy means someone edited a landed migration (degraded: investigate). Read on the
+ * probe connection, so a saturated pool does not make the instance look unmigrated.
  */
-export function migrationsCheck(
-  db: Queryable,
-  manifest: readonly MigrationManifestEntry[],
-): HealthCheck {
+export function migrationsCheck(db: Db, manifest: readonly MigrationManifestEntry[]): HealthCheck {
   return {
     name: 'migrations',
     critical: true,
     async run() {
-      const state = await checkMigrationsCurrent(db, manifest);
+      const state = await checkMigrationsCurrent(db.probe(PROBE_TIMEOUT_MS), manifest);
       if (state.pending.length > 0) {
         return { status: 'down', expected: manifest.length, pending: state.pending };
       }

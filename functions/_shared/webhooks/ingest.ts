@@ -1,5 +1,4 @@
-import { isUnavailableError } from '../db/postgres.ts';
-import type { Queryable } from '../db/types.ts';
+import { DatabaseTimeoutError, DatabaseUnavailableError, type Queryable } from '../db/types.ts';
 import type { IntakeEvent } from './events/types.ts';
 
 export interface BucketLimit {
@@ -51,6 +50,14 @@ export interface IngestorOptions {
    * took from send to answer (a failed call too): how well requests share commits.
    */
   readonly onCall?: (call: IngestCall) => void;
+  /**
+   * Longest a request waits for its commit, waiting for a call included, in ms (0: no
+   * limit). Past it the request is answered with {@link DatabaseTimeoutError} (503 upstream)
+   * even if its call is still running: a stuck call never holds later requests beyond
+   * their own deadline. A request still queued then is dropped and never sent; one already
+   * sent may still commit (a provider's retry is then a duplicate).
+   */
+  readonly timeoutMs?: number;
 }
 
 export interface IngestCall {
@@ -61,6 +68,8 @@ export interface IngestCall {
 
 interface Pending {
   readonly request: IngestRequest;
+  /** Answered (or timed out): a queued request in this state is skipped, never sent. */
+  settled: boolean;
   resolve(outcomes: EventOutcome[]): void;
   reject(error: unknown): void;
 }
@@ -118,6 +127,7 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
   const maxBatchEvents = options.maxBatchEvents ?? 500;
   const maxInFlight = options.maxInFlight ?? 1;
   const onCall = options.onCall;
+  const timeoutMs = options.timeoutMs ?? 0;
   const groups = new Map<string, Group>();
 
   async function call(batch: readonly Pending[]): Promise<EventOutcome[][]> {
@@ -181,7 +191,7 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
     try {
       results = await call(batch);
     } catch (error) {
-      if (batch.length === 1 || isUnavailableError(error)) {
+      if (batch.length === 1 || error instanceof DatabaseUnavailableError) {
         release();
         for (const pending of batch) pending.reject(error);
         return;
@@ -202,10 +212,15 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
       let size = 0;
       while (group.queue.length > 0) {
         const next = group.queue[0]!;
+        if (next.settled) {
+          group.queue.shift(); // timed out while it waited
+          continue;
+        }
         if (batch.length > 0 && size + next.request.events.length > maxBatchEvents) break;
         batch.push(group.queue.shift()!);
         size += next.request.events.length;
       }
+      if (batch.length === 0) break;
       group.inFlight += 1;
       let released = false;
       const release = () => {
@@ -215,8 +230,12 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
         if (group.queue.length > 0) drain(key, group);
         else if (group.inFlight === 0) groups.delete(key);
       };
-      void flush(batch, release).finally(release);
+      flush(batch, release).finally(release).catch((error) => {
+        // flush settles every request itself; this only keeps a bug from going unseen.
+        for (const pending of batch) pending.reject(error);
+      });
     }
+    if (group.queue.length === 0 && group.inFlight === 0) groups.delete(key);
   }
 
   return {
@@ -230,7 +249,27 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
       }
       const target = group;
       return new Promise<EventOutcome[]>((resolve, reject) => {
-        target.queue.push({ request, resolve, reject });
+        const pending: Pending = { request, settled: false, resolve, reject };
+        if (timeoutMs > 0) {
+          const timer = setTimeout(() => {
+            if (pending.settled) return;
+            pending.settled = true;
+            reject(
+              new DatabaseTimeoutError(`the events were not committed within ${timeoutMs} ms`),
+            );
+          }, timeoutMs);
+          pending.resolve = (outcomes) => {
+            clearTimeout(timer);
+            if (!pending.settled) resolve(outcomes);
+            pending.settled = true;
+          };
+          pending.reject = (error) => {
+            clearTimeout(timer);
+            if (!pending.settled) reject(error);
+            pending.settled = true;
+          };
+        }
+        target.queue.push(pending);
         // Defer to the end of this turn so requests that arrived together share a call.
         if (!target.scheduled) {
           target.scheduled = true;
