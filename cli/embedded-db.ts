@@ -1,23 +1,30 @@
-import { PGlite } from '@electric-sql/pglite';
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
-import { createPostgresDb } from '../functions/_shared/db/postgres.ts';
+import { createPostgresDb, type PostgresDbOptions } from '../functions/_shared/db/postgres.ts';
 import type { Db } from '../functions/_shared/db/types.ts';
+import { type EmbeddedServer, serveEmbedded } from './embedded-db-server.ts';
 
-/** Wire connections the embedded server accepts at once (the server's pool uses one). */
-export const EMBEDDED_MAX_CONNECTIONS = 8;
+export { EMBEDDED_MAX_CONNECTIONS } from './embedded-db-server.ts';
+
+/** What a pool on the embedded database must be: one connection (PGlite is one session). */
+export const EMBEDDED_POOL: Partial<PostgresDbOptions> = { max: 1 };
 
 export interface EmbeddedDatabaseOptions {
   /** Folder for the data files; omitted → in memory (tests). */
   dataDir?: string;
   /** Loopback port for the wire protocol; 0 picks a free one. */
   port?: number;
+  /**
+   * Run PGlite in a worker thread (Deno only), so a long statement blocks that thread and
+   * not the server's: deadlines and health probes keep working. Tests under Node run it on
+   * their own thread.
+   */
+  inWorker?: boolean;
 }
 
 export interface EmbeddedDatabase {
   /** Connection string any Postgres client (psql, Studio-like tools) can use. */
   readonly url: string;
   readonly port: number;
-  /** A postgres.js pool of size 1 over the wire connection. */
+  /** A postgres.js pool of size 1 over the wire connection, without deadlines. */
   readonly db: Db;
   /** Closes the pool, the listener and PGlite (flushing data to disk). */
   stop(): Promise<void>;
@@ -28,7 +35,7 @@ export interface EmbeddedDatabase {
  * same driver (postgres.js) and the same SQL run locally as in production.
  *
  * PGlite is a single-session database: statements from all connections run one at a time,
- * so the pool has size 1 and transactions are serialised, which is correct if slower.
+ * so pools on it have size 1 and transactions are serialised, which is correct if slower.
  *
  * @example
  * const embedded = await startEmbeddedDatabase({ dataDir: '.data/pglite', port: 54322 });
@@ -38,36 +45,62 @@ export interface EmbeddedDatabase {
 export async function startEmbeddedDatabase(
   options: EmbeddedDatabaseOptions = {},
 ): Promise<EmbeddedDatabase> {
-  const pglite = await PGlite.create(options.dataDir ? { dataDir: options.dataDir } : {});
-  const server = new PGLiteSocketServer({
-    db: pglite,
-    host: '127.0.0.1',
-    port: options.port ?? 0,
-    // The server queues every connection's messages onto the one PGlite session and keeps a
-    // transaction's statements together, so psql can connect beside the server's own pool.
-    maxConnections: EMBEDDED_MAX_CONNECTIONS,
-  });
-  try {
-    await server.start();
-  } catch (error) {
-    await pglite.close();
-    throw error;
-  }
-  const address = server.getServerConn();
-  const port = Number(address.slice(address.lastIndexOf(':') + 1));
-  const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
-  const db = createPostgresDb({ url, max: 1, applicationName: 'gatehouse-embedded' });
+  const server = options.inWorker
+    ? await serveInWorker(options)
+    : await serveEmbedded({ dataDir: options.dataDir, port: options.port });
+  const url = `postgres://postgres@127.0.0.1:${server.port}/postgres`;
+  const db = createPostgresDb({ url, ...EMBEDDED_POOL, applicationName: 'gatehouse-embedded' });
   let stopped = false;
   return {
     url,
-    port,
+    port: server.port,
     db,
     async stop() {
       if (stopped) return;
       stopped = true;
       await db.close(2);
       await server.stop();
-      await pglite.close();
+    },
+  };
+}
+
+/** The server in a worker thread; failures to start come back as errors with their code. */
+async function serveInWorker(options: EmbeddedDatabaseOptions): Promise<EmbeddedServer> {
+  const worker = new Worker(new URL('./embedded-db-worker.ts', import.meta.url), {
+    type: 'module',
+  });
+  const next = () =>
+    new Promise<{ type: string; port?: number; message?: string; code?: string }>(
+      (resolve, reject) => {
+        worker.onmessage = (event) => resolve(event.data);
+        worker.onerror = (event) => {
+          event.preventDefault();
+          reject(new Error(`the embedded database thread failed: ${event.message}`));
+        };
+      },
+    );
+  const started = next();
+  worker.postMessage({ type: 'start', dataDir: options.dataDir, port: options.port ?? 0 });
+  const reply = await started.catch((error) => {
+    worker.terminate();
+    throw error;
+  });
+  if (reply.type !== 'started' || reply.port === undefined) {
+    worker.terminate();
+    throw Object.assign(new Error(reply.message ?? 'the embedded database did not start'), {
+      code: reply.code,
+    });
+  }
+  return {
+    port: reply.port,
+    async stop() {
+      const stopped = next();
+      worker.postMessage({ type: 'stop' });
+      try {
+        await stopped;
+      } finally {
+        worker.terminate();
+      }
     },
   };
 }

@@ -84,7 +84,7 @@ export async function runMigrateCommand(
     const files = await loadMigrationFiles(dir);
     print(`database: ${database.description}`);
     if (sub === 'status') {
-      const status = await checkMigrationsCurrent(database.db, files);
+      const status = await checkMigrationsCurrent(database.adminDb, files);
       for (const file of files) {
         const state = status.pending.includes(file.name)
           ? 'pending'
@@ -100,7 +100,9 @@ export async function runMigrateCommand(
       );
       return status.current ? 0 : 1;
     }
-    const report = await runMigrations(database.db, files, { log: (line) => print(`  ${line}`) });
+    const report = await runMigrations(database.adminDb, files, {
+      log: (line) => print(`  ${line}`),
+    });
     print(
       report.applied.length === 0
         ? `nothing to apply: ${files.length} migrations already applied`

@@ -61,13 +61,15 @@ export class UsageError extends Error {
 async function withDatabase<T>(
   options: QueueCommandOptions,
   print: (line: string) => void,
-  fn: (db: Db, config: ReturnType<typeof parseConfig>) => Promise<T>,
+  fn: (db: Db, config: ReturnType<typeof parseConfig>, jobsDb: Db) => Promise<T>,
 ): Promise<T> {
   const config = parseConfig(options.env);
   const local = { ...config, dataDir: resolve(options.projectRoot, config.dataDir) };
   const database = await openDatabase(local, { warn: print });
   try {
-    return await fn(database.db, local);
+    // Operator commands wait as long as their work takes; the worker runs jobs on the job
+    // engine's pool, with its bounds.
+    return await fn(database.adminDb, local, database.jobsDb);
   } finally {
     await database.close();
   }
@@ -288,9 +290,9 @@ export async function runWorkerCommand(
   const print = options.print ?? ((line: string) => console.log(line));
   const once = booleanFlag(args, 'once', 'usage: gatehouse worker [--once]', print);
   if (once === null) return 2;
-  return await withDatabase(options, print, async (db, config) => {
+  return await withDatabase(options, print, async (db, config, jobsDb) => {
     const logger = createLogger({ level: config.log.level, base: { service: 'gatehouse-worker' } });
-    const runner = createJobRunner({ config, db, logger, clock: systemClock });
+    const runner = createJobRunner({ config, db, jobsDb, logger, clock: systemClock });
     if (once) {
       const report = await runner.pass({ maintenance: true, signal: options.signal });
       print(JSON.stringify(report));

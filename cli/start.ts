@@ -3,7 +3,10 @@ import { systemClock } from '../functions/_shared/clock.ts';
 import { type Config, type Env, parseConfig } from '../functions/_shared/config/index.ts';
 import { createLogger, type Logger } from '../functions/_shared/log/index.ts';
 import type { Runtime } from '../functions/_shared/runtime/index.ts';
-import { openDatabase } from './database.ts';
+import { openDatabase, type OpenedDatabase } from './database.ts';
+import { createAdmission } from '../functions/_shared/http/admission.ts';
+import { installCrashGuard } from '../functions/_shared/runtime/crash-guard.ts';
+import { databaseStartupError, portStartupError } from './startup-errors.ts';
 import { ensureDevelopmentSecrets, type GeneratedSecretName } from './dev-secrets.ts';
 import { FUNCTIONS } from './functions.ts';
 import { createLocalRouter, type FetchApp, FUNCTIONS_PREFIX } from './local-router.ts';
@@ -37,6 +40,8 @@ export interface StartOptions {
   readonly print?: (line: string) => void;
 }
 
+export { StartupError } from './startup-errors.ts';
+
 export interface RunningGatehouse {
   readonly config: Config;
   readonly url: string;
@@ -48,9 +53,13 @@ export interface RunningGatehouse {
 export const SHUTDOWN_DEADLINE_MS = 10_000;
 
 /**
- * `gatehouse start`: config → database (embedded unless DATABASE_URL) → migrations →
- * every function mounted under /functions/v1 → banner with URLs (and, in development,
- * the generated secrets with a ready-to-paste example).
+ * `gatehouse start`: config → the HTTP port (bound first, so a taken port is reported before
+ * anything else happens; requests meanwhile get 503 "starting") → database (embedded unless
+ * DATABASE_URL) → migrations → every function mounted under /functions/v1 → banner with URLs
+ * (and, in development, the generated secrets with a ready-to-paste example).
+ *
+ * Failures a person can fix (a taken port, an unreachable or missing database) throw
+ * {@link StartupError} with one line saying what to do.
  */
 export async function startGatehouse(options: StartOptions): Promise<RunningGatehouse> {
   const print = options.print ?? ((line: string) => console.log(line));
@@ -63,20 +72,40 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
   const parsed = parseConfig(env);
   const config: Config = { ...parsed, dataDir: resolve(options.projectRoot, parsed.dataDir) };
   const logger = createLogger({ level: config.log.level, base: { service: 'gatehouse' } });
+  const guard = installCrashGuard({ logger });
 
-  const database = await openDatabase(config, { warn: (message) => logger.warn(message) });
+  let handler: (request: Request) => Response | Promise<Response> = startingUp;
+  let server: HttpServer;
+  try {
+    server = await options.serve(
+      { hostname: config.host, port: config.port },
+      (request) => handler(request),
+    );
+  } catch (error) {
+    throw portStartupError(error, config.host, config.port) ?? error;
+  }
+
   // Work started after a response (a detached promise locally); shutdown waits for it.
   const background = new Set<Promise<unknown>>();
-  let server: HttpServer;
+  let database: OpenedDatabase | undefined;
   let scheduler: Scheduler;
   try {
+    database = await openDatabase(config, {
+      warn: (message) => logger.warn(message),
+      inWorker: true,
+    });
+    await database.adminDb.query('select 1', [], { timeoutMs: DATABASE_CHECK_TIMEOUT_MS })
+      .catch((error) => {
+        throw databaseStartupError(error, database!.description);
+      });
     const files = await loadMigrationFiles(join(options.projectRoot, 'migrations'));
-    await runMigrations(database.db, files, {
+    await runMigrations(database.adminDb, files, {
       log: (line) => logger.info(line, { component: 'migrate' }),
     });
     const runtime: Runtime = {
       config,
       db: database.db,
+      jobsDb: database.jobsDb,
       logger,
       clock: systemClock,
       fetch: globalThis.fetch.bind(globalThis),
@@ -85,28 +114,32 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
           .finally(() => background.delete(guarded));
         background.add(guarded);
       },
+      admission: createAdmission(config.http),
+      faults: guard.counts,
     };
     const functions = Object.fromEntries(
       Object.entries(FUNCTIONS).map(([name, build]) => [name, build(runtime)]),
     );
-    const handler = createLocalRouter({
+    handler = createLocalRouter({
       functions,
       web: options.web,
       notFound: options.notFound(logger),
     });
-    server = await options.serve({ hostname: config.host, port: config.port }, handler);
     scheduler = startScheduler({
       runner: createJobRunner(runtime),
       intervalMs: config.queue.schedulerIntervalMs,
       logger: logger.child({ component: 'scheduler' }),
     });
   } catch (error) {
-    await database.close();
+    await server.shutdown().catch(() => {});
+    await database?.close();
+    guard.uninstall();
     throw error;
   }
+  const opened = database;
 
   const base = `http://${config.host}:${server.port}`;
-  printBanner(print, { config, base, database: database.description, filled });
+  printBanner(print, { config, base, database: opened.description, filled });
 
   let stopping: Promise<boolean> | undefined;
   return {
@@ -119,12 +152,35 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
             .then(() => true),
           new Promise<false>((resolve) => setTimeout(() => resolve(false), deadlineMs - 2_000)),
         ]);
-        await database.close();
+        await opened.close();
         return drained;
       })();
       return stopping;
     },
   };
+}
+
+/** How long start-up waits for the database's first answer before giving up. */
+const DATABASE_CHECK_TIMEOUT_MS = 10_000;
+
+/** The answer while the server starts: the port is bound before the database is ready. */
+function startingUp(): Response {
+  const body = {
+    type: 'about:blank',
+    title: 'Service Unavailable',
+    status: 503,
+    detail: 'Gatehouse is starting. Retry in a moment.',
+    request_id: crypto.randomUUID(),
+  };
+  return new Response(JSON.stringify(body), {
+    status: 503,
+    headers: {
+      'Content-Type': 'application/problem+json',
+      'Retry-After': '1',
+      'X-Request-Id': body.request_id,
+      'Cache-Control': 'no-store',
+    },
+  });
 }
 
 function printBanner(

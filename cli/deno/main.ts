@@ -9,7 +9,7 @@ import { ConfigError } from '../../functions/_shared/config/index.ts';
 import { DataDirLockedError } from '../data-dir-lock.ts';
 import { loadLocalEnv } from '../env.ts';
 import { MigrationError } from '../migrate.ts';
-import { SHUTDOWN_DEADLINE_MS, startGatehouse } from '../start.ts';
+import { SHUTDOWN_DEADLINE_MS, startGatehouse, StartupError } from '../start.ts';
 import { serveWithDeno } from './serve.ts';
 import { runMigrateCommand } from '../migrate-command.ts';
 import { runDlqCommand, runQueueCommand, runWorkerCommand } from '../queue-command.ts';
@@ -105,7 +105,7 @@ try {
 } catch (error) {
   if (
     error instanceof ConfigError || error instanceof MigrationError ||
-    error instanceof DataDirLockedError
+    error instanceof DataDirLockedError || error instanceof StartupError
   ) {
     console.error(`gatehouse: ${error.message}`);
     Deno.exit(1);
