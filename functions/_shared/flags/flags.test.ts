@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { createMigratedDatabase, useMigratedDatabase } from '../../../tests/support/migrated.ts';
 import { systemClock } from '../clock.ts';
-import { createFlagReader, FLAG_MAX_AGE_MS } from './index.ts';
+import { createFlagReader, FLAG_MAX_AGE_MS, FLAG_REFRESH_WAIT_MS } from './index.ts';
+import { createPostgresDb } from '../db/postgres.ts';
+import type { Queryable } from '../db/types.ts';
+import { startBlackHole } from '../../../tests/support/black-hole.ts';
 
 const database = useMigratedDatabase();
 
@@ -70,5 +73,30 @@ describe('createFlagReader', () => {
     // A reader that never loaded has nothing to fall back on.
     const fresh = createFlagReader(other.db, { clock });
     await expect(fresh.isEnabled('intake.ussd')).rejects.toThrow();
+  });
+
+  it('answers from its last snapshot within the refresh wait when the database hangs', async () => {
+    const hole = await startBlackHole();
+    const hung = createPostgresDb({ url: `postgres://u@127.0.0.1:${hole.port}/db`, max: 1 });
+    let target: Queryable = database.db;
+    const switching: Queryable = {
+      query: (text, values) => target.query(text, values),
+      exec: (text) => target.exec(text),
+    };
+    try {
+      const clock = manualClock();
+      const flags = createFlagReader(switching, { clock });
+      expect(await flags.isEnabled('intake.stripe')).toBe(true);
+      target = hung; // accepts the connection, never answers
+      clock.advance(FLAG_MAX_AGE_MS);
+      const started = performance.now();
+      expect(await flags.isEnabled('intake.stripe')).toBe(true);
+      const waited = performance.now() - started;
+      expect(waited).toBeGreaterThanOrEqual(FLAG_REFRESH_WAIT_MS - 5);
+      expect(waited).toBeLessThan(FLAG_REFRESH_WAIT_MS + 500);
+    } finally {
+      await hung.close(0);
+      await hole.close();
+    }
   });
 });

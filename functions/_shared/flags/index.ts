@@ -3,6 +3,11 @@ import type { Queryable } from '../db/types.ts';
 
 /** How old a cached snapshot may be; operators' SQL updates show within this + one query. */
 export const FLAG_MAX_AGE_MS = 1_000;
+/**
+ * How long a caller holding a stale snapshot waits for its refresh before it answers from
+ * the stale one: a slow database then costs a delivery this much, not its whole deadline.
+ */
+export const FLAG_REFRESH_WAIT_MS = 250;
 
 export interface FlagReader {
   /** A flag with no row is enabled: switches exist before anyone writes them. */
@@ -18,9 +23,10 @@ export interface FlagReaderOptions {
 
 /**
  * Reads `feature_flags` through a per-instance snapshot refreshed at most every
- * `maxAgeMs`; concurrent callers share one refresh. If a refresh fails, the last snapshot
- * keeps answering (reported through `onStale`); with no snapshot at all the error
- * propagates, so callers answer 503 rather than guess.
+ * `maxAgeMs`; concurrent callers share one refresh. If a refresh fails, or takes longer
+ * than {@link FLAG_REFRESH_WAIT_MS}, the last snapshot keeps answering (a failure is
+ * reported through `onStale`); with no snapshot at all the caller waits for the refresh and
+ * its error propagates, so callers answer 503 rather than guess.
  *
  * @example
  * const flags = createFlagReader(db, { clock: systemClock });
@@ -44,13 +50,26 @@ export function createFlagReader(db: Queryable, options: FlagReaderOptions): Fla
 
   async function current(): Promise<Map<string, boolean>> {
     if (snapshot && options.clock.now() - snapshot.loadedAt < maxAgeMs) return snapshot.flags;
-    refreshing ??= load().finally(() => (refreshing = undefined));
+    if (!refreshing) {
+      const started = load().finally(() => (refreshing = undefined));
+      // Reported once per failed refresh, whoever waited for it.
+      started.catch((error) => {
+        if (snapshot) options.onStale?.(error);
+      });
+      refreshing = started;
+    }
+    if (!snapshot) return await refreshing;
+    const last = snapshot;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const waited = new Promise<Map<string, boolean>>((resolve) => {
+      timer = setTimeout(() => resolve(last.flags), FLAG_REFRESH_WAIT_MS);
+    });
     try {
-      return await refreshing;
-    } catch (error) {
-      if (!snapshot) throw error;
-      options.onStale?.(error);
-      return snapshot.flags;
+      return await Promise.race([refreshing, waited]);
+    } catch {
+      return last.flags;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
