@@ -29,8 +29,12 @@ export interface DriverGuard {
   current(): postgres.Sql;
   /** Resolves as `work` does; a CONNECT_TIMEOUT failure replaces the pool. */
   watch<T>(work: Promise<T>): Promise<T>;
-  /** Replaces the pool now (at most once a second). Returns whether it did. */
-  replace(): boolean;
+  /**
+   * Replaces the pool now. A suspicion (a connect timeout) replaces it at most once a
+   * second, so a server that does not answer is not churned; a seen fault (`certain`)
+   * always does. Returns whether it did.
+   */
+  replace(certain?: boolean): boolean;
   /** How many times the pool was replaced. */
   readonly replacements: number;
   close(timeoutSeconds: number): Promise<void>;
@@ -58,7 +62,7 @@ export function isDriverFault(error: unknown): boolean {
  */
 export function recoverFromDriverFault(error: unknown): boolean {
   if (!isDriverFault(error)) return false;
-  for (const guard of live) guard.replace();
+  for (const guard of live) guard.replace(true);
   return true;
 }
 
@@ -88,9 +92,10 @@ export function createDriverGuard(options: DriverGuardOptions): DriverGuard {
         throw error;
       });
     },
-    replace() {
+    replace(certain = false) {
       const now = performance.now();
-      if (closed || sql === null || now - replacedAt < MIN_REPLACE_INTERVAL_MS) return false;
+      if (closed || sql === null) return false;
+      if (!certain && now - replacedAt < MIN_REPLACE_INTERVAL_MS) return false;
       replacedAt = now;
       const old = sql;
       sql = options.open();

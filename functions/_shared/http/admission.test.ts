@@ -1,0 +1,133 @@
+import { describe, expect, it } from 'vitest';
+import { capturedLogger } from '../../../tests/support/logs.ts';
+import { createAdmission, SHED_RETRY_AFTER_SECONDS } from './admission.ts';
+import { createFunctionApp } from './app.ts';
+
+const BODY_LIMIT = 1024 * 1024;
+
+/** An app whose `/gate/hold` answers only when the test lets it: requests stay in flight. */
+function gatedApp(caps: { maxInFlight: number; maxBufferedBytes: number }) {
+  const admission = createAdmission(caps);
+  const logs = capturedLogger();
+  const app = createFunctionApp('gate', {
+    logger: logs.logger,
+    corsOrigins: [],
+    bodyLimitBytes: BODY_LIMIT,
+    admission,
+  });
+  const waiting: (() => void)[] = [];
+  let entered = 0;
+  app.post('/hold', async (c) => {
+    entered += 1;
+    await new Promise<void>((resolve) => waiting.push(resolve));
+    return c.json({ status: 'done' });
+  });
+  app.post('/read', async (c) => c.json({ bytes: (await c.req.arrayBuffer()).byteLength }));
+  return {
+    app,
+    admission,
+    logs,
+    entered: () => entered,
+    releaseAll: () => waiting.splice(0).forEach((release) => release()),
+  };
+}
+
+async function until(condition: () => boolean) {
+  const deadline = Date.now() + 5_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in 5 s');
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
+
+describe('admission control', () => {
+  it('sheds the request beyond the in-flight cap with 503, Retry-After and a problem body', async () => {
+    const gate = gatedApp({ maxInFlight: 2, maxBufferedBytes: 8 * BODY_LIMIT });
+    const held = [1, 2].map(() => gate.app.request('/gate/hold', { method: 'POST' }));
+    await until(() => gate.entered() === 2);
+    const shed = await gate.app.request('/gate/hold', {
+      method: 'POST',
+      headers: { 'X-Request-Id': 'shed-1' },
+    });
+    expect(shed.status).toBe(503);
+    expect(shed.headers.get('retry-after')).toBe(String(SHED_RETRY_AFTER_SECONDS));
+    expect(shed.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(await shed.json()).toMatchObject({
+      status: 503,
+      detail: 'The server is at capacity. Retry later.',
+      request_id: 'shed-1',
+    });
+    expect(gate.entered()).toBe(2); // the handler never ran for it
+    const line = gate.logs.entries().find((entry) => entry.request_id === 'shed-1');
+    expect(line).toMatchObject({ status: 503, reason: 'shed_in_flight' });
+
+    gate.releaseAll();
+    for (const res of await Promise.all(held)) expect(res.status).toBe(200);
+    expect(gate.admission.stats()).toMatchObject({ inFlight: 0, bufferedBytes: 0 });
+    // Room again: the next request is served.
+    const next = gate.app.request('/gate/hold', { method: 'POST' });
+    await until(() => gate.entered() === 3);
+    gate.releaseAll();
+    expect((await next).status).toBe(200);
+    expect(gate.admission.stats().shed).toEqual({ inFlight: 1, bytes: 0 });
+  });
+
+  it('sheds a body that would take the process over its byte budget, before reading it', async () => {
+    const gate = gatedApp({ maxInFlight: 100, maxBufferedBytes: 3 * 1024 });
+    const body = 'x'.repeat(2 * 1024);
+    const held = gate.app.request('/gate/hold', {
+      method: 'POST',
+      body,
+      headers: { 'content-length': String(body.length) },
+    });
+    await until(() => gate.entered() === 1);
+    expect(gate.admission.stats().bufferedBytes).toBe(2 * 1024);
+    let pulled = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled += 1;
+        controller.enqueue(new TextEncoder().encode(body));
+        controller.close();
+      },
+    }, { highWaterMark: 0 }); // pulled only when someone reads
+    const shed = await gate.app.request('/gate/read', {
+      method: 'POST',
+      body: stream,
+      headers: { 'content-length': String(body.length) },
+      duplex: 'half',
+    } as RequestInit);
+    expect(shed.status).toBe(503);
+    expect(pulled).toBe(0); // not one byte of it was read
+    expect(gate.admission.stats().shed.bytes).toBe(1);
+    // A body-less request still fits.
+    expect((await gate.app.request('/gate/nothing')).status).toBe(404);
+    gate.releaseAll();
+    expect((await held).status).toBe(200);
+    expect(gate.admission.stats().bufferedBytes).toBe(0);
+  });
+
+  it('admits a lone body larger than the byte budget (the body limit judges it)', async () => {
+    const gate = gatedApp({ maxInFlight: 10, maxBufferedBytes: 1024 });
+    const body = 'y'.repeat(4 * 1024);
+    const res = await gate.app.request('/gate/read', {
+      method: 'POST',
+      body,
+      headers: { 'content-length': String(body.length) },
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ bytes: body.length });
+  });
+
+  it('counts a streamed body of unknown length as the body limit', async () => {
+    const gate = gatedApp({ maxInFlight: 10, maxBufferedBytes: BODY_LIMIT + 10 });
+    const held = gate.app.request('/gate/hold', {
+      method: 'POST',
+      body: 'z',
+      headers: { 'transfer-encoding': 'chunked' },
+    });
+    await until(() => gate.entered() === 1);
+    expect(gate.admission.stats().bufferedBytes).toBe(BODY_LIMIT);
+    gate.releaseAll();
+    await held;
+  });
+});

@@ -1,0 +1,61 @@
+/**
+ * postgres.js 3.x writes a transaction's ROLLBACK to a socket its close handler has already
+ * nulled when the backend dies mid-statement: an uncaught TypeError from a setImmediate,
+ * which ends a Deno process and leaves the connection unable to send its StartupMessage
+ * again (porsager/postgres#1154, #1208). With the crash guard the process survives, logs
+ * it, and the pools are replaced so every later statement is served.
+ *
+ * Needs two sessions (one terminates the other): real Postgres only.
+ */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from './support/database.ts';
+import { projectRoot } from './support/process.ts';
+
+if (process.env.TEST_DATABASE_URL) {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await database.drop();
+  });
+
+  describe('the postgres.js closed-socket fault under Deno', () => {
+    it('is survived, logged, and leaves a pool that serves every later statement', () => {
+      const deno = join(projectRoot, 'node_modules/.bin/deno');
+      const run = spawnSync(
+        deno,
+        [
+          'run',
+          '--allow-all',
+          '--quiet',
+          '--config',
+          join(projectRoot, 'deno.json'),
+          join(projectRoot, 'tests/fixtures/driver-fault.ts'),
+          database.url,
+          '3',
+        ],
+        { encoding: 'utf8', timeout: 60_000 },
+      );
+      expect(run.status, run.stderr).toBe(0);
+      const seen = JSON.parse(run.stdout.trim().split('\n').at(-1)!);
+      // Each round's transaction fails as a database outage would (a 503 upstream).
+      expect(seen.rejections).toEqual([
+        'DatabaseUnavailableError',
+        'DatabaseUnavailableError',
+        'DatabaseUnavailableError',
+      ]);
+      // The fault happened (Deno runs the cancelled write anyway) and was recovered from.
+      expect(seen.faults.driverFaults).toBeGreaterThanOrEqual(1);
+      expect(seen.faults.uncaughtErrors).toBe(seen.faults.driverFaults);
+      expect(seen.faults.unhandledRejections).toBe(0);
+      expect(seen.logged.join('\n')).toContain('pools replaced');
+      for (const step of seen.after) {
+        expect(step.ok).toBe(true);
+        expect(step.ms).toBeLessThan(1_000);
+      }
+    });
+  });
+}
