@@ -134,3 +134,101 @@ describe('GET /health', () => {
     expect(body.checks.database.status).toBe('down');
   });
 });
+
+describe('GET /health/ready under load and locks', () => {
+  /** Holds the pool's only connection in a transaction until the returned release is called. */
+  async function holdOnlyConnection(pool: ReturnType<TestDatabase['connect']>) {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let inside!: () => void;
+    const entered = new Promise<void>((resolve) => (inside = resolve));
+    const open = pool.transaction(async () => {
+      inside();
+      await held;
+    });
+    await entered;
+    return async () => {
+      release();
+      await open;
+    };
+  }
+
+  it('stays ready but degraded while the pool is saturated, within the 2 s bound', async () => {
+    const pool = database.connect({ max: 1 });
+    const subject = app({ db: pool });
+    expect((await subject.request('/health/ready')).status).toBe(200);
+    const release = await holdOnlyConnection(pool);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 600)); // older than DATABASE_SLOW_MS
+      const started = performance.now();
+      const res = await subject.request('/health/ready');
+      expect(performance.now() - started).toBeLessThan(2_500);
+      expect(res.status).toBe(200);
+      const body = await res.json();
+      expect(body.status).toBe('degraded');
+      expect(body.checks.database).toMatchObject({
+        status: 'degraded',
+        reason: 'pool_saturated',
+        pool: { max: 1, active: 1 },
+      });
+    } finally {
+      await release();
+    }
+  });
+
+  it('is degraded for a while after statements missed their deadline', async () => {
+    const pool = database.connect({ max: 1 });
+    const release = await holdOnlyConnection(pool);
+    await expect(pool.query('select 1', [], { timeoutMs: 100 })).rejects.toThrow();
+    await release();
+    const res = await app({ db: pool }).request('/health/ready');
+    expect(res.status).toBe(200);
+    expect((await res.json()).checks.database).toMatchObject({
+      status: 'degraded',
+      reason: 'statements_timing_out',
+      pool: { timeouts: 1 },
+    });
+  });
+
+  it('tells an unreachable server (down, 503) by its reason', async () => {
+    const res = await app({ db: await unreachableDb() }).request('/health/ready');
+    expect(res.status).toBe(503);
+    expect((await res.json()).checks.database).toMatchObject({
+      status: 'down',
+      reason: 'unreachable',
+    });
+  });
+
+  if (process.env.TEST_DATABASE_URL) {
+    it('is degraded while sessions wait on a lock held on inbound-style tables (Postgres)', async () => {
+      await database.db.exec('create table if not exists locked_table (id int)');
+      const holder = database.connect({ max: 1 });
+      const waiter = database.connect({ max: 1 });
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let locked!: () => void;
+      const isLocked = new Promise<void>((resolve) => (locked = resolve));
+      const holding = holder.transaction(async (tx) => {
+        await tx.query('lock table locked_table in access exclusive mode');
+        locked();
+        await held;
+      });
+      await isLocked;
+      const blocked = waiter.query('select count(*) from locked_table', [], { timeoutMs: 0 });
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 1_300)); // over BLOCKED_AFTER_SECONDS
+        const res = await app().request('/health/ready');
+        expect(res.status).toBe(200);
+        expect((await res.json()).checks.database).toMatchObject({
+          status: 'degraded',
+          reason: 'blocked_on_locks',
+          blocked_sessions: 1,
+        });
+      } finally {
+        release();
+        await holding;
+        await blocked;
+      }
+    });
+  }
+});

@@ -40,7 +40,7 @@ export function createHealthApp(deps: HealthDeps): Hono<AppEnv> {
   const clock = deps.clock ?? systemClock;
   const manifest = deps.manifest ?? MIGRATION_MANIFEST;
   const timeoutMs = deps.checkTimeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS;
-  const readiness = [databaseCheck(deps.db, clock), migrationsCheck(deps.db, manifest)];
+  const readiness = [databaseCheck(deps.db, clock), migrationsCheck(deps.db, manifest, clock)];
   const all = [...readiness, ...(deps.checks ?? [])];
 
   const app = createFunctionApp('health', {

@@ -56,8 +56,13 @@ export function databaseCheck(db: Db, clock: Clock): HealthCheck {
         const [row] = await db.probe(PROBE_TIMEOUT_MS).query<{ blocked: number }>(PROBE_SQL);
         blocked = row?.blocked ?? 0;
       } catch (error) {
-        if (error instanceof DatabaseTimeoutError && pool.oldestMs >= PROBE_TIMEOUT_MS) {
-          // The embedded database is one session: our own long statement holds it.
+        const after = db.stats();
+        if (
+          error instanceof DatabaseTimeoutError && after.active >= after.max &&
+          after.oldestMs >= PROBE_TIMEOUT_MS
+        ) {
+          // The embedded database is one session: our own long statement holds it, so the
+          // probe could not run either. The server is there; the pool is what is stuck.
           return { status: 'degraded', reason: 'pool_saturated', pool: poolDetails };
         }
         const reason = error instanceof DatabaseTimeoutError
@@ -89,21 +94,45 @@ export function databaseCheck(db: Db, clock: Clock): HealthCheck {
   };
 }
 
+/** How long a confirmed-current schema is remembered when the database cannot be asked. */
+export const MIGRATIONS_REMEMBERED_MS = 5 * 60_000;
+
 /**
  * Every migration this code was built with is applied. Pending ones mean the schema is
  * older than the code (down: not ready); an applied file whose checksum differs from the
  * build's copy means someone edited a landed migration (degraded: investigate). Read on the
- * probe connection, so a saturated pool does not make the instance look unmigrated.
+ * probe connection, so a saturated pool does not make the instance look unmigrated; when
+ * even the probe cannot run (the embedded database is one session, held by a long
+ * statement), a schema seen current in the last five minutes still counts as current.
  */
-export function migrationsCheck(db: Db, manifest: readonly MigrationManifestEntry[]): HealthCheck {
+export function migrationsCheck(
+  db: Db,
+  manifest: readonly MigrationManifestEntry[],
+  clock: Clock,
+): HealthCheck {
+  let currentAt: number | null = null;
   return {
     name: 'migrations',
     critical: true,
     async run() {
-      const state = await checkMigrationsCurrent(db.probe(PROBE_TIMEOUT_MS), manifest);
+      let state;
+      try {
+        state = await checkMigrationsCurrent(db.probe(PROBE_TIMEOUT_MS), manifest);
+      } catch (error) {
+        const seen = currentAt;
+        if (error instanceof DatabaseTimeoutError && seen !== null) {
+          const ageMs = clock.now() - seen;
+          if (ageMs < MIGRATIONS_REMEMBERED_MS) {
+            return { status: 'ok', expected: manifest.length, checked_ms_ago: ageMs };
+          }
+        }
+        throw error;
+      }
       if (state.pending.length > 0) {
+        currentAt = null;
         return { status: 'down', expected: manifest.length, pending: state.pending };
       }
+      currentAt = clock.now();
       if (state.changed.length > 0) {
         return { status: 'degraded', expected: manifest.length, changed: state.changed };
       }

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { useMigratedDatabase } from '../../../tests/support/migrated.ts';
-import type { Queryable } from '../db/types.ts';
+import { DatabaseTimeoutError, type Queryable } from '../db/types.ts';
 import type { IntakeEvent } from './events/types.ts';
 import {
   createIngestor,
@@ -198,5 +198,47 @@ describe('ingest_events sender buckets', () => {
       ]).then(() => 'ok', (error: { code?: string }) => error.code);
     expect(await run(null)).toBe('ok');
     expect(await run('+1')).toBe('22023');
+  });
+
+  it('answers a request past its deadline, and never sends one that timed out while queued', async () => {
+    let calls = 0;
+    let unblock!: () => void;
+    const stuck = new Promise<void>((resolve) => (unblock = resolve));
+    // The first call hangs before it reaches the database (a stuck connection); the
+    // second request queues behind it.
+    const slowFirst: Queryable = {
+      query: (async (text: string, values?: readonly unknown[]) => {
+        calls += 1;
+        if (calls === 1) await stuck;
+        return database.db.query(text, values);
+      }) as Queryable['query'],
+      exec: (text: string) => database.db.exec(text),
+    };
+    const ingestor = createIngestor(slowFirst, { timeoutMs: 200 });
+    const send = (key: string) =>
+      ingestor.ingest({
+        provider: 'deadline',
+        requestId: key,
+        events: [message(key, null)],
+        limits: NO_LIMITS,
+      });
+    const started = performance.now();
+    const first = send('deadline-first');
+    await Promise.resolve();
+    const queued = send('deadline-queued');
+    await expect(first).rejects.toBeInstanceOf(DatabaseTimeoutError);
+    await expect(queued).rejects.toBeInstanceOf(DatabaseTimeoutError);
+    expect(performance.now() - started).toBeLessThan(1_000);
+
+    unblock();
+    // The stuck call still completes (its delivery may be stored: a retry is a duplicate);
+    // the queued request, answered already, is skipped rather than sent.
+    const later = await send('deadline-later');
+    expect(later.map((outcome) => outcome.outcome)).toEqual(['accepted']);
+    expect(calls).toBe(2);
+    const stored = await database.db.query<{ event_key: string }>(
+      `select event_key from inbound_events where provider = 'deadline' order by event_key`,
+    );
+    expect(stored.map((row) => row.event_key)).toEqual(['deadline-first', 'deadline-later']);
   });
 });
