@@ -1,0 +1,102 @@
+/**
+ * Start-up failures a person can fix end `gatehouse start` (what `npm start` runs) with one
+ * line saying what to do, no stack trace, and a non-zero exit: a taken port (checked before
+ * the database is touched), an unreachable database, a database that does not exist.
+ */
+import { createServer } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { freePort, runGatehouse } from './support/process.ts';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  await Promise.all(cleanups.splice(0).map((cleanup) => cleanup()));
+});
+
+async function dataDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'gatehouse-startup-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Runs `gatehouse start` and waits for it to exit on its own. */
+async function startAndExit(env: Record<string, string>) {
+  const gatehouse = runGatehouse(['start'], {
+    GATEHOUSE_DATA_DIR: await dataDir(),
+    GATEHOUSE_EMBEDDED_DB_PORT: '0',
+    ...env,
+  });
+  cleanups.push(async () => {
+    gatehouse.child.kill('SIGKILL');
+    await gatehouse.exited;
+  });
+  const code = await gatehouse.exited;
+  const output = gatehouse.output();
+  return { code, output, errorLines: output.split('\n').filter((line) => /gatehouse:/.test(line)) };
+}
+
+function expectOneFriendlyLine(result: Awaited<ReturnType<typeof startAndExit>>, text: RegExp) {
+  expect(result.code, result.output).toBe(1);
+  expect(result.errorLines).toHaveLength(1);
+  expect(result.errorLines[0]).toMatch(text);
+  expect(result.output).not.toMatch(/\n\s+at /); // no stack trace
+}
+
+async function occupiedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((ready) => server.listen(0, '127.0.0.1', ready));
+  cleanups.push(() => new Promise((done) => server.close(() => done())));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+describe('gatehouse start refuses to start, saying why', () => {
+  it('names a port in use, before it touches the database', async () => {
+    const port = await occupiedPort();
+    // The database is unreachable too: the port is what it must report, since it is
+    // checked first.
+    const result = await startAndExit({
+      PORT: String(port),
+      DATABASE_URL: `postgres://postgres@127.0.0.1:${await freePort()}/nowhere`,
+    });
+    expectOneFriendlyLine(
+      result,
+      new RegExp(`port ${port} on 127\\.0\\.0\\.1 is already in use.*set PORT`),
+    );
+  });
+
+  it('names an unreachable database and what to check', async () => {
+    const dbPort = await freePort();
+    const result = await startAndExit({
+      PORT: String(await freePort()),
+      DATABASE_URL: `postgres://postgres:secret-pw@127.0.0.1:${dbPort}/nowhere`,
+    });
+    expectOneFriendlyLine(
+      result,
+      new RegExp(
+        `cannot reach the database at postgres://postgres@127\\.0\\.0\\.1:${dbPort}/nowhere: ` +
+          'connection refused.*DATABASE_URL',
+      ),
+    );
+    expect(result.output).not.toContain('secret-pw');
+  });
+
+  if (process.env.TEST_DATABASE_URL) {
+    it('names a database that does not exist and how to create it (Postgres)', async () => {
+      const url = new URL(process.env.TEST_DATABASE_URL!);
+      const name = `gh_missing_${crypto.randomUUID().slice(0, 8)}`;
+      url.pathname = `/${name}`;
+      const result = await startAndExit({
+        PORT: String(await freePort()),
+        DATABASE_URL: url.toString(),
+      });
+      expectOneFriendlyLine(
+        result,
+        new RegExp(`database "${name}" does not exist .*createdb ${name}`),
+      );
+    });
+  }
+});
