@@ -113,6 +113,28 @@ describe('WhatsApp intake', () => {
     });
   });
 
+  it('stores a large delivery with a declared length, and refuses one shorter than declared', async () => {
+    const wamid = unique('wamid.');
+    const body = whatsappBody([{ id: wamid, from: '15551234567', text: 'x'.repeat(200_000) }]);
+    const bytes = new TextEncoder().encode(body).byteLength;
+    const post = (declared: number) =>
+      app().request('/webhooks/whatsapp', {
+        method: 'POST',
+        body,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': String(declared),
+          ...signWhatsApp(body, APP_SECRET),
+        },
+      });
+    const res = await post(bytes);
+    expect(res.status).toBe(200);
+    expect(await countFor(wamid)).toEqual({ events: 1, jobs: 1 });
+    const short = await post(bytes - 1);
+    expect(short.status).toBe(400);
+    expect((await short.json()).detail).toBe('body length differs from Content-Length');
+  });
+
   it('answers a redelivery 200 duplicate and creates no job', async () => {
     const wamid = unique('wamid.');
     const body = whatsappBody([{ id: wamid, from: '15551234567' }]);

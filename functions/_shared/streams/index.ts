@@ -29,6 +29,35 @@ export async function readStreamCapped(
 }
 
 /**
+ * Reads a stream whose length is known into one array of that length, copying each chunk
+ * in as it arrives: the body is held once, not as chunks plus their concatenation.
+ * Resolves to null when the stream carries more or fewer bytes than `length`.
+ *
+ * @example
+ * const body = await readStreamExact(request.body, Number(contentLength));
+ */
+export async function readStreamExact(
+  stream: ReadableStream<Uint8Array> | null,
+  length: number,
+): Promise<Uint8Array | null> {
+  const bytes = new Uint8Array(length);
+  if (stream === null) return length === 0 ? bytes : null;
+  const reader = stream.getReader();
+  let offset = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (offset + value.byteLength > length) {
+      await reader.cancel();
+      return null;
+    }
+    bytes.set(value, offset);
+    offset += value.byteLength;
+  }
+  return offset === length ? bytes : null;
+}
+
+/**
  * The chunks one after the other in one array (`size`, their total length, when the caller
  * already knows it).
  *

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readStreamCapped } from './index.ts';
+import { readStreamCapped, readStreamExact } from './index.ts';
 
 function streamOf(...chunks: string[]) {
   let cancelled = false;
@@ -30,5 +30,29 @@ describe('readStreamCapped', () => {
 
   it('reads no body as empty', async () => {
     expect(await readStreamCapped(null, 0)).toEqual(new Uint8Array());
+  });
+});
+
+describe('readStreamExact', () => {
+  const text = (bytes: Uint8Array | null) => bytes && new TextDecoder().decode(bytes);
+
+  it('reads a stream of the declared length into one array', async () => {
+    const { stream } = streamOf('ab', 'cde', 'f');
+    expect(text(await readStreamExact(stream, 6))).toBe('abcdef');
+  });
+
+  it('refuses a stream longer than declared, cancelling it', async () => {
+    const source = streamOf('abc', 'def');
+    expect(await readStreamExact(source.stream, 4)).toBeNull();
+    expect(source.cancelled()).toBe(true);
+  });
+
+  it('refuses a stream shorter than declared', async () => {
+    expect(await readStreamExact(streamOf('abc').stream, 4)).toBeNull();
+  });
+
+  it('takes no body as empty only when nothing was declared', async () => {
+    expect(await readStreamExact(null, 0)).toEqual(new Uint8Array());
+    expect(await readStreamExact(null, 3)).toBeNull();
   });
 });
