@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { acceptsMountPrefix, mountedAt } from './index.ts';
+import {
+  acceptsMountPrefix,
+  MAX_REQUEST_HEADER_BYTES,
+  MAX_REQUEST_HEADERS,
+  mountedAt,
+} from './index.ts';
 import { BODY_LIMIT, buildApp, problemOf, UUID } from './test-app.ts';
 
 describe('request id', () => {
@@ -201,5 +206,37 @@ describe('createFunctionApp', () => {
     expect(plain.status).toBe(404);
     expect(acceptsMountPrefix(app)).toBe(true);
     expect(acceptsMountPrefix({ fetch: () => new Response() })).toBe(false);
+  });
+});
+
+describe('header limits', () => {
+  it.each([
+    ['one oversized header', { 'X-Big': 'a'.repeat(MAX_REQUEST_HEADER_BYTES) }],
+    [
+      'too many headers',
+      Object.fromEntries(
+        Array.from({ length: MAX_REQUEST_HEADERS + 1 }, (_, i) => [`x-filler-${i}`, 'v']),
+      ),
+    ],
+  ])('answers %s with 431 and a problem body carrying the request id', async (_label, headers) => {
+    const { app } = buildApp();
+    const res = await app.request('/demo/health/ready', {
+      headers: { ...headers, 'X-Request-Id': 'big-1' },
+    });
+    expect(res.status).toBe(431);
+    expect(res.headers.get('x-request-id')).toBe('big-1');
+    expect(await problemOf(res)).toMatchObject({
+      status: 431,
+      title: 'Request Header Fields Too Large',
+      request_id: 'big-1',
+    });
+  });
+
+  it('serves a request with headers just within the limits', async () => {
+    const { app } = buildApp();
+    const res = await app.request('/demo/health/ready', {
+      headers: { 'X-Big': 'a'.repeat(MAX_REQUEST_HEADER_BYTES / 2) },
+    });
+    expect(res.status).toBe(200);
   });
 });

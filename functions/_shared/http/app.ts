@@ -16,6 +16,7 @@ import {
 import { ProblemError } from './problem.ts';
 import { requestBodyLimit } from './body-limit.ts';
 import { type Admission, admissionControl } from './admission.ts';
+import { headerLimits } from './header-limits.ts';
 import { requestLog } from './request-log.ts';
 import { apiSecurityHeaders } from './security-headers.ts';
 
@@ -72,7 +73,8 @@ function functionPath(request: Request, options?: { env?: unknown }): string {
 
 /**
  * Builds an edge function's Hono app at `basePath('/' + name)` with the shared stack:
- * request id, one log line per request, API security headers, CORS, 405 for a wrong method, body
+ * request id, one log line per request, API security headers, header limits (431), CORS,
+ * 405 for a wrong method, admission control (503 before the body is read, when given), body
  * limit, and problem+json errors (throw `ProblemError`; anything else is a generic 500).
  *
  * The stack is registered on the root path, not under the base path, so even a request
@@ -121,6 +123,7 @@ export function createFunctionApp<Name extends string>(
       },
     }),
     apiSecurityHeaders(),
+    headerLimits(),
     ...corsMiddleware(options.corsOrigins),
     methodNotAllowed({ app, onMethodNotAllowed: methodNotAllowedProblem }),
     catchNonErrorThrows(),

@@ -21,6 +21,7 @@ export {
   statusText,
 } from './problem.ts';
 export { requestBodyLimit, type RequestBodyLimitOptions } from './body-limit.ts';
+export { headerLimits, MAX_REQUEST_HEADER_BYTES, MAX_REQUEST_HEADERS } from './header-limits.ts';
 export {
   type Admission,
   admissionControl,
