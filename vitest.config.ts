@@ -1,8 +1,10 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
     include: ['functions/**/*.test.ts', 'cli/**/*.test.ts', 'tests/**/*.test.ts'],
+    // The fault suite needs PostgreSQL server binaries; it runs alone (vitest.faults.config.ts).
+    exclude: [...configDefaults.exclude, 'tests/faults/**'],
     // Each test file gets its own database (see tests/support/database.ts), so files
     // run in parallel without seeing each other's rows.
     pool: 'forks',
