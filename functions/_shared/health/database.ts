@@ -31,10 +31,10 @@ const PROBE_SQL = `select count(*) filter (
  * hide a healthy server (or a healthy pool an unreachable one):
  * - `down`: the server refuses, drops or does not answer the probe (`reason`:
  *   `unreachable` or `not_answering`);
- * - `degraded`: it answers, but requests are slowed: the pool is saturated (every
- *   connection busy and the oldest call older than {@link DATABASE_SLOW_MS}), sessions are
- *   blocked on locks, statements missed their deadline in the last 10 s, or the probe was
- *   slow;
+ * - `degraded`: it answers, but requests are slowed, by the first that holds of: sessions
+ *   blocked on locks, the pool saturated (every connection busy and the oldest call older
+ *   than {@link DATABASE_SLOW_MS}), statements that missed their deadline in the last 10 s,
+ *   a slow probe;
  * - `ok` otherwise. Details carry the numbers, never a server message.
  */
 export function databaseCheck(db: Db, clock: Clock): HealthCheck {
@@ -74,10 +74,11 @@ export function databaseCheck(db: Db, clock: Clock): HealthCheck {
       }
       const latency = clock.now() - started;
       const timingOut = pool.lastTimeoutAgoMs !== null && pool.lastTimeoutAgoMs < RECENT_TIMEOUT_MS;
-      const reason = saturated
-        ? 'pool_saturated'
-        : blocked > 0
+      // The cause first: sessions stuck on a lock also fill the pool and time out.
+      const reason = blocked > 0
         ? 'blocked_on_locks'
+        : saturated
+        ? 'pool_saturated'
         : timingOut
         ? 'statements_timing_out'
         : latency > DATABASE_SLOW_MS
