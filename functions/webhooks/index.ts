@@ -11,6 +11,7 @@ import {
 } from '../_shared/http/index.ts';
 import type { Logger } from '../_shared/log/index.ts';
 import {
+  assertStorableJson,
   type IntakeEvent,
   MalformedPayloadError,
   parseJson,
@@ -213,6 +214,7 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
         if (error instanceof SyntaxError) throw new MalformedPayloadError('body is not valid JSON');
         throw error;
       });
+      assertStorableJson(raw);
       return { events: [extractStripeEvent(event)], limits: providerLimit('stripe:global') };
     }));
 

@@ -1,3 +1,5 @@
+import { findUnstorableJson, UNSTORABLE_JSON_DETAIL } from './json-guard.ts';
+
 /** One event a delivery carries: stored once per (provider, key), processed as one job. */
 export interface IntakeEvent {
   /** Stable id from the provider; a redelivery carries the same key. */
@@ -19,7 +21,10 @@ export class MalformedPayloadError extends Error {
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Parses JSON from bytes that were already verified; throws MalformedPayloadError. */
+/**
+ * Parses JSON from bytes that were already verified, refusing what could not be stored
+ * (see {@link assertStorableJson}); throws MalformedPayloadError.
+ */
 export function parseJson(rawBody: Uint8Array): unknown {
   let text: string;
   try {
@@ -27,9 +32,22 @@ export function parseJson(rawBody: Uint8Array): unknown {
   } catch {
     throw new MalformedPayloadError('body is not valid UTF-8');
   }
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch {
     throw new MalformedPayloadError('body is not valid JSON');
   }
+  assertStorableJson(rawBody);
+  return value;
+}
+
+/**
+ * Throws MalformedPayloadError when verified JSON bytes hold what the database refuses to
+ * store (too deep, a `\u0000` escape, a lone surrogate escape): for bodies a provider's
+ * library parsed itself, before their events are stored.
+ */
+export function assertStorableJson(rawBody: Uint8Array): void {
+  const refusal = findUnstorableJson(rawBody);
+  if (refusal !== null) throw new MalformedPayloadError(UNSTORABLE_JSON_DETAIL[refusal]);
 }
