@@ -2,7 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { problemFromError } from '../http/problem.ts';
 import { signatureFailure } from './testing/index.ts';
 import type { SignatureFailure } from './types.ts';
-import { createUssdGate, parseUssdForm, UssdFormError, UssdGateError } from './ussd.ts';
+import {
+  createUssdGate,
+  parseUssdForm,
+  USSD_SERVICE_CODE_MAX_CHARS,
+  USSD_SESSION_ID_MAX_CHARS,
+  USSD_TEXT_MAX_CHARS,
+  UssdFormError,
+  UssdGateError,
+} from './ussd.ts';
 
 async function expectReason(check: () => void, reason: SignatureFailure) {
   expect(await signatureFailure(check)).toBe(reason);
@@ -152,6 +160,11 @@ describe('parseUssdForm', () => {
     });
   });
 
+  it('takes a text up to its limit, in any script', () => {
+    const text = `1*${'Ngong Rd 🚗 é'.repeat(100)}`.slice(0, USSD_TEXT_MAX_CHARS);
+    expect(parseUssdForm(form({ ...valid, text })).text).toBe(text);
+  });
+
   it('ignores fields it does not know', () => {
     expect(parseUssdForm(`${form(valid)}&extra=1`)).toEqual(valid);
   });
@@ -163,6 +176,31 @@ describe('parseUssdForm', () => {
     ['phoneNumber', { phoneNumber: '254711000111' }, 'must be + followed by 7 to 15 digits'],
     ['phoneNumber', { phoneNumber: '+25471100011a' }, 'must be + followed by 7 to 15 digits'],
     ['phoneNumber', { phoneNumber: '+2547110001112345' }, 'must be + followed by 7 to 15 digits'],
+    [
+      'sessionId',
+      { sessionId: 'A'.repeat(USSD_SESSION_ID_MAX_CHARS + 1) },
+      'must be at most 128 characters',
+    ],
+    [
+      'sessionId',
+      { sessionId: 'ATUid 1' },
+      'must be visible ASCII (no spaces or control characters)',
+    ],
+    // Too long and not ASCII: one issue for the field, the first it failed.
+    ['sessionId', { sessionId: 'é'.repeat(200) }, 'must be at most 128 characters'],
+    [
+      'serviceCode',
+      { serviceCode: '*'.repeat(USSD_SERVICE_CODE_MAX_CHARS + 1) },
+      'must be at most 64 characters',
+    ],
+    [
+      'networkCode',
+      { networkCode: '639\u000002' },
+      'must be visible ASCII (no spaces or control characters)',
+    ],
+    ['text', { text: 'x'.repeat(USSD_TEXT_MAX_CHARS + 1) }, 'must be at most 512 characters'],
+    ['text', { text: '1*Main\u0000St' }, 'must not contain control characters'],
+    ['text', { text: '1*Main\nSt' }, 'must not contain control characters'],
   ])('refuses a bad %s', (field, override, message) => {
     expect(() => parseUssdForm(form({ ...valid, ...override }))).toThrow(
       expect.objectContaining({ issues: [{ field, message }] }),

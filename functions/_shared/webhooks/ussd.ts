@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { timingSafeIncludes } from '../crypto/index.ts';
 import { ProblemError } from '../http/problem.ts';
+import { identifier } from './events/fields.ts';
 import { SignatureError } from './types.ts';
 import { ipMatches, parseIpRule } from './ussd-ip.ts';
 
@@ -88,18 +89,40 @@ export function createUssdGate(options: UssdGateOptions): UssdGate {
 
 // --- The callback form ---
 
+// Limits, in characters. A completed action is stored under the key `<sessionId>:<text>`
+// (unique btree indexes refuse rows over about 2.7 kB): at most 128 + 1 + 512 characters,
+// under 1.7 kB of UTF-8 however the text is written. Ids are visible ASCII (fields.ts).
+
+/** Longest `sessionId` (Africa's Talking's `ATUid_…`, about 40 characters). */
+export const USSD_SESSION_ID_MAX_CHARS = 128;
+/** Longest `serviceCode` (the dialled code, e.g. `*384*1234#`). */
+export const USSD_SERVICE_CODE_MAX_CHARS = 64;
+/** Longest `networkCode` (the operator's MCC and MNC, e.g. `63902`). */
+export const USSD_NETWORK_CODE_MAX_CHARS = 32;
+/**
+ * Longest `text`, in UTF-16 code units (a character outside the BMP counts two): a USSD
+ * screen takes at most 182 characters of input, and a session a few screens.
+ */
+export const USSD_TEXT_MAX_CHARS = 512;
+
+// Control characters (NUL included, which Postgres cannot store in text) and lone
+// surrogates have no business in what a handset sends.
+const NO_CONTROL_CHARACTERS = /^[^\p{Cc}\p{Cs}]*$/u;
+
 /**
  * The fields Africa's Talking posts (application/x-www-form-urlencoded) on every step of a
  * session. `text` is everything the user typed so far, joined by `*`: empty on the first
  * request of a session.
  */
 export const ussdFormSchema = z.object({
-  sessionId: z.string().min(1, 'must not be empty'),
-  serviceCode: z.string().min(1, 'must not be empty'),
+  sessionId: identifier(USSD_SESSION_ID_MAX_CHARS),
+  serviceCode: identifier(USSD_SERVICE_CODE_MAX_CHARS),
   // E.164: a + and at most 15 digits, the first (country code) not 0.
   phoneNumber: z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be + followed by 7 to 15 digits'),
-  networkCode: z.string().min(1, 'must not be empty'),
-  text: z.string(),
+  networkCode: identifier(USSD_NETWORK_CODE_MAX_CHARS),
+  text: z.string()
+    .max(USSD_TEXT_MAX_CHARS, `must be at most ${USSD_TEXT_MAX_CHARS} characters`)
+    .regex(NO_CONTROL_CHARACTERS, 'must not contain control characters'),
 });
 
 export type UssdForm = z.infer<typeof ussdFormSchema>;
@@ -143,16 +166,20 @@ export function parseUssdForm(body: string): UssdForm {
   }
   const parsed = ussdFormSchema.safeParse(fields);
   if (!parsed.success) {
-    throw new UssdFormError(parsed.error.issues.map((issue) => {
+    const issues = new Map<string, UssdFormIssue>();
+    for (const issue of parsed.error.issues) {
       const field = String(issue.path[0] ?? '(form)');
+      // One issue per field: the first check it failed (a field may fail several).
+      if (issues.has(field)) continue;
       const value = fields[field];
       const message = value === undefined
         ? 'is required'
         : Array.isArray(value)
         ? 'must appear once'
         : issue.message;
-      return { field, message };
-    }));
+      issues.set(field, { field, message });
+    }
+    throw new UssdFormError([...issues.values()]);
   }
   return parsed.data;
 }
