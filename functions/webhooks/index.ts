@@ -47,6 +47,7 @@ import { checkEdgeLimit, EDGE_LIMIT_PER_MINUTE, type EdgeLimiter } from './clien
 import { createUssdGate } from '../_shared/webhooks/ussd.ts';
 import { mobilityMenu, type UssdNode } from '../_shared/webhooks/ussd-menu.ts';
 import { createUssdHandler } from './ussd.ts';
+import { storedAny, storeEvents } from './store.ts';
 
 export { EDGE_LIMIT_PER_MINUTE, type EdgeLimiter } from './client.ts';
 
@@ -148,28 +149,25 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
       }
       throw error;
     }
-    const outcomes = await ingestor.ingest({
+    if (delivery.events.length === 0) {
+      // Extractors never return none (WhatsApp refuses an empty notification itself); this
+      // keeps it so for any provider added later: a 200 means something was stored.
+      counters.rejected(provider, 'malformed');
+      throw new ProblemError(400, { detail: 'the delivery carries no event' });
+    }
+    const outcomes = await storeEvents(c, { ingestor, counters }, {
       provider,
       requestId: c.get('requestId'),
       events: delivery.events,
       limits: delivery.limits,
     });
-    const throttled = outcomes.find((outcome) => outcome.outcome === 'throttled');
-    if (throttled) {
-      counters.rejected(provider, 'throttled');
-      throw new ProblemError(429, {
-        detail: `${provider} is over its intake limit; retry later`,
-        headers: { 'Retry-After': String(Math.max(1, Math.ceil(throttled.retryAfterMs / 1000))) },
-      });
-    }
-    counters.accepted(provider, outcomes);
-    const stored = outcomes.some((o) => o.outcome === 'accepted' || o.outcome === 'rate_limited');
-    const duplicate = outcomes.length > 0 && outcomes.every((o) => o.outcome === 'duplicate');
-    c.get('logFields').events = outcomes.length;
+    // `accepted` only when this delivery stored something; otherwise every event was
+    // already stored (throttled and refused deliveries were answered above).
+    const stored = storedAny(outcomes);
     if (stored && deps.afterAck) {
       background(deps.afterAck({ provider, events: delivery.events, outcomes, db: deps.db }));
     }
-    return c.json({ status: duplicate ? 'duplicate' : 'accepted' });
+    return c.json({ status: stored ? 'accepted' : 'duplicate' });
   }
 
   app.get('/whatsapp', (c) => {

@@ -16,6 +16,7 @@ import { readRawBody } from './body.ts';
 import { checkEdgeLimit, clientIp, type EdgeLimiter } from './client.ts';
 import type { IntakeCounters } from './counters.ts';
 import { USSD_BODY_LIMIT_BYTES } from './limits.ts';
+import { storeEvents } from './store.ts';
 
 export const USSD_PROVIDER = 'ussd';
 export const USSD_FLAG = 'intake.ussd';
@@ -47,7 +48,9 @@ export interface UssdRouteDeps {
  *
  * Refusals: a wrong path token is answered exactly like an unknown path (404), so the
  * route cannot be found by guessing; a source address off the allow-list gets 403; a
- * missing token, or no gate configured at all (fail closed), gets 401.
+ * missing token, or no gate configured at all (fail closed), gets 401. A form that is not
+ * what the gateway sends, a field over its limit included (`USSD_*_MAX_CHARS`), gets 400
+ * naming the fields; so does a value the database still refuses, and nothing is stored.
  */
 export function createUssdHandler(deps: UssdRouteDeps) {
   return async function ussd(c: Context<AppEnv>): Promise<Response> {
@@ -112,24 +115,17 @@ function admit(c: Context<AppEnv>, deps: UssdRouteDeps): void {
   }
 }
 
-/** Stores the action as an event with one job, after the commit; 429 when over the limit. */
+/**
+ * Stores the action as an event with one job, after the commit; 429 when over the limit,
+ * 400 when the database refused one of its values.
+ */
 async function record(c: Context<AppEnv>, deps: UssdRouteDeps, event: IntakeEvent) {
-  const outcomes = await deps.ingestor.ingest({
+  const outcomes = await storeEvents(c, deps, {
     provider: USSD_PROVIDER,
     requestId: c.get('requestId'),
     events: [event],
     limits: deps.limits,
-  });
-  const throttled = outcomes.find((outcome) => outcome.outcome === 'throttled');
-  if (throttled) {
-    deps.counters.rejected(USSD_PROVIDER, 'throttled');
-    throw new ProblemError(429, {
-      detail: 'USSD is over its intake limit; retry later',
-      headers: { 'Retry-After': String(Math.max(1, Math.ceil(throttled.retryAfterMs / 1000))) },
-    });
-  }
-  deps.counters.accepted(USSD_PROVIDER, outcomes);
-  c.get('logFields').events = outcomes.length;
+  }, 'USSD');
   if (deps.afterAck && outcomes.some((outcome) => outcome.outcome === 'accepted')) {
     deps.background(
       deps.afterAck({ provider: USSD_PROVIDER, events: [event], outcomes, db: deps.db }),

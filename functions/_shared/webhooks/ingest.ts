@@ -1,5 +1,6 @@
 import { DatabaseTimeoutError, DatabaseUnavailableError, type Queryable } from '../db/types.ts';
 import type { IntakeEvent } from './events/types.ts';
+import { asInputRefusal } from './input-refused.ts';
 
 export interface BucketLimit {
   readonly capacity: number;
@@ -193,7 +194,9 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
     } catch (error) {
       if (batch.length === 1 || error instanceof DatabaseUnavailableError) {
         release();
-        for (const pending of batch) pending.reject(error);
+        // Alone in its call, a request whose values the database refused learns so (400).
+        const answer = batch.length === 1 ? asInputRefusal(error) : error;
+        for (const pending of batch) pending.reject(answer);
         return;
       }
       // One request's data broke the shared call: retry each alone, so only it fails.

@@ -1,0 +1,55 @@
+import type { Context } from 'hono';
+import { type AppEnv, ProblemError } from '../_shared/http/index.ts';
+import type { EventOutcome, Ingestor, IngestRequest } from '../_shared/webhooks/ingest.ts';
+import { InputRefusedError } from '../_shared/webhooks/input-refused.ts';
+import type { IntakeCounters } from './counters.ts';
+
+/** What a sender is told when the database refused a value of its delivery. */
+export const INPUT_REFUSED_DETAIL =
+  'the delivery holds a value that cannot be stored; nothing was stored';
+
+/**
+ * Stores a delivery's events (one commit, after which they are durable) and answers what
+ * the ingestor refused: 429 with `Retry-After` when the provider is over its limit, 400
+ * when the database refused one of the delivery's values (nothing stored; the SQLSTATE is
+ * logged, the server's message never sent). `label` names the provider in the 429 detail.
+ *
+ * @example
+ * ```ts
+ * const outcomes = await storeEvents(c, { ingestor, counters }, request, 'stripe');
+ * ```
+ */
+export async function storeEvents(
+  c: Context<AppEnv>,
+  deps: { readonly ingestor: Ingestor; readonly counters: IntakeCounters },
+  request: IngestRequest,
+  label: string = request.provider,
+): Promise<EventOutcome[]> {
+  let outcomes: EventOutcome[];
+  try {
+    outcomes = await deps.ingestor.ingest(request);
+  } catch (error) {
+    if (!(error instanceof InputRefusedError)) throw error;
+    deps.counters.rejected(request.provider, 'input_refused');
+    const fields = c.get('logFields');
+    fields.reason = 'input_refused';
+    fields.sqlstate = error.sqlstate;
+    throw new ProblemError(400, { detail: INPUT_REFUSED_DETAIL, cause: error });
+  }
+  const throttled = outcomes.find((outcome) => outcome.outcome === 'throttled');
+  if (throttled) {
+    deps.counters.rejected(request.provider, 'throttled');
+    throw new ProblemError(429, {
+      detail: `${label} is over its intake limit; retry later`,
+      headers: { 'Retry-After': String(Math.max(1, Math.ceil(throttled.retryAfterMs / 1000))) },
+    });
+  }
+  deps.counters.accepted(request.provider, outcomes);
+  c.get('logFields').events = outcomes.length;
+  return outcomes;
+}
+
+/** True when at least one event was stored now (accepted, or stored as rate limited). */
+export function storedAny(outcomes: readonly EventOutcome[]): boolean {
+  return outcomes.some((o) => o.outcome === 'accepted' || o.outcome === 'rate_limited');
+}
