@@ -342,11 +342,35 @@ describe('rejected deliveries write nothing', () => {
           controller.close();
         },
       }),
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', 'stripe-signature': 't=1,v1=00' },
       // @ts-expect-error: Node's fetch needs duplex for a streamed body.
       duplex: 'half',
     });
     expect(stripe.status).toBe(413);
+  });
+
+  it('refuses a delivery without its signature header with 401 before reading the body', async () => {
+    let pulled = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled += 1;
+        controller.enqueue(new TextEncoder().encode('{"id":"evt_unsigned"}'));
+        controller.close();
+      },
+    }, { highWaterMark: 0 });
+    const logs = capturedLogger();
+    const res = await app({ logger: logs.logger }).request('/webhooks/stripe', {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json', 'content-length': '21' },
+      // @ts-expect-error: Node's fetch needs duplex for a streamed body.
+      duplex: 'half',
+    });
+    expect(res.status).toBe(401);
+    expect(pulled).toBe(0);
+    expect(logs.entries().find((line) => line.msg === 'request')).toMatchObject({
+      reason: 'missing_header',
+    });
   });
 
   it('answers 413 when a declared Content-Length understates a body over the limit', async () => {
@@ -354,7 +378,11 @@ describe('rejected deliveries write nothing', () => {
     const res = await app().request('/webhooks/stripe', {
       method: 'POST',
       body: 'z'.repeat(1024 * 1024 + 1),
-      headers: { 'content-type': 'application/json', 'content-length': '2' },
+      headers: {
+        'content-type': 'application/json',
+        'content-length': '2',
+        'stripe-signature': 't=1,v1=00',
+      },
     });
     expect(res.status).toBe(413);
     expect(await eventCount()).toBe(before);

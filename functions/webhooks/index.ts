@@ -23,7 +23,11 @@ import {
   extractStripeEvent,
 } from '../_shared/webhooks/events/single.ts';
 import { createIngestor, type IngestLimits, type Ingestor } from '../_shared/webhooks/ingest.ts';
-import { createPayPalVerifier, type FetchLike } from '../_shared/webhooks/paypal.ts';
+import {
+  createPayPalVerifier,
+  type FetchLike,
+  PAYPAL_HEADERS,
+} from '../_shared/webhooks/paypal.ts';
 import { verifyStandardWebhook } from '../_shared/webhooks/standard.ts';
 import { STRIPE_SIGNATURE_HEADER, verifyStripeSignature } from '../_shared/webhooks/stripe.ts';
 import { SignatureError } from '../_shared/webhooks/types.ts';
@@ -116,11 +120,19 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
     admission: deps.admission,
   });
 
+  /** A signature failure as the sender sees it: 401, the reason logged and counted only. */
+  function refused(c: Context<AppEnv>, provider: string, error: SignatureError): ProblemError {
+    counters.rejected(provider, error.reason);
+    c.get('logFields').reason = error.reason;
+    return new ProblemError(401, { detail: 'signature verification failed' });
+  }
+
   async function intake(
     c: Context<AppEnv>,
     provider: string,
     flag: string,
     limitBytes: number,
+    signedWith: SignedWith,
     verifyAndExtract: (raw: Uint8Array) => Promise<Delivery>,
   ) {
     c.get('logFields').provider = provider;
@@ -133,16 +145,18 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
         headers: { 'Retry-After': '30' },
       });
     }
+    try {
+      requireSignatureHeaders(c.req.raw.headers, signedWith);
+    } catch (error) {
+      if (error instanceof SignatureError) throw refused(c, provider, error);
+      throw error;
+    }
     const raw = await readRawBody(c, { limitBytes, mediaType: 'application/json' });
     let delivery: Delivery;
     try {
       delivery = await verifyAndExtract(raw);
     } catch (error) {
-      if (error instanceof SignatureError) {
-        counters.rejected(provider, error.reason);
-        c.get('logFields').reason = error.reason;
-        throw new ProblemError(401, { detail: 'signature verification failed' });
-      }
+      if (error instanceof SignatureError) throw refused(c, provider, error);
       if (error instanceof MalformedPayloadError) {
         counters.rejected(provider, 'malformed');
         throw new ProblemError(400, { detail: error.message });
@@ -182,7 +196,10 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
   app.post(
     '/whatsapp',
     (c) =>
-      intake(c, 'whatsapp', 'intake.whatsapp', WHATSAPP_BODY_LIMIT_BYTES, async (raw) => {
+      intake(c, 'whatsapp', 'intake.whatsapp', WHATSAPP_BODY_LIMIT_BYTES, {
+        secrets: deps.config.whatsapp.appSecrets,
+        headers: [WHATSAPP_SIGNATURE_HEADER],
+      }, async (raw) => {
         verifyWhatsAppSignature(
           raw,
           c.req.header(WHATSAPP_SIGNATURE_HEADER) ?? null,
@@ -201,7 +218,10 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
   );
 
   app.post('/stripe', (c) =>
-    intake(c, 'stripe', 'intake.stripe', defaultLimit, async (raw) => {
+    intake(c, 'stripe', 'intake.stripe', defaultLimit, {
+      secrets: deps.config.stripe.webhookSecrets,
+      headers: [STRIPE_SIGNATURE_HEADER],
+    }, async (raw) => {
       const event = await verifyStripeSignature(
         raw,
         c.req.header(STRIPE_SIGNATURE_HEADER) ?? null,
@@ -217,7 +237,10 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
     }));
 
   app.post('/paypal', (c) =>
-    intake(c, 'paypal', 'intake.paypal', defaultLimit, async (raw) => {
+    intake(c, 'paypal', 'intake.paypal', defaultLimit, {
+      secrets: deps.config.paypal.webhookIds,
+      headers: Object.values(PAYPAL_HEADERS),
+    }, async (raw) => {
       await paypal.verify(raw, c.req.raw.headers);
       return {
         events: [extractPayPalEvent(parseJson(raw))],
@@ -228,10 +251,11 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
   app.post('/standard/:source', (c) => {
     const source = c.req.param('source').toLowerCase().replaceAll('-', '_');
     const provider = `standard:${source}`;
-    return intake(c, provider, 'intake.standard', defaultLimit, (raw) => {
-      const secrets = Object.hasOwn(deps.config.standardWebhooks, source)
-        ? deps.config.standardWebhooks[source]!
-        : [];
+    const secrets = Object.hasOwn(deps.config.standardWebhooks, source)
+      ? deps.config.standardWebhooks[source]!
+      : [];
+    const headers = ['webhook-id', 'webhook-timestamp', 'webhook-signature'];
+    return intake(c, provider, 'intake.standard', defaultLimit, { secrets, headers }, (raw) => {
       const verified = verifyStandardWebhook(raw, c.req.raw.headers, secrets, nowSeconds());
       return Promise.resolve({
         events: [extractStandardEvent(parseJson(raw), verified.id)],
@@ -305,4 +329,23 @@ export function createWebhooksFunction(runtime: Runtime): Hono<AppEnv> {
     background: runtime.background,
     afterAck: afterAckSteps(recordWhatsAppMessages, kickWorker(jobs.kick)),
   });
+}
+
+/** What a provider's deliveries are signed with: its secrets, and the headers that carry it. */
+interface SignedWith {
+  readonly secrets: readonly string[];
+  readonly headers: readonly string[];
+}
+
+/**
+ * Refuses, before the body is read, a delivery that cannot verify whatever it holds: no
+ * secret configured for the provider (fail closed), or a signature header missing. A flood
+ * of unsigned bodies is then answered without buffering a byte of them; a delivery with a
+ * wrong signature still has its body read, within the process's byte budget.
+ */
+function requireSignatureHeaders(headers: Headers, signedWith: SignedWith): void {
+  if (signedWith.secrets.length === 0) throw new SignatureError('no_secret_configured');
+  for (const name of signedWith.headers) {
+    if (!headers.get(name)) throw new SignatureError('missing_header', name);
+  }
 }
