@@ -71,9 +71,10 @@ export interface Db extends Queryable {
  * Why the database could not serve a call: `unreachable` (no connection: refused, reset,
  * shutting down), `timeout` (no answer within the deadline, or the server cancelled the
  * statement on its `statement_timeout` / `lock_timeout`), `conflict` (a deadlock or
- * serialization failure: safe to retry).
+ * serialization failure: safe to retry), `overloaded` (more work waiting for it than it
+ * keeps up with: shed before it was sent).
  */
-export type UnavailableReason = 'unreachable' | 'timeout' | 'conflict';
+export type UnavailableReason = 'unreachable' | 'timeout' | 'conflict' | 'overloaded';
 
 /**
  * Thrown for a database that cannot serve the call now; callers map it to 503 with

@@ -7,7 +7,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { useMigratedDatabase } from '../../../tests/support/migrated.ts';
-import { DatabaseTimeoutError, type Queryable } from '../db/types.ts';
+import { DatabaseTimeoutError, DatabaseUnavailableError, type Queryable } from '../db/types.ts';
+import { QueueOverloadedError } from './commit-queue.ts';
 import type { IntakeEvent } from './events/types.ts';
 import {
   createIngestor,
@@ -214,7 +215,11 @@ describe('ingest_events sender buckets', () => {
       }) as Queryable['query'],
       exec: (text: string) => database.db.exec(text),
     };
-    const ingestor = createIngestor(slowFirst, { timeoutMs: 200 });
+    // The shedding rule would answer the queued one first (see the next test): off here.
+    const ingestor = createIngestor(slowFirst, {
+      timeoutMs: 200,
+      overload: { targetMs: 60_000, intervalMs: 60_000 },
+    });
     const send = (key: string) =>
       ingestor.ingest({
         provider: 'deadline',
@@ -240,5 +245,40 @@ describe('ingest_events sender buckets', () => {
       `select event_key from inbound_events where provider = 'deadline' order by event_key`,
     );
     expect(stored.map((row) => row.event_key)).toEqual(['deadline-first', 'deadline-later']);
+  });
+
+  it('sheds a request that waited past the target behind a standing queue', async () => {
+    let unblock!: () => void;
+    const stuck = new Promise<void>((resolve) => (unblock = resolve));
+    let calls = 0;
+    const slowFirst: Queryable = {
+      query: (async (text: string, values?: readonly unknown[]) => {
+        calls += 1;
+        if (calls === 1) await stuck;
+        return database.db.query(text, values);
+      }) as Queryable['query'],
+      exec: (text: string) => database.db.exec(text),
+    };
+    const ingestor = createIngestor(slowFirst, {
+      timeoutMs: 5_000,
+      overload: { targetMs: 20, intervalMs: 50 },
+    });
+    const send = (key: string) =>
+      ingestor.ingest({
+        provider: 'standing',
+        requestId: key,
+        events: [message(key, null)],
+        limits: NO_LIMITS,
+      });
+    const first = send('standing-first');
+    await Promise.resolve();
+    const started = performance.now();
+    const queued = send('standing-queued');
+    await expect(queued).rejects.toBeInstanceOf(QueueOverloadedError);
+    await expect(queued).rejects.toBeInstanceOf(DatabaseUnavailableError); // so: 503
+    expect(performance.now() - started).toBeLessThan(1_000);
+    unblock();
+    expect((await first).map((outcome) => outcome.outcome)).toEqual(['accepted']);
+    expect(calls).toBe(1); // the shed request was never sent
   });
 });

@@ -1,4 +1,5 @@
-import { DatabaseTimeoutError, DatabaseUnavailableError, type Queryable } from '../db/types.ts';
+import { DatabaseUnavailableError, type Queryable } from '../db/types.ts';
+import { createCommitQueue, type Entry } from './commit-queue.ts';
 import type { IntakeEvent } from './events/types.ts';
 import { asInputRefusal } from './input-refused.ts';
 
@@ -59,26 +60,29 @@ export interface IngestorOptions {
    * sent may still commit (a provider's retry is then a duplicate).
    */
   readonly timeoutMs?: number;
+  /**
+   * `ingest_events` calls in flight at once over all providers and limit keys: the share of
+   * the pool intake may use (deliveries for different WhatsApp numbers do not share a call).
+   */
+  readonly maxCalls?: number;
+  /** Shedding a standing queue (see commit-queue.ts); defaults to {@link INTAKE_OVERLOAD}. */
+  readonly overload?: { readonly targetMs: number; readonly intervalMs: number };
 }
+
+/**
+ * Intake's shedding rule: once deliveries have waited for a call without a break for 100 ms,
+ * one that has waited more than 25 ms is answered 503 instead of being sent late. A delivery
+ * that is accepted has then waited at most about 50 ms for its call, however large the
+ * overload; a burst that clears within 100 ms is never shed.
+ */
+export const INTAKE_OVERLOAD = { targetMs: 25, intervalMs: 100 } as const;
+/** Calls in flight by default: most of a pool of 10, leaving room for flags and health. */
+export const DEFAULT_INGEST_CALLS = 8;
 
 export interface IngestCall {
   readonly events: number;
   readonly milliseconds: number;
   readonly ok: boolean;
-}
-
-interface Pending {
-  readonly request: IngestRequest;
-  /** Answered (or timed out): a queued request in this state is skipped, never sent. */
-  settled: boolean;
-  resolve(outcomes: EventOutcome[]): void;
-  reject(error: unknown): void;
-}
-
-interface Group {
-  queue: Pending[];
-  inFlight: number;
-  scheduled: boolean;
 }
 
 /**
@@ -125,23 +129,20 @@ type Row = {
  * if (first.outcome === 'throttled') throw new ProblemError(429, ...);
  */
 export function createIngestor(db: Queryable, options: IngestorOptions = {}): Ingestor {
-  const maxBatchEvents = options.maxBatchEvents ?? 500;
-  const maxInFlight = options.maxInFlight ?? 1;
   const onCall = options.onCall;
-  const timeoutMs = options.timeoutMs ?? 0;
-  const groups = new Map<string, Group>();
+  type Pending = Entry<IngestRequest, EventOutcome[]>;
 
   async function call(batch: readonly Pending[]): Promise<EventOutcome[][]> {
-    const first = batch[0]!.request;
+    const first = batch[0]!.item;
     // Slots number the batch's events in order, so each request's outcomes are a slice.
     const events = batch.flatMap((pending) =>
-      pending.request.events.map((event) => ({
+      pending.item.events.map((event) => ({
         key: event.key,
         type: event.type,
         kind: event.kind,
         sender: event.sender,
         payload: event.payload,
-        request_id: pending.request.requestId,
+        request_id: pending.item.requestId,
       }))
     ).map((event, slot) => ({ slot, ...event }));
     const limits = {
@@ -175,7 +176,7 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
     if (outcomes.includes(undefined)) throw new Error('ingest_events returned no row for an event');
     let offset = 0;
     return batch.map((pending) => {
-      const count = pending.request.events.length;
+      const count = pending.item.events.length;
       offset += count;
       return outcomes.slice(offset - count, offset) as EventOutcome[];
     });
@@ -208,77 +209,19 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
     batch.forEach((pending, index) => pending.resolve(results[index]!));
   }
 
-  function drain(key: string, group: Group): void {
-    group.scheduled = false;
-    while (group.inFlight < maxInFlight && group.queue.length > 0) {
-      const batch: Pending[] = [];
-      let size = 0;
-      while (group.queue.length > 0) {
-        const next = group.queue[0]!;
-        if (next.settled) {
-          group.queue.shift(); // timed out while it waited
-          continue;
-        }
-        if (batch.length > 0 && size + next.request.events.length > maxBatchEvents) break;
-        batch.push(group.queue.shift()!);
-        size += next.request.events.length;
-      }
-      if (batch.length === 0) break;
-      group.inFlight += 1;
-      let released = false;
-      const release = () => {
-        if (released) return;
-        released = true;
-        group.inFlight -= 1;
-        if (group.queue.length > 0) drain(key, group);
-        else if (group.inFlight === 0) groups.delete(key);
-      };
-      flush(batch, release).finally(release).catch((error) => {
-        // flush settles every request itself; this only keeps a bug from going unseen.
-        for (const pending of batch) pending.reject(error);
-      });
-    }
-    if (group.queue.length === 0 && group.inFlight === 0) groups.delete(key);
-  }
+  const queue = createCommitQueue<IngestRequest, EventOutcome[]>(flush, {
+    maxBatchSize: options.maxBatchEvents ?? 500,
+    maxInFlightPerGroup: options.maxInFlight ?? 1,
+    maxCalls: options.maxCalls ?? DEFAULT_INGEST_CALLS,
+    timeoutMs: options.timeoutMs ?? 0,
+    overload: options.overload ?? INTAKE_OVERLOAD,
+  });
 
   return {
     ingest(request) {
       if (request.events.length === 0) return Promise.resolve([]);
       const key = JSON.stringify([request.provider, request.limits]);
-      let group = groups.get(key);
-      if (!group) {
-        group = { queue: [], inFlight: 0, scheduled: false };
-        groups.set(key, group);
-      }
-      const target = group;
-      return new Promise<EventOutcome[]>((resolve, reject) => {
-        const pending: Pending = { request, settled: false, resolve, reject };
-        if (timeoutMs > 0) {
-          const timer = setTimeout(() => {
-            if (pending.settled) return;
-            pending.settled = true;
-            reject(
-              new DatabaseTimeoutError(`the events were not committed within ${timeoutMs} ms`),
-            );
-          }, timeoutMs);
-          pending.resolve = (outcomes) => {
-            clearTimeout(timer);
-            if (!pending.settled) resolve(outcomes);
-            pending.settled = true;
-          };
-          pending.reject = (error) => {
-            clearTimeout(timer);
-            if (!pending.settled) reject(error);
-            pending.settled = true;
-          };
-        }
-        target.queue.push(pending);
-        // Defer to the end of this turn so requests that arrived together share a call.
-        if (!target.scheduled) {
-          target.scheduled = true;
-          queueMicrotask(() => drain(key, target));
-        }
-      });
+      return queue.submit(key, request, request.events.length);
     },
   };
 }

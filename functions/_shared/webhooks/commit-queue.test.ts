@@ -1,0 +1,136 @@
+/**
+ * The commit queue's rules, with a `send` the test controls (the queue has no SQL; the
+ * ingestor's tests run it against the database).
+ */
+import { describe, expect, it } from 'vitest';
+import { DatabaseTimeoutError } from '../db/types.ts';
+import { createCommitQueue, type Entry, QueueOverloadedError } from './commit-queue.ts';
+
+type Item = string;
+
+/** A `send` that records each batch and answers it when the test says so. */
+function controlledSend() {
+  const batches: { items: Item[]; answer: () => void }[] = [];
+  const send = (batch: Entry<Item, string>[], release: () => void) =>
+    new Promise<void>((done) => {
+      batches.push({
+        items: batch.map((entry) => entry.item),
+        answer() {
+          release();
+          for (const entry of batch) entry.resolve(`ok:${entry.item}`);
+          done();
+        },
+      });
+    });
+  return { send, batches };
+}
+
+const NO_SHEDDING = { targetMs: 60_000, intervalMs: 60_000 };
+const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+describe('createCommitQueue', () => {
+  it('sends what arrives while a batch is in flight together, within the batch size', async () => {
+    const { send, batches } = controlledSend();
+    const queue = createCommitQueue(send, {
+      maxBatchSize: 3,
+      maxInFlightPerGroup: 1,
+      maxCalls: 4,
+      timeoutMs: 0,
+      overload: NO_SHEDDING,
+    });
+    const first = queue.submit('g', 'a', 1);
+    await settle();
+    const rest = ['b', 'c', 'd', 'e'].map((item) => queue.submit('g', item, 1));
+    await settle();
+    expect(batches.map((batch) => batch.items)).toEqual([['a']]);
+    batches[0]!.answer();
+    await settle();
+    expect(batches.map((batch) => batch.items)).toEqual([['a'], ['b', 'c', 'd']]);
+    batches[1]!.answer();
+    await settle();
+    batches[2]!.answer();
+    expect(await first).toBe('ok:a');
+    expect(await Promise.all(rest)).toEqual(['ok:b', 'ok:c', 'ok:d', 'ok:e']);
+    expect(batches.map((batch) => batch.items)).toEqual([['a'], ['b', 'c', 'd'], ['e']]);
+  });
+
+  it('keeps at most maxCalls batches in flight; waiting groups go in the order they came', async () => {
+    const { send, batches } = controlledSend();
+    const queue = createCommitQueue(send, {
+      maxBatchSize: 10,
+      maxInFlightPerGroup: 1,
+      maxCalls: 2,
+      timeoutMs: 0,
+      overload: NO_SHEDDING,
+    });
+    const answers = ['x', 'y', 'z', 'w'].map((group) => queue.submit(group, group, 1));
+    await settle();
+    expect(batches.map((batch) => batch.items)).toEqual([['x'], ['y']]);
+    expect(queue.stats()).toMatchObject({ calls: 2, waiting: 2 });
+    batches[1]!.answer();
+    await settle();
+    expect(batches.map((batch) => batch.items)).toEqual([['x'], ['y'], ['z']]);
+    batches[0]!.answer();
+    await settle();
+    batches[2]!.answer();
+    await settle();
+    batches[3]!.answer();
+    expect(await Promise.all(answers)).toEqual(['ok:x', 'ok:y', 'ok:z', 'ok:w']);
+  });
+
+  it('answers an entry past its deadline and never sends one that timed out waiting', async () => {
+    const { send, batches } = controlledSend();
+    const queue = createCommitQueue(send, {
+      maxBatchSize: 10,
+      maxInFlightPerGroup: 1,
+      maxCalls: 1,
+      timeoutMs: 50,
+      overload: NO_SHEDDING,
+    });
+    const stuck = queue.submit('g', 'stuck', 1);
+    await settle();
+    const waiting = queue.submit('g', 'late', 1);
+    await expect(stuck).rejects.toBeInstanceOf(DatabaseTimeoutError);
+    await expect(waiting).rejects.toBeInstanceOf(DatabaseTimeoutError);
+    batches[0]!.answer(); // the stuck batch ends after all
+    await settle();
+    expect(batches.map((batch) => batch.items)).toEqual([['stuck']]);
+    expect(queue.stats()).toMatchObject({ waiting: 0, calls: 0 });
+  });
+
+  it('sheds entries of a queue standing past the interval, and not those of a short burst', async () => {
+    const { send, batches } = controlledSend();
+    const queue = createCommitQueue(send, {
+      maxBatchSize: 10,
+      maxInFlightPerGroup: 1,
+      maxCalls: 1,
+      timeoutMs: 10_000,
+      overload: { targetMs: 20, intervalMs: 60 },
+    });
+    // A burst: waits behind a batch that answers after ~30 ms, within the interval.
+    const head = queue.submit('g', 'head', 1);
+    await settle();
+    const burst = queue.submit('g', 'burst', 1);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    batches[0]!.answer();
+    await settle();
+    expect(batches.map((batch) => batch.items)).toEqual([['head'], ['burst']]);
+    batches[1]!.answer();
+    expect([await head, await burst]).toEqual(['ok:head', 'ok:burst']);
+
+    // Standing: the batch in flight never answers; what waits behind it is shed.
+    const blocker = queue.submit('g', 'blocker', 1);
+    await settle();
+    const started = performance.now();
+    const behind = queue.submit('g', 'behind', 1);
+    await expect(behind).rejects.toBeInstanceOf(QueueOverloadedError);
+    const waited = performance.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(60);
+    expect(waited).toBeLessThan(500);
+    expect(queue.stats().shed).toBe(1);
+    batches[2]!.answer();
+    expect(await blocker).toBe('ok:blocker');
+    await settle();
+    expect(batches).toHaveLength(3); // 'behind' was never sent
+  });
+});
