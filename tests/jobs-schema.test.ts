@@ -166,6 +166,7 @@ describe('row-level security and grants', () => {
     `select claim_jobs('w', 1)`,
     `select complete_job(1, 'w')`,
     `select extend_job_lease(1, 'w', 30)`,
+    `select extend_job_leases('{1}', 'w', 30)`,
     `select fail_job(1, 'w', 'boom', 0)`,
     `select replay_dead_jobs(interval '1 hour')`,
     `select * from queue_health()`,

@@ -31,4 +31,8 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
     name: '20261122080000_faster_ingest_events.sql',
     checksum: 'd5315519d9f84e0417b8478bfa1c38b61a8c5257c22a7add05324754d3f1356a',
   },
+  {
+    name: '20261204160547_job_lease_heartbeat.sql',
+    checksum: '0c65110b9b2c6d890493b511ae8ddfe6feb2462c8e33b3be0ebcdf6826196af4',
+  },
 ];

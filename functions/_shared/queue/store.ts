@@ -1,7 +1,7 @@
 /**
  * Every statement the job engine runs, as small functions over the `Db` interface; the
  * worker loop calls these and holds no SQL of its own. The SQL functions they call live
- * in migrations/20261122070000_job_engine.sql.
+ * in migrations/20261122070000_job_engine.sql and the ones after it.
  */
 import type { Queryable } from '../db/types.ts';
 import type { ClaimedJob } from './types.ts';
@@ -149,6 +149,25 @@ export async function extendLease(
     [id, worker, leaseSeconds],
   );
   return row?.extended === true;
+}
+
+/**
+ * Renews `worker`'s leases on `ids` for `leaseSeconds` from now, in one statement (the
+ * worker's heartbeat). Returns the ids still `worker`'s; a missing id's lease was lost.
+ */
+export async function extendLeases(
+  db: Queryable,
+  ids: readonly number[],
+  worker: string,
+  leaseSeconds: number,
+): Promise<Set<number>> {
+  if (ids.length === 0) return new Set();
+  // One row per id, so the answer reads the same whether or not the driver parses arrays.
+  const rows = await db.query<{ id: string | number }>(
+    'select unnest(public.extend_job_leases($1::bigint[], $2, $3)) as id',
+    [ids, worker, leaseSeconds],
+  );
+  return new Set(rows.map((row) => Number(row.id)));
 }
 
 export async function recordSlowJob(
