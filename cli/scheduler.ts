@@ -1,4 +1,5 @@
 import type { JobRunner } from '../functions/_shared/jobs/index.ts';
+import type { WorkerReport } from '../functions/_shared/queue/index.ts';
 import type { Logger } from '../functions/_shared/log/index.ts';
 
 export interface Scheduler {
@@ -20,9 +21,15 @@ export function startScheduler(options: {
   let current: Promise<void> | null = null;
   const tick = () => {
     if (current) return;
-    current = options.runner.pass({ signal: controller.signal, maintenance: true })
+    // A pass that throws before returning its promise is logged like one that rejects:
+    // this runs in a timer, where a throw would be an uncaught exception.
+    current = new Promise<WorkerReport>((resolve) =>
+      resolve(options.runner.pass({ signal: controller.signal, maintenance: true }))
+    )
       .then((report) => {
-        if (report.claimed > 0) options.logger.info('worker pass', { ...report });
+        // Lost jobs mean the database failed mid-pass; their leases run out and they rerun.
+        if (report.lost > 0) options.logger.warn('worker pass', { ...report });
+        else if (report.claimed > 0) options.logger.info('worker pass', { ...report });
       })
       .catch((error) => options.logger.error('worker pass failed', { error }))
       .finally(() => {

@@ -2,7 +2,7 @@
  * How the worker saves round trips against a real database: a handler that never touches
  * `ctx.tx` opens no transaction and its completion is batched with others'; the next batch
  * is claimed ahead and handed back if the worker stops; leases are still checked at every
- * completion, and a claimed job that waited long for a slot has its lease renewed first.
+ * completion, and the heartbeat renews the leases of claimed jobs waiting for a slot.
  */
 import { describe, expect, it } from 'vitest';
 import { systemClock } from '../functions/_shared/clock.ts';
@@ -260,11 +260,12 @@ describe('claiming ahead', () => {
           await database.db.query(`update jobs set locked_by = 'someone-else' where id = $1`, [
             second,
           ]);
-          await sleep(1_200);
+          await sleep(1_600);
         }
       },
     });
-    // A 3 s lease: a job that waited 1 s or more has its lease renewed before it starts.
+    // A 3 s lease: the heartbeat renews every second, the waiting job's included, and hears
+    // that this one is lost before the first job ends.
     const report = await worker(database.db, registry, {
       concurrency: 1,
       batchSize: 2,
@@ -282,7 +283,7 @@ describe('claiming ahead', () => {
     let leaseAtStart: Date | null = null;
     const registry = new JobRegistry().register('slow', {
       handler: async (_payload, ctx) => {
-        if (ctx.job.id === first) await sleep(1_200);
+        if (ctx.job.id === first) await sleep(1_600);
         else {
           const [row] = await database.db.query<{ lease_expires_at: Date }>(
             'select lease_expires_at from jobs where id = $1',
@@ -299,12 +300,45 @@ describe('claiming ahead', () => {
       leaseSeconds: 3,
     });
     expect(report).toMatchObject({ claimed: 2, completed: 2, lost: 0 });
-    // Claimed with a 3 s lease at the start; renewed when it started, about 1.2 s later.
+    // Claimed with a 3 s lease at the start; renewed by the heartbeat about 1 s later.
     expect(leaseAtStart!.getTime()).toBeGreaterThan(claimedBy + 3_000 + 800);
   });
 });
 
 describe('claim_jobs', () => {
+  it('releases a dead worker’s expired lease at the next claim of a pass busy with a long job', async () => {
+    // A job some worker claimed with a 2 s lease, then died without renewing it.
+    await database.db.query(
+      `insert into jobs (kind, status, attempts, locked_by, lease_expires_at, started_at)
+       values ('orphan', 'running', 1, 'gone', now() + interval '2 seconds', now())`,
+    );
+    let finishLong!: () => void;
+    const long = new Promise<void>((resolve) => (finishLong = resolve));
+    const registry = new JobRegistry()
+      .register('long', { handler: () => long })
+      .register('orphan', {
+        handler: () => {
+          finishLong();
+          return Promise.resolve();
+        },
+      });
+    await enqueueJobs(database.db, [{ kind: 'long' }]);
+    // The pass claims the long job and finds nothing else due; it claims again every few
+    // seconds while the long job runs, and so picks the orphan up once its lease is out.
+    const began = Date.now();
+    expect(await worker(database.db, registry)).toMatchObject({
+      claimed: 2,
+      completed: 2,
+      lost: 0,
+    });
+    expect(Date.now() - began).toBeLessThan(6_000);
+    const [orphan] = await database.db.query<{ attempts: number; errors: { error: string }[] }>(
+      `select attempts, errors from jobs where kind = 'orphan'`,
+    );
+    expect(orphan!.attempts).toBe(2);
+    expect(orphan!.errors[0]!.error).toMatch(/lease expired/);
+  });
+
   it('releases expired leases unless told not to', async () => {
     await database.db.query(
       `insert into jobs (kind, status, attempts, locked_by, lease_expires_at)
@@ -320,7 +354,13 @@ describe('claim_jobs', () => {
 
   it('refuses the batch functions to anon and authenticated', async () => {
     for (const role of ['anon', 'authenticated'] as const) {
-      for (const call of [`select complete_jobs('{1}', 'w')`, `select release_jobs('{1}', 'w')`]) {
+      for (
+        const call of [
+          `select complete_jobs('{1}', 'w')`,
+          `select release_jobs('{1}', 'w')`,
+          `select extend_job_leases('{1}', 'w', 30)`,
+        ]
+      ) {
         const state = await asRole(
           database.db,
           role,

@@ -137,20 +137,6 @@ export async function failJob(
   return row?.outcome ?? 'lost';
 }
 
-/** Renews a running job's lease; false when the job is no longer `worker`'s. */
-export async function extendLease(
-  db: Queryable,
-  id: number,
-  worker: string,
-  leaseSeconds: number,
-): Promise<boolean> {
-  const [row] = await db.query<{ extended: boolean }>(
-    'select public.extend_job_lease($1, $2, $3) as extended',
-    [id, worker, leaseSeconds],
-  );
-  return row?.extended === true;
-}
-
 /**
  * Renews `worker`'s leases on `ids` for `leaseSeconds` from now, in one statement (the
  * worker's heartbeat). Returns the ids still `worker`'s; a missing id's lease was lost.

@@ -1,0 +1,223 @@
+import type { Logger } from '../log/index.ts';
+import { backoffDelay } from './backoff.ts';
+import { JobTimeoutError, LeaseLostError, PermanentJobError, RetryJobError } from './errors.ts';
+import { lazyTransaction } from './lazy-transaction.ts';
+import type { RegisteredJob } from './registry.ts';
+import { completeJob, failJob, type FailOutcome, recordSlowJob } from './store.ts';
+import type { ClaimedJob, JobContext, WorkerReport } from './types.ts';
+import type { WorkerOptions } from './worker.ts';
+
+/** What a pass gives each job it starts. */
+export interface JobRun {
+  readonly job: ClaimedJob;
+  /**
+   * Becomes the handler's `ctx.signal`. The worker aborts it when the job's lease is lost;
+   * the run also aborts it when the worker stops or the kind's timeout passes.
+   */
+  readonly controller: AbortController;
+  /** Whether the heartbeat still holds the lease (checked before the handler starts). */
+  readonly leaseHeld: () => boolean;
+  /**
+   * Stops the heartbeat renewing the lease, once the handler has settled: from then on the
+   * statement that records the outcome checks the lease itself, and a renewal that finds
+   * the job already completed must not be taken for a lost lease.
+   */
+  readonly releaseLease: () => void;
+  /** Completes a job whose handler wrote nothing, batched with others; false: lease lost. */
+  readonly complete: (id: number) => Promise<boolean>;
+  /** Called once the job no longer needs its slot (before a batched completion). */
+  readonly slotFreed: () => void;
+}
+
+/**
+ * Runs one claimed job to its end and counts the outcome in `report`. Never rejects: a
+ * database that fails mid-job leaves the job to its lease (counted lost) and a log line.
+ */
+export async function runJob(run: JobRun, options: WorkerOptions, report: WorkerReport) {
+  const { job } = run;
+  const { clock } = options;
+  const started = clock.now();
+  const logger = options.logger.child({
+    job_id: job.id,
+    job_kind: job.kind,
+    queue: job.queue,
+    attempt: job.attempts,
+    ...(job.requestId ? { request_id: job.requestId } : {}),
+  });
+  let outcome: FailOutcome | 'completed' = 'lost';
+  let freed = false;
+  const free = () => {
+    if (!freed) run.slotFreed();
+    freed = true;
+  };
+
+  try {
+    const registered = options.registry.get(job.kind);
+    if (!run.leaseHeld()) {
+      logger.warn('job lease lost while it waited for a free slot; not started');
+    } else if (!registered) {
+      run.releaseLease();
+      outcome = await recordFailure(job, options, logger, {
+        error: new PermanentJobError(`no handler is registered for job kind ${job.kind}`),
+        retryInMs: 0,
+        maxAttempts: null,
+      });
+    } else {
+      outcome = await runHandler(run, registered, options, logger, free);
+    }
+  } catch (error) {
+    // Not expected; the pass drops a task once it settles, so a rejection would go unread.
+    // The lease runs out and the job runs again.
+    logger.error('running a job failed unexpectedly; the lease will expire', { error });
+  } finally {
+    run.releaseLease();
+    free();
+  }
+
+  report[outcome] += 1;
+  const durationMs = clock.now() - started;
+  if (durationMs >= options.slowJobMs) {
+    report.slow += 1;
+    logger.warn('slow job', { duration_ms: durationMs, threshold_ms: options.slowJobMs, outcome });
+    await recordSlowJob(options.db, {
+      job,
+      durationMs,
+      thresholdMs: options.slowJobMs,
+      outcome,
+      worker: options.workerId,
+    }).catch((error) => logger.error('recording a slow job failed', { error }));
+  }
+}
+
+async function runHandler(
+  run: JobRun,
+  { handler, policy }: RegisteredJob,
+  options: WorkerOptions,
+  logger: Logger,
+  free: () => void,
+): Promise<FailOutcome | 'completed'> {
+  const { job, controller } = run;
+  const { db, workerId } = options;
+  // The handler's signal aborts when the worker stops, the lease is lost, time is up, or
+  // the job's transaction dies.
+  const onStop = () => controller.abort(options.signal?.reason);
+  options.signal?.addEventListener('abort', onStop, { once: true });
+  if (options.signal?.aborted) onStop();
+  const timeout = setTimeout(
+    () => controller.abort(new JobTimeoutError(policy.timeoutMs)),
+    policy.timeoutMs,
+  );
+  const lazy = lazyTransaction(db, (error) => controller.abort(error));
+  let failure: { error: unknown } | null = null;
+  try {
+    const ctx: JobContext = {
+      tx: lazy.tx,
+      attempt: job.attempts,
+      maxAttempts: policy.maxAttempts,
+      job,
+      logger,
+      signal: controller.signal,
+    };
+    await abortable(handler(job.payload, ctx), controller.signal);
+  } catch (error) {
+    failure = { error };
+  } finally {
+    clearTimeout(timeout);
+    options.signal?.removeEventListener('abort', onStop);
+    run.releaseLease();
+  }
+
+  if (failure === null && !lazy.used) {
+    // Nothing to commit with the completion: batch it with other jobs' completions.
+    lazy.close();
+    free();
+    try {
+      if (await run.complete(job.id)) return 'completed';
+      logger.warn('job lease lost: another worker owns it now');
+      return 'lost';
+    } catch (error) {
+      // The lease runs out and the job runs again: nothing is lost.
+      logger.error('completing a job failed; the lease will expire', { error });
+      return 'lost';
+    }
+  }
+  if (failure === null) {
+    try {
+      await lazy.commit(async (tx) => {
+        if (!(await completeJob(tx, job.id, workerId))) throw new LeaseLostError(job.id);
+      });
+      return 'completed';
+    } catch (error) {
+      failure = { error };
+    }
+  } else {
+    await lazy.discard(failure.error);
+  }
+  if (failure.error instanceof LeaseLostError) {
+    // The heartbeat or the completion said why (taken over, or not renewed in time).
+    logger.warn('job stopped: its lease was lost; writes rolled back');
+    return 'lost';
+  }
+  return recordFailure(job, options, logger, {
+    error: failure.error,
+    retryInMs: failure.error instanceof RetryJobError && failure.error.retryInMs !== undefined
+      ? failure.error.retryInMs
+      : backoffDelay(job.attempts, policy.backoff, options.random),
+    maxAttempts: policy.maxAttempts,
+  });
+}
+
+async function recordFailure(
+  job: ClaimedJob,
+  options: WorkerOptions,
+  logger: Logger,
+  failure: { error: unknown; retryInMs: number; maxAttempts: number | null },
+): Promise<FailOutcome> {
+  const permanent = failure.error instanceof PermanentJobError;
+  const message = describeError(failure.error);
+  try {
+    const outcome = await failJob(options.db, {
+      id: job.id,
+      worker: options.workerId,
+      error: message,
+      retryInMs: failure.retryInMs,
+      permanent,
+      maxAttempts: failure.maxAttempts,
+    });
+    const fields = { error: message, outcome, retry_in_ms: failure.retryInMs };
+    if (outcome === 'dead') logger.error('job dead-lettered', fields);
+    else if (outcome === 'retried') logger.warn('job failed; will retry', fields);
+    else logger.warn('job failed after its lease was lost', fields);
+    return outcome;
+  } catch (error) {
+    // The lease runs out and the job is claimed again: nothing is lost.
+    logger.error('recording a job failure failed; the lease will expire', {
+      error,
+      job_error: message,
+    });
+    return 'lost';
+  }
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
+}
+
+/**
+ * Settles as `work`, or rejects with the signal's reason when it aborts first. `work` is
+ * always given a handler: a handler that rejects after its job was given up on (timed out,
+ * stopped, its database gone) must not leave an unhandled rejection behind.
+ */
+function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  const settled = Promise.resolve(work);
+  if (signal.aborted) {
+    settled.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    settled.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
