@@ -26,6 +26,7 @@ import postgres from 'postgres';
 import { join } from 'node:path';
 import { loadMigrationFiles, runMigrations } from '../cli/migrate.ts';
 import { systemClock } from '../functions/_shared/clock.ts';
+import { QUEUE_DEFAULTS } from '../functions/_shared/config/queue.ts';
 import { createPostgresDb } from '../functions/_shared/db/postgres.ts';
 import { createLogger } from '../functions/_shared/log/index.ts';
 import { createKicker } from '../functions/_shared/queue/kicker.ts';
@@ -178,7 +179,7 @@ async function gatehouse(url: string): Promise<Result> {
         budgetMs,
         batchSize: BATCH,
         concurrency: CONCURRENCY,
-        leaseSeconds: 60,
+        leaseSeconds: QUEUE_DEFAULTS.leaseSeconds,
         slowJobMs: 30_000,
       });
 

@@ -12,12 +12,12 @@ function problems(env: Record<string, string>): readonly string[] {
 }
 
 describe('job engine settings', () => {
-  it('defaults to a 25 s budget, batches of 10, 60 s leases, 1,000/2,000 depth, 7 days', () => {
+  it('defaults to a 25 s budget, batches of 10, 15 s leases, 1,000/2,000 depth, 7 days', () => {
     expect(parseConfig({}).queue).toEqual(QUEUE_DEFAULTS);
     expect(QUEUE_DEFAULTS).toMatchObject({
       workerBudgetMs: 25_000,
       batchSize: 10,
-      leaseSeconds: 60,
+      leaseSeconds: 15,
       slowJobMs: 30_000,
       depthWarning: 1_000,
       depthCritical: 2_000,

@@ -5,7 +5,7 @@ export const QUEUE_DEFAULTS = {
   workerBudgetMs: 25_000,
   batchSize: 10,
   concurrency: 10,
-  leaseSeconds: 60,
+  leaseSeconds: 15,
   slowJobMs: 30_000,
   depthWarning: 1_000,
   depthCritical: 2_000,
@@ -20,7 +20,11 @@ export interface QueueConfig {
   readonly batchSize: number;
   /** Jobs one worker runs at the same time. */
   readonly concurrency: number;
-  /** A claimed job is the worker's for this long (renewed while it runs). */
+  /**
+   * A claimed job is the worker's for this long. Each worker pass renews the leases of all
+   * its jobs every third of it, so a job outlives its lease as long as its worker lives,
+   * and a dead worker's jobs run again about one lease after its last renewal.
+   */
   readonly leaseSeconds: number;
   /** Runs longer than this are recorded in `slow_jobs`. */
   readonly slowJobMs: number;
