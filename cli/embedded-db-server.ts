@@ -3,10 +3,10 @@
  * database that runs wherever `startEmbeddedDatabase` puts it (this thread, or a worker).
  */
 import { PGlite } from '@electric-sql/pglite';
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { serveWire, type WireSession } from './embedded-wire.ts';
 
 /** Wire connections the embedded server accepts at once (the server's pools use a few). */
-export const EMBEDDED_MAX_CONNECTIONS = 8;
+export const EMBEDDED_MAX_CONNECTIONS = 16;
 
 export interface EmbeddedServerOptions {
   /** Folder for the data files; omitted → in memory (tests). */
@@ -24,23 +24,21 @@ export interface EmbeddedServer {
 /** Starts PGlite and its wire-protocol listener. */
 export async function serveEmbedded(options: EmbeddedServerOptions): Promise<EmbeddedServer> {
   const pglite = await PGlite.create(options.dataDir ? { dataDir: options.dataDir } : {});
-  const server = new PGLiteSocketServer({
-    db: pglite,
-    host: '127.0.0.1',
-    port: options.port ?? 0,
-    // The server queues every connection's messages onto the one PGlite session and keeps a
-    // transaction's statements together, so psql can connect beside the server's own pools.
-    maxConnections: EMBEDDED_MAX_CONNECTIONS,
-  });
+  let server;
   try {
-    await server.start();
+    // Each connection's exchanges and transactions run whole on the one PGlite session, so
+    // the server's pools and a psql beside them can share it.
+    server = await serveWire(pglite as unknown as WireSession, {
+      host: '127.0.0.1',
+      port: options.port ?? 0,
+      maxConnections: EMBEDDED_MAX_CONNECTIONS,
+    });
   } catch (error) {
     await pglite.close();
     throw error;
   }
-  const address = server.getServerConn();
   return {
-    port: Number(address.slice(address.lastIndexOf(':') + 1)),
+    port: server.port,
     async stop() {
       await server.stop();
       await pglite.close();

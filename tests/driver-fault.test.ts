@@ -5,7 +5,8 @@
  * again (porsager/postgres#1154, #1208). With the crash guard the process survives, logs
  * it, and the pools are replaced so every later statement is served.
  *
- * Needs two sessions (one terminates the other): real Postgres only.
+ * Needs two sessions (one terminates the other): real Postgres only, so vitest.config.ts
+ * leaves this file out of the embedded run.
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';

@@ -112,7 +112,8 @@ describe('gatehouse start', () => {
         ),
       );
     }
-    expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+    // On failure, the server's log says why.
+    expect(answers.map((a) => a.status), gatehouse.output()).toEqual([200, 200, 200]);
     expect(answers.map((a) => a.connection)).not.toContain('close');
     expect(answers.map((a) => a.reused)).toEqual([false, true, true]);
   });
