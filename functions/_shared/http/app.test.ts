@@ -181,6 +181,23 @@ describe('request log', () => {
   });
 });
 
+describe('request log levels', () => {
+  it('logs a 503 at warn with why, and no stack; any other 5xx at error with its stack', async () => {
+    const { app, records } = buildApp();
+    await app.request('/demo/db-down');
+    await app.request('/demo/boom');
+    const [refused, failed] = records().filter((r) => r.msg === 'request');
+    expect(refused).toMatchObject({
+      level: 'warn',
+      status: 503,
+      error: { name: 'DatabaseUnavailableError', reason: 'unreachable' },
+    });
+    expect(JSON.stringify(refused)).not.toContain('stack');
+    expect(failed).toMatchObject({ level: 'error', status: 500 });
+    expect((failed!.error as { stack?: string }).stack).toContain('test-app.ts');
+  });
+});
+
 describe('createFunctionApp', () => {
   it('refuses a bad function name or body limit at start', () => {
     expect(() => buildApp({ bodyLimitBytes: 0 })).toThrow(/bodyLimitBytes/);

@@ -93,7 +93,7 @@ describe('problem responses', () => {
     expect(body).toMatchObject({ status: 503, title: 'Service Unavailable' });
     expect(JSON.stringify(body)).not.toContain('10.0.0.5');
     expect(records()[0]).toMatchObject({
-      level: 'error',
+      level: 'warn',
       status: 503,
       error: { name: 'DatabaseUnavailableError', message: 'connect ECONNREFUSED 10.0.0.5:5432' },
     });

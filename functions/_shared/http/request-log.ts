@@ -19,8 +19,9 @@ export interface RequestLogOptions {
 
 /**
  * Writes one JSON line per request when it finishes — `request_id, function, method, route,
- * status, duration_ms` — at `info` below 500 and `error` from 500, with the thrown error (if
- * any) under `error`. Sets `log` for handlers (`c.get('log')`) and runs the rest of the
+ * status, duration_ms` — at `info` below 500, `warn` for a 503 (a refusal the server chose:
+ * overload shed, database away; the error's name, message and reason, no stack) and `error`
+ * for any other 5xx, with the thrown error under `error`. Sets `log` for handlers (`c.get('log')`) and runs the rest of the
  * request in its request context (`currentRequestId()`). Must run after `requestId()`.
  *
  * The route is the pattern (`/health/ready`, `/webhooks/standard/:source`), never the raw URL,
@@ -53,7 +54,10 @@ export function requestLog(options: RequestLogOptions): MiddlewareHandler<AppEnv
         status,
         duration_ms: Math.round((now() - started) * 100) / 100,
       };
-      if (status >= 500) {
+      if (status === 503) {
+        if (error !== undefined) fields.error = refusal(error);
+        log.warn('request', fields);
+      } else if (status >= 500) {
         if (error !== undefined) fields.error = error;
         log.error('request', fields);
       } else {
@@ -70,5 +74,17 @@ export function requestLog(options: RequestLogOptions): MiddlewareHandler<AppEnv
       throw error;
     }
     finish(c.res.status, c.error);
+  };
+}
+
+/** What a 503 log line says of its error: enough to tell why, without a stack per request. */
+function refusal(error: unknown): LogFields {
+  if (!(error instanceof Error)) return { message: String(error) };
+  const { reason, code } = error as { reason?: unknown; code?: unknown };
+  return {
+    name: error.name,
+    message: error.message,
+    ...(typeof reason === 'string' ? { reason } : {}),
+    ...(typeof code === 'string' ? { code } : {}),
   };
 }
