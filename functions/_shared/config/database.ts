@@ -3,7 +3,6 @@ import { z } from 'zod';
 /** Defaults of the database settings; each has an environment variable (README). */
 export const DATABASE_DEFAULTS = {
   poolSize: 10,
-  jobPoolSize: 4,
   timeoutMs: 3_000,
   statementTimeoutMs: 5_000,
   lockTimeoutMs: 2_000,
@@ -14,7 +13,11 @@ export interface DatabaseConfig {
   readonly url: string | null;
   /** Connections serving requests (intake, health, APIs). */
   readonly poolSize: number;
-  /** Connections of the job engine's own pool, so jobs never take the requests' ones. */
+  /**
+   * Connections of the job engine's own pool, so jobs never take the requests' ones. By
+   * default one per concurrent job plus one, so the lease heartbeat and the next claim never
+   * wait behind handlers' transactions.
+   */
   readonly jobPoolSize: number;
   readonly prepare: boolean;
   readonly embeddedPort: number;
@@ -53,10 +56,11 @@ type DatabaseEnv = {
 /** Builds the pool and timeout settings (the URL, port and prepare flag come from the caller). */
 export function databaseSettings(
   parsed: DatabaseEnv,
+  workerConcurrency: number,
 ): Omit<DatabaseConfig, 'url' | 'prepare' | 'embeddedPort'> {
   return {
     poolSize: parsed.GATEHOUSE_DB_POOL_SIZE ?? DATABASE_DEFAULTS.poolSize,
-    jobPoolSize: parsed.GATEHOUSE_DB_JOB_POOL_SIZE ?? DATABASE_DEFAULTS.jobPoolSize,
+    jobPoolSize: parsed.GATEHOUSE_DB_JOB_POOL_SIZE ?? Math.min(100, workerConcurrency + 1),
     timeoutMs: parsed.GATEHOUSE_DB_TIMEOUT_MS ?? DATABASE_DEFAULTS.timeoutMs,
     statementTimeoutMs: parsed.GATEHOUSE_DB_STATEMENT_TIMEOUT_MS ??
       DATABASE_DEFAULTS.statementTimeoutMs,

@@ -192,7 +192,7 @@ export function parseConfig(env: Env): Config {
       url: parsed.DATABASE_URL ?? parsed.SUPABASE_DB_URL ?? null,
       prepare: parsed.GATEHOUSE_DB_PREPARE ?? false,
       embeddedPort: parsed.GATEHOUSE_EMBEDDED_DB_PORT ?? DEFAULT_EMBEDDED_DB_PORT,
-      ...databaseSettings(parsed),
+      ...databaseSettings(parsed, queue.concurrency),
     },
     dataDir: parsed.GATEHOUSE_DATA_DIR ?? '.data',
     log: { level: parsed.GATEHOUSE_LOG_LEVEL },

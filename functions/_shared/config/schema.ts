@@ -11,8 +11,13 @@ export const DEFAULT_EMBEDDED_DB_PORT = 54322;
 export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
 /** Requests one process serves at once; more are answered 503 before their body is read. */
 export const DEFAULT_MAX_IN_FLIGHT = 128;
-/** Request body bytes one process holds at once (declared lengths); more → 503 unread. */
-export const DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
+/**
+ * Request body bytes one process holds at once (declared lengths; an undeclared length counts
+ * as the body limit); more → 503 unread. 16 MiB is thousands of real deliveries of a few
+ * kilobytes, and five bodies at the 3 MiB WhatsApp limit: a flood of large forged bodies
+ * (which must be read to check their signature) keeps the server near 250 MB.
+ */
+export const DEFAULT_MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_WHATSAPP_GRAPH_URL = 'https://graph.facebook.com/v21.0';
 export const DEFAULT_PAYPAL_CERT_HOSTS = ['api.paypal.com', 'api.sandbox.paypal.com'];
 /** Minimum length of a production service key: long enough that guessing is hopeless. */

@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from './index.ts';
+
+function problems(env: Record<string, string>): readonly string[] {
+  try {
+    parseConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe('database and admission settings', () => {
+  it('defaults: pool 10, a job pool of one per concurrent job plus one, 3 s / 5 s / 2 s', () => {
+    const config = parseConfig({});
+    expect(config.database).toMatchObject({
+      poolSize: 10,
+      jobPoolSize: 11,
+      timeoutMs: 3_000,
+      statementTimeoutMs: 5_000,
+      lockTimeoutMs: 2_000,
+    });
+    expect(config.http).toMatchObject({ maxInFlight: 128, maxBufferedBytes: 16 * 1024 * 1024 });
+    expect(parseConfig({ GATEHOUSE_WORKER_CONCURRENCY: '3' }).database.jobPoolSize).toBe(4);
+  });
+
+  it('reads every variable', () => {
+    const config = parseConfig({
+      GATEHOUSE_DB_POOL_SIZE: '20',
+      GATEHOUSE_DB_JOB_POOL_SIZE: '5',
+      GATEHOUSE_DB_TIMEOUT_MS: '1500',
+      GATEHOUSE_DB_STATEMENT_TIMEOUT_MS: '0',
+      GATEHOUSE_DB_LOCK_TIMEOUT_MS: '500',
+      GATEHOUSE_MAX_IN_FLIGHT: '64',
+      GATEHOUSE_MAX_BUFFERED_BYTES: String(8 * 1024 * 1024),
+    });
+    expect(config.database).toMatchObject({
+      poolSize: 20,
+      jobPoolSize: 5,
+      timeoutMs: 1_500,
+      statementTimeoutMs: 0,
+      lockTimeoutMs: 500,
+    });
+    expect(config.http).toMatchObject({ maxInFlight: 64, maxBufferedBytes: 8 * 1024 * 1024 });
+  });
+
+  it('names each bad value', () => {
+    const found = problems({
+      GATEHOUSE_DB_POOL_SIZE: '0',
+      GATEHOUSE_DB_TIMEOUT_MS: '50',
+      GATEHOUSE_DB_LOCK_TIMEOUT_MS: 'soon',
+      GATEHOUSE_MAX_BUFFERED_BYTES: String(1024 * 1024),
+    }).join('\n');
+    expect(found).toMatch(/GATEHOUSE_DB_POOL_SIZE: must be at least 1/);
+    expect(found).toMatch(/GATEHOUSE_DB_TIMEOUT_MS: must be at least 100/);
+    expect(found).toMatch(/GATEHOUSE_DB_LOCK_TIMEOUT_MS: must be a whole number/);
+    expect(found).toMatch(/GATEHOUSE_MAX_BUFFERED_BYTES/);
+  });
+});
