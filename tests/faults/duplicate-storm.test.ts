@@ -1,0 +1,73 @@
+/**
+ * A provider redelivers one event 10,000 times, 64 at once: one event is stored and one
+ * job runs for it, once; every redelivery is answered 200 `duplicate` (or 429 with a
+ * Retry-After once the sender's rate limit is spent), never a 5xx.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startThrowawayCluster, type ThrowawayCluster } from './support/cluster.ts';
+import { startLoad } from './support/load.ts';
+import {
+  APP_SECRET,
+  type FaultServer,
+  removeDataDir,
+  startFaultServer,
+  until,
+} from './support/server.ts';
+
+const STORM = 10_000;
+
+let cluster: ThrowawayCluster;
+let server: FaultServer;
+
+beforeAll(async () => {
+  cluster = await startThrowawayCluster();
+  server = await startFaultServer({ databaseUrl: cluster.url });
+});
+
+afterAll(async () => {
+  await server?.stop();
+  await removeDataDir(server?.dataDir ?? '');
+  await cluster?.destroy();
+});
+
+describe('a storm of 10,000 duplicate deliveries', () => {
+  it('stores one event and runs one job, once', async () => {
+    const load = await startLoad({
+      baseUrl: server.base,
+      loop: { kind: 'closed', concurrency: 64 },
+      traffic: { kind: 'signed', secret: APP_SECRET, duplicate: true },
+      maxRequests: STORM,
+    });
+    const result = await load.finished();
+    console.log(`duplicate storm: ${result.sent} sent, ${JSON.stringify(result.counts)}`);
+
+    expect(server.faults()).toEqual([]);
+    expect(result.sent).toBe(STORM);
+    for (const status of Object.keys(result.counts)) expect(['200', '429']).toContain(status);
+    const oks = result.records.filter((r) => r.status === 200);
+    expect(oks.filter((r) => r.result === 'accepted')).toHaveLength(1);
+    expect(oks.filter((r) => r.result !== 'accepted').every((r) => r.result === 'duplicate'))
+      .toBe(true);
+    for (const record of result.records) {
+      if (record.status === 429) expect(Number(record.retryAfter)).toBeGreaterThan(0);
+    }
+
+    const [key] = [...result.accepted];
+    const events = await cluster.query<{ id: string; status: string }>(
+      'select id::text, status from inbound_events',
+    );
+    expect(events).toHaveLength(1);
+    await until('the event processed', async () => {
+      const [row] = await cluster.query<{ status: string }>(
+        'select status from inbound_events where event_key = $1',
+        [key],
+      );
+      return row?.status === 'processed';
+    });
+    const jobs = await cluster.query<{ status: string; attempts: number }>(
+      `select status, attempts from jobs where payload ->> 'inbound_event_id' = $1`,
+      [events[0]!.id],
+    );
+    expect(jobs).toEqual([{ status: 'completed', attempts: 1 }]);
+  });
+});
