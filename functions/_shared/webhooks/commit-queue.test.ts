@@ -8,16 +8,17 @@ import { createCommitQueue, type Entry, QueueOverloadedError } from './commit-qu
 
 type Item = string;
 
-/** A `send` that records each batch and answers it when the test says so. */
+/** A `send` that records each call (its items, and per group) and answers when told. */
 function controlledSend() {
-  const batches: { items: Item[]; answer: () => void }[] = [];
-  const send = (batch: Entry<Item, string>[], release: () => void) =>
+  const batches: { items: Item[]; groups: Item[][]; answer: () => void }[] = [];
+  const send = (parts: Entry<Item, string>[][], release: () => void) =>
     new Promise<void>((done) => {
       batches.push({
-        items: batch.map((entry) => entry.item),
+        items: parts.flat().map((entry) => entry.item),
+        groups: parts.map((part) => part.map((entry) => entry.item)),
         answer() {
           release();
-          for (const entry of batch) entry.resolve(`ok:${entry.item}`);
+          for (const entry of parts.flat()) entry.resolve(`ok:${entry.item}`);
           done();
         },
       });
@@ -76,6 +77,77 @@ describe('createCommitQueue', () => {
     await settle();
     batches[3]!.answer();
     expect(await Promise.all(answers)).toEqual(['ok:x', 'ok:y', 'ok:z', 'ok:w']);
+  });
+
+  it('carries the batches of groups waiting for a slot in the next call, within the limits', async () => {
+    const { send, batches } = controlledSend();
+    const queue = createCommitQueue(send, {
+      maxBatchSize: 4,
+      maxInFlightPerGroup: 1,
+      maxCalls: 1,
+      maxGroupsPerCall: 3,
+      timeoutMs: 0,
+      overload: NO_SHEDDING,
+    });
+    const first = queue.submit('a', 'a1', 1);
+    await settle();
+    // While a's call is in flight: five more groups, one of them with three items.
+    const waiting = [
+      queue.submit('b', 'b1', 1),
+      queue.submit('c', 'c1', 1),
+      queue.submit('c', 'c2', 1),
+      queue.submit('c', 'c3', 1),
+      queue.submit('d', 'd1', 1),
+      queue.submit('e', 'e1', 1),
+      queue.submit('f', 'f1', 1),
+    ];
+    await settle();
+    expect(batches.map((call) => call.groups)).toEqual([[['a1']]]);
+    batches[0]!.answer();
+    await settle();
+    // b, then c's three (the size limit of 4 reached): two groups in one call.
+    expect(batches[1]!.groups).toEqual([['b1'], ['c1', 'c2', 'c3']]);
+    batches[1]!.answer();
+    await settle();
+    // Then d, e and f: three groups, the most one call carries.
+    expect(batches[2]!.groups).toEqual([['d1'], ['e1'], ['f1']]);
+    batches[2]!.answer();
+    expect(await first).toBe('ok:a1');
+    expect(await Promise.all(waiting)).toEqual(
+      ['ok:b1', 'ok:c1', 'ok:c2', 'ok:c3', 'ok:d1', 'ok:e1', 'ok:f1'],
+    );
+    expect(queue.stats()).toMatchObject({ waiting: 0, calls: 0 });
+  });
+
+  it('sends what a group still holds after riding along once that call is answered', async () => {
+    const { send, batches } = controlledSend();
+    const queue = createCommitQueue(send, {
+      maxBatchSize: 3,
+      maxInFlightPerGroup: 1,
+      maxCalls: 1,
+      maxGroupsPerCall: 4,
+      timeoutMs: 0,
+      overload: NO_SHEDDING,
+    });
+    const first = queue.submit('a', 'a1', 1);
+    await settle();
+    const rest = [
+      queue.submit('b', 'b1', 1),
+      queue.submit('c', 'c1', 1),
+      queue.submit('c', 'c2', 1),
+      queue.submit('c', 'c3', 1),
+    ];
+    await settle();
+    batches[0]!.answer();
+    await settle();
+    // c rides along with what fits (two of its three), never in two calls at once.
+    expect(batches[1]!.groups).toEqual([['b1'], ['c1', 'c2']]);
+    batches[1]!.answer();
+    await settle();
+    expect(batches[2]!.groups).toEqual([['c3']]);
+    batches[2]!.answer();
+    expect(await first).toBe('ok:a1');
+    expect(await Promise.all(rest)).toEqual(['ok:b1', 'ok:c1', 'ok:c2', 'ok:c3']);
   });
 
   it('answers an entry past its deadline and never sends one that timed out waiting', async () => {

@@ -10,19 +10,30 @@ export interface Entry<I, O> {
 }
 
 /**
- * Sends one batch (one commit) and settles each of its entries. `release` frees the batch's
- * call slot: call it as soon as the database has answered, before the entries are answered,
- * so the next batch is issued while this one's answers go out.
+ * Sends one call (one commit) carrying a batch from each of one or more groups, and settles
+ * each of their entries. `release` frees the call's slot: call it as soon as the database
+ * has answered, before the entries are answered, so the next call is issued while this
+ * one's answers go out.
  */
-export type SendBatch<I, O> = (batch: Entry<I, O>[], release: () => void) => Promise<void>;
+export type SendBatch<I, O> = (
+  batches: Entry<I, O>[][],
+  release: () => void,
+) => Promise<void>;
 
 export interface CommitQueueOptions {
   /** Largest batch, summed over the entries' `size`. */
   readonly maxBatchSize: number;
   /** Batches of one group in flight at once (1: group commit). */
   readonly maxInFlightPerGroup: number;
-  /** Batches in flight at once over all groups: the share of the pool the queue may use. */
+  /** Calls in flight at once over all groups: the share of the pool the queue may use. */
   readonly maxCalls: number;
+  /**
+   * Groups one call may carry (default 1). When every call slot is busy, groups wait in
+   * order; the call that takes the next free slot also carries the batches of the groups
+   * waiting behind it, up to this many groups and `maxBatchSize` in all, so traffic spread
+   * over many groups (one per WhatsApp number) still shares commits.
+   */
+  readonly maxGroupsPerCall?: number;
   /** Longest an entry waits for its answer, sending included, in ms (0: no limit). */
   readonly timeoutMs: number;
   /**
@@ -97,6 +108,9 @@ export function createCommitQueue<I, O>(
 ): CommitQueue<I, O> {
   const now = options.now ?? (() => performance.now());
   const { targetMs, intervalMs } = options.overload;
+  const maxGroupsPerCall = options.maxGroupsPerCall ?? 1;
+  const sizeOf = (batch: readonly Pending<I, O>[]) =>
+    batch.reduce((sum, pending) => sum + pending.size, 0);
   const groups = new Map<string, Group<I, O>>();
   const ready: Group<I, O>[] = [];
   let calls = 0;
@@ -130,7 +144,8 @@ export function createCommitQueue<I, O>(
     if (waiting > 0) sweeping = setTimeout(sweep, targetMs);
   };
 
-  function takeBatch(group: Group<I, O>): Pending<I, O>[] {
+  /** Takes up to `limit` of `group`'s entries (the first one whatever its size, if `open`). */
+  function takeBatch(group: Group<I, O>, limit: number, open: boolean): Pending<I, O>[] {
     const batch: Pending<I, O>[] = [];
     let size = 0;
     const shedding = standing();
@@ -147,7 +162,7 @@ export function createCommitQueue<I, O>(
         next.reject(new QueueOverloadedError(at - next.queuedAt));
         continue;
       }
-      if (batch.length > 0 && size + next.size > options.maxBatchSize) break;
+      if ((batch.length > 0 || !open) && size + next.size > limit) break;
       batch.push(group.queue.shift()!);
       size += next.size;
     }
@@ -165,18 +180,41 @@ export function createCommitQueue<I, O>(
         }
         return;
       }
-      const batch = takeBatch(group);
+      const batch = takeBatch(group, options.maxBatchSize, true);
       if (batch.length === 0) break;
-      group.inFlight += 1;
+      const parts = [{ group, batch }];
+      let size = sizeOf(batch);
+      // Groups waiting for a slot ride along in this call, in the order they queued.
+      while (ready.length > 0 && parts.length < maxGroupsPerCall && size < options.maxBatchSize) {
+        const other = ready[0]!;
+        const more = takeBatch(other, options.maxBatchSize - size, false);
+        // Its next entry does not fit: it waits for a call of its own.
+        if (more.length === 0 && other.queue.length > 0) break;
+        // Out of the line: what it still holds goes out when this call is answered.
+        ready.shift();
+        other.ready = false;
+        if (more.length === 0) {
+          if (other.inFlight === 0) groups.delete(other.key);
+          continue;
+        }
+        parts.push({ group: other, batch: more });
+        size += sizeOf(more);
+      }
+      for (const part of parts) part.group.inFlight += 1;
       calls += 1;
       let released = false;
       const release = () => {
         if (released) return;
         released = true;
-        group.inFlight -= 1;
         calls -= 1;
-        if (group.queue.length > 0) drain(group);
-        else if (group.inFlight === 0 && !group.ready) groups.delete(group.key);
+        for (const { group: sent } of parts) {
+          sent.inFlight -= 1;
+          if (sent.queue.length > 0) {
+            if (!sent.ready && !sent.scheduled) drain(sent);
+          } else if (sent.inFlight === 0 && !sent.ready) {
+            groups.delete(sent.key);
+          }
+        }
         while (calls < options.maxCalls && ready.length > 0) {
           const next = ready.shift()!;
           next.ready = false;
@@ -184,9 +222,10 @@ export function createCommitQueue<I, O>(
           if (next.queue.length === 0 && next.inFlight === 0) groups.delete(next.key);
         }
       };
-      send(batch, release).finally(release).catch((error) => {
+      const batches = parts.map((part) => part.batch);
+      send(batches, release).finally(release).catch((error) => {
         // `send` settles every entry itself; this only keeps a bug from going unseen.
-        for (const pending of batch) pending.reject(error);
+        for (const pending of batches.flat()) pending.reject(error);
       });
     }
     if (group.queue.length === 0 && group.inFlight === 0 && !group.ready) {

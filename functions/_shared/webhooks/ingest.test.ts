@@ -133,7 +133,58 @@ describe('createIngestor', () => {
       { events: 2, ok: true },
       { events: 1, ok: false },
     ]);
+    expect(calls.every((call) => call.groups === 1)).toBe(true);
     expect(calls.every((call) => call.milliseconds > 0)).toBe(true);
+  });
+
+  it('carries many limit keys in one commit when the call slots are busy, each throttled alone', async () => {
+    const calls: IngestCall[] = [];
+    const ingestor = createIngestor(database.db, {
+      maxCalls: 1,
+      onCall: (call) => calls.push(call),
+    });
+    const request = (number: number, events: IntakeEvent[], capacity = 100) => ({
+      provider: 'multi',
+      requestId: `multi-${number}`,
+      events,
+      limits: {
+        global: { key: `multi:number:${number}`, capacity, refillPerSecond: 1 },
+        sender: null,
+      },
+    });
+    const first = ingestor.ingest(request(0, [message('multi-0', null)]));
+    await Promise.resolve();
+    // While that call is in flight, ten numbers; number 5's bucket cannot hold its two events.
+    const rest = Array.from({ length: 10 }, (_, i) => {
+      const number = i + 1;
+      const events = number === 5
+        ? [message('multi-5a', null), message('multi-5b', null)]
+        : [message(`multi-${number}`, null)];
+      return ingestor.ingest(request(number, events, number === 5 ? 1 : 100));
+    });
+    const outcomes = await Promise.all([first, ...rest]);
+    expect(calls.map(({ events, groups, ok }) => ({ events, groups, ok }))).toEqual([
+      { events: 1, groups: 1, ok: true },
+      { events: 11, groups: 10, ok: true },
+    ]);
+    expect(outcomes.map((answer) => answer.map((o) => o.outcome))).toEqual([
+      ['accepted'],
+      ['accepted'],
+      ['accepted'],
+      ['accepted'],
+      ['accepted'],
+      ['throttled', 'throttled'],
+      ['accepted'],
+      ['accepted'],
+      ['accepted'],
+      ['accepted'],
+      ['accepted'],
+    ]);
+    const stored = await database.db.query<{ event_key: string }>(
+      `select event_key from inbound_events where provider = 'multi' order by event_key`,
+    );
+    expect(stored.map((row) => row.event_key)).not.toContain('multi-5a');
+    expect(stored).toHaveLength(10);
   });
 
   it('keeps each request its own outcomes inside a shared call', async () => {

@@ -65,6 +65,11 @@ export interface IngestorOptions {
    * the pool intake may use (deliveries for different WhatsApp numbers do not share a call).
    */
   readonly maxCalls?: number;
+  /**
+   * Groups (provider and limit key, e.g. WhatsApp numbers) one commit may carry when every
+   * call slot is busy; defaults to {@link DEFAULT_GROUPS_PER_CALL}. 1 sends each group alone.
+   */
+  readonly maxGroupsPerCall?: number;
   /** Shedding a standing queue (see commit-queue.ts); defaults to {@link INTAKE_OVERLOAD}. */
   readonly overload?: { readonly targetMs: number; readonly intervalMs: number };
 }
@@ -78,11 +83,18 @@ export interface IngestorOptions {
 export const INTAKE_OVERLOAD = { targetMs: 25, intervalMs: 100 } as const;
 /** Calls in flight by default: most of a pool of 10, leaving room for flags and health. */
 export const DEFAULT_INGEST_CALLS = 8;
+/**
+ * Groups one `ingest_events` statement carries at most: deliveries for many WhatsApp
+ * numbers then share commits as deliveries for one number do.
+ */
+export const DEFAULT_GROUPS_PER_CALL = 32;
 
 export interface IngestCall {
   readonly events: number;
   readonly milliseconds: number;
   readonly ok: boolean;
+  /** Groups the statement carried (one `ingest_events` call each). */
+  readonly groups: number;
 }
 
 /**
@@ -102,6 +114,31 @@ export const WRITE_AT_ONCE_BYTES = 1024;
 export const INGEST_STATEMENT = padStatement(
   'select * from public.ingest_events($1, $2::jsonb, $3::jsonb)',
 );
+
+const statements = new Map<number, string>([[1, INGEST_STATEMENT]]);
+
+/** The statement for `groups` calls of `ingest_events` in one commit, rows tagged `part`. */
+function ingestStatement(groups: number): string {
+  let statement = statements.get(groups);
+  if (statement === undefined) {
+    statement = padStatement(
+      Array.from(
+        { length: groups },
+        (_, i) =>
+          `select ${i} as part, r.* from public.ingest_events($${3 * i + 1}, $${
+            3 * i + 2
+          }::jsonb, $${3 * i + 3}::jsonb) r`,
+      ).join(' union all '),
+    );
+    statements.set(groups, statement);
+  }
+  return statement;
+}
+
+/** Requests of one provider with the same limits share a group (and its bucket rows). */
+function groupKey(request: IngestRequest): string {
+  return JSON.stringify([request.provider, request.limits]);
+}
 
 function padStatement(statement: string): string {
   const note = ` -- padded so the driver writes it at once (see ingest.ts) `;
@@ -132,7 +169,8 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
   const onCall = options.onCall;
   type Pending = Entry<IngestRequest, EventOutcome[]>;
 
-  async function call(batch: readonly Pending[]): Promise<EventOutcome[][]> {
+  /** One `ingest_events` call's arguments: a group's batch of requests. */
+  function argumentsOf(batch: readonly Pending[]): [string, unknown, unknown] {
     const first = batch[0]!.item;
     // Slots number the batch's events in order, so each request's outcomes are a slice.
     const events = batch.flatMap((pending) =>
@@ -156,63 +194,102 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
         refill_per_second: first.limits.sender.refillPerSecond,
       },
     };
+    return [first.provider, events, limits];
+  }
+
+  /**
+   * Stores the batches of one or more groups in one statement, so one commit: one
+   * `ingest_events` call per group (each takes its own buckets and answers throttling with
+   * rows, never an error), in group-key order so that concurrent statements lock shared rows
+   * in the same order.
+   */
+  async function call(parts: readonly Pending[][]): Promise<EventOutcome[][][]> {
+    const order = parts.map((batch, index) => ({ index, key: groupKey(batch[0]!.item) }))
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+      .map((entry) => entry.index);
+    const params = order.flatMap((index) => argumentsOf(parts[index]!));
+    const count = params.length / 3;
+    const events = order.reduce(
+      (sum, index) => sum + parts[index]!.reduce((n, pending) => n + pending.item.events.length, 0),
+      0,
+    );
     const started = performance.now();
-    let rows: Row[] | undefined;
+    let rows: (Row & { part?: number })[] | undefined;
     try {
-      rows = await db.query<Row>(INGEST_STATEMENT, [first.provider, events, limits]);
+      rows = await db.query<Row & { part?: number }>(ingestStatement(count), params);
     } finally {
       const milliseconds = performance.now() - started;
-      onCall?.({ events: events.length, milliseconds, ok: rows !== undefined });
+      onCall?.({ events, milliseconds, ok: rows !== undefined, groups: parts.length });
     }
-    const outcomes: (EventOutcome | undefined)[] = new Array(events.length);
+    const outcomes = order.map((index) =>
+      new Array<EventOutcome | undefined>(
+        parts[index]!.reduce((n, pending) => n + pending.item.events.length, 0),
+      )
+    );
     for (const row of rows) {
-      outcomes[row.slot] = {
+      const part = outcomes[row.part ?? 0];
+      if (part === undefined) throw new Error('ingest_events answered for an unknown group');
+      part[row.slot] = {
         outcome: row.outcome,
         eventId: row.event_id === null ? null : String(row.event_id),
         jobId: row.job_id === null ? null : String(row.job_id),
         retryAfterMs: row.retry_after_ms,
       };
     }
-    if (outcomes.includes(undefined)) throw new Error('ingest_events returned no row for an event');
-    let offset = 0;
-    return batch.map((pending) => {
-      const count = pending.item.events.length;
-      offset += count;
-      return outcomes.slice(offset - count, offset) as EventOutcome[];
+    const answers: EventOutcome[][][] = new Array(parts.length);
+    order.forEach((index, position) => {
+      const slots = outcomes[position]!;
+      if (slots.includes(undefined)) throw new Error('ingest_events returned no row for an event');
+      let offset = 0;
+      answers[index] = parts[index]!.map((pending) => {
+        const size = pending.item.events.length;
+        offset += size;
+        return slots.slice(offset - size, offset) as EventOutcome[];
+      });
     });
+    return answers;
   }
 
   /**
-   * Stores `batch` and answers its requests. `release` frees the call's slot and issues the
-   * call for what queued up meanwhile; it runs as soon as the database has answered, before
-   * the batch's requests are woken, and that call's Parse (padded to 1 KiB) is written in
-   * the same turn, so Postgres parses it while these answers go out.
+   * Stores the batches and answers their requests. `release` frees the call's slot and
+   * issues the call for what queued up meanwhile; it runs as soon as the database has
+   * answered, before the requests are woken, and that call's Parse (padded to 1 KiB) is
+   * written in the same turn, so Postgres parses it while these answers go out.
    */
-  async function flush(batch: Pending[], release: () => void): Promise<void> {
-    let results: EventOutcome[][];
+  async function flush(parts: Pending[][], release: () => void): Promise<void> {
+    let results: EventOutcome[][][];
     try {
-      results = await call(batch);
+      results = await call(parts);
     } catch (error) {
-      if (batch.length === 1 || error instanceof DatabaseUnavailableError) {
+      const requests = parts.flat();
+      const retryable = !(error instanceof DatabaseUnavailableError) ||
+        error.reason === 'conflict';
+      if (requests.length === 1 || !retryable) {
         release();
         // Alone in its call, a request whose values the database refused learns so (400).
-        const answer = batch.length === 1 ? asInputRefusal(error) : error;
-        for (const pending of batch) pending.reject(answer);
+        const answer = requests.length === 1 ? asInputRefusal(error) : error;
+        for (const pending of requests) pending.reject(answer);
         return;
       }
-      // One request's data broke the shared call: retry each alone, so only it fails.
-      await Promise.all(batch.map((pending) => flush([pending], () => {})));
+      // One request's data (or a lock conflict between groups) broke the shared call:
+      // retry each group alone, and within a group each request alone, so only it fails.
+      await Promise.all(
+        parts.length > 1
+          ? parts.map((batch) => flush([batch], () => {}))
+          : requests.map((pending) => flush([[pending]], () => {})),
+      );
       release();
       return;
     }
     release();
-    batch.forEach((pending, index) => pending.resolve(results[index]!));
+    parts.forEach((batch, i) => batch.forEach((pending, j) => pending.resolve(results[i]![j]!)));
   }
 
   const queue = createCommitQueue<IngestRequest, EventOutcome[]>(flush, {
     maxBatchSize: options.maxBatchEvents ?? 500,
     maxInFlightPerGroup: options.maxInFlight ?? 1,
     maxCalls: options.maxCalls ?? DEFAULT_INGEST_CALLS,
+    maxGroupsPerCall: options.maxGroupsPerCall ?? DEFAULT_GROUPS_PER_CALL,
     timeoutMs: options.timeoutMs ?? 0,
     overload: options.overload ?? INTAKE_OVERLOAD,
   });
@@ -220,8 +297,7 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
   return {
     ingest(request) {
       if (request.events.length === 0) return Promise.resolve([]);
-      const key = JSON.stringify([request.provider, request.limits]);
-      return queue.submit(key, request, request.events.length);
+      return queue.submit(groupKey(request), request, request.events.length);
     },
   };
 }
