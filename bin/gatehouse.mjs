@@ -19,6 +19,17 @@ try {
   process.exit(1);
 }
 
+// The server's JavaScript heap: V8 otherwise lets it grow with the allocation rate, and a
+// flood of requests (each answered, most shed) took the process past 300 MB. Live data is
+// bounded far below this by the admission caps. 0 leaves V8's own limit.
+const heapMb = process.env.GATEHOUSE_HEAP_MB ?? '256';
+if (!/^\d+$/.test(heapMb) || (Number(heapMb) !== 0 && Number(heapMb) < 64)) {
+  console.error(
+    `gatehouse: GATEHOUSE_HEAP_MB must be 0 or a whole number of at least 64, got ${heapMb}`,
+  );
+  process.exit(1);
+}
+
 const child = spawn(
   deno,
   [
@@ -26,6 +37,7 @@ const child = spawn(
     '--allow-all',
     '--quiet',
     '--unstable-no-legacy-abort',
+    ...(Number(heapMb) > 0 ? [`--v8-flags=--max-old-space-size=${heapMb}`] : []),
     '--config',
     join(root, 'deno.json'),
     join(root, 'cli/deno/main.ts'),

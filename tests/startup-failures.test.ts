@@ -54,6 +54,14 @@ async function occupiedPort(): Promise<number> {
 }
 
 describe('gatehouse start refuses to start, saying why', () => {
+  it('names a heap limit that is not a number of megabytes', async () => {
+    const result = await startAndExit({ GATEHOUSE_HEAP_MB: '12' });
+    expectOneFriendlyLine(
+      result,
+      /GATEHOUSE_HEAP_MB must be 0 or a whole number of at least 64, got 12/,
+    );
+  });
+
   it('names a port in use, before it touches the database', async () => {
     const port = await occupiedPort();
     // The database is unreachable too: the port is what it must report, since it is

@@ -12,17 +12,90 @@ export interface AcceptedDelivery {
 /** Work that runs after the 200 has been sent; its failure never affects the ack. */
 export type AfterAck = (delivery: AcceptedDelivery) => Promise<void>;
 
+/** Inbound event ids of the delivery's newly stored WhatsApp messages. */
+function storedMessageIds({ provider, events, outcomes }: AcceptedDelivery): string[] {
+  if (provider !== 'whatsapp') return [];
+  return events.flatMap((event, index) =>
+    event.kind === 'whatsapp.message' && outcomes[index]?.eventId ? [outcomes[index].eventId] : []
+  );
+}
+
 /**
  * Copies newly stored inbound WhatsApp messages into `whatsapp_logs` (one insert, skipping
  * any already logged), for the reference app and support staff.
  */
-export const recordWhatsAppMessages: AfterAck = async ({ provider, events, outcomes, db }) => {
-  if (provider !== 'whatsapp') return;
-  const ids = events.flatMap((event, index) =>
-    event.kind === 'whatsapp.message' && outcomes[index]?.eventId ? [outcomes[index].eventId] : []
-  );
-  if (ids.length === 0) return;
-  await db.query(
+export const recordWhatsAppMessages: AfterAck = async (delivery) => {
+  const ids = storedMessageIds(delivery);
+  if (ids.length > 0) await insertWhatsAppLogs(delivery.db, ids);
+};
+
+/** Most message ids waiting to be logged; past it new ones are not logged (see below). */
+export const WHATSAPP_LOG_MAX_PENDING = 10_000;
+/** Most ids one insert carries. */
+const WHATSAPP_LOG_BATCH = 1_000;
+
+/**
+ * {@link recordWhatsAppMessages} with bounded memory and database work under load: ids
+ * wait in one list and a single insert at a time writes all that waited (so 2,000 acks a
+ * second cost a few inserts, not 2,000 concurrent ones queued for connections). Each
+ * delivery's promise settles when its ids are written. If the database falls so far behind
+ * that `maxPending` ids wait, further ones are not logged and `onDropped` is told how many:
+ * the messages themselves are stored in `inbound_events`, from which the log can be
+ * rebuilt.
+ */
+export function batchedWhatsAppLog(
+  options: { maxPending?: number; onDropped?: (count: number) => void } = {},
+): AfterAck {
+  const maxPending = options.maxPending ?? WHATSAPP_LOG_MAX_PENDING;
+  let pending: { ids: string[]; db: Queryable; done: () => void; failed: (e: unknown) => void }[] =
+    [];
+  let pendingIds = 0;
+  let writing = false;
+
+  const drain = async () => {
+    writing = true;
+    try {
+      while (pending.length > 0) {
+        const batch: typeof pending = [];
+        let count = 0;
+        while (
+          pending.length > 0 &&
+          (count === 0 || count + pending[0]!.ids.length <= WHATSAPP_LOG_BATCH)
+        ) {
+          const next = pending.shift()!;
+          count += next.ids.length;
+          batch.push(next);
+        }
+        pendingIds -= count;
+        try {
+          await insertWhatsAppLogs(batch[0]!.db, batch.flatMap((entry) => entry.ids));
+          for (const entry of batch) entry.done();
+        } catch (error) {
+          for (const entry of batch) entry.failed(error);
+        }
+      }
+    } finally {
+      writing = false;
+    }
+  };
+
+  return (delivery) => {
+    const ids = storedMessageIds(delivery);
+    if (ids.length === 0) return Promise.resolve();
+    if (pendingIds + ids.length > maxPending) {
+      options.onDropped?.(ids.length);
+      return Promise.resolve();
+    }
+    return new Promise<void>((done, failed) => {
+      pending.push({ ids, db: delivery.db, done, failed });
+      pendingIds += ids.length;
+      if (!writing) void drain();
+    });
+  };
+}
+
+function insertWhatsAppLogs(db: Queryable, ids: readonly string[]): Promise<unknown> {
+  return db.query(
     `insert into public.whatsapp_logs
        (direction, wa_message_id, phone_number_id, contact_phone, message_type, body,
         inbound_event_id, request_id)
@@ -37,7 +110,7 @@ export const recordWhatsAppMessages: AfterAck = async ({ provider, events, outco
      on conflict (wa_message_id) do nothing`,
     [ids],
   );
-};
+}
 
 /**
  * Kicks the worker when the delivery enqueued jobs: the fast path from ack to processing
