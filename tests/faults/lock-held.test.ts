@@ -7,7 +7,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startThrowawayCluster, type ThrowawayCluster } from './support/cluster.ts';
 import { startLoad } from './support/load.ts';
-import { APP_SECRET, type FaultServer, removeDataDir, startFaultServer } from './support/server.ts';
+import {
+  APP_SECRET,
+  type FaultServer,
+  removeDataDir,
+  startFaultServer,
+  until,
+} from './support/server.ts';
 
 const DEADLINE_MS = 3_000;
 /** What a request may take past its deadline: scheduling on a busy 2-core machine. */
@@ -48,8 +54,14 @@ describe('a lock held on inbound_events', () => {
       traffic: { kind: 'signed', secret: APP_SECRET },
     });
     await load.waitFor((progress) => (progress.counts['503'] ?? 0) >= 32, 20_000);
-    const health = await fetch(`${server.base}/functions/v1/health`);
-    const report = await health.json();
+    // Health turns degraded while the lock is held (sessions count as blocked after a
+    // second of waiting), and keeps answering meanwhile.
+    let report!: { checks: { database: { status: string; reason?: string } } };
+    await until('/health degraded', async () => {
+      const health = await fetch(`${server.base}/functions/v1/health`);
+      report = await health.json();
+      return report.checks.database.status === 'degraded';
+    }, 5_000);
     // The lock goes when its transaction commits, somewhere between these two instants.
     const releasing = Date.now();
     release();
