@@ -47,8 +47,12 @@ export function batchedWhatsAppLog(
   options: { maxPending?: number; onDropped?: (count: number) => void } = {},
 ): AfterAck {
   const maxPending = options.maxPending ?? WHATSAPP_LOG_MAX_PENDING;
-  let pending: { ids: string[]; db: Queryable; done: () => void; failed: (e: unknown) => void }[] =
-    [];
+  const pending: {
+    ids: string[];
+    db: Queryable;
+    done: () => void;
+    failed: (error: unknown) => void;
+  }[] = [];
   let pendingIds = 0;
   let writing = false;
 
