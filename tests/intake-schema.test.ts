@@ -250,6 +250,26 @@ describe('ingest_events', () => {
     expect(await jobCount('test-f')).toBe(5);
   });
 
+  it("charges the provider's bucket only for what it stores: redeliveries are free", async () => {
+    const global = { key: 'test-dup:global', capacity: 2, refill_per_second: tiny };
+    expect(
+      (await ingest('test-dup', [event(0, 'd0'), event(1, 'd1')], { global })).map((r) =>
+        r.outcome
+      ),
+    ).toEqual(['accepted', 'accepted']);
+    // The bucket is empty; a redelivery of both still gets `duplicate`, never `throttled`.
+    const again = await ingest('test-dup', [event(0, 'd0'), event(1, 'd1'), event(2, 'd1')], {
+      global,
+    });
+    expect(again.map((r) => r.outcome)).toEqual(['duplicate', 'duplicate', 'duplicate']);
+    // A batch with something new is charged for that alone: one token short, throttled.
+    const mixed = await ingest('test-dup', [event(0, 'd0'), event(1, 'd2')], { global });
+    expect(mixed.map((r) => r.outcome)).toEqual(['throttled', 'throttled']);
+    expect((await buckets('test-dup')).map((b) => [b.key, Math.round(b.tokens)])).toEqual([
+      ['test-dup:global', 0],
+    ]);
+  });
+
   it('leaves no rows and no bucket changes behind a throttled batch', async () => {
     const global = { key: 'test-g:global', capacity: 3, refill_per_second: tiny };
     const sender = { capacity: 5, refill_per_second: tiny };

@@ -35,4 +35,8 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
     name: '20261204160547_job_lease_heartbeat.sql',
     checksum: '0c65110b9b2c6d890493b511ae8ddfe6feb2462c8e33b3be0ebcdf6826196af4',
   },
+  {
+    name: '20261204201828_duplicates_spend_no_tokens.sql',
+    checksum: '57ec2c651b1fd04df4b7be6220ef6e7624e2edadf34f64fe681394a86a81b990',
+  },
 ];
