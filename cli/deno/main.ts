@@ -30,7 +30,7 @@ Commands:
   dlq retry --since 1h     replay dead jobs by filter (--provider p --kind k --id n); audited
   help                     show this text
 
-Environment: see README.md (".env" in the project folder is read; real variables win).`;
+Environment: see docs/configuration.md (".env" in the project folder is read; real variables win).`;
 
 const projectRoot = resolve(new URL('../..', import.meta.url).pathname);
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** Defaults of the database settings; each has an environment variable (README). */
+/** Defaults of the database settings; each has an environment variable (docs/configuration.md). */
 export const DATABASE_DEFAULTS = {
   poolSize: 10,
   timeoutMs: 3_000,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** Defaults of the job engine; each has an environment variable (README, "Jobs"). */
+/** Defaults of the job engine; each has an environment variable (docs/configuration.md). */
 export const QUEUE_DEFAULTS = {
   workerBudgetMs: 25_000,
   batchSize: 10,
