@@ -14,7 +14,7 @@ import {
   whatsappNotification,
 } from '../functions/_shared/webhooks/testing/index.ts';
 import { createWebhooksApp, type WebhooksDeps } from '../functions/webhooks/index.ts';
-import { recordWhatsAppMessages } from '../functions/webhooks/after-ack.ts';
+import { batchedWhatsAppLog } from '../functions/webhooks/after-ack.ts';
 import { createIntakeCounters } from '../functions/webhooks/counters.ts';
 import { DEFAULT_INTAKE_LIMITS } from '../functions/webhooks/limits.ts';
 import { capturedLogger } from './support/logs.ts';
@@ -45,7 +45,7 @@ function app(overrides: Partial<WebhooksDeps> = {}) {
     clock: systemClock,
     fetch,
     background: (task) => tasks.push(task),
-    afterAck: recordWhatsAppMessages,
+    afterAck: batchedWhatsAppLog(),
     ...overrides,
   });
 }

@@ -20,23 +20,15 @@ function storedMessageIds({ provider, events, outcomes }: AcceptedDelivery): str
   );
 }
 
-/**
- * Copies newly stored inbound WhatsApp messages into `whatsapp_logs` (one insert, skipping
- * any already logged), for the reference app and support staff.
- */
-export const recordWhatsAppMessages: AfterAck = async (delivery) => {
-  const ids = storedMessageIds(delivery);
-  if (ids.length > 0) await insertWhatsAppLogs(delivery.db, ids);
-};
-
 /** Most message ids waiting to be logged; past it new ones are not logged (see below). */
 export const WHATSAPP_LOG_MAX_PENDING = 10_000;
 /** Most ids one insert carries. */
 const WHATSAPP_LOG_BATCH = 1_000;
 
 /**
- * {@link recordWhatsAppMessages} with bounded memory and database work under load: ids
- * wait in one list and a single insert at a time writes all that waited (so 2,000 acks a
+ * Copies newly stored inbound WhatsApp messages into `whatsapp_logs` (skipping any already
+ * logged), for the reference app and support staff, with bounded memory and database work
+ * under load: ids wait in one list and a single insert at a time writes all that waited (so 2,000 acks a
  * second cost a few inserts, not 2,000 concurrent ones queued for connections). Each
  * delivery's promise settles when its ids are written. If the database falls so far behind
  * that `maxPending` ids wait, further ones are not logged and `onDropped` is told how many:

@@ -3,37 +3,18 @@
  * job runs for it, once; every redelivery is answered 200 `duplicate` (a redelivery costs
  * no rate-limit token, so the storm is never told to come back with a 429), never a 5xx.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startThrowawayCluster, type ThrowawayCluster } from './support/cluster.ts';
+import { describe, expect, it } from 'vitest';
 import { startLoad } from './support/load.ts';
-import {
-  APP_SECRET,
-  type FaultServer,
-  removeDataDir,
-  startFaultServer,
-  until,
-} from './support/server.ts';
+import { APP_SECRET, until, useServerOnCluster } from './support/server.ts';
 
 const STORM = 10_000;
 
-let cluster: ThrowawayCluster;
-let server: FaultServer;
-
-beforeAll(async () => {
-  cluster = await startThrowawayCluster();
-  server = await startFaultServer({ databaseUrl: cluster.url });
-});
-
-afterAll(async () => {
-  await server?.stop();
-  await removeDataDir(server?.dataDir ?? '');
-  await cluster?.destroy();
-});
+const fault = useServerOnCluster();
 
 describe('a storm of 10,000 duplicate deliveries', () => {
   it('stores one event and runs one job, once', async () => {
     const load = await startLoad({
-      baseUrl: server.base,
+      baseUrl: fault.server.base,
       loop: { kind: 'closed', concurrency: 64 },
       traffic: { kind: 'signed', secret: APP_SECRET, duplicate: true },
       maxRequests: STORM,
@@ -41,7 +22,7 @@ describe('a storm of 10,000 duplicate deliveries', () => {
     const result = await load.finished();
     console.log(`duplicate storm: ${result.sent} sent, ${JSON.stringify(result.counts)}`);
 
-    expect(server.faults()).toEqual([]);
+    expect(fault.server.faults()).toEqual([]);
     expect(result.sent).toBe(STORM);
     expect(result.counts).toEqual({ '200': STORM });
     const results = result.records.map((r) => r.result);
@@ -49,18 +30,18 @@ describe('a storm of 10,000 duplicate deliveries', () => {
     expect(results.filter((r) => r === 'duplicate')).toHaveLength(STORM - 1);
 
     const [key] = [...result.accepted];
-    const events = await cluster.query<{ id: string; status: string }>(
+    const events = await fault.cluster.query<{ id: string; status: string }>(
       'select id::text, status from inbound_events',
     );
     expect(events).toHaveLength(1);
     await until('the event processed', async () => {
-      const [row] = await cluster.query<{ status: string }>(
+      const [row] = await fault.cluster.query<{ status: string }>(
         'select status from inbound_events where event_key = $1',
         [key],
       );
       return row?.status === 'processed';
     });
-    const jobs = await cluster.query<{ status: string; attempts: number }>(
+    const jobs = await fault.cluster.query<{ status: string; attempts: number }>(
       `select status, attempts from jobs where payload ->> 'inbound_event_id' = $1`,
       [events[0]!.id],
     );

@@ -4,38 +4,19 @@
  * instead of hanging, /health says the database is degraded, and once the lock is gone the
  * same server accepts again.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startThrowawayCluster, type ThrowawayCluster } from './support/cluster.ts';
+import { describe, expect, it } from 'vitest';
 import { startLoad } from './support/load.ts';
-import {
-  APP_SECRET,
-  type FaultServer,
-  removeDataDir,
-  startFaultServer,
-  until,
-} from './support/server.ts';
+import { APP_SECRET, until, useServerOnCluster } from './support/server.ts';
 
 const DEADLINE_MS = 3_000;
 /** What a request may take past its deadline: scheduling on a busy 2-core machine. */
 const SLACK_MS = 1_000;
 
-let cluster: ThrowawayCluster;
-let server: FaultServer;
-
-beforeAll(async () => {
-  cluster = await startThrowawayCluster();
-  server = await startFaultServer({ databaseUrl: cluster.url });
-});
-
-afterAll(async () => {
-  await server?.stop();
-  await removeDataDir(server?.dataDir ?? '');
-  await cluster?.destroy();
-});
+const fault = useServerOnCluster();
 
 describe('a lock held on inbound_events', () => {
   it('gets 503 within the deadline, a degraded /health, and 200s once released', async () => {
-    const holder = cluster.connect({ max: 1 });
+    const holder = fault.cluster.connect({ max: 1 });
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
     let locked!: () => void;
@@ -49,7 +30,7 @@ describe('a lock held on inbound_events', () => {
     const lockedAt = Date.now();
 
     const load = await startLoad({
-      baseUrl: server.base,
+      baseUrl: fault.server.base,
       loop: { kind: 'closed', concurrency: 16 },
       traffic: { kind: 'signed', secret: APP_SECRET },
     });
@@ -58,7 +39,7 @@ describe('a lock held on inbound_events', () => {
     // second of waiting), and keeps answering meanwhile.
     let report!: { checks: { database: { status: string; reason?: string } } };
     await until('/health degraded', async () => {
-      const health = await fetch(`${server.base}/functions/v1/health`);
+      const health = await fetch(`${fault.server.base}/functions/v1/health`);
       report = await health.json();
       return report.checks.database.status === 'degraded';
     }, 5_000);
@@ -84,8 +65,8 @@ describe('a lock held on inbound_events', () => {
       expect(Number(record.retryAfter)).toBeGreaterThan(0);
       expect(record.ms).toBeLessThan(DEADLINE_MS + SLACK_MS);
     }
-    expect(server.gatehouse.child.exitCode).toBeNull();
-    expect(server.faults()).toEqual([]);
+    expect(fault.server.gatehouse.child.exitCode).toBeNull();
+    expect(fault.server.faults()).toEqual([]);
 
     // Health said so, and stayed answerable.
     expect(report.checks.database.status).toBe('degraded');
@@ -94,7 +75,7 @@ describe('a lock held on inbound_events', () => {
     // After the release, the same server accepts and stores.
     const accepted = [...result.accepted];
     expect(accepted.length).toBeGreaterThanOrEqual(50);
-    const stored = await cluster.query<{ n: number }>(
+    const stored = await fault.cluster.query<{ n: number }>(
       'select count(*)::int as n from inbound_events where event_key = any($1::text[])',
       [accepted],
     );

@@ -3,34 +3,21 @@
  * (or 429 from the rate limits) and a Retry-After, answers every request, acknowledges only
  * what it stored, and its memory stays within budget.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startThrowawayCluster, type ThrowawayCluster } from './support/cluster.ts';
+import { describe, expect, it } from 'vitest';
 import { startLoad } from './support/load.ts';
 import { sampleRss } from './support/rss.ts';
-import { APP_SECRET, type FaultServer, removeDataDir, startFaultServer } from './support/server.ts';
+import { APP_SECRET, useServerOnCluster } from './support/server.ts';
 
 const RSS_BUDGET_KB = 300 * 1024;
 const ANSWERS = new Set(['200', '429', '503']);
 
-let cluster: ThrowawayCluster;
-let server: FaultServer;
-
-beforeAll(async () => {
-  cluster = await startThrowawayCluster();
-  server = await startFaultServer({ databaseUrl: cluster.url });
-});
-
-afterAll(async () => {
-  await server?.stop();
-  await removeDataDir(server?.dataDir ?? '');
-  await cluster?.destroy();
-});
+const fault = useServerOnCluster();
 
 describe('overload at 4x capacity', () => {
   it('sheds with Retry-After, answers everything, stores what it acknowledged', async () => {
     // Capacity: what 64 concurrent senders get through, once warm.
     const probe = await startLoad({
-      baseUrl: server.base,
+      baseUrl: fault.server.base,
       loop: { kind: 'closed', concurrency: 64 },
       traffic: { kind: 'signed', secret: APP_SECRET },
       durationMs: 4_000,
@@ -40,9 +27,9 @@ describe('overload at 4x capacity', () => {
       ((measured.endedAt - measured.startedAt) / 1000);
     expect(capacity).toBeGreaterThan(0);
 
-    const rss = sampleRss(server.pid, { resetHighWater: true });
+    const rss = sampleRss(fault.server.pid, { resetHighWater: true });
     const load = await startLoad({
-      baseUrl: server.base,
+      baseUrl: fault.server.base,
       loop: { kind: 'open', rate: Math.round(4 * capacity), arrivals: 'poisson' },
       traffic: { kind: 'signed', secret: APP_SECRET },
       durationMs: 10_000,
@@ -56,8 +43,8 @@ describe('overload at 4x capacity', () => {
         `peak RSS ${Math.round(memory.peakKb / 1024)} MB`,
     );
 
-    expect(server.gatehouse.child.exitCode).toBeNull();
-    expect(server.faults()).toEqual([]);
+    expect(fault.server.gatehouse.child.exitCode).toBeNull();
+    expect(fault.server.faults()).toEqual([]);
     // Every request got an answer (none timed out or was cut), and only these answers.
     for (const status of Object.keys(result.counts)) expect(ANSWERS.has(status)).toBe(true);
     // Overload was shed: refusals with a time to come back.
@@ -67,7 +54,7 @@ describe('overload at 4x capacity', () => {
     // What was acknowledged is stored.
     const accepted = [...result.accepted];
     expect(accepted.length).toBeGreaterThan(0);
-    const [row] = await cluster.query<{ n: number }>(
+    const [row] = await fault.cluster.query<{ n: number }>(
       'select count(*)::int as n from inbound_events where event_key = any($1::text[])',
       [accepted],
     );

@@ -3,32 +3,20 @@
  * not store, answers 503 (or the connection fails) meanwhile, survives, and answers 200 again
  * within 2 s of Postgres accepting connections, without a restart.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startThrowawayCluster, type StopMode, type ThrowawayCluster } from './support/cluster.ts';
+import { describe, expect, it } from 'vitest';
+import type { StopMode } from './support/cluster.ts';
 import { startLoad } from './support/load.ts';
-import { APP_SECRET, type FaultServer, removeDataDir, startFaultServer } from './support/server.ts';
+import { APP_SECRET, useServerOnCluster } from './support/server.ts';
 
 /** The issue's bound: 200s again within this long of Postgres accepting connections. */
 const RECOVERY_MS = 2_000;
 /** Statuses a delivery may get while the database is away, besides a failed connection. */
 const OUTAGE_ANSWERS = new Set(['200', '503']);
 
-let cluster: ThrowawayCluster;
-let server: FaultServer;
-
-beforeAll(async () => {
-  cluster = await startThrowawayCluster();
-  server = await startFaultServer({ databaseUrl: cluster.url });
-});
-
-afterAll(async () => {
-  await server?.stop();
-  await removeDataDir(server?.dataDir ?? '');
-  await cluster?.destroy();
-});
+const fault = useServerOnCluster();
 
 async function storedKeys(keys: readonly string[]): Promise<Set<string>> {
-  const rows = await cluster.query<{ event_key: string }>(
+  const rows = await fault.cluster.query<{ event_key: string }>(
     'select event_key from inbound_events where event_key = any($1::text[])',
     [keys],
   );
@@ -38,17 +26,17 @@ async function storedKeys(keys: readonly string[]): Promise<Set<string>> {
 describe.each<StopMode>(['fast', 'immediate'])('Postgres stopped (%s) under load', (mode) => {
   it('is survived: no 200 for an unstored event, 503s meanwhile, 200s within 2 s after', async () => {
     const load = await startLoad({
-      baseUrl: server.base,
+      baseUrl: fault.server.base,
       loop: { kind: 'closed', concurrency: 32 },
       traffic: { kind: 'signed', secret: APP_SECRET },
     });
     await load.waitFor((progress) => (progress.counts['200'] ?? 0) >= 300, 20_000);
 
-    await cluster.stop(mode);
+    await fault.cluster.stop(mode);
     // The outage lasts until the server has answered a good number of deliveries without
     // the database (they must all be refusals).
     await load.waitFor((progress) => (progress.counts['503'] ?? 0) >= 200, 20_000);
-    await cluster.start();
+    await fault.cluster.start();
     const backAt = Date.now();
     await load.waitFor(
       (progress) => progress.lastOkAt !== null && progress.lastOkAt >= backAt,
@@ -57,8 +45,8 @@ describe.each<StopMode>(['fast', 'immediate'])('Postgres stopped (%s) under load
     const result = await load.stop();
 
     // The process survived, with nothing unhandled.
-    expect(server.gatehouse.child.exitCode).toBeNull();
-    expect(server.faults()).toEqual([]);
+    expect(fault.server.gatehouse.child.exitCode).toBeNull();
+    expect(fault.server.faults()).toEqual([]);
 
     // Every answer was a 200, a 503 with Retry-After, or a failed connection; never a 500.
     const http = result.records.filter((record) => typeof record.status === 'number');

@@ -5,29 +5,16 @@
  * read (the signature covers it) and refused with 401. The server stays within its memory
  * budget, answers nothing else, and takes a good delivery right after.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startThrowawayCluster, type ThrowawayCluster } from './support/cluster.ts';
+import { describe, expect, it } from 'vitest';
 import { startLoad } from './support/load.ts';
 import { sampleRss } from './support/rss.ts';
-import { APP_SECRET, type FaultServer, removeDataDir, startFaultServer } from './support/server.ts';
+import { APP_SECRET, useServerOnCluster } from './support/server.ts';
 
 /** The issue's budget for the server under this flood, on Postgres. */
 const RSS_BUDGET_KB = 300 * 1024;
 const BODY_BYTES = 3 * 1024 * 1024;
 
-let cluster: ThrowawayCluster;
-let server: FaultServer;
-
-beforeAll(async () => {
-  cluster = await startThrowawayCluster();
-  server = await startFaultServer({ databaseUrl: cluster.url });
-});
-
-afterAll(async () => {
-  await server?.stop();
-  await removeDataDir(server?.dataDir ?? '');
-  await cluster?.destroy();
-});
+const fault = useServerOnCluster();
 
 describe.each([
   { signature: 'none' as const, transfer: 'length' as const },
@@ -35,9 +22,9 @@ describe.each([
   { signature: 'wrong' as const, transfer: 'length' as const },
 ])('128 connections of 3 MB bodies, signature $signature, $transfer', (flood) => {
   it('stays within 300 MB, refuses every body with a 4xx or a 503, and serves after', async () => {
-    const rss = sampleRss(server.pid, { resetHighWater: true });
+    const rss = sampleRss(fault.server.pid, { resetHighWater: true });
     const load = await startLoad({
-      baseUrl: server.base,
+      baseUrl: fault.server.base,
       loop: { kind: 'closed', concurrency: 128 },
       traffic: {
         kind: 'unsigned-big',
@@ -55,8 +42,8 @@ describe.each([
         `${JSON.stringify(result.counts)}, peak RSS ${Math.round(memory.peakKb / 1024)} MB ` +
         `(high-water ${Math.round((memory.highWaterKb ?? 0) / 1024)} MB)`,
     );
-    expect(server.gatehouse.child.exitCode).toBeNull();
-    expect(server.faults()).toEqual([]);
+    expect(fault.server.gatehouse.child.exitCode).toBeNull();
+    expect(fault.server.faults()).toEqual([]);
     expect(result.sent).toBeGreaterThan(128);
     // Refusals only; a broken connection is the client's own flood cut short by our answer.
     const answered = Object.entries(result.counts).filter(([status]) => /^\d+$/.test(status));
@@ -70,7 +57,7 @@ describe.each([
 
     // A good delivery is served right after.
     const good = await startLoad({
-      baseUrl: server.base,
+      baseUrl: fault.server.base,
       loop: { kind: 'closed', concurrency: 1 },
       traffic: { kind: 'signed', secret: APP_SECRET },
       maxRequests: 5,

@@ -119,6 +119,26 @@ describe('createCommitQueue', () => {
     expect(queue.stats()).toMatchObject({ waiting: 0, calls: 0 });
   });
 
+  it("hands a call's batches to send in the order of their group keys", async () => {
+    const { send, batches } = controlledSend();
+    const queue = createCommitQueue(send, {
+      maxBatchSize: 10,
+      maxInFlightPerGroup: 1,
+      maxCalls: 1,
+      maxGroupsPerCall: 4,
+      timeoutMs: 0,
+      overload: NO_SHEDDING,
+    });
+    const answers = ['a', 'z', 'm', 'b'].map((group) => queue.submit(group, group, 1));
+    await settle();
+    batches[0]!.answer();
+    await settle();
+    // z, m and b queued in that order; their shared call carries them sorted.
+    expect(batches[1]!.groups).toEqual([['b'], ['m'], ['z']]);
+    batches[1]!.answer();
+    expect(await Promise.all(answers)).toEqual(['ok:a', 'ok:z', 'ok:m', 'ok:b']);
+  });
+
   it('sends what a group still holds after riding along once that call is answered', async () => {
     const { send, batches } = controlledSend();
     const queue = createCommitQueue(send, {

@@ -10,7 +10,8 @@ export interface Entry<I, O> {
 }
 
 /**
- * Sends one call (one commit) carrying a batch from each of one or more groups, and settles
+ * Sends one call (one commit) carrying a batch from each of one or more groups (in the order
+ * of their group keys), and settles
  * each of their entries. `release` frees the call's slot: call it as soon as the database
  * has answered, before the entries are answered, so the next call is issued while this
  * one's answers go out.
@@ -222,7 +223,9 @@ export function createCommitQueue<I, O>(
           if (next.queue.length === 0 && next.inFlight === 0) groups.delete(next.key);
         }
       };
-      const batches = parts.map((part) => part.batch);
+      // In group-key order: a `send` that takes locks per group takes them in one order.
+      const batches = parts.sort((a, b) => compareKeys(a.group.key, b.group.key))
+        .map((part) => part.batch);
       send(batches, release).finally(release).catch((error) => {
         // `send` settles every entry itself; this only keeps a bug from going unseen.
         for (const pending of batches.flat()) pending.reject(error);
@@ -284,4 +287,8 @@ export function createCommitQueue<I, O>(
     },
     stats: () => ({ waiting, calls, shed, overloaded: standing() }),
   };
+}
+
+function compareKeys(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

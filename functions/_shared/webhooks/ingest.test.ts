@@ -40,6 +40,22 @@ function observing(db: Queryable, seen: (text: string) => void): Queryable {
   };
 }
 
+/** The test database, except that the first statement waits until `unblock()`. */
+function firstCallStuck() {
+  let count = 0;
+  let unblock!: () => void;
+  const stuck = new Promise<void>((resolve) => (unblock = resolve));
+  const db: Queryable = {
+    query: (async (text: string, values?: readonly unknown[]) => {
+      count += 1;
+      if (count === 1) await stuck;
+      return database.db.query(text, values);
+    }) as Queryable['query'],
+    exec: (text: string) => database.db.exec(text),
+  };
+  return { db, unblock: () => unblock(), calls: () => count };
+}
+
 describe('createIngestor', () => {
   it('sends a lone request at once, and what arrives meanwhile in one call after it', async () => {
     let calls = 0;
@@ -253,19 +269,9 @@ describe('ingest_events sender buckets', () => {
   });
 
   it('answers a request past its deadline, and never sends one that timed out while queued', async () => {
-    let calls = 0;
-    let unblock!: () => void;
-    const stuck = new Promise<void>((resolve) => (unblock = resolve));
     // The first call hangs before it reaches the database (a stuck connection); the
     // second request queues behind it.
-    const slowFirst: Queryable = {
-      query: (async (text: string, values?: readonly unknown[]) => {
-        calls += 1;
-        if (calls === 1) await stuck;
-        return database.db.query(text, values);
-      }) as Queryable['query'],
-      exec: (text: string) => database.db.exec(text),
-    };
+    const { db: slowFirst, unblock, calls } = firstCallStuck();
     // The shedding rule would answer the queued one first (see the next test): off here.
     const ingestor = createIngestor(slowFirst, {
       timeoutMs: 200,
@@ -291,7 +297,7 @@ describe('ingest_events sender buckets', () => {
     // the queued request, answered already, is skipped rather than sent.
     const later = await send('deadline-later');
     expect(later.map((outcome) => outcome.outcome)).toEqual(['accepted']);
-    expect(calls).toBe(2);
+    expect(calls()).toBe(2);
     const stored = await database.db.query<{ event_key: string }>(
       `select event_key from inbound_events where provider = 'deadline' order by event_key`,
     );
@@ -299,17 +305,7 @@ describe('ingest_events sender buckets', () => {
   });
 
   it('sheds a request that waited past the target behind a standing queue', async () => {
-    let unblock!: () => void;
-    const stuck = new Promise<void>((resolve) => (unblock = resolve));
-    let calls = 0;
-    const slowFirst: Queryable = {
-      query: (async (text: string, values?: readonly unknown[]) => {
-        calls += 1;
-        if (calls === 1) await stuck;
-        return database.db.query(text, values);
-      }) as Queryable['query'],
-      exec: (text: string) => database.db.exec(text),
-    };
+    const { db: slowFirst, unblock, calls } = firstCallStuck();
     const ingestor = createIngestor(slowFirst, {
       timeoutMs: 5_000,
       overload: { targetMs: 20, intervalMs: 50 },
@@ -330,6 +326,6 @@ describe('ingest_events sender buckets', () => {
     expect(performance.now() - started).toBeLessThan(1_000);
     unblock();
     expect((await first).map((outcome) => outcome.outcome)).toEqual(['accepted']);
-    expect(calls).toBe(1); // the shed request was never sent
+    expect(calls()).toBe(1); // the shed request was never sent
   });
 });

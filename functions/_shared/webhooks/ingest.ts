@@ -200,32 +200,24 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
   /**
    * Stores the batches of one or more groups in one statement, so one commit: one
    * `ingest_events` call per group (each takes its own buckets and answers throttling with
-   * rows, never an error), in group-key order so that concurrent statements lock shared rows
-   * in the same order.
+   * rows, never an error), in the order the queue gives them (group-key order, so that
+   * concurrent statements lock rows they share in the same order).
    */
   async function call(parts: readonly Pending[][]): Promise<EventOutcome[][][]> {
-    const order = parts.map((batch, index) => ({ index, key: groupKey(batch[0]!.item) }))
-      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-      .map((entry) => entry.index);
-    const params = order.flatMap((index) => argumentsOf(parts[index]!));
-    const count = params.length / 3;
-    const events = order.reduce(
-      (sum, index) => sum + parts[index]!.reduce((n, pending) => n + pending.item.events.length, 0),
-      0,
+    const sizes = parts.map((batch) =>
+      batch.reduce((n, pending) => n + pending.item.events.length, 0)
     );
+    const params = parts.flatMap((batch) => argumentsOf(batch));
+    const events = sizes.reduce((sum, size) => sum + size, 0);
     const started = performance.now();
     let rows: (Row & { part?: number })[] | undefined;
     try {
-      rows = await db.query<Row & { part?: number }>(ingestStatement(count), params);
+      rows = await db.query<Row & { part?: number }>(ingestStatement(parts.length), params);
     } finally {
       const milliseconds = performance.now() - started;
       onCall?.({ events, milliseconds, ok: rows !== undefined, groups: parts.length });
     }
-    const outcomes = order.map((index) =>
-      new Array<EventOutcome | undefined>(
-        parts[index]!.reduce((n, pending) => n + pending.item.events.length, 0),
-      )
-    );
+    const outcomes = sizes.map((size) => new Array<EventOutcome | undefined>(size));
     for (const row of rows) {
       const part = outcomes[row.part ?? 0];
       if (part === undefined) throw new Error('ingest_events answered for an unknown group');
@@ -236,18 +228,16 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
         retryAfterMs: row.retry_after_ms,
       };
     }
-    const answers: EventOutcome[][][] = new Array(parts.length);
-    order.forEach((index, position) => {
-      const slots = outcomes[position]!;
+    return parts.map((batch, index) => {
+      const slots = outcomes[index]!;
       if (slots.includes(undefined)) throw new Error('ingest_events returned no row for an event');
       let offset = 0;
-      answers[index] = parts[index]!.map((pending) => {
+      return batch.map((pending) => {
         const size = pending.item.events.length;
         offset += size;
         return slots.slice(offset - size, offset) as EventOutcome[];
       });
     });
-    return answers;
   }
 
   /**

@@ -5,6 +5,8 @@
  * with -9 and started again on the same database and data folder.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
+import { afterAll, beforeAll } from 'vitest';
+import { startThrowawayCluster, type ThrowawayCluster } from './cluster.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -110,4 +112,29 @@ export async function until(
     await new Promise((next) => setTimeout(next, 50));
   }
   return Date.now() - started;
+}
+
+/**
+ * A test file's throwaway cluster and the server on it: both started before the file's
+ * tests and removed after them. Read `cluster` and `server` inside the tests.
+ *
+ * @example
+ * const fault = useServerOnCluster();
+ * it('...', async () => { await fault.cluster.stop('fast'); ... fault.server.base ... });
+ */
+export function useServerOnCluster(): {
+  readonly cluster: ThrowawayCluster;
+  readonly server: FaultServer;
+} {
+  const context = {} as { cluster: ThrowawayCluster; server: FaultServer };
+  beforeAll(async () => {
+    context.cluster = await startThrowawayCluster();
+    context.server = await startFaultServer({ databaseUrl: context.cluster.url });
+  });
+  afterAll(async () => {
+    await context.server?.stop();
+    await removeDataDir(context.server?.dataDir ?? '');
+    await context.cluster?.destroy();
+  });
+  return context;
 }
