@@ -7,6 +7,11 @@
  *   npm run bench:faults                                  # both engines
  *   npm run bench:faults -- --engine postgres --seconds 8 --rounds 3
  *
+ * Placement: with two or more CPUs and `taskset` at hand (`--pin on`, the default there),
+ * the load generator runs on the last CPU and the server and Postgres on the others, as
+ * remote clients would not share the server's cores; `--pin off` lets the scheduler mix
+ * them. The first line of the output says which.
+ *
  * Per engine: capacity (a closed loop of 64 for `--seconds`: what the server accepts per
  * second); then an open loop at 1x, 2x and 4x that rate (accepted per second, accepted p50 and
  * p99, how the rest was shed, the server's peak RSS); on Postgres, `--rounds` restarts of
@@ -33,6 +38,10 @@ const SECONDS = Number(args.get('--seconds') ?? 6);
 const ROUNDS = Number(args.get('--rounds') ?? 3);
 const CAPACITY_CONNECTIONS = 64;
 const FLOOD = { concurrency: 128, bodyBytes: 3 * 1024 * 1024 };
+const CPUS = navigator.hardwareConcurrency;
+const PIN = (args.get('--pin') ?? (CPUS >= 2 && await hasTaskset() ? 'on' : 'off')) === 'on';
+const LOAD_CPU = String(CPUS - 1);
+const SERVER_CPUS = CPUS > 2 ? `0-${CPUS - 2}` : '0';
 const TARGETS = { p99AtFourMs: 100, recoveryMs: 2_000, rssMb: { postgres: 300, embedded: 350 } };
 
 interface Row {
@@ -41,6 +50,45 @@ interface Row {
   readonly result: LoadResult;
   readonly seconds: number;
   readonly peakRssMb: number;
+}
+
+async function hasTaskset(): Promise<boolean> {
+  try {
+    return (await new Deno.Command('taskset', { args: ['-V'], stdout: 'null', stderr: 'null' })
+      .output()).success;
+  } catch {
+    return false;
+  }
+}
+
+async function taskset(cpus: string, pid: number): Promise<void> {
+  const done = await new Deno.Command('taskset', {
+    args: ['-a', '-p', '-c', cpus, String(pid)],
+    stdout: 'null',
+    stderr: 'piped',
+  }).output();
+  // A process that ended meanwhile (a backend closing) is no error.
+  const error = new TextDecoder().decode(done.stderr);
+  if (!done.success && !/No such process/.test(error)) throw new Error(`taskset: ${error}`);
+}
+
+/**
+ * Moves the server (every thread) and Postgres (the postmaster, whose later children
+ * inherit it, and its current children) to the server's CPUs; the bench process, whose
+ * children are the load generators, to the last one. Again after each Postgres restart.
+ */
+async function place(server: FaultServer, cluster: ThrowawayCluster | undefined): Promise<void> {
+  if (!PIN) return;
+  await taskset(LOAD_CPU, Deno.pid);
+  await taskset(SERVER_CPUS, server.pid);
+  if (!cluster) return;
+  const postmaster = Number(
+    (await Deno.readTextFile(`${cluster.folder}/data/postmaster.pid`)).split('\n')[0],
+  );
+  const children = await Deno.readTextFile(`/proc/${postmaster}/task/${postmaster}/children`);
+  for (const pid of [postmaster, ...children.trim().split(/\s+/).filter(Boolean).map(Number)]) {
+    await taskset(SERVER_CPUS, pid);
+  }
 }
 
 const mb = (kb: number) => Math.round(kb / 1024);
@@ -107,6 +155,7 @@ async function runEngine(engine: 'postgres' | 'embedded'): Promise<EngineReport>
   const failures: string[] = [];
   const signed = { kind: 'signed', secret: APP_SECRET } as const;
   try {
+    await place(server, cluster);
     // Warm-up, then capacity.
     await measure(server, 'warm-up', '', {
       loop: { kind: 'closed', concurrency: CAPACITY_CONNECTIONS },
@@ -129,6 +178,7 @@ async function runEngine(engine: 'postgres' | 'embedded'): Promise<EngineReport>
     if (cluster) {
       for (let round = 1; round <= ROUNDS; round += 1) {
         recoveriesMs.push(await postgresRestart(server, cluster));
+        await place(server, cluster);
       }
     }
     for (const signature of ['none', 'wrong'] as const) {
@@ -176,6 +226,12 @@ async function postgresRestart(server: FaultServer, cluster: ThrowawayCluster): 
   return first ? first.end - backAt : NaN;
 }
 
+console.log(
+  PIN
+    ? `placement: load generator on CPU ${LOAD_CPU}, server and Postgres on CPU ${SERVER_CPUS} ` +
+      `(${CPUS} CPUs; --pin off to mix them)`
+    : `placement: not pinned (${CPUS} CPUs): the load generator shares the server's CPUs`,
+);
 const reports: EngineReport[] = [];
 for (const engine of ENGINES) {
   if (engine !== 'postgres' && engine !== 'embedded') throw new Error(`unknown engine ${engine}`);

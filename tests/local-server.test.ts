@@ -118,6 +118,38 @@ describe('gatehouse start', () => {
     expect(answers.map((a) => a.reused)).toEqual([false, true, true]);
   });
 
+  it('keeps it alive after a refusal that came before the body was read, unless the body is big', async () => {
+    const secret = /WHATSAPP_APP_SECRET=(\S+)/.exec(gatehouse.output())![1]!;
+    const url = `${base}/functions/v1/webhooks/whatsapp`;
+    const signed = (n: number) => {
+      const body = whatsappNotification([{ id: `wamid.refusal.${n}`, from: '1555', text: 'hi' }]);
+      return post(
+        url,
+        body,
+        { 'content-type': 'application/json', ...signWhatsApp(body, secret) },
+        keepAlive,
+      );
+    };
+    // No signature: 401 before the body is read.
+    const small = whatsappNotification([{
+      id: 'wamid.unsigned',
+      from: '1555',
+      text: 'x'.repeat(2_000),
+    }]);
+    const big = 'y'.repeat(70 * 1024); // past the 64 KiB a refusal still reads
+    const answers = [
+      await post(url, small, { 'content-type': 'application/json' }, keepAlive),
+      await signed(1),
+      await post(url, big, { 'content-type': 'application/json' }, keepAlive),
+      await signed(2),
+    ];
+    expect(answers.map((a) => a.status), gatehouse.output()).toEqual([401, 200, 401, 200]);
+    // The small refused body was read and the connection kept; the big one was not read,
+    // and the answer said the connection closes, so the next delivery opened a new one.
+    expect(answers.map((a) => a.reused)).toEqual([true, true, true, false]);
+    expect(answers.map((a) => a.connection)).toEqual([undefined, undefined, 'close', undefined]);
+  });
+
   it('runs the worker function with the printed service key, and only with it', async () => {
     const key = /GATEHOUSE_SERVICE_KEY=(\S+)/.exec(gatehouse.output())?.[1];
     expect(key).toBeDefined();

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { capturedLogger } from '../../../tests/support/logs.ts';
-import { createAdmission, SHED_RETRY_AFTER_SECONDS } from './admission.ts';
+import { admissionGate, createAdmission, SHED_RETRY_AFTER_SECONDS } from './admission.ts';
 import { createFunctionApp } from './app.ts';
+import { DRAIN_MAX_BYTES } from './unread-body.ts';
 
 const BODY_LIMIT = 1024 * 1024;
 
@@ -32,6 +33,19 @@ function gatedApp(caps: { maxInFlight: number; maxBufferedBytes: number }) {
   };
 }
 
+/** A body that counts how often it is pulled: zero means nobody read it. */
+function countedBody(text: string) {
+  let pulled = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      pulled += 1;
+      controller.enqueue(new TextEncoder().encode(text));
+      controller.close();
+    },
+  }, { highWaterMark: 0 }); // pulled only when someone reads
+  return { stream, pulls: () => pulled };
+}
+
 async function until(condition: () => boolean) {
   const deadline = Date.now() + 5_000;
   while (!condition()) {
@@ -58,8 +72,10 @@ describe('admission control', () => {
       request_id: 'shed-1',
     });
     expect(gate.entered()).toBe(2); // the handler never ran for it
-    const line = gate.logs.entries().find((entry) => entry.request_id === 'shed-1');
-    expect(line).toMatchObject({ status: 503, reason: 'shed_in_flight' });
+    expect(shed.headers.get('x-request-id')).toBe('shed-1');
+    expect(shed.headers.get('x-content-type-options')).toBe('nosniff');
+    // Not logged one by one: the tally comes as one warning (see the next test).
+    expect(gate.logs.entries().find((entry) => entry.request_id === 'shed-1')).toBeUndefined();
 
     gate.releaseAll();
     for (const res of await Promise.all(held)) expect(res.status).toBe(200);
@@ -72,24 +88,77 @@ describe('admission control', () => {
     expect(gate.admission.stats().shed).toEqual({ inFlight: 1, bytes: 0 });
   });
 
-  it('sheds a body that would take the process over its byte budget, before reading it', async () => {
-    const gate = gatedApp({ maxInFlight: 100, maxBufferedBytes: 3 * 1024 });
-    const body = 'x'.repeat(2 * 1024);
+  it('tallies refusals in one warning per interval instead of a line each', async () => {
+    const admission = createAdmission({ maxInFlight: 1, maxBufferedBytes: 1024 });
+    const logs = capturedLogger();
+    const gate = admissionGate(admission, {
+      bodyLimitBytes: 1024,
+      logger: logs.logger,
+      functionName: 'webhooks',
+      summaryEveryMs: 20,
+    });
+    let release = () => {};
+    const held = gate(
+      new Request('http://x/webhooks/a', { method: 'POST' }),
+      () => new Promise<Response>((done) => (release = () => done(new Response('ok')))),
+      () => '/webhooks/a',
+    );
+    const refused = await Promise.all([1, 2, 3].map(() =>
+      gate(
+        new Request('http://x/webhooks/a', { method: 'POST' }),
+        () => new Response('never'),
+        () => '/webhooks/a',
+      )
+    ));
+    expect(refused.map((res) => res.status)).toEqual([503, 503, 503]);
+    expect(await refused[0]!.json()).toMatchObject({ status: 503, instance: '/webhooks/a' });
+    await until(() =>
+      logs.entries().some((entry) => String(entry.msg).startsWith('requests shed'))
+    );
+    const lines = logs.entries().filter((entry) => String(entry.msg).startsWith('requests shed'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({
+      level: 'warn',
+      function: 'webhooks',
+      shed: 3,
+      in_flight: 3,
+      body_bytes: 0,
+    });
+    release();
+    expect((await held).status).toBe(200);
+    expect(admission.stats()).toMatchObject({ inFlight: 0, shed: { inFlight: 3, bytes: 0 } });
+  });
+
+  it('reads a small refused body to its end and discards it, so the connection stays open', async () => {
+    const gate = gatedApp({ maxInFlight: 1, maxBufferedBytes: 8 * BODY_LIMIT });
+    const held = gate.app.request('/gate/hold', { method: 'POST' });
+    await until(() => gate.entered() === 1);
+    const { stream, pulls } = countedBody('s'.repeat(2 * 1024));
+    const shed = await gate.app.request('/gate/read', {
+      method: 'POST',
+      body: stream,
+      headers: { 'content-length': String(2 * 1024) },
+      duplex: 'half',
+    } as RequestInit);
+    expect(shed.status).toBe(503);
+    expect(pulls()).toBeGreaterThan(0); // read, not left for the server to close over
+    expect(shed.headers.get('connection')).toBeNull();
+    gate.releaseAll();
+    expect((await held).status).toBe(200);
+  });
+
+  it('sheds a body that would take the process over its byte budget, without reading it', async () => {
+    const big = DRAIN_MAX_BYTES + 1024;
+    const gate = gatedApp({ maxInFlight: 100, maxBufferedBytes: big + 1024 });
+    const body = 'x'.repeat(big);
     const held = gate.app.request('/gate/hold', {
       method: 'POST',
       body,
       headers: { 'content-length': String(body.length) },
     });
     await until(() => gate.entered() === 1);
-    expect(gate.admission.stats().bufferedBytes).toBe(2 * 1024);
-    let pulled = 0;
-    const stream = new ReadableStream<Uint8Array>({
-      pull(controller) {
-        pulled += 1;
-        controller.enqueue(new TextEncoder().encode(body));
-        controller.close();
-      },
-    }, { highWaterMark: 0 }); // pulled only when someone reads
+    expect(gate.admission.stats().bufferedBytes).toBe(big);
+    const { stream, pulls } = countedBody(body);
     const shed = await gate.app.request('/gate/read', {
       method: 'POST',
       body: stream,
@@ -97,7 +166,8 @@ describe('admission control', () => {
       duplex: 'half',
     } as RequestInit);
     expect(shed.status).toBe(503);
-    expect(pulled).toBe(0); // not one byte of it was read
+    expect(pulls()).toBe(0); // not one byte of it was read
+    expect(shed.headers.get('connection')).toBe('close'); // the client knows to reconnect
     expect(gate.admission.stats().shed.bytes).toBe(1);
     // A body-less request still fits.
     expect((await gate.app.request('/gate/nothing')).status).toBe(404);

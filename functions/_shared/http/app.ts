@@ -15,9 +15,10 @@ import {
 } from './errors.ts';
 import { ProblemError } from './problem.ts';
 import { requestBodyLimit } from './body-limit.ts';
-import { type Admission, admissionControl } from './admission.ts';
+import { type Admission, admissionGate } from './admission.ts';
 import { headerLimits } from './header-limits.ts';
 import { requestLog } from './request-log.ts';
+import { settleUnreadBody } from './unread-body.ts';
 import { apiSecurityHeaders } from './security-headers.ts';
 
 export interface FunctionAppOptions {
@@ -72,10 +73,12 @@ function functionPath(request: Request, options?: { env?: unknown }): string {
 }
 
 /**
- * Builds an edge function's Hono app at `basePath('/' + name)` with the shared stack:
- * request id, one log line per request, API security headers, header limits (431), CORS,
- * 405 for a wrong method, admission control (503 before the body is read, when given), body
- * limit, and problem+json errors (throw `ProblemError`; anything else is a generic 500).
+ * Builds an edge function's Hono app at `basePath('/' + name)`. When given an admission
+ * budget, a door in front of everything sheds what the process has no room for (503 before
+ * routing and before the body is read; `admissionGate`). Then the shared stack: keep-alive
+ * for answers given before the body was read, request id, one log line per request, API
+ * security headers, header limits (431), CORS, 405 for a wrong method, body limit, and
+ * problem+json errors (throw `ProblemError`; anything else is a generic 500).
  *
  * The stack is registered on the root path, not under the base path, so even a request
  * outside `/<name>` gets a request id, a log line and a problem body.
@@ -112,6 +115,7 @@ export function createFunctionApp<Name extends string>(
   // the matched routes alone cannot show that no handler ran.
   const unmatched = new WeakSet<Context>();
   const stack: MiddlewareHandler[] = [
+    settleUnreadBody(),
     requestId(),
     requestLog({
       logger: options.logger,
@@ -127,9 +131,6 @@ export function createFunctionApp<Name extends string>(
     ...corsMiddleware(options.corsOrigins),
     methodNotAllowed({ app, onMethodNotAllowed: methodNotAllowedProblem }),
     catchNonErrorThrows(),
-    ...(options.admission
-      ? [admissionControl(options.admission, { bodyLimitBytes: options.bodyLimitBytes })]
-      : []),
     requestBodyLimit({
       maxBytes: options.bodyLimitBytes,
       onTooLarge: () => {
@@ -146,6 +147,21 @@ export function createFunctionApp<Name extends string>(
     unmatched.add(c);
     return notFoundProblem(c);
   });
+  if (options.admission) {
+    // The door comes before routing and the stack, so a refusal costs next to nothing.
+    const gate = admissionGate(options.admission, {
+      bodyLimitBytes: options.bodyLimitBytes,
+      logger: options.logger,
+      functionName: name,
+    });
+    const serve = app.fetch;
+    app.fetch = (request, env, executionCtx) =>
+      gate(
+        request,
+        () => serve(request, env, executionCtx),
+        () => functionPath(request, { env }),
+      );
+  }
   return app;
 }
 

@@ -24,11 +24,13 @@ export { requestBodyLimit, type RequestBodyLimitOptions } from './body-limit.ts'
 export { headerLimits, MAX_REQUEST_HEADER_BYTES, MAX_REQUEST_HEADERS } from './header-limits.ts';
 export {
   type Admission,
-  admissionControl,
+  admissionGate,
+  type AdmissionGateOptions,
   type AdmissionOptions,
   type AdmissionStats,
   createAdmission,
   SHED_RETRY_AFTER_SECONDS,
 } from './admission.ts';
 export { requestLog, type RequestLogOptions } from './request-log.ts';
+export { settleBody, settleUnreadBody } from './unread-body.ts';
 export { API_SECURITY_HEADERS, apiSecurityHeaders } from './security-headers.ts';
