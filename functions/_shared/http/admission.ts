@@ -1,7 +1,6 @@
 import type { Logger } from '../log/index.ts';
 import { problemBody, ProblemError } from './problem.ts';
 import { API_SECURITY_HEADERS } from './security-headers.ts';
-import { settleBody } from './unread-body.ts';
 
 export interface AdmissionOptions {
   /** Requests served at once; the next one is shed. */
@@ -102,8 +101,7 @@ export type Gate = (
  * body limit refuses it unread), or as `bodyLimitBytes` when streamed without a length.
  *
  * A refusal carries the API security headers, a request id (the caller's `X-Request-Id`
- * when well formed) and a problem body; its connection is kept alive when the body is
- * small (read and discarded), else closed (`Connection: close`). Refusals are not logged
+ * when well formed), a problem body and `Connection: close`. Refusals are not logged
  * one by one (under overload that would be thousands of lines a second): a warning tallies
  * them by cause every `summaryEveryMs` while shedding lasts, and `/health` counts them.
  *
@@ -160,7 +158,9 @@ export function admissionGate(admission: Admission, options: AdmissionGateOption
     headers.set('Content-Type', 'application/problem+json');
     headers.set('Retry-After', String(SHED_RETRY_AFTER_SECONDS));
     headers.set('X-Request-Id', requestId);
-    if (!(await settleBody(request))) headers.set('Connection', 'close');
+    // The connection closes: under overload fewer connections is the point, and one kept
+    // open per refused client grew the server past its memory budget in the 4x scenario.
+    headers.set('Connection', 'close');
     const body = problemBody(problem, instance(), requestId);
     return new Response(JSON.stringify(body), { status: 503, headers });
   };

@@ -3,7 +3,7 @@ import type { AppEnv } from './env.ts';
 
 /**
  * Largest declared body read to its end when an answer comes before the body was read
- * (a 503 shed, a 401 for a missing signature, a 431), so the keep-alive connection stays
+ * (a 401 for a missing signature, a 431, a 405), so the keep-alive connection stays
  * usable. Deliveries are a few KiB and have usually arrived whole with their headers.
  */
 export const DRAIN_MAX_BYTES = 64 * 1024;
@@ -19,14 +19,14 @@ const DECLARED_LENGTH = /^\d{1,15}$/;
  *
  * The HTTP server closes a connection whose request body was left unread, without saying
  * so: the client learns it on its next request (a broken pipe), and every refusal costs a
- * new TCP (and, in front of the edge, TLS) handshake, on both sides. Under overload, when
- * most requests are refused, those handshakes cost more than the refusals. So a body
+ * new TCP (and, in front of the edge, TLS) handshake, on both sides. So a body
  * declared at most `DRAIN_MAX_BYTES` long is read to its end and discarded (never buffered) before
  * the answer goes out, and any other unread body (larger, chunked, too slow, or too many at
  * once) is answered with `Connection: close`, so a client knows the connection ends.
  *
  * Runs first, outside the request log: the time spent reading is not the handler's.
- * `admissionGate` does the same for the requests it sheds.
+ * Requests shed at the door (`admissionGate`) close their connection instead: under
+ * overload, fewer connections is the point.
  *
  * @example
  * app.use(settleUnreadBody());
