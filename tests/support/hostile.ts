@@ -109,7 +109,11 @@ export const extraValue = fc.oneof(harmlessExtra, hostileExtra);
 /** `fields` as JSON with `extra` (raw JSON text) as one more member. */
 export function delivered(fields: Record<string, unknown>, extra: Piece<string>): string {
   const marker = '"__hostile_extra__"';
-  return JSON.stringify({ ...fields, extra: JSON.parse(marker) }).replace(marker, extra.value);
+  // A function, so `$&` and the like in the value are not replacement patterns.
+  return JSON.stringify({ ...fields, extra: JSON.parse(marker) }).replace(
+    marker,
+    () => extra.value,
+  );
 }
 
 // --- USSD ---
