@@ -1,15 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { configProblems } from '../../../tests/support/config.ts';
 import { ConfigError, parseConfig } from './index.ts';
-
-function problemsOf(env: Record<string, string>): string[] {
-  try {
-    parseConfig(env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return [...(error as ConfigError).problems];
-  }
-  throw new Error('expected parseConfig to throw');
-}
 
 describe('parseConfig', () => {
   it('gives development defaults for an empty environment', () => {
@@ -25,17 +16,19 @@ describe('parseConfig', () => {
   });
 
   it('names a malformed variable and shows its (non-secret) value', () => {
-    expect(problemsOf({ PORT: 'eighty' })).toEqual([
+    expect(configProblems({ PORT: 'eighty' })).toEqual([
       'PORT: must be a whole number between 1 and 65535 (got "eighty")',
     ]);
-    expect(problemsOf({ PORT: '70000' })).toEqual(['PORT: must be at most 65535 (got "70000")']);
-    expect(problemsOf({ GATEHOUSE_ENV: 'staging' })[0]).toMatch(
+    expect(configProblems({ PORT: '70000' })).toEqual([
+      'PORT: must be at most 65535 (got "70000")',
+    ]);
+    expect(configProblems({ GATEHOUSE_ENV: 'staging' })[0]).toMatch(
       /^GATEHOUSE_ENV: must be development or production/,
     );
   });
 
   it('names every bad variable at once and never echoes a secret-bearing value', () => {
-    const problems = problemsOf({
+    const problems = configProblems({
       DATABASE_URL: 'mysql://root:hunter2@db/app',
       GATEHOUSE_LOG_LEVEL: 'loud',
       WHATSAPP_GRAPH_URL: 'ftp://graph',
@@ -50,13 +43,13 @@ describe('parseConfig', () => {
   });
 
   it('requires a long service key and a database in production (fail closed)', () => {
-    const problems = problemsOf({ GATEHOUSE_ENV: 'production' });
+    const problems = configProblems({ GATEHOUSE_ENV: 'production' });
     expect(problems).toEqual([
       'GATEHOUSE_SERVICE_KEY: required when GATEHOUSE_ENV=production',
       'DATABASE_URL: required when GATEHOUSE_ENV=production (the embedded database is for development)',
     ]);
     expect(
-      problemsOf({
+      configProblems({
         GATEHOUSE_ENV: 'production',
         GATEHOUSE_SERVICE_KEY: 'short',
         DATABASE_URL: 'postgres://u@h/d',
@@ -96,13 +89,13 @@ describe('parseConfig', () => {
       WEBHOOK_SECRET_CRM_EVENTS: C,
     });
     expect(config.standardWebhooks).toEqual({ billing: [A, B], crm_events: [C] });
-    expect(problemsOf({ 'WEBHOOK_SECRET_bad-name': 'x' })).toEqual([
+    expect(configProblems({ 'WEBHOOK_SECRET_bad-name': 'x' })).toEqual([
       'WEBHOOK_SECRET_bad-name: the source part must be upper-case letters, digits and underscores',
     ]);
   });
 
   it('requires both Upstash variables or neither', () => {
-    expect(problemsOf({ UPSTASH_REDIS_REST_URL: 'https://redis.example.com' })).toEqual([
+    expect(configProblems({ UPSTASH_REDIS_REST_URL: 'https://redis.example.com' })).toEqual([
       'UPSTASH_REDIS_REST_TOKEN: required when UPSTASH_REDIS_REST_URL is set',
     ]);
     expect(
@@ -139,7 +132,7 @@ describe('USSD gate settings', () => {
 
   it('refuses a short or URL-unsafe token without echoing it', () => {
     for (const token of ['short-token', `${TOKEN}/x`, `${TOKEN}%2F`, `${TOKEN} x`]) {
-      const problems = problemsOf({ USSD_PATH_TOKEN: `${TOKEN},${token}` });
+      const problems = configProblems({ USSD_PATH_TOKEN: `${TOKEN},${token}` });
       expect(problems).toEqual([
         'USSD_PATH_TOKEN: every token must be at least 16 characters of A-Z a-z 0-9 . _ ~ - (it is part of the callback URL)',
       ]);
@@ -148,7 +141,7 @@ describe('USSD gate settings', () => {
   });
 
   it('names each entry of USSD_ALLOWED_IPS that is not an address or IPv4 range', () => {
-    expect(problemsOf({ USSD_ALLOWED_IPS: '196.201.214.0/24,196.201.214.0/33,example.com' }))
+    expect(configProblems({ USSD_ALLOWED_IPS: '196.201.214.0/24,196.201.214.0/33,example.com' }))
       .toEqual([
         'USSD_ALLOWED_IPS: "196.201.214.0/33" is not an IPv4 address, IPv4 CIDR or IPv6 address' +
         ' (got "196.201.214.0/24,196.201.214.0/33,example.com")',

@@ -1,15 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from './index.ts';
-
-function problems(env: Record<string, string>): readonly string[] {
-  try {
-    parseConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-}
+import { configProblems } from '../../../tests/support/config.ts';
+import { parseConfig } from './index.ts';
 
 describe('database and admission settings', () => {
   it('defaults: pool 10, a job pool of one per concurrent job plus one, 3 s / 5 s / 2 s', () => {
@@ -46,7 +37,7 @@ describe('database and admission settings', () => {
   });
 
   it('names each bad value', () => {
-    const found = problems({
+    const found = configProblems({
       GATEHOUSE_DB_POOL_SIZE: '0',
       GATEHOUSE_DB_TIMEOUT_MS: '50',
       GATEHOUSE_DB_LOCK_TIMEOUT_MS: 'soon',

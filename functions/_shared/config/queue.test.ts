@@ -1,15 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig, QUEUE_DEFAULTS } from './index.ts';
-
-function problems(env: Record<string, string>): readonly string[] {
-  try {
-    parseConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-}
+import { configProblems } from '../../../tests/support/config.ts';
+import { parseConfig, QUEUE_DEFAULTS } from './index.ts';
 
 describe('job engine settings', () => {
   it('defaults to a 25 s budget, batches of 10, 15 s leases, 1,000/2,000 depth, 7 days', () => {
@@ -53,7 +44,7 @@ describe('job engine settings', () => {
   });
 
   it('names each bad value', () => {
-    expect(problems({ GATEHOUSE_WORKER_BATCH_SIZE: 'ten', GATEHOUSE_JOB_LEASE_SECONDS: '1' }))
+    expect(configProblems({ GATEHOUSE_WORKER_BATCH_SIZE: 'ten', GATEHOUSE_JOB_LEASE_SECONDS: '1' }))
       .toEqual([
         'GATEHOUSE_WORKER_BATCH_SIZE: must be a whole number between 1 and 1000 (got "ten")',
         'GATEHOUSE_JOB_LEASE_SECONDS: must be at least 5 (got "1")',
@@ -62,7 +53,10 @@ describe('job engine settings', () => {
 
   it('refuses a critical depth that is not above the warning depth', () => {
     expect(
-      problems({ GATEHOUSE_QUEUE_DEPTH_WARNING: '500', GATEHOUSE_QUEUE_DEPTH_CRITICAL: '500' }),
+      configProblems({
+        GATEHOUSE_QUEUE_DEPTH_WARNING: '500',
+        GATEHOUSE_QUEUE_DEPTH_CRITICAL: '500',
+      }),
     )
       .toEqual([
         'GATEHOUSE_QUEUE_DEPTH_CRITICAL: must be greater than the warning level (500)',
