@@ -28,8 +28,9 @@ const WHATSAPP_LOG_BATCH = 1_000;
 /**
  * Copies newly stored inbound WhatsApp messages into `whatsapp_logs` (skipping any already
  * logged), for the reference app and support staff, with bounded memory and database work
- * under load: ids wait in one list and a single insert at a time writes all that waited (so 2,000 acks a
- * second cost a few inserts, not 2,000 concurrent ones queued for connections). Each
+ * under load: ids wait in one list and a single insert at a time writes all that waited
+ * (so 2,000 acks a second cost a few inserts, not 2,000 concurrent ones queued for
+ * connections). Each
  * delivery's promise settles when its ids are written. If the database falls so far behind
  * that `maxPending` ids wait, further ones are not logged and `onDropped` is told how many:
  * the messages themselves are stored in `inbound_events`, from which the log can be

@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import { ProblemError } from '../_shared/http/index.ts';
+import { declaredLength, ProblemError } from '../_shared/http/index.ts';
 import { readStreamCapped, readStreamExact } from '../_shared/streams/index.ts';
 
 /**
@@ -27,8 +27,7 @@ export async function readRawBody(
   }
   const tooLarge = () =>
     new ProblemError(413, { detail: `body larger than ${options.limitBytes} bytes` });
-  const length = c.req.header('content-length');
-  const declared = length !== undefined && /^\d{1,15}$/.test(length) ? Number(length) : null;
+  const declared = declaredLength(c.req.raw.headers);
   if (declared !== null && declared > options.limitBytes) throw tooLarge();
 
   // A declared length within the limit (and no chunked encoding) is what the HTTP server

@@ -279,7 +279,7 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
     limits: providerLimit('ussd:global'),
     counters,
     edgeLimiter: deps.edgeLimiter,
-    db: afterAckDb,
+    afterAckDb,
     afterAck: deps.afterAck,
     background,
   });

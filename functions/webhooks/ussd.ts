@@ -31,7 +31,8 @@ export interface UssdRouteDeps {
   readonly limits: IngestLimits;
   readonly counters: IntakeCounters;
   readonly edgeLimiter?: EdgeLimiter | null;
-  readonly db: Queryable;
+  /** The pool `afterAck` writes with. */
+  readonly afterAckDb: Queryable;
   readonly afterAck?: AfterAck;
   readonly background: (task: Promise<unknown>) => void;
 }
@@ -128,7 +129,7 @@ async function record(c: Context<AppEnv>, deps: UssdRouteDeps, event: IntakeEven
   }, 'USSD');
   if (deps.afterAck && outcomes.some((outcome) => outcome.outcome === 'accepted')) {
     deps.background(
-      deps.afterAck({ provider: USSD_PROVIDER, events: [event], outcomes, db: deps.db }),
+      deps.afterAck({ provider: USSD_PROVIDER, events: [event], outcomes, db: deps.afterAckDb }),
     );
   }
 }

@@ -1,4 +1,5 @@
 import type { Logger } from '../log/index.ts';
+import { declaredLength } from './body-limit.ts';
 import { problemBody, ProblemError } from './problem.ts';
 import { API_SECURITY_HEADERS } from './security-headers.ts';
 
@@ -68,7 +69,6 @@ export function createAdmission(options: AdmissionOptions): Admission {
   };
 }
 
-const DECLARED_LENGTH = /^\d{1,15}$/;
 const REQUEST_ID = /^[\w\-=]{1,255}$/;
 /** How often the tally of shed requests is logged while shedding goes on. */
 export const SHED_SUMMARY_EVERY_MS = 10_000;
@@ -167,10 +167,8 @@ export function admissionGate(admission: Admission, options: AdmissionGateOption
 }
 
 function declaredBytes(headers: Headers, bodyLimitBytes: number): number {
-  const declared = headers.get('content-length');
-  if (declared !== null && DECLARED_LENGTH.test(declared)) {
-    return Math.min(Number(declared), bodyLimitBytes);
-  }
+  const declared = declaredLength(headers);
+  if (declared !== null) return Math.min(declared, bodyLimitBytes);
   return headers.has('transfer-encoding') ? bodyLimitBytes : 0;
 }
 

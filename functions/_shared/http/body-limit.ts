@@ -31,8 +31,16 @@ export function requestBodyLimit(options: RequestBodyLimitOptions): MiddlewareHa
   const streamed = bodyLimit({ maxSize: maxBytes, onError: onTooLarge });
   return function requestBodyLimit(c, next) {
     const headers = c.req.raw.headers;
-    const declared = headers.get('content-length');
+    const declared = declaredLength(headers);
     if (declared === null || headers.has('transfer-encoding')) return streamed(c, next);
-    return Number.parseInt(declared, 10) > maxBytes ? Promise.resolve(onTooLarge(c)) : next();
+    return declared > maxBytes ? Promise.resolve(onTooLarge(c)) : next();
   };
+}
+
+const DECLARED_LENGTH = /^\d{1,15}$/;
+
+/** The body length a request declares (`Content-Length`); null when absent or malformed. */
+export function declaredLength(headers: Headers): number | null {
+  const declared = headers.get('content-length');
+  return declared !== null && DECLARED_LENGTH.test(declared) ? Number(declared) : null;
 }

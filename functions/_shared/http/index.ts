@@ -20,7 +20,7 @@ export {
   type ProblemInit,
   statusText,
 } from './problem.ts';
-export { requestBodyLimit, type RequestBodyLimitOptions } from './body-limit.ts';
+export { declaredLength, requestBodyLimit, type RequestBodyLimitOptions } from './body-limit.ts';
 export { headerLimits, MAX_REQUEST_HEADER_BYTES, MAX_REQUEST_HEADERS } from './header-limits.ts';
 export {
   type Admission,
@@ -32,5 +32,5 @@ export {
   SHED_RETRY_AFTER_SECONDS,
 } from './admission.ts';
 export { requestLog, type RequestLogOptions } from './request-log.ts';
-export { settleBody, settleUnreadBody } from './unread-body.ts';
+export { settleUnreadBody } from './unread-body.ts';
 export { API_SECURITY_HEADERS, apiSecurityHeaders } from './security-headers.ts';

@@ -20,9 +20,10 @@ export interface RequestLogOptions {
 /**
  * Writes one JSON line per request when it finishes — `request_id, function, method, route,
  * status, duration_ms` — at `info` below 500, `warn` for a 503 (a refusal the server chose:
- * overload shed, database away; the error's name, message and reason, no stack) and `error`
- * for any other 5xx, with the thrown error under `error`. Sets `log` for handlers (`c.get('log')`) and runs the rest of the
- * request in its request context (`currentRequestId()`). Must run after `requestId()`.
+ * commits behind, database away; the error's name, message and reason, no stack) and
+ * `error` for any other 5xx, with the thrown error under `error`. Sets `log` for handlers
+ * (`c.get('log')`) and runs the rest of the request in its request context
+ * (`currentRequestId()`). Must run after `requestId()`.
  *
  * The route is the pattern (`/health/ready`, `/webhooks/standard/:source`), never the raw URL,
  * so lines carry no query-string tokens and group by endpoint.

@@ -1,4 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
+import { declaredLength } from './body-limit.ts';
 import type { AppEnv } from './env.ts';
 
 /**
@@ -12,16 +13,14 @@ export const DRAIN_MAX_CONCURRENT = 256;
 /** Longest wait for a small body still arriving; past it the connection is closed. */
 export const DRAIN_TIMEOUT_MS = 1_000;
 
-const DECLARED_LENGTH = /^\d{1,15}$/;
-
 /**
  * Keeps connections alive when a request is answered without its body being read.
  *
  * The HTTP server closes a connection whose request body was left unread, without saying
  * so: the client learns it on its next request (a broken pipe), and every refusal costs a
- * new TCP (and, in front of the edge, TLS) handshake, on both sides. So a body
- * declared at most `DRAIN_MAX_BYTES` long is read to its end and discarded (never buffered) before
- * the answer goes out, and any other unread body (larger, chunked, too slow, or too many at
+ * new TCP (and, in front of the edge, TLS) handshake, on both sides. So a body declared at
+ * most `DRAIN_MAX_BYTES` long is read to its end and discarded (never buffered) before the
+ * answer goes out, and any other unread body (larger, chunked, too slow, or too many at
  * once) is answered with `Connection: close`, so a client knows the connection ends.
  *
  * Runs first, outside the request log: the time spent reading is not the handler's.
@@ -52,17 +51,20 @@ let draining = 0;
  * (larger, chunked, slower than `DRAIN_TIMEOUT_MS`, `DRAIN_MAX_CONCURRENT` already being
  * read): answer that request with `Connection: close`.
  */
-export async function settleBody(request: Request): Promise<boolean> {
+async function settleBody(request: Request): Promise<boolean> {
+  // Headers first: touching `request.body` makes Deno build a stream for it, a cost every
+  // accepted request (its body read the fast way, by `arrayBuffer()`) would pay.
+  if (request.bodyUsed) return true;
+  const declared = declaredLength(request.headers);
+  const chunked = request.headers.has('transfer-encoding');
+  if (declared === 0 || (declared === null && !chunked)) return true; // no body
+  if (chunked || declared === null || declared > DRAIN_MAX_BYTES) return false;
   const body = request.body;
-  if (body === null || request.bodyUsed) return true;
-  if (body.locked) return false;
-  const declared = request.headers.get('content-length');
-  if (declared === null || !DECLARED_LENGTH.test(declared)) return false;
-  const length = Number(declared);
-  if (length > DRAIN_MAX_BYTES || draining >= DRAIN_MAX_CONCURRENT) return false;
+  if (body === null) return true;
+  if (body.locked || draining >= DRAIN_MAX_CONCURRENT) return false;
   draining += 1;
   try {
-    return await drain(body, length);
+    return await drain(body, declared);
   } finally {
     draining -= 1;
   }

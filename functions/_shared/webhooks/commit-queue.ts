@@ -11,10 +11,9 @@ export interface Entry<I, O> {
 
 /**
  * Sends one call (one commit) carrying a batch from each of one or more groups (in the order
- * of their group keys), and settles
- * each of their entries. `release` frees the call's slot: call it as soon as the database
- * has answered, before the entries are answered, so the next call is issued while this
- * one's answers go out.
+ * of their group keys), and settles each of their entries. `release` frees the call's slot:
+ * call it as soon as the database has answered, before the entries are answered, so the
+ * next call is issued while this one's answers go out.
  */
 export type SendBatch<I, O> = (
   batches: Entry<I, O>[][],
