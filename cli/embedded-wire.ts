@@ -54,7 +54,6 @@ const MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
 const GROUP_ENDS = new Set(['S', 'Q', 'H', 'X', 'c', 'f']);
 
 interface Connection {
-  readonly id: number;
   readonly socket: Socket;
   buffer: Buffer;
   started: boolean;
@@ -81,23 +80,38 @@ export async function serveWire(
   let queue: Group[] = [];
   /** The connection whose transaction (or unfinished exchange) holds the session. */
   let owner: Connection | null = null;
-  let running = false;
-  let nextId = 1;
   let stopping = false;
+  /** Work on the session runs one piece at a time, in this chain: pumps and rollbacks. */
+  let turn: Promise<void> = Promise.resolve();
+  let running = false;
+  let pumpQueued = false;
 
-  const pump = async () => {
-    if (running) return;
-    running = true;
-    try {
+  const exclusive = (work: () => Promise<void>): Promise<void> => {
+    const next = turn.then(async () => {
+      running = true;
+      try {
+        await work();
+      } finally {
+        running = false;
+      }
+    });
+    turn = next.catch(() => undefined);
+    return next;
+  };
+
+  /** Runs waiting groups (only the owner's while a connection holds the session). */
+  const pump = () => {
+    if (pumpQueued) return;
+    pumpQueued = true;
+    void exclusive(async () => {
+      pumpQueued = false;
       for (;;) {
         const index = owner === null ? 0 : queue.findIndex((g) => g.connection === owner);
         if (index === -1 || queue.length === 0) break;
         const [group] = queue.splice(index, 1);
         await runGroup(group!);
       }
-    } finally {
-      running = false;
-    }
+    });
   };
 
   const runGroup = async (group: Group) => {
@@ -114,7 +128,7 @@ export async function serveWire(
     const holds = session.isInTransaction() || group.last === 'H';
     owner = holds && !connection.closed ? connection : null;
     if (holds && connection.closed && session.isInTransaction()) {
-      // It went away while its group ran (pump() is running: no other group starts).
+      // It went away while its group ran (this runs in the chain: no other group starts).
       await session.exec('ROLLBACK').catch(() => undefined);
     }
   };
@@ -133,17 +147,16 @@ export async function serveWire(
     });
   };
 
-  /** Ends an abandoned transaction; pump() runs nothing meanwhile. */
-  const rollback = async () => {
-    while (running) await new Promise((resolve) => setTimeout(resolve, 1));
-    running = true;
-    try {
+  /**
+   * Ends an abandoned transaction, in the chain: no group runs meanwhile. Groups queued
+   * before it may have let another connection open a transaction of its own: that one
+   * owns the session now and is left alone.
+   */
+  const rollback = () =>
+    exclusive(async () => {
       // exec takes PGlite's own lock: not inside runExclusive, which holds it.
-      if (session.isInTransaction()) await session.exec('ROLLBACK');
-    } finally {
-      running = false;
-    }
-  };
+      if (owner === null && session.isInTransaction()) await session.exec('ROLLBACK');
+    });
 
   const close = async (connection: Connection) => {
     if (connection.closed) return;
@@ -155,13 +168,13 @@ export async function serveWire(
       owner = null;
       await rollback().catch(() => undefined);
     }
-    void pump();
+    pump();
   };
 
   const enqueue = (connection: Connection, last: string) => {
     queue.push({ connection, messages: connection.pending, last });
     connection.pending = [];
-    void pump();
+    pump();
   };
 
   const onData = (connection: Connection, chunk: Buffer) => {
@@ -218,7 +231,6 @@ export async function serveWire(
     }
     socket.setNoDelay(true);
     const connection: Connection = {
-      id: nextId++,
       socket,
       buffer: Buffer.alloc(0),
       started: false,
