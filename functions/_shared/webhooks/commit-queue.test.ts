@@ -4,7 +4,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DatabaseTimeoutError } from '../db/types.ts';
-import { createCommitQueue, type Entry, QueueOverloadedError } from './commit-queue.ts';
+import {
+  type CommitQueueOptions,
+  createCommitQueue,
+  type Entry,
+  QueueOverloadedError,
+} from './commit-queue.ts';
 
 type Item = string;
 
@@ -27,18 +32,27 @@ function controlledSend() {
 }
 
 const NO_SHEDDING = { targetMs: 60_000, intervalMs: 60_000 };
+
+/** A queue on `send`: one call slot, batches of 10, no timeout or shedding, unless `options` say. */
+function queueWith(
+  send: Parameters<typeof createCommitQueue<Item, string>>[0],
+  options: Partial<CommitQueueOptions> = {},
+) {
+  return createCommitQueue(send, {
+    maxBatchSize: 10,
+    maxInFlightPerGroup: 1,
+    maxCalls: 1,
+    timeoutMs: 0,
+    overload: NO_SHEDDING,
+    ...options,
+  });
+}
 const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 describe('createCommitQueue', () => {
   it('sends what arrives while a batch is in flight together, within the batch size', async () => {
     const { send, batches } = controlledSend();
-    const queue = createCommitQueue(send, {
-      maxBatchSize: 3,
-      maxInFlightPerGroup: 1,
-      maxCalls: 4,
-      timeoutMs: 0,
-      overload: NO_SHEDDING,
-    });
+    const queue = queueWith(send, { maxBatchSize: 3, maxCalls: 4 });
     const first = queue.submit('g', 'a', 1);
     await settle();
     const rest = ['b', 'c', 'd', 'e'].map((item) => queue.submit('g', item, 1));
@@ -57,13 +71,7 @@ describe('createCommitQueue', () => {
 
   it('keeps at most maxCalls batches in flight; waiting groups go in the order they came', async () => {
     const { send, batches } = controlledSend();
-    const queue = createCommitQueue(send, {
-      maxBatchSize: 10,
-      maxInFlightPerGroup: 1,
-      maxCalls: 2,
-      timeoutMs: 0,
-      overload: NO_SHEDDING,
-    });
+    const queue = queueWith(send, { maxCalls: 2 });
     const answers = ['x', 'y', 'z', 'w'].map((group) => queue.submit(group, group, 1));
     await settle();
     expect(batches.map((batch) => batch.items)).toEqual([['x'], ['y']]);
@@ -81,14 +89,7 @@ describe('createCommitQueue', () => {
 
   it('carries the batches of groups waiting for a slot in the next call, within the limits', async () => {
     const { send, batches } = controlledSend();
-    const queue = createCommitQueue(send, {
-      maxBatchSize: 4,
-      maxInFlightPerGroup: 1,
-      maxCalls: 1,
-      maxGroupsPerCall: 3,
-      timeoutMs: 0,
-      overload: NO_SHEDDING,
-    });
+    const queue = queueWith(send, { maxBatchSize: 4, maxGroupsPerCall: 3 });
     const first = queue.submit('a', 'a1', 1);
     await settle();
     // While a's call is in flight: five more groups, one of them with three items.
@@ -121,14 +122,7 @@ describe('createCommitQueue', () => {
 
   it("hands a call's batches to send in the order of their group keys", async () => {
     const { send, batches } = controlledSend();
-    const queue = createCommitQueue(send, {
-      maxBatchSize: 10,
-      maxInFlightPerGroup: 1,
-      maxCalls: 1,
-      maxGroupsPerCall: 4,
-      timeoutMs: 0,
-      overload: NO_SHEDDING,
-    });
+    const queue = queueWith(send, { maxGroupsPerCall: 4 });
     const answers = ['a', 'z', 'm', 'b'].map((group) => queue.submit(group, group, 1));
     await settle();
     batches[0]!.answer();
@@ -141,14 +135,7 @@ describe('createCommitQueue', () => {
 
   it('sends what a group still holds after riding along once that call is answered', async () => {
     const { send, batches } = controlledSend();
-    const queue = createCommitQueue(send, {
-      maxBatchSize: 3,
-      maxInFlightPerGroup: 1,
-      maxCalls: 1,
-      maxGroupsPerCall: 4,
-      timeoutMs: 0,
-      overload: NO_SHEDDING,
-    });
+    const queue = queueWith(send, { maxBatchSize: 3, maxGroupsPerCall: 4 });
     const first = queue.submit('a', 'a1', 1);
     await settle();
     const rest = [
@@ -172,13 +159,7 @@ describe('createCommitQueue', () => {
 
   it('answers an entry past its deadline and never sends one that timed out waiting', async () => {
     const { send, batches } = controlledSend();
-    const queue = createCommitQueue(send, {
-      maxBatchSize: 10,
-      maxInFlightPerGroup: 1,
-      maxCalls: 1,
-      timeoutMs: 50,
-      overload: NO_SHEDDING,
-    });
+    const queue = queueWith(send, { timeoutMs: 50 });
     const stuck = queue.submit('g', 'stuck', 1);
     await settle();
     const waiting = queue.submit('g', 'late', 1);
@@ -192,10 +173,7 @@ describe('createCommitQueue', () => {
 
   it('sheds entries of a queue standing past the interval, and not those of a short burst', async () => {
     const { send, batches } = controlledSend();
-    const queue = createCommitQueue(send, {
-      maxBatchSize: 10,
-      maxInFlightPerGroup: 1,
-      maxCalls: 1,
+    const queue = queueWith(send, {
       timeoutMs: 10_000,
       overload: { targetMs: 20, intervalMs: 60 },
     });

@@ -132,8 +132,10 @@ export function useServerOnCluster(): {
     context.server = await startFaultServer({ databaseUrl: context.cluster.url });
   });
   afterAll(async () => {
-    await context.server?.stop();
-    await removeDataDir(context.server?.dataDir ?? '');
+    if (context.server) {
+      await context.server.stop();
+      await removeDataDir(context.server.dataDir);
+    }
     await context.cluster?.destroy();
   });
   return context;
