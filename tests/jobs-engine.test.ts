@@ -467,6 +467,37 @@ describe('flow control', () => {
     expect(peak).toBeLessThanOrEqual(2);
   });
 
+  it('runs one job at a time while requests come first, and all of them once that ends', async () => {
+    await database.db.query(
+      `insert into jobs (queue, kind) select 'default', 'tracked' from generate_series(1, 12)`,
+    );
+    let runningNow = 0;
+    const peaks: number[] = [];
+    let started = 0;
+    let pressed = true;
+    const registry = new JobRegistry().register('tracked', {
+      handler: async () => {
+        runningNow += 1;
+        started += 1;
+        peaks.push(runningNow);
+        // The admission stops being pressed once four jobs have started.
+        if (started === 4) pressed = false;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        runningNow -= 1;
+      },
+    });
+    const report = await worker(database.db, registry, {
+      concurrency: 4,
+      batchSize: 4,
+      yieldTo: () => pressed,
+    });
+    expect(report).toMatchObject({ claimed: 12, completed: 12 });
+    // The first four ran alone; after that up to four ran side by side.
+    expect(peaks.slice(0, 4)).toEqual([1, 1, 1, 1]);
+    expect(Math.max(...peaks.slice(4))).toBeGreaterThan(1);
+    expect(Math.max(...peaks)).toBeLessThanOrEqual(4);
+  });
+
   it('starts no more jobs than the throttle allows, across two workers', async () => {
     // 120 jobs/minute = 2/s with a burst of 2: in t seconds at most 2 + 2t may start.
     await database.db.exec(

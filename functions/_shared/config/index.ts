@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import {
   DEFAULT_BODY_LIMIT_BYTES,
   DEFAULT_EMBEDDED_DB_PORT,
+  DEFAULT_LATENCY_TARGET_MS,
   DEFAULT_MAX_BUFFERED_BYTES,
   DEFAULT_MAX_IN_FLIGHT,
   DEFAULT_PAYPAL_CERT_HOSTS,
@@ -40,6 +41,8 @@ export interface Config {
     readonly bodyLimitBytes: number;
     /** Requests served at once per process; beyond it 503 before the body is read. */
     readonly maxInFlight: number;
+    /** Latency the in-flight limit adapts to hold, ms; 0 keeps it at `maxInFlight`. */
+    readonly targetLatencyMs: number;
     /** Declared request body bytes held at once per process; beyond it 503 unread. */
     readonly maxBufferedBytes: number;
   };
@@ -200,6 +203,7 @@ export function parseConfig(env: Env): Config {
       corsOrigins,
       bodyLimitBytes: bodyLimit,
       maxInFlight: parsed.GATEHOUSE_MAX_IN_FLIGHT ?? DEFAULT_MAX_IN_FLIGHT,
+      targetLatencyMs: parsed.GATEHOUSE_LATENCY_TARGET_MS ?? DEFAULT_LATENCY_TARGET_MS,
       maxBufferedBytes: parsed.GATEHOUSE_MAX_BUFFERED_BYTES ?? DEFAULT_MAX_BUFFERED_BYTES,
     },
     serviceKeys: parsed.GATEHOUSE_SERVICE_KEY,

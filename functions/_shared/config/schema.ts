@@ -12,6 +12,13 @@ export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
 /** Requests one process serves at once; more are answered 503 before their body is read. */
 export const DEFAULT_MAX_IN_FLIGHT = 128;
 /**
+ * The latency admitted requests keep: the in-flight limit shrinks below the maximum while
+ * requests take longer (see http/admission.ts). Well under providers' own timeouts (Meta,
+ * Stripe: 10-30 s), and low enough that an overloaded server answers most deliveries
+ * within 100 ms, accepted or refused.
+ */
+export const DEFAULT_LATENCY_TARGET_MS = 50;
+/**
  * Request body bytes one process holds at once (declared lengths; an undeclared length counts
  * as the body limit); more → 503 unread. 16 MiB is thousands of real deliveries of a few
  * kilobytes, and five bodies at the 3 MiB WhatsApp limit: a flood of large forged bodies
@@ -81,6 +88,7 @@ export const envSchema = z.object({
   GATEHOUSE_CORS_ORIGINS: optionalText,
   GATEHOUSE_BODY_LIMIT_BYTES: integer(1_024, 50 * 1024 * 1024),
   GATEHOUSE_MAX_IN_FLIGHT: integer(1, 100_000),
+  GATEHOUSE_LATENCY_TARGET_MS: integer(0, 60_000),
   GATEHOUSE_MAX_BUFFERED_BYTES: integer(4 * 1024 * 1024, 16 * 1024 * 1024 * 1024),
   GATEHOUSE_SERVICE_KEY: secretList,
   METRICS_TOKEN: secretList,

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { capturedLogger } from '../../../tests/support/logs.ts';
-import { admissionGate, createAdmission, SHED_RETRY_AFTER_SECONDS } from './admission.ts';
+import {
+  admissionGate,
+  createAdmission,
+  LIMIT_WINDOW_MS,
+  SHED_RETRY_AFTER_SECONDS,
+} from './admission.ts';
 import { createFunctionApp } from './app.ts';
 import { DRAIN_MAX_BYTES } from './unread-body.ts';
 
@@ -129,7 +134,7 @@ describe('admission control', () => {
     expect(admission.stats()).toMatchObject({ inFlight: 0, shed: { inFlight: 3, bytes: 0 } });
   });
 
-  it('sheds without reading even a small body, and closes the connection', async () => {
+  it('sheds before the handler, reads and drops a small body, and keeps the connection', async () => {
     const gate = gatedApp({ maxInFlight: 1, maxBufferedBytes: 8 * BODY_LIMIT });
     const held = gate.app.request('/gate/hold', { method: 'POST' });
     await until(() => gate.entered() === 1);
@@ -141,8 +146,9 @@ describe('admission control', () => {
       duplex: 'half',
     } as RequestInit);
     expect(shed.status).toBe(503);
-    expect(pulls()).toBe(0);
-    expect(shed.headers.get('connection')).toBe('close');
+    expect(gate.entered()).toBe(1); // the route never ran
+    expect(pulls()).toBe(1); // read to its end and dropped, so the connection can go on
+    expect(shed.headers.get('connection')).toBeNull();
     gate.releaseAll();
     expect((await held).status).toBe(200);
   });
@@ -199,5 +205,138 @@ describe('admission control', () => {
     expect(gate.admission.stats().bufferedBytes).toBe(BODY_LIMIT);
     gate.releaseAll();
     await held;
+  });
+});
+
+describe('the adaptive in-flight limit', () => {
+  /** An admission on a hand-driven clock, and a way to finish `n` requests taking `ms`. */
+  function adaptive(options: { maxInFlight?: number; minInFlight?: number } = {}) {
+    let clock = 0;
+    const admission = createAdmission({
+      maxInFlight: options.maxInFlight ?? 100,
+      maxBufferedBytes: 1024,
+      targetLatencyMs: 50,
+      minInFlight: options.minInFlight,
+      now: () => clock,
+    });
+    const finish = (n: number, ms: number) => {
+      for (let i = 0; i < n; i += 1) expect(admission.enter(0)).toBe('admitted');
+      for (let i = 0; i < n; i += 1) admission.leave(0, ms);
+    };
+    /** Moves the clock past the window and lets the admission close it. */
+    const nextWindow = () => {
+      clock += LIMIT_WINDOW_MS;
+      admission.pressed();
+    };
+    return { admission, finish, nextWindow, limit: () => admission.stats().limit };
+  }
+
+  it('shrinks by a fifth per window while requests miss the target, down to its floor', () => {
+    const { admission, finish, nextWindow, limit } = adaptive({ minInFlight: 30 });
+    expect(limit()).toBe(100);
+    expect(admission.pressed()).toBe(false);
+    finish(20, 80); // every request of the window took 80 ms against 50
+    nextWindow();
+    expect(limit()).toBe(80);
+    expect(admission.pressed()).toBe(true);
+    for (let i = 0; i < 10; i += 1) {
+      finish(10, 200);
+      nextWindow();
+    }
+    expect(limit()).toBe(30);
+    // The limit is what is admitted: the 31st request in flight is shed.
+    for (let i = 0; i < 30; i += 1) expect(admission.enter(0)).toBe('admitted');
+    expect(admission.enter(0)).toBe('in_flight');
+  });
+
+  it('holds when at most one request in twenty misses the target, and grows back by a tenth', () => {
+    const { finish, nextWindow, limit } = adaptive();
+    finish(10, 100);
+    nextWindow();
+    expect(limit()).toBe(80);
+    finish(19, 10);
+    finish(1, 500); // 5 %: not more than the share that shrinks it
+    nextWindow();
+    expect(limit()).toBe(88);
+    finish(20, 10);
+    nextWindow();
+    expect(limit()).toBe(96);
+    finish(20, 10);
+    nextWindow();
+    expect(limit()).toBe(100); // never above the maximum
+  });
+
+  it('recovers while idle, a step per window that passed', () => {
+    const { admission, finish, nextWindow, limit } = adaptive({ minInFlight: 8 });
+    for (let i = 0; i < 20; i += 1) {
+      finish(5, 1_000);
+      nextWindow();
+    }
+    expect(limit()).toBe(8);
+    expect(admission.pressed()).toBe(true);
+    // Nothing in flight: the limit climbs back to the maximum within 4 s (8 → 100 by
+    // tenths takes 31 windows of 100 ms).
+    for (let i = 0; i < 30; i += 1) nextWindow();
+    expect(limit()).toBe(94);
+    nextWindow();
+    expect(limit()).toBe(100);
+    expect(admission.pressed()).toBe(false);
+  });
+
+  it('holds while requests are stuck in flight and none finishes', () => {
+    const { admission, finish, nextWindow, limit } = adaptive();
+    finish(10, 300);
+    nextWindow();
+    expect(limit()).toBe(80);
+    expect(admission.enter(0)).toBe('admitted'); // hangs: a held lock
+    for (let i = 0; i < 5; i += 1) nextWindow();
+    expect(limit()).toBe(80);
+  });
+
+  it('says the process is pressed in the window of a refusal and the next', () => {
+    const { admission, nextWindow } = adaptive({ maxInFlight: 1, minInFlight: 1 });
+    expect(admission.enter(0)).toBe('admitted');
+    expect(admission.enter(0)).toBe('in_flight');
+    expect(admission.pressed()).toBe(true);
+    nextWindow();
+    expect(admission.pressed()).toBe(true);
+    admission.leave(0, 1);
+    nextWindow();
+    expect(admission.pressed()).toBe(false);
+  });
+
+  it('stays at the maximum without a target', () => {
+    const admission = createAdmission({ maxInFlight: 4, maxBufferedBytes: 1024 });
+    for (let i = 0; i < 50; i += 1) {
+      admission.enter(0);
+      admission.leave(0, 10_000);
+    }
+    expect(admission.stats().limit).toBe(4);
+  });
+
+  it('times admitted requests at the door', async () => {
+    let clock = 0;
+    const admission = createAdmission({
+      maxInFlight: 100,
+      maxBufferedBytes: 1024,
+      targetLatencyMs: 50,
+      now: () => clock,
+    });
+    const gate = admissionGate(admission, {
+      bodyLimitBytes: 1024,
+      logger: capturedLogger().logger,
+      functionName: 'webhooks',
+      now: () => clock,
+    });
+    for (let i = 0; i < 10; i += 1) {
+      const res = await gate(new Request('http://x/webhooks/a'), () => {
+        clock += 70; // each request takes 70 ms
+        return new Response('ok');
+      }, () => '/webhooks/a');
+      expect(res.status).toBe(200);
+    }
+    // Ten slow requests over seven windows: the first window's three shrank the limit
+    // once per window that closed with them.
+    expect(admission.stats().limit).toBeLessThan(100);
   });
 });

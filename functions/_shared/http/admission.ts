@@ -2,16 +2,39 @@ import type { Logger } from '../log/index.ts';
 import { declaredLength } from './body-limit.ts';
 import { problemBody, ProblemError } from './problem.ts';
 import { API_SECURITY_HEADERS } from './security-headers.ts';
+import { settleBody } from './unread-body.ts';
 
 export interface AdmissionOptions {
-  /** Requests served at once; the next one is shed. */
+  /** Most requests served at once: the ceiling of the adaptive limit. */
   readonly maxInFlight: number;
   /** Request body bytes held at once (as declared, or the body limit when undeclared). */
   readonly maxBufferedBytes: number;
+  /**
+   * The latency admitted requests should keep, in ms: the in-flight limit adapts to hold
+   * it (see `createAdmission`). 0 or absent: the limit stays at `maxInFlight`.
+   */
+  readonly targetLatencyMs?: number;
+  /** The adaptive limit's floor (default `MIN_IN_FLIGHT`, at most `maxInFlight`). */
+  readonly minInFlight?: number;
+  /** Milliseconds on a monotonic clock (default `performance.now`). */
+  readonly now?: () => number;
 }
+
+/** The adaptive limit's default floor: enough for the intake's group commit to batch. */
+export const MIN_IN_FLIGHT = 8;
+/** The adaptive limit is reconsidered once per window of this many ms. */
+export const LIMIT_WINDOW_MS = 100;
+/** A window in which more than this share of requests missed the target shrinks the limit. */
+const SLOW_SHARE = 0.05;
+/** Shrinking multiplies the limit by this. */
+const DECREASE = 0.8;
+/** Growing adds this share of the limit (at least 1). */
+const INCREASE = 0.1;
 
 export interface AdmissionStats {
   readonly inFlight: number;
+  /** Requests admitted at once right now: `maxInFlight`, or less while latency is high. */
+  readonly limit: number;
   readonly bufferedBytes: number;
   /** Requests shed since start, by what was full. */
   readonly shed: { readonly inFlight: number; readonly bytes: number };
@@ -22,10 +45,15 @@ export interface AdmissionStats {
  * by every function app it serves, so the caps bound the process whatever route is busy.
  */
 export interface Admission {
-  /** Takes a place for a request that may hold `bytes`; null when the budget is spent. */
+  /** Takes a place for a request that may hold `bytes`; refuses when the budget is spent. */
   enter(bytes: number): 'admitted' | 'in_flight' | 'bytes';
-  /** Gives back what `enter` took. */
-  leave(bytes: number): void;
+  /** Gives back what `enter` took; `elapsedMs`, how long the request took, feeds the limit. */
+  leave(bytes: number, elapsedMs?: number): void;
+  /**
+   * True while the process is pressed: the limit is below its ceiling or a request was shed
+   * in the current or last window. Background work (the job worker) yields meanwhile.
+   */
+  pressed(): boolean;
   stats(): AdmissionStats;
 }
 
@@ -35,21 +63,68 @@ export const SHED_RETRY_AFTER_SECONDS = 2;
 /**
  * Creates the process's admission budget.
  *
+ * With a latency target the in-flight limit adapts, in the manner of TCP's congestion
+ * window (additive increase, multiplicative decrease): once per `LIMIT_WINDOW_MS`, when
+ * more than 5 % of the requests that finished in the window took longer than the target,
+ * the limit shrinks by a fifth (not below `minInFlight`); when they kept it, or nothing
+ * was in flight, it grows by a tenth (not above `maxInFlight`). Under overload the process
+ * then holds only as many requests as it serves within the target, and sheds the rest at
+ * once with 503, instead of letting every request wait behind a long queue; a slow
+ * database (a held lock, an outage) likewise shrinks the limit until it answers again.
+ *
  * @example
- * const admission = createAdmission({ maxInFlight: 128, maxBufferedBytes: 64 * 2 ** 20 });
+ * const admission = createAdmission({
+ *   maxInFlight: 128, maxBufferedBytes: 16 * 2 ** 20, targetLatencyMs: 50,
+ * });
  * const app = createFunctionApp('webhooks', { ...options, admission });
  */
 export function createAdmission(options: AdmissionOptions): Admission {
   if (!(options.maxInFlight >= 1) || !(options.maxBufferedBytes >= 1)) {
     throw new RangeError('admission caps must be positive');
   }
+  const target = options.targetLatencyMs ?? 0;
+  const ceiling = options.maxInFlight;
+  const floor = Math.min(ceiling, Math.max(1, options.minInFlight ?? MIN_IN_FLIGHT));
+  const now = options.now ?? (() => performance.now());
   let inFlight = 0;
   let bufferedBytes = 0;
+  let limit = ceiling;
   const shed = { inFlight: 0, bytes: 0 };
+  // The current window: when it began, requests finished in it, how many missed the
+  // target, and whether any was shed in it or the one before.
+  let windowStart = now();
+  let finished = 0;
+  let slow = 0;
+  let shedNow = false;
+  let shedBefore = false;
+
+  /** Closes the window(s) that ended by `at`, adjusting the limit. */
+  const settle = (at: number) => {
+    const elapsed = at - windowStart;
+    if (target <= 0 || elapsed < LIMIT_WINDOW_MS) return;
+    if (finished > 0 && slow > finished * SLOW_SHARE) {
+      limit = Math.max(floor, Math.floor(limit * DECREASE));
+    } else if (finished > 0 || inFlight === 0) {
+      // One step per window that passed: a limit left low by a burst recovers while idle.
+      const windows = finished > 0 ? 1 : Math.floor(elapsed / LIMIT_WINDOW_MS);
+      for (let i = 0; i < windows && limit < ceiling; i += 1) {
+        limit = Math.min(ceiling, limit + Math.max(1, Math.floor(limit * INCREASE)));
+      }
+    }
+    // Requests stuck in flight with none finishing (a hung database) hold the limit.
+    shedBefore = shedNow && elapsed < 2 * LIMIT_WINDOW_MS;
+    shedNow = false;
+    windowStart = at;
+    finished = 0;
+    slow = 0;
+  };
+
   return {
     enter(bytes) {
-      if (inFlight >= options.maxInFlight) {
+      settle(now());
+      if (inFlight >= limit) {
         shed.inFlight += 1;
+        shedNow = true;
         return 'in_flight';
       }
       // A body alone over the cap can never fit; it is the body limit's to refuse (413).
@@ -61,15 +136,30 @@ export function createAdmission(options: AdmissionOptions): Admission {
       bufferedBytes += bytes;
       return 'admitted';
     },
-    leave(bytes) {
+    leave(bytes, elapsedMs) {
       inFlight -= 1;
       bufferedBytes -= bytes;
+      if (elapsedMs !== undefined) {
+        finished += 1;
+        if (elapsedMs > target) slow += 1;
+      }
+      settle(now());
     },
-    stats: () => ({ inFlight, bufferedBytes, shed: { ...shed } }),
+    pressed() {
+      settle(now());
+      return limit < ceiling || shedNow || shedBefore;
+    },
+    stats: () => ({ inFlight, limit, bufferedBytes, shed: { ...shed } }),
   };
 }
 
 const REQUEST_ID = /^[\w\-=]{1,255}$/;
+/** Headers of every refusal at the door, besides its request id. */
+const SHED_HEADERS: readonly [string, string][] = [
+  ...API_SECURITY_HEADERS.map(([name, value]): [string, string] => [name, value]),
+  ['Content-Type', 'application/problem+json'],
+  ['Retry-After', String(SHED_RETRY_AFTER_SECONDS)],
+];
 /** How often the tally of shed requests is logged while shedding goes on. */
 export const SHED_SUMMARY_EVERY_MS = 10_000;
 
@@ -81,6 +171,8 @@ export interface AdmissionGateOptions {
   readonly functionName: string;
   /** Milliseconds between summary lines; defaults to `SHED_SUMMARY_EVERY_MS`. */
   readonly summaryEveryMs?: number;
+  /** Milliseconds on a monotonic clock, to time admitted requests (`performance.now`). */
+  readonly now?: () => number;
 }
 
 /** Serves an admitted request; `admissionGate` calls it only when there is room. */
@@ -100,8 +192,10 @@ export type Gate = (
  * body counts as its declared `Content-Length` (at most `bodyLimitBytes`, above which the
  * body limit refuses it unread), or as `bodyLimitBytes` when streamed without a length.
  *
+ * Each admitted request's time, from the door to its response, feeds the adaptive limit.
  * A refusal carries the API security headers, a request id (the caller's `X-Request-Id`
- * when well formed), a problem body and `Connection: close`. Refusals are not logged
+ * when well formed) and a problem body; a body declared at most `DRAIN_MAX_BYTES` is read
+ * and dropped so the connection stays alive, any other closes it. Refusals are not logged
  * one by one (under overload that would be thousands of lines a second): a warning tallies
  * them by cause every `summaryEveryMs` while shedding lasts, and `/health` counts them.
  *
@@ -139,14 +233,16 @@ export function admissionGate(admission: Admission, options: AdmissionGateOption
     else tally.in_flight += 1;
   };
 
+  const now = options.now ?? (() => performance.now());
   return async function gate(request, admitted, instance) {
     const bytes = declaredBytes(request.headers, options.bodyLimitBytes);
     const verdict = admission.enter(bytes);
     if (verdict === 'admitted') {
+      const started = now();
       try {
         return await admitted();
       } finally {
-        admission.leave(bytes);
+        admission.leave(bytes, now() - started);
       }
     }
     count(verdict);
@@ -154,13 +250,11 @@ export function admissionGate(admission: Admission, options: AdmissionGateOption
     const requestId = incoming !== null && REQUEST_ID.test(incoming)
       ? incoming
       : crypto.randomUUID();
-    const headers = new Headers(API_SECURITY_HEADERS as [string, string][]);
-    headers.set('Content-Type', 'application/problem+json');
-    headers.set('Retry-After', String(SHED_RETRY_AFTER_SECONDS));
-    headers.set('X-Request-Id', requestId);
-    // The connection closes: under overload fewer connections is the point, and one kept
-    // open per refused client grew the server past its memory budget in the 4x scenario.
-    headers.set('Connection', 'close');
+    const headers: [string, string][] = [...SHED_HEADERS, ['X-Request-Id', requestId]];
+    // A small body is read and dropped so the connection stays alive: a refusal then costs
+    // the client and the server no new handshake, which under overload is most of its cost.
+    // A big or streamed body is never read here; its connection closes.
+    if (!await settleBody(request)) headers.push(['Connection', 'close']);
     const body = problemBody(problem, instance(), requestId);
     return new Response(JSON.stringify(body), { status: 503, headers });
   };

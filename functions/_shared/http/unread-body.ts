@@ -24,8 +24,7 @@ export const DRAIN_TIMEOUT_MS = 1_000;
  * once) is answered with `Connection: close`, so a client knows the connection ends.
  *
  * Runs first, outside the request log: the time spent reading is not the handler's.
- * Requests shed at the door (`admissionGate`) close their connection instead: under
- * overload, fewer connections is the point.
+ * Requests shed at the door (`admissionGate`) are settled the same way.
  *
  * @example
  * app.use(settleUnreadBody());
@@ -51,45 +50,38 @@ let draining = 0;
  * (larger, chunked, slower than `DRAIN_TIMEOUT_MS`, `DRAIN_MAX_CONCURRENT` already being
  * read): answer that request with `Connection: close`.
  */
-async function settleBody(request: Request): Promise<boolean> {
-  // Headers first: touching `request.body` makes Deno build a stream for it, a cost every
+export async function settleBody(request: Request): Promise<boolean> {
+  // Headers only: touching `request.body` makes Deno build a stream for it, a cost every
   // accepted request (its body read the fast way, by `arrayBuffer()`) would pay.
   if (request.bodyUsed) return true;
   const declared = declaredLength(request.headers);
   const chunked = request.headers.has('transfer-encoding');
   if (declared === 0 || (declared === null && !chunked)) return true; // no body
   if (chunked || declared === null || declared > DRAIN_MAX_BYTES) return false;
-  const body = request.body;
-  if (body === null) return true;
-  if (body.locked || draining >= DRAIN_MAX_CONCURRENT) return false;
+  // A body a handler began to read as a stream (locked) makes arrayBuffer() reject: false.
+  if (draining >= DRAIN_MAX_CONCURRENT) return false;
   draining += 1;
   try {
-    return await drain(body, declared);
+    return await drain(request);
   } finally {
     draining -= 1;
   }
 }
 
-/** Reads `body` to its end, discarding it; false past `maxBytes` or `DRAIN_TIMEOUT_MS`. */
-async function drain(body: ReadableStream<Uint8Array>, maxBytes: number): Promise<boolean> {
-  const reader = body.getReader();
+/**
+ * Reads a small body whole and drops it (`arrayBuffer()`: the fast way, no stream of
+ * chunks); false if it has not all come within `DRAIN_TIMEOUT_MS` or the client went away.
+ * A late body is read on until the connection closes, which the `Connection: close`
+ * answer makes it do at once.
+ */
+async function drain(request: Request): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<'late'>((resolve) => {
-    timer = setTimeout(resolve, DRAIN_TIMEOUT_MS, 'late');
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(resolve, DRAIN_TIMEOUT_MS, false);
   });
-  let bytes = 0;
   try {
-    for (;;) {
-      const chunk = await Promise.race([reader.read(), late]);
-      if (chunk === 'late') return false;
-      if (chunk.done) return true;
-      bytes += chunk.value.byteLength;
-      if (bytes > maxBytes) return false;
-    }
-  } catch {
-    return false; // the client went away: nothing to keep alive
+    return await Promise.race([request.arrayBuffer().then(() => true, () => false), late]);
   } finally {
     clearTimeout(timer);
-    reader.cancel().catch(() => {});
   }
 }

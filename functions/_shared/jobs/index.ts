@@ -42,6 +42,8 @@ export interface JobRunnerDeps {
   readonly logger: Logger;
   readonly clock: Clock;
   readonly registry?: JobRegistry;
+  /** The process's request admission: while it is pressed, jobs run one at a time. */
+  readonly admission?: { pressed(): boolean };
 }
 
 export interface PassOptions {
@@ -92,6 +94,7 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
       slowJobMs: settings.slowJobMs,
       queues: options.queues ?? null,
       signal: options.signal,
+      yieldTo: deps.admission ? () => deps.admission!.pressed() : undefined,
     });
   };
   const kick = createKicker(() => pass({ budgetMs: KICK_BUDGET_MS }), logger);

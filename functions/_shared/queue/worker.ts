@@ -27,6 +27,11 @@ export interface WorkerOptions {
   readonly batchSize: number;
   /** Jobs run at the same time. */
   readonly concurrency: number;
+  /**
+   * While this returns true, one job runs at a time: requests come first (the process's
+   * admission is shedding or has lowered its limit). Jobs keep moving, more slowly.
+   */
+  readonly yieldTo?: () => boolean;
   /** A claimed job is this worker's for this long; the heartbeat renews it every third. */
   readonly leaseSeconds: number;
   readonly slowJobMs: number;
@@ -112,8 +117,12 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
     nudge();
   };
 
+  /** Slots to fill now: all of them, or one while requests come first. */
+  const slots = () => (options.yieldTo?.() ? 1 : concurrency);
+
   const startWaiting = () => {
-    while (active < concurrency && waiting.length > 0 && !options.signal?.aborted) {
+    const room = slots();
+    while (active < room && waiting.length > 0 && !options.signal?.aborted) {
       const { job, controller, lease } = waiting.shift()!;
       active += 1;
       const slotFreed = () => {
@@ -154,7 +163,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
       startWaiting();
       const room = Math.min(
         batchSize,
-        concurrency + batchSize - active - waiting.length - claimingRoom,
+        slots() + batchSize - active - waiting.length - claimingRoom,
       );
       // With one slot, one claim at a time, so jobs start strictly in priority order; with
       // more, jobs of different priorities run side by side anyway.

@@ -121,6 +121,7 @@ async function send(n: number, reuse: HttpConnection | null): Promise<HttpConnec
   cancelled.catch(() => {});
   let connection: HttpConnection | null = reuse?.reusable ? reuse : null;
   if (connection === null) reuse?.close();
+  let connectMs = 0;
   try {
     if (connection === null) {
       const opening = HttpConnection.open(hostname, port);
@@ -130,12 +131,13 @@ async function send(n: number, reuse: HttpConnection | null): Promise<HttpConnec
         throw error;
       });
       open.add(connection);
+      connectMs = epochNow() - start;
     }
     const answer = await Promise.race([
       connection.exchange(head, delivery.body, chunked),
       cancelled,
     ]);
-    record({ key: delivery.key, start, ms: epochNow() - start, ...outcomeOf(answer) });
+    record({ key: delivery.key, start, ms: epochNow() - start, connectMs, ...outcomeOf(answer) });
     return connection.reusable ? connection : null;
   } catch (error) {
     connection?.close();

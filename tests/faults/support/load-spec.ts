@@ -83,6 +83,8 @@ export interface LoadRecord {
   /** Epoch milliseconds when the request began (connecting included). */
   readonly start: number;
   readonly ms: number;
+  /** Of `ms`, the time spent opening a connection (0 on a reused one; absent on errors). */
+  readonly connectMs?: number;
   readonly status: number | string;
   /** `status` of a 200's JSON body: `accepted` or `duplicate`. */
   readonly result?: string;

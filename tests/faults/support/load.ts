@@ -24,6 +24,13 @@ export interface TimedRecord extends LoadRecord {
   readonly end: number;
 }
 
+export interface Percentiles {
+  readonly count: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+}
+
 export interface LoadResult {
   /** Every request, in the order they began. */
   readonly records: readonly TimedRecord[];
@@ -34,7 +41,11 @@ export interface LoadResult {
   /** How many 200s said `duplicate`. */
   readonly duplicates: number;
   /** Latency of the 200s, in milliseconds (NaN when there were none). */
-  readonly okLatency: { readonly count: number; p50: number; p99: number; max: number };
+  readonly okLatency: Percentiles;
+  /** The same 200s from their request's first byte: `ms` less the time spent connecting. */
+  readonly okAnswerLatency: Percentiles;
+  /** How many 200s came on a connection opened for them. */
+  readonly okOnNewConnection: number;
   readonly sent: number;
   /** Open-loop arrivals not sent because too many requests were outstanding. */
   readonly skipped: number;
@@ -205,28 +216,26 @@ async function readLoadResult(
   const accepted = new Set<string>();
   let duplicates = 0;
   const okMs: number[] = [];
+  const okAnswerMs: number[] = [];
+  let okOnNewConnection = 0;
   for (const record of records) {
     counts[record.status] = (counts[record.status] ?? 0) + 1;
     if (record.status !== 200) continue;
     okMs.push(record.ms);
+    okAnswerMs.push(record.ms - (record.connectMs ?? 0));
+    if ((record.connectMs ?? 0) > 0) okOnNewConnection += 1;
     if (record.result === 'accepted') accepted.add(record.key);
     if (record.result === 'duplicate') duplicates += 1;
   }
-  okMs.sort((a, b) => a - b);
-  const percentile = (p: number) =>
-    okMs.length === 0 ? NaN : okMs[Math.min(okMs.length - 1, Math.floor(p * okMs.length))]!;
   const byEnd = [...records].sort((a, b) => a.end - b.end);
   return {
     records,
     counts,
     accepted,
     duplicates,
-    okLatency: {
-      count: okMs.length,
-      p50: percentile(0.5),
-      p99: percentile(0.99),
-      max: okMs.at(-1) ?? NaN,
-    },
+    okLatency: percentiles(okMs),
+    okAnswerLatency: percentiles(okAnswerMs),
+    okOnNewConnection,
     sent: done.sent,
     skipped: done.skipped,
     startedAt,
@@ -234,6 +243,13 @@ async function readLoadResult(
     firstAfter: (t, status = 200) =>
       byEnd.find((record) => record.end >= t && record.status === status),
   };
+}
+
+function percentiles(values: number[]): Percentiles {
+  values.sort((a, b) => a - b);
+  const at = (p: number) =>
+    values.length === 0 ? NaN : values[Math.min(values.length - 1, Math.floor(p * values.length))]!;
+  return { count: values.length, p50: at(0.5), p99: at(0.99), max: values.at(-1) ?? NaN };
 }
 
 // A test that fails mid-run must not leave a generator sending: it also stops when its stdin
