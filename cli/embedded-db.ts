@@ -1,6 +1,6 @@
 import { createPostgresDb, type PostgresDbOptions } from '../functions/_shared/db/postgres.ts';
 import type { Db } from '../functions/_shared/db/types.ts';
-import { type EmbeddedServer, serveEmbedded } from './embedded-db-server.ts';
+import { type EmbeddedServer, needsInit, serveEmbedded } from './embedded-db-server.ts';
 
 export { EMBEDDED_MAX_CONNECTIONS } from './embedded-db-server.ts';
 
@@ -64,21 +64,24 @@ export async function startEmbeddedDatabase(
   };
 }
 
-/** The server in a worker thread; failures to start come back as errors with their code. */
+/**
+ * The server in a worker thread; failures to start come back as errors with their code. A
+ * new data folder is first initialised by a thread of its own, which then ends, so the
+ * memory initdb takes is given back before the serving thread starts.
+ */
 async function serveInWorker(options: EmbeddedDatabaseOptions): Promise<EmbeddedServer> {
-  const worker = new Worker(new URL('./embedded-db-worker.ts', import.meta.url), {
-    type: 'module',
-  });
-  const next = () =>
-    new Promise<{ type: string; port?: number; message?: string; code?: string }>(
-      (resolve, reject) => {
-        worker.onmessage = (event) => resolve(event.data);
-        worker.onerror = (event) => {
-          event.preventDefault();
-          reject(new Error(`the embedded database thread failed: ${event.message}`));
-        };
-      },
-    );
+  if (options.dataDir && await needsInit(options.dataDir)) {
+    const { worker, next } = embeddedThread();
+    try {
+      const done = next();
+      worker.postMessage({ type: 'init', dataDir: options.dataDir });
+      const reply = await done;
+      if (reply.type !== 'initialised') throw startFailure(reply);
+    } finally {
+      worker.terminate();
+    }
+  }
+  const { worker, next } = embeddedThread();
   const started = next();
   worker.postMessage({ type: 'start', dataDir: options.dataDir, port: options.port ?? 0 });
   const reply = await started.catch((error) => {
@@ -87,9 +90,7 @@ async function serveInWorker(options: EmbeddedDatabaseOptions): Promise<Embedded
   });
   if (reply.type !== 'started' || reply.port === undefined) {
     worker.terminate();
-    throw Object.assign(new Error(reply.message ?? 'the embedded database did not start'), {
-      code: reply.code,
-    });
+    throw startFailure(reply);
   }
   return {
     port: reply.port,
@@ -103,4 +104,33 @@ async function serveInWorker(options: EmbeddedDatabaseOptions): Promise<Embedded
       }
     },
   };
+}
+
+interface ThreadReply {
+  readonly type: string;
+  readonly port?: number;
+  readonly message?: string;
+  readonly code?: string;
+}
+
+/** A thread running embedded-db-worker.ts, and the promise of its next reply. */
+function embeddedThread(): { worker: Worker; next: () => Promise<ThreadReply> } {
+  const worker = new Worker(new URL('./embedded-db-worker.ts', import.meta.url), {
+    type: 'module',
+  });
+  const next = () =>
+    new Promise<ThreadReply>((resolve, reject) => {
+      worker.onmessage = (event) => resolve(event.data);
+      worker.onerror = (event) => {
+        event.preventDefault();
+        reject(new Error(`the embedded database thread failed: ${event.message}`));
+      };
+    });
+  return { worker, next };
+}
+
+function startFailure(reply: ThreadReply): Error {
+  return Object.assign(new Error(reply.message ?? 'the embedded database did not start'), {
+    code: reply.code,
+  });
 }

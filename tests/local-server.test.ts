@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestDatabase } from './support/database.ts';
 import { type LocalServer, startLocalServer } from './support/local-server.ts';
 import { signWhatsApp, whatsappNotification } from '../functions/_shared/webhooks/testing/index.ts';
-import { type GatehouseProcess, runGatehouse } from './support/process.ts';
+import { freePort, type GatehouseProcess, runGatehouse, waitForStatus } from './support/process.ts';
 
 let server: LocalServer;
 let dataDir: string;
@@ -204,6 +204,37 @@ describe('gatehouse start', () => {
     expect(gatehouse.output()).toContain('stopped cleanly');
     await expect(fetch(`${base}/functions/v1/health/live`)).rejects.toThrow();
   });
+});
+
+describe('gatehouse start again on the same data folder', () => {
+  it('keeps what it stored: a redelivery is a duplicate', async () => {
+    // The first server has stopped (SIGTERM test). Its database (embedded: the folder it
+    // created, initialised by a thread that then ended) opens again as it was.
+    expect(gatehouse.child.exitCode).toBe(0);
+    const secret = /WHATSAPP_APP_SECRET=(\S+)/.exec(gatehouse.output())![1]!;
+    const port = await freePort();
+    const again = runGatehouse(['start'], {
+      PORT: String(port),
+      GATEHOUSE_DATA_DIR: dataDir,
+      GATEHOUSE_EMBEDDED_DB_PORT: '0',
+      ...(database ? { DATABASE_URL: database.url } : {}),
+    });
+    try {
+      await waitForStatus(`http://127.0.0.1:${port}/functions/v1/health/ready`, 200, again);
+      expect(again.output()).toContain('migrations are current; nothing to apply');
+      const body = whatsappNotification([{ id: 'wamid.smoke', from: '1555', text: 'hi' }]);
+      const res = await fetch(`http://127.0.0.1:${port}/functions/v1/webhooks/whatsapp`, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/json', ...signWhatsApp(body, secret) },
+      });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ status: 'duplicate' });
+    } finally {
+      again.child.kill('SIGTERM');
+      expect(await again.exited).toBe(0);
+    }
+  }, 60_000);
 });
 
 describe('gatehouse start with bad configuration', () => {

@@ -125,6 +125,7 @@ export function processCheck(faults: () => FaultCounts, admission: Admission): H
         uncaught_errors: counts.uncaughtErrors,
         driver_faults: counts.driverFaults,
         in_flight: load.inFlight,
+        in_flight_limit: load.limit,
         buffered_bytes: load.bufferedBytes,
         shed: load.shed.inFlight + load.shed.bytes,
       });

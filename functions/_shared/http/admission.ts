@@ -21,7 +21,7 @@ export interface AdmissionOptions {
 }
 
 /** The adaptive limit's default floor: enough for the intake's group commit to batch. */
-export const MIN_IN_FLIGHT = 8;
+export const MIN_IN_FLIGHT = 16;
 /** The adaptive limit is reconsidered once per window of this many ms. */
 export const LIMIT_WINDOW_MS = 100;
 /** A window in which more than this share of requests missed the target shrinks the limit. */
@@ -223,6 +223,7 @@ export function admissionGate(admission: Admission, options: AdmissionGateOption
           shed: counted.in_flight + counted.body_bytes,
           in_flight: counted.in_flight,
           body_bytes: counted.body_bytes,
+          in_flight_limit: admission.stats().limit,
           window_ms: Date.now() - since,
           retry_after_s: SHED_RETRY_AFTER_SECONDS,
         });
