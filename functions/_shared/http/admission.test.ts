@@ -3,8 +3,11 @@ import { capturedLogger } from '../../../tests/support/logs.ts';
 import {
   admissionGate,
   createAdmission,
+  LAG_LIMIT_MS,
   LIMIT_WINDOW_MS,
+  type LoopLag,
   SHED_RETRY_AFTER_SECONDS,
+  startLoopLagProbe,
 } from './admission.ts';
 import { createFunctionApp } from './app.ts';
 import { DRAIN_MAX_BYTES } from './unread-body.ts';
@@ -210,7 +213,9 @@ describe('admission control', () => {
 
 describe('the adaptive in-flight limit', () => {
   /** An admission on a hand-driven clock, and a way to finish `n` requests taking `ms`. */
-  function adaptive(options: { maxInFlight?: number; minInFlight?: number } = {}) {
+  function adaptive(
+    options: { maxInFlight?: number; minInFlight?: number; loopLag?: LoopLag } = {},
+  ) {
     let clock = 0;
     const admission = createAdmission({
       maxInFlight: options.maxInFlight ?? 100,
@@ -218,6 +223,7 @@ describe('the adaptive in-flight limit', () => {
       targetLatencyMs: 50,
       minInFlight: options.minInFlight,
       now: () => clock,
+      loopLag: options.loopLag ?? null,
     });
     const finish = (n: number, ms: number) => {
       for (let i = 0; i < n; i += 1) expect(admission.enter(0)).toBe('admitted');
@@ -305,6 +311,28 @@ describe('the adaptive in-flight limit', () => {
     expect(admission.pressed()).toBe(false);
   });
 
+  it('shrinks in a window whose event loop ran late, even when every request was quick', () => {
+    const lags = [40, 0, 0];
+    const { finish, nextWindow, limit } = adaptive({ loopLag: { worst: () => lags.shift() ?? 0 } });
+    finish(20, 5); // quick at the door, but the loop fired 40 ms late: requests queued before it
+    nextWindow();
+    expect(limit()).toBe(80);
+    finish(20, 5);
+    nextWindow();
+    expect(limit()).toBe(88);
+  });
+
+  it('watches the event loop by itself when it has a target', async () => {
+    const probe = startLoopLagProbe();
+    const until = performance.now() + 40;
+    while (performance.now() < until) {
+      // A 40 ms stretch of work: the probe's timer fires about 30 ms late.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(probe.worst()).toBeGreaterThan(LAG_LIMIT_MS);
+    expect(probe.worst()).toBeLessThan(LAG_LIMIT_MS); // read and reset
+  });
+
   it('stays at the maximum without a target', () => {
     const admission = createAdmission({ maxInFlight: 4, maxBufferedBytes: 1024 });
     for (let i = 0; i < 50; i += 1) {
@@ -321,6 +349,7 @@ describe('the adaptive in-flight limit', () => {
       maxBufferedBytes: 1024,
       targetLatencyMs: 50,
       now: () => clock,
+      loopLag: null,
     });
     const gate = admissionGate(admission, {
       bodyLimitBytes: 1024,

@@ -18,6 +18,48 @@ export interface AdmissionOptions {
   readonly minInFlight?: number;
   /** Milliseconds on a monotonic clock (default `performance.now`). */
   readonly now?: () => number;
+  /**
+   * How late the event loop has run (default: a `startLoopLagProbe()` of its own when there
+   * is a latency target; null: not watched).
+   */
+  readonly loopLag?: LoopLag | null;
+}
+
+/** How late the event loop runs, as `startLoopLagProbe` measures it. */
+export interface LoopLag {
+  /** The worst lateness, in ms, since the last call. */
+  worst(): number;
+}
+
+/**
+ * A window in which the event loop ran later than this shrinks the limit too: the process
+ * is short of CPU, and requests then wait before they reach the door, where no request's
+ * time shows it (every delivery waiting to be read, refusals included).
+ */
+export const LAG_LIMIT_MS = 15;
+/** The loop-lag probe's period. */
+const LAG_PROBE_EVERY_MS = 10;
+
+/**
+ * Watches the event loop: a timer every 10 ms notes how late it fired. Unreferenced, so it
+ * never keeps a process alive.
+ */
+export function startLoopLagProbe(): LoopLag {
+  let due = performance.now() + LAG_PROBE_EVERY_MS;
+  let worst = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    worst = Math.max(worst, now - due);
+    due = now + LAG_PROBE_EVERY_MS;
+  }, LAG_PROBE_EVERY_MS);
+  unrefTimer(timer);
+  return {
+    worst() {
+      const seen = worst;
+      worst = 0;
+      return seen;
+    },
+  };
 }
 
 /** The adaptive limit's default floor: enough for the intake's group commit to batch. */
@@ -66,8 +108,9 @@ export const SHED_RETRY_AFTER_SECONDS = 2;
  * With a latency target the in-flight limit adapts, in the manner of TCP's congestion
  * window (additive increase, multiplicative decrease): once per `LIMIT_WINDOW_MS`, when
  * more than 5 % of the requests that finished in the window took longer than the target,
- * the limit shrinks by a fifth (not below `minInFlight`); when they kept it, or nothing
- * was in flight, it grows by a tenth (not above `maxInFlight`). Under overload the process
+ * or the event loop ran more than `LAG_LIMIT_MS` late, the limit shrinks by a fifth (not
+ * below `minInFlight`); when they kept it, or nothing was in flight, it grows by a tenth
+ * (not above `maxInFlight`). Under overload the process
  * then holds only as many requests as it serves within the target, and sheds the rest at
  * once with 503, instead of letting every request wait behind a long queue; a slow
  * database (a held lock, an outage) likewise shrinks the limit until it answers again.
@@ -86,6 +129,9 @@ export function createAdmission(options: AdmissionOptions): Admission {
   const ceiling = options.maxInFlight;
   const floor = Math.min(ceiling, Math.max(1, options.minInFlight ?? MIN_IN_FLIGHT));
   const now = options.now ?? (() => performance.now());
+  const loopLag = options.loopLag === undefined
+    ? (target > 0 ? startLoopLagProbe() : null)
+    : options.loopLag;
   let inFlight = 0;
   let bufferedBytes = 0;
   let limit = ceiling;
@@ -102,7 +148,8 @@ export function createAdmission(options: AdmissionOptions): Admission {
   const settle = (at: number) => {
     const elapsed = at - windowStart;
     if (target <= 0 || elapsed < LIMIT_WINDOW_MS) return;
-    if (finished > 0 && slow > finished * SLOW_SHARE) {
+    const lagging = loopLag !== null && loopLag.worst() > LAG_LIMIT_MS;
+    if (lagging || (finished > 0 && slow > finished * SLOW_SHARE)) {
       limit = Math.max(floor, Math.floor(limit * DECREASE));
     } else if (finished > 0 || inFlight === 0) {
       // One step per window that passed: a limit left low by a burst recovers while idle.
