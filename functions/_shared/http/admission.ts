@@ -36,7 +36,7 @@ export interface LoopLag {
  * is short of CPU, and requests then wait before they reach the door, where no request's
  * time shows it (every delivery waiting to be read, refusals included).
  */
-export const LAG_LIMIT_MS = 15;
+export const LAG_LIMIT_MS = 10;
 /** The loop-lag probe's period. */
 const LAG_PROBE_EVERY_MS = 10;
 
