@@ -12,7 +12,11 @@ describe('database and admission settings', () => {
       statementTimeoutMs: 5_000,
       lockTimeoutMs: 2_000,
     });
-    expect(config.http).toMatchObject({ maxInFlight: 128, maxBufferedBytes: 16 * 1024 * 1024 });
+    expect(config.http).toMatchObject({
+      maxInFlight: 128,
+      targetLatencyMs: 50,
+      maxBufferedBytes: 16 * 1024 * 1024,
+    });
     expect(parseConfig({ GATEHOUSE_WORKER_CONCURRENCY: '3' }).database.jobPoolSize).toBe(4);
   });
 
@@ -24,6 +28,7 @@ describe('database and admission settings', () => {
       GATEHOUSE_DB_STATEMENT_TIMEOUT_MS: '0',
       GATEHOUSE_DB_LOCK_TIMEOUT_MS: '500',
       GATEHOUSE_MAX_IN_FLIGHT: '64',
+      GATEHOUSE_LATENCY_TARGET_MS: '0',
       GATEHOUSE_MAX_BUFFERED_BYTES: String(8 * 1024 * 1024),
     });
     expect(config.database).toMatchObject({
@@ -33,7 +38,11 @@ describe('database and admission settings', () => {
       statementTimeoutMs: 0,
       lockTimeoutMs: 500,
     });
-    expect(config.http).toMatchObject({ maxInFlight: 64, maxBufferedBytes: 8 * 1024 * 1024 });
+    expect(config.http).toMatchObject({
+      maxInFlight: 64,
+      targetLatencyMs: 0,
+      maxBufferedBytes: 8 * 1024 * 1024,
+    });
   });
 
   it('names each bad value', () => {
@@ -42,10 +51,12 @@ describe('database and admission settings', () => {
       GATEHOUSE_DB_TIMEOUT_MS: '50',
       GATEHOUSE_DB_LOCK_TIMEOUT_MS: 'soon',
       GATEHOUSE_MAX_BUFFERED_BYTES: String(1024 * 1024),
+      GATEHOUSE_LATENCY_TARGET_MS: '-5',
     }).join('\n');
     expect(found).toMatch(/GATEHOUSE_DB_POOL_SIZE: must be at least 1/);
     expect(found).toMatch(/GATEHOUSE_DB_TIMEOUT_MS: must be at least 100/);
     expect(found).toMatch(/GATEHOUSE_DB_LOCK_TIMEOUT_MS: must be a whole number/);
     expect(found).toMatch(/GATEHOUSE_MAX_BUFFERED_BYTES/);
+    expect(found).toMatch(/GATEHOUSE_LATENCY_TARGET_MS/);
   });
 });

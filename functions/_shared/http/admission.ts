@@ -92,8 +92,9 @@ export interface Admission {
   /** Gives back what `enter` took; `elapsedMs`, how long the request took, feeds the limit. */
   leave(bytes: number, elapsedMs?: number): void;
   /**
-   * True while the process is pressed: the limit is below its ceiling or a request was shed
-   * in the current or last window. Background work (the job worker) yields meanwhile.
+   * True while the process is pressed: the limit is below its ceiling, or a request found
+   * no room in flight in the current or the last window. Background work (the job worker)
+   * yields meanwhile.
    */
   pressed(): boolean;
   stats(): AdmissionStats;
@@ -110,10 +111,11 @@ export const SHED_RETRY_AFTER_SECONDS = 2;
  * more than 5 % of the requests that finished in the window took longer than the target,
  * or the event loop ran more than `LAG_LIMIT_MS` late, the limit shrinks by a fifth (not
  * below `minInFlight`); when they kept it, or nothing was in flight, it grows by a tenth
- * (not above `maxInFlight`). Under overload the process
- * then holds only as many requests as it serves within the target, and sheds the rest at
- * once with 503, instead of letting every request wait behind a long queue; a slow
- * database (a held lock, an outage) likewise shrinks the limit until it answers again.
+ * (not above `maxInFlight`); with requests in flight and none finishing (a hung database)
+ * it holds. Under overload the process then holds only as many requests as it serves
+ * within the target, and sheds the rest at once with 503, instead of letting every request
+ * wait behind a long queue; a slow database (a held lock, an outage) likewise shrinks the
+ * limit until it answers again.
  *
  * @example
  * const admission = createAdmission({
@@ -152,13 +154,13 @@ export function createAdmission(options: AdmissionOptions): Admission {
     if (lagging || (finished > 0 && slow > finished * SLOW_SHARE)) {
       limit = Math.max(floor, Math.floor(limit * DECREASE));
     } else if (finished > 0 || inFlight === 0) {
+      // (Requests in flight and none finished, a hung database: the limit holds.)
       // One step per window that passed: a limit left low by a burst recovers while idle.
       const windows = finished > 0 ? 1 : Math.floor(elapsed / LIMIT_WINDOW_MS);
       for (let i = 0; i < windows && limit < ceiling; i += 1) {
         limit = Math.min(ceiling, limit + Math.max(1, Math.floor(limit * INCREASE)));
       }
     }
-    // Requests stuck in flight with none finishing (a hung database) hold the limit.
     shedBefore = shedNow && elapsed < 2 * LIMIT_WINDOW_MS;
     shedNow = false;
     windowStart = at;
