@@ -63,9 +63,9 @@ export async function serveEmbedded(options: EmbeddedServerOptions): Promise<Emb
 }
 
 /**
- * Creates a new database in `dataDir` (initdb) and closes it. Run in a thread of its own
- * that then ends: initdb takes PGlite's memory past 600 MB, which a thread that goes on
- * serving would keep for good.
+ * Creates a new database in `dataDir` (initdb) and closes it. Run in a process of its own
+ * (`embedded-db-init.ts`): initdb takes PGlite's memory past 600 MB, which a process that
+ * goes on serving would keep for good.
  */
 export async function initEmbedded(dataDir: string): Promise<void> {
   const pglite = await PGlite.create({ dataDir });

@@ -4,12 +4,11 @@
  * every timer and socket of the process, and no deadline could fire (a `/health/ready`
  * probe hung 9.5 s behind one). Here it blocks only this thread.
  *
- * Messages in: `{ type: 'init', dataDir }` (create the database and close it: a thread of
- * its own that then ends), `{ type: 'start', dataDir?, port }`, `{ type: 'stop' }`.
- * Messages out: `{ type: 'initialised' }`, `{ type: 'started', port }`,
- * `{ type: 'failed', message, code? }`, `{ type: 'stopped' }`.
+ * Messages in: `{ type: 'start', dataDir?, port }`, `{ type: 'stop' }`.
+ * Messages out: `{ type: 'started', port }`, `{ type: 'failed', message, code? }`,
+ * `{ type: 'stopped' }`.
  */
-import { type EmbeddedServer, initEmbedded, serveEmbedded } from './embedded-db-server.ts';
+import { type EmbeddedServer, serveEmbedded } from './embedded-db-server.ts';
 
 interface WorkerScope {
   onmessage: ((event: MessageEvent) => void) | null;
@@ -21,13 +20,8 @@ let server: EmbeddedServer | null = null;
 
 scope.onmessage = async (event: MessageEvent) => {
   const message = event.data as { type: string; dataDir?: string; port?: number };
-  if (message.type === 'start' || message.type === 'init') {
+  if (message.type === 'start') {
     try {
-      if (message.type === 'init') {
-        await initEmbedded(message.dataDir!);
-        scope.postMessage({ type: 'initialised' });
-        return;
-      }
       server = await serveEmbedded({ dataDir: message.dataDir, port: message.port });
       scope.postMessage({ type: 'started', port: server.port });
     } catch (error) {

@@ -1,8 +1,14 @@
+import { execFile } from 'node:child_process';
+import process from 'node:process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { createPostgresDb, type PostgresDbOptions } from '../functions/_shared/db/postgres.ts';
 import type { Db } from '../functions/_shared/db/types.ts';
 import { type EmbeddedServer, needsInit, serveEmbedded } from './embedded-db-server.ts';
 
 export { EMBEDDED_MAX_CONNECTIONS } from './embedded-db-server.ts';
+
+const execFileAsync = promisify(execFile);
 
 /** What a pool on the embedded database must be: one connection (PGlite is one session). */
 export const EMBEDDED_POOL: Partial<PostgresDbOptions> = { max: 1 };
@@ -66,21 +72,11 @@ export async function startEmbeddedDatabase(
 
 /**
  * The server in a worker thread; failures to start come back as errors with their code. A
- * new data folder is first initialised by a thread of its own, which then ends, so the
- * memory initdb takes is given back before the serving thread starts.
+ * new data folder is first initialised by a child process (`embedded-db-init.ts`), so the
+ * memory initdb takes goes back to the OS before the serving thread starts.
  */
 async function serveInWorker(options: EmbeddedDatabaseOptions): Promise<EmbeddedServer> {
-  if (options.dataDir && await needsInit(options.dataDir)) {
-    const { worker, next } = embeddedThread();
-    try {
-      const done = next();
-      worker.postMessage({ type: 'init', dataDir: options.dataDir });
-      const reply = await done;
-      if (reply.type !== 'initialised') throw startFailure(reply);
-    } finally {
-      worker.terminate();
-    }
-  }
+  if (options.dataDir && await needsInit(options.dataDir)) await initInChild(options.dataDir);
   const { worker, next } = embeddedThread();
   const started = next();
   worker.postMessage({ type: 'start', dataDir: options.dataDir, port: options.port ?? 0 });
@@ -104,6 +100,31 @@ async function serveInWorker(options: EmbeddedDatabaseOptions): Promise<Embedded
       }
     },
   };
+}
+
+/** Runs `embedded-db-init.ts` on `dataDir` with the Deno running us; rejects if it fails. */
+async function initInChild(dataDir: string): Promise<void> {
+  const args = [
+    'run',
+    '--allow-read',
+    '--allow-write',
+    '--allow-env',
+    '--quiet',
+    '--config',
+    fileURLToPath(new URL('../deno.json', import.meta.url)),
+    fileURLToPath(new URL('./embedded-db-init.ts', import.meta.url)),
+    dataDir,
+  ];
+  try {
+    await execFileAsync(process.execPath, args, { maxBuffer: 1024 * 1024 });
+  } catch (error) {
+    const stderr = String((error as { stderr?: unknown }).stderr ?? '').trim();
+    throw new Error(
+      `creating the embedded database in ${dataDir} failed: ${
+        stderr.split('\n').slice(-3).join(' ') || (error as Error).message
+      }`,
+    );
+  }
 }
 
 interface ThreadReply {
