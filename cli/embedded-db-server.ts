@@ -78,7 +78,7 @@ export async function needsInit(dataDir: string): Promise<boolean> {
     await stat(join(dataDir, 'PG_VERSION'));
     return false;
   } catch (error) {
-    if ((error as { code?: string }).code === 'ENOENT') return true;
+    if (['ENOENT', 'ENOTDIR'].includes((error as { code?: string }).code ?? '')) return true;
     throw error;
   }
 }

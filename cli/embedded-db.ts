@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { createPostgresDb, type PostgresDbOptions } from '../functions/_shared/db/postgres.ts';
 import type { Db } from '../functions/_shared/db/types.ts';
 import { type EmbeddedServer, needsInit, serveEmbedded } from './embedded-db-server.ts';
+import { StartupError } from './startup-errors.ts';
 
 export { EMBEDDED_MAX_CONNECTIONS } from './embedded-db-server.ts';
 
@@ -102,7 +103,10 @@ async function serveInWorker(options: EmbeddedDatabaseOptions): Promise<Embedded
   };
 }
 
-/** Runs `embedded-db-init.ts` on `dataDir` with the Deno running us; rejects if it fails. */
+/**
+ * Runs `embedded-db-init.ts` on `dataDir` with the Deno running us; a failure is a
+ * `StartupError` (one line, no stack) naming the folder.
+ */
 async function initInChild(dataDir: string): Promise<void> {
   const args = [
     'run',
@@ -116,13 +120,18 @@ async function initInChild(dataDir: string): Promise<void> {
     dataDir,
   ];
   try {
-    await execFileAsync(process.execPath, args, { maxBuffer: 1024 * 1024 });
+    await execFileAsync(process.execPath, args, {
+      maxBuffer: 1024 * 1024,
+      env: { ...process.env, NO_COLOR: '1' },
+    });
   } catch (error) {
     const stderr = String((error as { stderr?: unknown }).stderr ?? '').trim();
-    throw new Error(
-      `creating the embedded database in ${dataDir} failed: ${
-        stderr.split('\n').slice(-3).join(' ') || (error as Error).message
-      }`,
+    const reason = stderr.split('\n').find((line) => line.trim() !== '')?.replace(/^error: /, '')
+      .replace(/^Uncaught \(in promise\) /, '');
+    throw new StartupError(
+      `cannot create the embedded database in ${dataDir}: ${
+        reason || (error as Error).message
+      }. Check that GATEHOUSE_DATA_DIR is a folder you can write to, or set DATABASE_URL`,
     );
   }
 }

@@ -1,10 +1,11 @@
 /**
  * Start-up failures a person can fix end `gatehouse start` (what `npm start` runs) with one
  * line saying what to do, no stack trace, and a non-zero exit: a taken port (checked before
- * the database is touched), an unreachable database, a database that does not exist.
+ * the database is touched), an unreachable database, a database that does not exist, an
+ * embedded data folder the database cannot be created in.
  */
 import { createServer } from 'node:net';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -90,6 +91,19 @@ describe('gatehouse start refuses to start, saying why', () => {
       ),
     );
     expect(result.output).not.toContain('secret-pw');
+  });
+
+  it('names an embedded data folder it cannot create the database in', async () => {
+    const folder = await dataDir();
+    await writeFile(join(folder, 'pglite'), 'a file where the database folder should be');
+    const result = await startAndExit({
+      PORT: String(await freePort()),
+      GATEHOUSE_DATA_DIR: folder,
+    });
+    expectOneFriendlyLine(
+      result,
+      /cannot create the embedded database in .*pglite: .*Check that GATEHOUSE_DATA_DIR is a folder you can write to, or set DATABASE_URL/,
+    );
   });
 
   if (process.env.TEST_DATABASE_URL) {
