@@ -5,6 +5,7 @@ import type { Db } from '../functions/_shared/db/types.ts';
 import { openPools } from '../functions/_shared/runtime/pools.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 import { EMBEDDED_POOL, startEmbeddedDatabase } from './embedded-db.ts';
+import { dataDirStartupError } from './startup-errors.ts';
 
 export interface OpenedDatabase {
   /** The requests' pool: every call bounded by GATEHOUSE_DB_TIMEOUT_MS. */
@@ -49,7 +50,9 @@ export async function openDatabase(
       close: () => Promise.all([pools.close(5), adminDb.close(5)]).then(() => undefined),
     };
   }
-  const release = await lockDataDir(config.dataDir);
+  const release = await lockDataDir(config.dataDir).catch((error) => {
+    throw dataDirStartupError(error, config.dataDir) ?? error;
+  });
   const dataDir = join(config.dataDir, 'pglite');
   try {
     const start = (port: number) =>

@@ -1,6 +1,7 @@
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Env } from '../functions/_shared/config/index.ts';
+import { StartupError } from './startup-errors.ts';
 
 /** Secrets the local server generates in development when they are not set. */
 export const GENERATED_DEV_SECRETS = {
@@ -49,17 +50,25 @@ export interface DevSecretsResult {
 }
 
 async function readStored(path: string): Promise<Record<string, string>> {
+  let text: string;
   try {
-    const parsed: unknown = JSON.parse(await readFile(path, 'utf8'));
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ENOENT') return {};
+    throw error; // not readable at all: the caller names the data folder
+  }
+  try {
+    const parsed: unknown = JSON.parse(text);
     if (typeof parsed !== 'object' || parsed === null) return {};
     return Object.fromEntries(
       Object.entries(parsed).filter((entry): entry is [string, string] =>
         typeof entry[1] === 'string'
       ),
     );
-  } catch (error) {
-    if ((error as { code?: string }).code === 'ENOENT') return {};
-    throw new Error(`${path} is not valid JSON; delete it to generate new development secrets`);
+  } catch {
+    throw new StartupError(
+      `${path} is not valid JSON; delete it to generate new development secrets`,
+    );
   }
 }
 

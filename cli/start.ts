@@ -6,7 +6,7 @@ import type { Runtime } from '../functions/_shared/runtime/index.ts';
 import { openDatabase, type OpenedDatabase } from './database.ts';
 import { createAdmission } from '../functions/_shared/http/admission.ts';
 import { installCrashGuard } from '../functions/_shared/runtime/crash-guard.ts';
-import { databaseStartupError, portStartupError } from './startup-errors.ts';
+import { databaseStartupError, dataDirStartupError, portStartupError } from './startup-errors.ts';
 import { ensureDevelopmentSecrets, type GeneratedSecretName } from './dev-secrets.ts';
 import { FUNCTIONS } from './functions.ts';
 import { createLocalRouter, type FetchApp, FUNCTIONS_PREFIX } from './local-router.ts';
@@ -66,8 +66,12 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
   let env = options.env;
   let filled: Partial<Record<GeneratedSecretName, string>> = {};
   if (env.GATEHOUSE_ENV?.trim() !== 'production') {
-    const dataDir = env.GATEHOUSE_DATA_DIR?.trim() || '.data';
-    ({ env, filled } = await ensureDevelopmentSecrets(env, resolve(options.projectRoot, dataDir)));
+    const dataDir = resolve(options.projectRoot, env.GATEHOUSE_DATA_DIR?.trim() || '.data');
+    try {
+      ({ env, filled } = await ensureDevelopmentSecrets(env, dataDir));
+    } catch (error) {
+      throw dataDirStartupError(error, dataDir) ?? error;
+    }
   }
   const parsed = parseConfig(env);
   const config: Config = { ...parsed, dataDir: resolve(options.projectRoot, parsed.dataDir) };

@@ -71,3 +71,24 @@ export function portStartupError(error: unknown, host: string, port: number): St
       'stop that process or set PORT to a free port',
   );
 }
+
+/**
+ * The data folder (development secrets, the embedded database's lock) could not be
+ * written: not a folder, not writable, a read-only disk. Null for any other error.
+ */
+export function dataDirStartupError(error: unknown, dataDir: string): StartupError | null {
+  const reasons: Record<string, string> = {
+    EACCES: 'permission denied',
+    EPERM: 'permission denied',
+    EROFS: 'the disk is read-only',
+    EEXIST: 'a file has that name',
+    ENOTDIR: 'a file stands in its path',
+    ENOSPC: 'the disk is full',
+  };
+  const reason = reasons[codeOf(error) ?? ''];
+  if (reason === undefined) return null;
+  return new StartupError(
+    `cannot write to the data folder ${dataDir}: ${reason}; set GATEHOUSE_DATA_DIR to a ` +
+      'folder you can write to',
+  );
+}

@@ -1,8 +1,9 @@
 /**
  * Start-up failures a person can fix end `gatehouse start` (what `npm start` runs) with one
  * line saying what to do, no stack trace, and a non-zero exit: a taken port (checked before
- * the database is touched), an unreachable database, a database that does not exist, an
- * embedded data folder the database cannot be created in.
+ * the database is touched), an unreachable database, a database that does not exist, a
+ * data folder that cannot be written, unreadable development secrets, an embedded data
+ * folder the database cannot be created in.
  */
 import { createServer } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -103,6 +104,33 @@ describe('gatehouse start refuses to start, saying why', () => {
     expectOneFriendlyLine(
       result,
       /cannot create the embedded database in .*pglite: .*Check that GATEHOUSE_DATA_DIR is a folder you can write to, or set DATABASE_URL/,
+    );
+  });
+
+  it('names a data folder it cannot write to', async () => {
+    const parent = await dataDir();
+    const notAFolder = join(parent, 'data');
+    await writeFile(notAFolder, 'a file where the data folder should be');
+    const result = await startAndExit({
+      PORT: String(await freePort()),
+      GATEHOUSE_DATA_DIR: notAFolder,
+    });
+    expectOneFriendlyLine(
+      result,
+      /cannot write to the data folder .*data: (a file has that name|a file stands in its path); set GATEHOUSE_DATA_DIR/,
+    );
+  });
+
+  it('names development secrets it cannot read and what to do', async () => {
+    const folder = await dataDir();
+    await writeFile(join(folder, 'dev-secrets.json'), '{ not json');
+    const result = await startAndExit({
+      PORT: String(await freePort()),
+      GATEHOUSE_DATA_DIR: folder,
+    });
+    expectOneFriendlyLine(
+      result,
+      /dev-secrets\.json is not valid JSON; delete it to generate new development secrets/,
     );
   });
 
