@@ -203,6 +203,12 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
    * rows, never an error), in the order the queue gives them (group-key order, so that
    * concurrent statements lock rows they share in the same order).
    */
+  /** 503, never a 500: the requests are refused and their providers retry. */
+  const incompleteAnswer = () =>
+    new DatabaseUnavailableError('ingest_events answered incompletely', {
+      reason: 'unreachable',
+    });
+
   async function call(parts: readonly Pending[][]): Promise<EventOutcome[][][]> {
     const sizes = parts.map((batch) =>
       batch.reduce((n, pending) => n + pending.item.events.length, 0)
@@ -219,8 +225,11 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
     }
     const outcomes = sizes.map((size) => new Array<EventOutcome | undefined>(size));
     for (const row of rows) {
+      // A connection that ends mid-answer (Postgres shutting down) can leave holes in the
+      // rows the driver hands back: the answer is incomplete, so is what it says was stored.
+      if (typeof row !== 'object' || row === null) throw incompleteAnswer();
       const part = outcomes[row.part ?? 0];
-      if (part === undefined) throw new Error('ingest_events answered for an unknown group');
+      if (part === undefined) throw incompleteAnswer();
       part[row.slot] = {
         outcome: row.outcome,
         eventId: row.event_id === null ? null : String(row.event_id),
@@ -230,7 +239,7 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
     }
     return parts.map((batch, index) => {
       const slots = outcomes[index]!;
-      if (slots.includes(undefined)) throw new Error('ingest_events returned no row for an event');
+      if (slots.includes(undefined)) throw incompleteAnswer();
       let offset = 0;
       return batch.map((pending) => {
         const size = pending.item.events.length;
