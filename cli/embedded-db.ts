@@ -78,7 +78,19 @@ export async function startEmbeddedDatabase(
  */
 async function serveInWorker(options: EmbeddedDatabaseOptions): Promise<EmbeddedServer> {
   if (options.dataDir && await needsInit(options.dataDir)) await initInChild(options.dataDir);
-  const { worker, next } = embeddedThread();
+  const worker = new Worker(new URL('./embedded-db-worker.ts', import.meta.url), {
+    type: 'module',
+  });
+  const next = () =>
+    new Promise<{ type: string; port?: number; message?: string; code?: string }>(
+      (resolve, reject) => {
+        worker.onmessage = (event) => resolve(event.data);
+        worker.onerror = (event) => {
+          event.preventDefault();
+          reject(new Error(`the embedded database thread failed: ${event.message}`));
+        };
+      },
+    );
   const started = next();
   worker.postMessage({ type: 'start', dataDir: options.dataDir, port: options.port ?? 0 });
   const reply = await started.catch((error) => {
@@ -87,7 +99,9 @@ async function serveInWorker(options: EmbeddedDatabaseOptions): Promise<Embedded
   });
   if (reply.type !== 'started' || reply.port === undefined) {
     worker.terminate();
-    throw startFailure(reply);
+    throw Object.assign(new Error(reply.message ?? 'the embedded database did not start'), {
+      code: reply.code,
+    });
   }
   return {
     port: reply.port,
@@ -134,33 +148,4 @@ async function initInChild(dataDir: string): Promise<void> {
       }. Check that GATEHOUSE_DATA_DIR is a folder you can write to, or set DATABASE_URL`,
     );
   }
-}
-
-interface ThreadReply {
-  readonly type: string;
-  readonly port?: number;
-  readonly message?: string;
-  readonly code?: string;
-}
-
-/** A thread running embedded-db-worker.ts, and the promise of its next reply. */
-function embeddedThread(): { worker: Worker; next: () => Promise<ThreadReply> } {
-  const worker = new Worker(new URL('./embedded-db-worker.ts', import.meta.url), {
-    type: 'module',
-  });
-  const next = () =>
-    new Promise<ThreadReply>((resolve, reject) => {
-      worker.onmessage = (event) => resolve(event.data);
-      worker.onerror = (event) => {
-        event.preventDefault();
-        reject(new Error(`the embedded database thread failed: ${event.message}`));
-      };
-    });
-  return { worker, next };
-}
-
-function startFailure(reply: ThreadReply): Error {
-  return Object.assign(new Error(reply.message ?? 'the embedded database did not start'), {
-    code: reply.code,
-  });
 }
