@@ -25,6 +25,7 @@ import { startThrowawayCluster, type ThrowawayCluster } from '../tests/faults/su
 import { type LoadResult, startLoad } from '../tests/faults/support/load.ts';
 import type { LoadSpec } from '../tests/faults/support/load-spec.ts';
 import { sampleRss } from '../tests/faults/support/rss.ts';
+import { cpuSeconds, startCpu } from './lib/cpu.ts';
 import {
   APP_SECRET,
   type FaultServer,
@@ -59,6 +60,10 @@ interface Row {
   readonly result: LoadResult;
   readonly seconds: number;
   readonly peakRssMb: number;
+  /** Cores used on average by the server process, Postgres (null: embedded), the load. */
+  readonly serverCores: number | null;
+  readonly postgresCores: number | null;
+  readonly loadCores: number | null;
 }
 
 async function hasTaskset(): Promise<boolean> {
@@ -91,13 +96,16 @@ async function place(server: FaultServer, cluster: ThrowawayCluster | undefined)
   await taskset(LOAD_CPU, Deno.pid);
   await taskset(SERVER_CPUS, server.pid);
   if (!cluster) return;
+  for (const pid of await postgresPids(cluster)) await taskset(SERVER_CPUS, pid);
+}
+
+/** The cluster's postmaster and its current children. */
+async function postgresPids(cluster: ThrowawayCluster): Promise<number[]> {
   const postmaster = Number(
     (await Deno.readTextFile(`${cluster.folder}/data/postmaster.pid`)).split('\n')[0],
   );
   const children = await Deno.readTextFile(`/proc/${postmaster}/task/${postmaster}/children`);
-  for (const pid of [postmaster, ...children.trim().split(/\s+/).filter(Boolean).map(Number)]) {
-    await taskset(SERVER_CPUS, pid);
-  }
+  return [postmaster, ...children.trim().split(/\s+/).filter(Boolean).map(Number)];
 }
 
 const mb = (kb: number) => Math.round(kb / 1024);
@@ -106,6 +114,7 @@ const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) :
 /** Runs `spec` for `seconds` against the server and samples its RSS meanwhile. */
 async function measure(
   server: FaultServer,
+  cluster: ThrowawayCluster | undefined,
   subject: string,
   offered: string,
   spec: Pick<LoadSpec, 'loop' | 'traffic'> & Partial<LoadSpec>,
@@ -113,16 +122,38 @@ async function measure(
 ): Promise<Row> {
   if (Deno.env.get('BENCH_DEBUG')) console.log('step', subject);
   const rss = sampleRss(server.pid, { resetHighWater: true });
+  const serverCpu = startCpu([server.pid]);
+  const postgresCpu = cluster ? startCpu(await postgresPids(cluster)) : undefined;
+  const began = performance.now();
   const load = await startLoad({
     baseUrl: server.base,
     durationMs: seconds * 1000,
     timeoutMs: 15_000,
     ...spec,
   });
+  // The generator has exited by the time the run is parsed: its CPU is read as it goes.
+  const loadStart = cpuSeconds(load.pid);
+  let loadLast = loadStart;
+  const loadSampler = setInterval(() => (loadLast = cpuSeconds(load.pid) ?? loadLast), 100);
   const result = await load.finished();
+  clearInterval(loadSampler);
   const report = rss.stop();
+  serverCpu.stop([]);
+  postgresCpu?.stop(cluster ? await postgresPids(cluster) : []);
+  const wall = (performance.now() - began) / 1000;
+  const cores = (use: { seconds: number | null } | undefined) =>
+    use?.seconds == null ? null : use.seconds / wall;
   const peak = Math.max(report.peakKb, report.highWaterKb ?? 0);
-  return { subject, offered, result, seconds, peakRssMb: mb(peak) };
+  return {
+    subject,
+    offered,
+    result,
+    seconds,
+    peakRssMb: mb(peak),
+    serverCores: cores(serverCpu),
+    postgresCores: cores(postgresCpu),
+    loadCores: loadStart === null || loadLast === null ? null : (loadLast - loadStart) / wall,
+  };
 }
 
 function accepted(row: Row): number {
@@ -133,7 +164,7 @@ function printRows(rows: readonly Row[]): void {
   console.log(
     'subject'.padEnd(34) + 'offered'.padStart(12) + 'ok/s'.padStart(8) + 'ok p50'.padStart(9) +
       'ok p99'.padStart(9) + 'ans p99'.padStart(9) + 'new conn'.padStart(9) +
-      '  RSS MB  answers',
+      '  RSS MB' + 'cores srv/pg/load'.padStart(19) + '  answers',
   );
   for (const row of rows) {
     const answers = Object.entries(row.result.counts).map(([status, n]) => `${status}:${n}`)
@@ -146,7 +177,10 @@ function printRows(rows: readonly Row[]): void {
         fmt(row.result.okLatency.p99, 1).padStart(9) +
         fmt(row.result.okAnswerLatency.p99, 1).padStart(9) +
         `${fmt(100 * row.result.okOnNewConnection / Math.max(1, accepted(row)))}%`.padStart(9) +
-        String(row.peakRssMb).padStart(8) + `  ${answers}${skipped}`,
+        String(row.peakRssMb).padStart(8) +
+        [row.serverCores, row.postgresCores, row.loadCores].map((n) => fmt(n ?? NaN, 2)).join('/')
+          .padStart(19) +
+        `  ${answers}${skipped}`,
     );
   }
 }
@@ -169,7 +203,7 @@ async function runEngine(engine: 'postgres' | 'embedded'): Promise<EngineReport>
   try {
     await place(server, cluster);
     // Warm-up, then capacity.
-    await measure(server, 'warm-up', '', {
+    await measure(server, cluster, 'warm-up', '', {
       loop: { kind: 'closed', concurrency: 32 },
       traffic: signed,
     }, 2);
@@ -177,7 +211,7 @@ async function runEngine(engine: 'postgres' | 'embedded'): Promise<EngineReport>
     // the server's in-flight limit spins on refusals, so one size alone may understate it.
     let capacity: Row | undefined;
     for (const connections of CAPACITY_CONNECTIONS) {
-      const row = await measure(server, `closed loop of ${connections}`, '-', {
+      const row = await measure(server, cluster, `closed loop of ${connections}`, '-', {
         loop: { kind: 'closed', concurrency: connections },
         traffic: signed,
       }, SECONDS);
@@ -188,7 +222,7 @@ async function runEngine(engine: 'postgres' | 'embedded'): Promise<EngineReport>
     console.log(`capacity: ${rate}/s (${capacity!.subject})`);
     for (const factor of [1, 2, 4]) {
       rows.push(
-        await measure(server, `open loop at ${factor}x capacity`, `${rate * factor}/s`, {
+        await measure(server, cluster, `open loop at ${factor}x capacity`, `${rate * factor}/s`, {
           loop: { kind: 'open', rate: rate * factor, maxOutstanding: 4_096 },
           traffic: signed,
         }, SECONDS),
@@ -204,6 +238,7 @@ async function runEngine(engine: 'postgres' | 'embedded'): Promise<EngineReport>
       rows.push(
         await measure(
           server,
+          cluster,
           `${FLOOD.concurrency} x 3 MB, signature ${signature}`,
           `${FLOOD.concurrency} conns`,
           {

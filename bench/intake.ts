@@ -32,7 +32,7 @@ import { createLogger } from '../functions/_shared/log/index.ts';
 import { createWebhooksApp } from '../functions/webhooks/index.ts';
 import { createIngestor, type IngestCall } from '../functions/_shared/webhooks/ingest.ts';
 import type { LoadResult, LoadSpec } from './intake-load.ts';
-import { cpuSeconds } from './lib/cpu.ts';
+import { type CpuUse, startCpu } from './lib/cpu.ts';
 
 const args = new Map<string, string>();
 for (let i = 0; i < Deno.args.length; i += 2) args.set(Deno.args[i]!, Deno.args[i + 1] ?? '');
@@ -122,33 +122,6 @@ async function load(
       server: spec.subject === 'http' ? perRequest(server?.seconds) : null,
       database: perRequest(database?.seconds),
       generator: perRequest(result.cpuSeconds),
-    },
-  };
-}
-
-interface CpuUse {
-  stop(alsoPids: readonly number[]): void;
-  readonly seconds: number | null;
-}
-
-/** CPU used by `pids` (and pids named at stop) between now and stop. */
-function startCpu(pids: readonly number[]): CpuUse {
-  const before = new Map(pids.map((pid) => [pid, cpuSeconds(pid)]));
-  let seconds: number | null = null;
-  return {
-    stop(alsoPids) {
-      let total = 0;
-      let readable = false;
-      for (const pid of new Set([...before.keys(), ...alsoPids])) {
-        const now = cpuSeconds(pid);
-        if (now === null) continue;
-        readable = true;
-        total += now - (before.get(pid) ?? 0);
-      }
-      seconds = readable ? total : null;
-    },
-    get seconds() {
-      return seconds;
     },
   };
 }

@@ -21,8 +21,12 @@ try {
 
 // The server's JavaScript heap: V8 otherwise lets it grow with the allocation rate, and a
 // flood of requests (each answered, most shed) took the process past 300 MB. Live data is
-// bounded far below this by the admission caps. 0 leaves V8's own limit.
+// bounded far below this by the admission caps. 0 leaves V8's own limits. With a limit the
+// young generation is capped too (8 MB semi-spaces, V8's default grows them to 16 or 32):
+// each isolate (the server, the embedded database's thread) reserves three of them, and
+// 8 MB took 60-75 MB off the peak under load at no measurable CPU cost per request.
 const heapMb = process.env.GATEHOUSE_HEAP_MB ?? '256';
+const SEMI_SPACE_MB = 8;
 if (!/^\d+$/.test(heapMb) || (Number(heapMb) !== 0 && Number(heapMb) < 64)) {
   console.error(
     `gatehouse: GATEHOUSE_HEAP_MB must be 0 or a whole number of at least 64, got ${heapMb}`,
@@ -37,7 +41,9 @@ const child = spawn(
     '--allow-all',
     '--quiet',
     '--unstable-no-legacy-abort',
-    ...(Number(heapMb) > 0 ? [`--v8-flags=--max-old-space-size=${heapMb}`] : []),
+    ...(Number(heapMb) > 0
+      ? [`--v8-flags=--max-old-space-size=${heapMb},--max-semi-space-size=${SEMI_SPACE_MB}`]
+      : []),
     '--config',
     join(root, 'deno.json'),
     join(root, 'cli/deno/main.ts'),

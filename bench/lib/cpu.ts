@@ -23,3 +23,30 @@ export function totalCpuSeconds(pids: Iterable<number>): number {
   for (const pid of pids) total += cpuSeconds(pid) ?? 0;
   return total;
 }
+
+export interface CpuUse {
+  stop(alsoPids: readonly number[]): void;
+  readonly seconds: number | null;
+}
+
+/** CPU used by `pids` (and pids named at stop) between now and stop. */
+export function startCpu(pids: readonly number[]): CpuUse {
+  const before = new Map(pids.map((pid) => [pid, cpuSeconds(pid)]));
+  let seconds: number | null = null;
+  return {
+    stop(alsoPids) {
+      let total = 0;
+      let readable = false;
+      for (const pid of new Set([...before.keys(), ...alsoPids])) {
+        const now = cpuSeconds(pid);
+        if (now === null) continue;
+        readable = true;
+        total += now - (before.get(pid) ?? 0);
+      }
+      seconds = readable ? total : null;
+    },
+    get seconds() {
+      return seconds;
+    },
+  };
+}

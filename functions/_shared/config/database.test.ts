@@ -14,7 +14,7 @@ describe('database and admission settings', () => {
     });
     expect(config.http).toMatchObject({
       maxInFlight: 128,
-      targetLatencyMs: 50,
+      targetLatencyMs: 25,
       maxBufferedBytes: 16 * 1024 * 1024,
     });
     expect(parseConfig({ GATEHOUSE_WORKER_CONCURRENCY: '3' }).database.jobPoolSize).toBe(4);

@@ -13,11 +13,13 @@ export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
 export const DEFAULT_MAX_IN_FLIGHT = 128;
 /**
  * The latency admitted requests keep: the in-flight limit shrinks below the maximum while
- * requests take longer (see http/admission.ts). Well under providers' own timeouts (Meta,
- * Stripe: 10-30 s), and low enough that an overloaded server answers most deliveries
- * within 100 ms, accepted or refused.
+ * more than 5 % of them take longer (see http/admission.ts). Clients see about two to four
+ * times this at their p99 (time before a request reaches the door, event-loop and CPU
+ * waits), so 25 ms keeps an overloaded server's accepted deliveries within about 100 ms;
+ * 50 ms accepted up to 40 % more under 4x overload at a p99 of 110-300 ms
+ * (docs/benchmarks.md). Either is far under providers' own timeouts (Meta, Stripe: 10-30 s).
  */
-export const DEFAULT_LATENCY_TARGET_MS = 50;
+export const DEFAULT_LATENCY_TARGET_MS = 25;
 /**
  * Request body bytes one process holds at once (declared lengths; an undeclared length counts
  * as the body limit); more → 503 unread. 16 MiB is thousands of real deliveries of a few
