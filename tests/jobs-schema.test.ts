@@ -482,6 +482,54 @@ describe('intake jobs and their events', () => {
       ]);
   });
 
+  it('logs a WhatsApp message in its job: not when an attempt fails, once when it succeeds', async () => {
+    const key = `wamid.job.${crypto.randomUUID()}`;
+    const [stored] = await rows<{ event_id: string; job_id: string }>(
+      `select * from ingest_events('whatsapp', $1::jsonb, '{}')`,
+      [[{
+        slot: 0,
+        key,
+        type: 'message',
+        kind: 'whatsapp.message',
+        sender: '15550001111',
+        payload: {
+          message: { from: '15550001111', type: 'text', text: { body: 'ride please' } },
+          metadata: { phone_number_id: 'PNID-1' },
+        },
+      }]],
+    );
+    const logged = () =>
+      rows(
+        `select direction, contact_phone, message_type, body, phone_number_id
+           from whatsapp_logs where wa_message_id = $1 and inbound_event_id = $2`,
+        [key, stored!.event_id],
+      );
+    // Nothing is logged before the job runs: the ack has no after-effects but the kick.
+    expect(await logged()).toEqual([]);
+    let attempts = 0;
+    const flaky = createJobRegistry({
+      retentionDays: 7,
+      processors: {
+        'whatsapp.message': () => {
+          attempts += 1;
+          return attempts === 1 ? Promise.reject(new Error('the app failed')) : Promise.resolve();
+        },
+      },
+    });
+    expect(await runner(flaky).runner.pass()).toMatchObject({ claimed: 1, retried: 1 });
+    expect(await logged()).toEqual([]);
+    await rows('update jobs set run_at = now() where id = $1', [stored!.job_id]);
+    expect(await runner(flaky).runner.pass()).toMatchObject({ claimed: 1, completed: 1 });
+    expect(await logged()).toEqual([{
+      direction: 'inbound',
+      contact_phone: '15550001111',
+      message_type: 'text',
+      body: 'ride please',
+      phone_number_id: 'PNID-1',
+    }]);
+    expect(attempts).toBe(2);
+  });
+
   it('marks the event failed when its job is dead-lettered, and accepted again on replay', async () => {
     const { eventId, jobId } = await intakeEvent('evt_bad');
     const failing = createJobRegistry({

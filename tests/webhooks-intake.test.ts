@@ -14,7 +14,6 @@ import {
   whatsappNotification,
 } from '../functions/_shared/webhooks/testing/index.ts';
 import { createWebhooksApp, type WebhooksDeps } from '../functions/webhooks/index.ts';
-import { batchedWhatsAppLog } from '../functions/webhooks/after-ack.ts';
 import { createIntakeCounters } from '../functions/webhooks/counters.ts';
 import { DEFAULT_INTAKE_LIMITS } from '../functions/webhooks/limits.ts';
 import { capturedLogger } from './support/logs.ts';
@@ -45,7 +44,6 @@ function app(overrides: Partial<WebhooksDeps> = {}) {
     clock: systemClock,
     fetch,
     background: (task) => tasks.push(task),
-    afterAck: batchedWhatsAppLog(),
     ...overrides,
   });
 }
@@ -236,22 +234,24 @@ describe('WhatsApp intake', () => {
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
   });
 
-  it('logs inbound messages to whatsapp_logs after the ack', async () => {
+  it("stores the message and its job; the log row is the job's to write", async () => {
     const wamid = unique('wamid.');
-    await postWhatsApp(whatsappBody([{ id: wamid, from: '15550001111', text: 'ride please' }]));
+    const res = await postWhatsApp(
+      whatsappBody([{ id: wamid, from: '15550001111', text: 'ride please' }]),
+    );
+    expect(res.status).toBe(200);
     await Promise.all(tasks);
-    const rows = await database.db.query(
-      `select direction, contact_phone, message_type, body, phone_number_id
-         from whatsapp_logs where wa_message_id = $1`,
+    const logged = await database.db.query('select 1 from whatsapp_logs where wa_message_id = $1', [
+      wamid,
+    ]);
+    expect(logged).toEqual([]);
+    const [event] = await database.db.query<{ status: string; jobs: number }>(
+      `select e.status, (select count(*)::int from jobs j
+                          where j.payload ->> 'inbound_event_id' = e.id::text) as jobs
+         from inbound_events e where e.provider = 'whatsapp' and e.event_key = $1`,
       [wamid],
     );
-    expect(rows).toEqual([{
-      direction: 'inbound',
-      contact_phone: '15550001111',
-      message_type: 'text',
-      body: 'ride please',
-      phone_number_id: 'PNID-1',
-    }]);
+    expect(event).toEqual({ status: 'accepted', jobs: 1 });
   });
 });
 

@@ -1,7 +1,7 @@
 import type { Context, Hono } from 'hono';
 import type { Clock } from '../_shared/clock.ts';
 import type { Config } from '../_shared/config/index.ts';
-import type { Db, Queryable } from '../_shared/db/types.ts';
+import type { Db } from '../_shared/db/types.ts';
 import { createFlagReader, type FlagReader } from '../_shared/flags/index.ts';
 import {
   type Admission,
@@ -44,7 +44,7 @@ import {
   type IntakeLimitSettings,
   WHATSAPP_BODY_LIMIT_BYTES,
 } from './limits.ts';
-import { type AfterAck, afterAckSteps, batchedWhatsAppLog, kickWorker } from './after-ack.ts';
+import { type AfterAck, kickWorker } from './after-ack.ts';
 import { createJobRunner } from '../_shared/jobs/index.ts';
 import { createIntakeCounters, type IntakeCounters } from './counters.ts';
 import { checkEdgeLimit, EDGE_LIMIT_PER_MINUTE, type EdgeLimiter } from './client.ts';
@@ -68,14 +68,11 @@ export interface WebhooksDeps {
   readonly edgeLimiter?: EdgeLimiter | null;
   /** Runs work after the response (EdgeRuntime.waitUntil on Supabase). */
   readonly background?: (task: Promise<unknown>) => void;
-  /** Extra work after an accepted delivery, e.g. kicking the worker. */
-  readonly afterAck?: AfterAck;
   /**
-   * The pool after-ack work writes with (the job engine's, as deployed), so that writes
-   * nobody waits for never queue intake's commits behind them in the requests' pool.
-   * Defaults to `db`.
+   * Runs after an accepted delivery's ack: the kick of the worker, as deployed. What a
+   * delivery causes belongs in its job (the job registry), not here: nothing retries this.
    */
-  readonly afterAckDb?: Queryable;
+  readonly afterAck?: AfterAck;
   readonly counters?: IntakeCounters;
   /** The USSD menu; the reference app's `mobilityMenu` by default. */
   readonly ussdMenu?: UssdNode;
@@ -101,7 +98,6 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
   const ingestor = deps.ingestor ??
     createIngestor(deps.db, { timeoutMs: deps.config.database.timeoutMs });
   const counters = deps.counters ?? createIntakeCounters();
-  const afterAckDb = deps.afterAckDb ?? deps.db;
   const background = deps.background ??
     ((task: Promise<unknown>) =>
       void task.catch((error) => deps.logger.error('after-ack task failed', { error })));
@@ -186,7 +182,7 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
     // already stored (throttled and refused deliveries were answered above).
     const stored = storedAny(outcomes);
     if (stored && deps.afterAck) {
-      background(deps.afterAck({ provider, events: delivery.events, outcomes, db: afterAckDb }));
+      background(deps.afterAck({ provider, events: delivery.events, outcomes }));
     }
     return c.json({ status: stored ? 'accepted' : 'duplicate' });
   }
@@ -279,7 +275,6 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
     limits: providerLimit('ussd:global'),
     counters,
     edgeLimiter: deps.edgeLimiter,
-    afterAckDb,
     afterAck: deps.afterAck,
     background,
   });
@@ -334,14 +329,7 @@ export function createWebhooksFunction(runtime: Runtime): Hono<AppEnv> {
       })
       : null,
     background: runtime.background,
-    afterAck: afterAckSteps(
-      batchedWhatsAppLog({
-        onDropped: (count) =>
-          runtime.logger.warn('whatsapp_logs behind: messages not logged', { count }),
-      }),
-      kickWorker(jobs.kick),
-    ),
-    afterAckDb: runtime.jobsDb,
+    afterAck: kickWorker(jobs.kick),
   });
 }
 

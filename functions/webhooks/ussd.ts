@@ -1,5 +1,4 @@
 import type { Context } from 'hono';
-import type { Queryable } from '../_shared/db/types.ts';
 import type { FlagReader } from '../_shared/flags/index.ts';
 import { type AppEnv, ProblemError } from '../_shared/http/index.ts';
 import type { IntakeEvent } from '../_shared/webhooks/events/types.ts';
@@ -31,8 +30,6 @@ export interface UssdRouteDeps {
   readonly limits: IngestLimits;
   readonly counters: IntakeCounters;
   readonly edgeLimiter?: EdgeLimiter | null;
-  /** The pool `afterAck` writes with. */
-  readonly afterAckDb: Queryable;
   readonly afterAck?: AfterAck;
   readonly background: (task: Promise<unknown>) => void;
 }
@@ -128,8 +125,6 @@ async function record(c: Context<AppEnv>, deps: UssdRouteDeps, event: IntakeEven
     limits: deps.limits,
   }, 'USSD');
   if (deps.afterAck && outcomes.some((outcome) => outcome.outcome === 'accepted')) {
-    deps.background(
-      deps.afterAck({ provider: USSD_PROVIDER, events: [event], outcomes, db: deps.afterAckDb }),
-    );
+    deps.background(deps.afterAck({ provider: USSD_PROVIDER, events: [event], outcomes }));
   }
 }

@@ -51,11 +51,14 @@ async function loadEvent(tx: Transaction, id: number): Promise<InboundEvent | nu
 
 /**
  * The handler of every intake job: loads the event the job points at, runs the kind's
- * processor (if any) and marks the event `processed`, all in the job's transaction.
+ * steps in order (the platform's own, then the app's processor), and marks the event
+ * `processed`, all in the job's transaction: a step that fails rolls back every step's
+ * writes, and the retry runs them all again.
  */
 export function inboundEventHandler(
-  processor?: InboundEventProcessor,
+  ...steps: readonly (InboundEventProcessor | undefined)[]
 ): JobHandler<{ inbound_event_id?: unknown }> {
+  const defined = steps.filter((step): step is InboundEventProcessor => step !== undefined);
   return async (payload, ctx) => {
     const id = Number(payload?.inbound_event_id);
     if (!Number.isSafeInteger(id) || id < 1) {
@@ -63,7 +66,7 @@ export function inboundEventHandler(
     }
     const event = await loadEvent(ctx.tx, id);
     if (!event) throw new PermanentJobError(`inbound event ${id} no longer exists`);
-    if (processor) await processor(event, ctx);
+    for (const step of defined) await step(event, ctx);
     await ctx.tx.query(
       `update public.inbound_events set status = 'processed' where id = $1`,
       [id],

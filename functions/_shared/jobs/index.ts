@@ -8,6 +8,7 @@ import type { WorkerReport } from '../queue/types.ts';
 import { newWorkerId, runWorker } from '../queue/worker.ts';
 import { INBOUND_EVENT_KINDS, inboundEventHandler, type InboundEventProcessor } from './inbound.ts';
 import { RETENTION_KIND, retentionHandler, scheduleMaintenance } from './maintenance.ts';
+import { logInboundWhatsAppMessage } from '../webhooks/whatsapp/inbound-log.ts';
 
 export { INBOUND_EVENT_KINDS, type InboundEvent, type InboundEventProcessor } from './inbound.ts';
 export { MAINTENANCE_QUEUE, RETENTION_KIND, scheduleMaintenance } from './maintenance.ts';
@@ -16,8 +17,16 @@ export { MAINTENANCE_QUEUE, RETENTION_KIND, scheduleMaintenance } from './mainte
 export const KICK_BUDGET_MS = 2_000;
 
 /**
- * Every job kind Gatehouse runs: the intake's events (with the app's processors, when
- * given) and maintenance.
+ * What the platform itself does with an event of a kind, in its job's transaction, before
+ * the app's processor: the effects of a delivery run in its job, never after the ack.
+ */
+const PLATFORM_STEPS: Partial<Record<string, InboundEventProcessor>> = {
+  'whatsapp.message': logInboundWhatsAppMessage,
+};
+
+/**
+ * Every job kind Gatehouse runs: the intake's events (the platform's steps, then the app's
+ * processors, when given) and maintenance.
  */
 export function createJobRegistry(options: {
   retentionDays: number;
@@ -25,7 +34,9 @@ export function createJobRegistry(options: {
 }): JobRegistry {
   const registry = new JobRegistry();
   for (const kind of INBOUND_EVENT_KINDS) {
-    registry.register(kind, { handler: inboundEventHandler(options.processors?.[kind]) });
+    registry.register(kind, {
+      handler: inboundEventHandler(PLATFORM_STEPS[kind], options.processors?.[kind]),
+    });
   }
   registry.register(RETENTION_KIND, {
     handler: retentionHandler(options.retentionDays),
