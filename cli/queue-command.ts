@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Env, parseConfig } from '../functions/_shared/config/index.ts';
 import { createJobRunner } from '../functions/_shared/jobs/index.ts';
+import type { GatehouseApp } from '../functions/_shared/app.ts';
 import type { Db } from '../functions/_shared/db/types.ts';
 import {
   type DeadJob,
@@ -22,6 +23,8 @@ export interface QueueCommandOptions {
   readonly actor?: string;
   /** Stops `gatehouse worker` (SIGINT/SIGTERM in the real command). */
   readonly signal?: AbortSignal;
+  /** The app whose processors `gatehouse worker` runs (`functions/_app`'s); none by default. */
+  readonly app?: GatehouseApp;
 }
 
 const UNITS: Record<string, [name: string, seconds: number]> = {
@@ -292,7 +295,14 @@ export async function runWorkerCommand(
   if (once === null) return 2;
   return await withDatabase(options, print, async (db, config, jobsDb) => {
     const logger = createLogger({ level: config.log.level, base: { service: 'gatehouse-worker' } });
-    const runner = createJobRunner({ config, db, jobsDb, logger, clock: systemClock });
+    const runner = createJobRunner({
+      config,
+      db,
+      jobsDb,
+      logger,
+      clock: systemClock,
+      app: options.app,
+    });
     if (once) {
       const report = await runner.pass({ maintenance: true, signal: options.signal });
       print(JSON.stringify(report));

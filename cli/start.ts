@@ -3,6 +3,7 @@ import { systemClock } from '../functions/_shared/clock.ts';
 import { type Config, type Env, parseConfig } from '../functions/_shared/config/index.ts';
 import { createLogger, type Logger } from '../functions/_shared/log/index.ts';
 import type { Runtime } from '../functions/_shared/runtime/index.ts';
+import { type GatehouseApp, NO_APP } from '../functions/_shared/app.ts';
 import { openDatabase, type OpenedDatabase } from './database.ts';
 import { createAdmission } from '../functions/_shared/http/admission.ts';
 import { installCrashGuard } from '../functions/_shared/runtime/crash-guard.ts';
@@ -38,6 +39,8 @@ export interface StartOptions {
   readonly notFound: (logger: Logger) => FetchApp;
   /** Human-readable output (the banner); defaults to console.log. */
   readonly print?: (line: string) => void;
+  /** The app built on the platform (`functions/_app`'s, from the command); none by default. */
+  readonly app?: GatehouseApp;
 }
 
 export { StartupError } from './startup-errors.ts';
@@ -120,6 +123,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
       },
       admission: createAdmission(config.http),
       faults: guard.counts,
+      app: options.app ?? NO_APP,
     };
     const functions = Object.fromEntries(
       Object.entries(FUNCTIONS).map(([name, build]) => [name, build(runtime)]),

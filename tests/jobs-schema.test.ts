@@ -509,10 +509,13 @@ describe('intake jobs and their events', () => {
     let attempts = 0;
     const flaky = createJobRegistry({
       retentionDays: 7,
-      processors: {
-        'whatsapp.message': () => {
-          attempts += 1;
-          return attempts === 1 ? Promise.reject(new Error('the app failed')) : Promise.resolve();
+      app: {
+        name: 'flaky',
+        processors: {
+          'whatsapp.message': () => {
+            attempts += 1;
+            return attempts === 1 ? Promise.reject(new Error('the app failed')) : Promise.resolve();
+          },
         },
       },
     });
@@ -534,13 +537,16 @@ describe('intake jobs and their events', () => {
     const { eventId, jobId } = await intakeEvent('evt_bad');
     const failing = createJobRegistry({
       retentionDays: 7,
-      processors: {
-        'stripe.event': async (_event, ctx) => {
-          // Written in the job's transaction, so rolled back with the failure.
-          await ctx.tx.query(`update inbound_events set status = 'processed' where id = $1`, [
-            eventId,
-          ]);
-          throw new PermanentJobError('charge refers to an unknown customer');
+      app: {
+        name: 'failing',
+        processors: {
+          'stripe.event': async (_event, ctx) => {
+            // Written in the job's transaction, so rolled back with the failure.
+            await ctx.tx.query(`update inbound_events set status = 'processed' where id = $1`, [
+              eventId,
+            ]);
+            throw new PermanentJobError('charge refers to an unknown customer');
+          },
         },
       },
     });

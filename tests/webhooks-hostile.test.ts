@@ -39,6 +39,7 @@ import {
   type PayPalTestCertificate,
   signPayPalDelivery,
 } from '../functions/_shared/webhooks/testing/paypal-signer.ts';
+import { app as referenceApp } from '../functions/_app/index.ts';
 import { createWebhooksApp } from '../functions/webhooks/index.ts';
 import {
   anyPiece,
@@ -73,6 +74,7 @@ beforeAll(async () => {
   ]);
   server.serve(CERT_PATH, { body: certificate.pem });
   app = createWebhooksApp({
+    app: referenceApp,
     config: parseConfig({
       WHATSAPP_APP_SECRET: WHATSAPP_SECRET,
       STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,

@@ -17,6 +17,7 @@ import {
 } from '../functions/_shared/webhooks/ingest.ts';
 import { signStripe } from '../functions/_shared/webhooks/testing/index.ts';
 import { createIntakeCounters } from '../functions/webhooks/counters.ts';
+import { app as referenceApp } from '../functions/_app/index.ts';
 import { createWebhooksApp } from '../functions/webhooks/index.ts';
 import { INPUT_REFUSED_DETAIL } from '../functions/webhooks/store.ts';
 import { capturedLogger } from './support/logs.ts';
@@ -74,6 +75,7 @@ beforeAll(() => {
     clock: systemClock,
     fetch,
     background: () => {},
+    app: referenceApp,
   };
   const ingestor = createIngestor(database.db, { onCall: (call) => calls.push(call) });
   app = createWebhooksApp({

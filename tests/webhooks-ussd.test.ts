@@ -7,6 +7,8 @@ import { systemClock } from '../functions/_shared/clock.ts';
 import { parseConfig } from '../functions/_shared/config/index.ts';
 import { createPostgresDb } from '../functions/_shared/db/postgres.ts';
 import { createFlagReader } from '../functions/_shared/flags/index.ts';
+import { app as referenceApp } from '../functions/_app/index.ts';
+import { NO_APP } from '../functions/_shared/app.ts';
 import { createWebhooksApp, type WebhooksDeps } from '../functions/webhooks/index.ts';
 import { createIntakeCounters } from '../functions/webhooks/counters.ts';
 import { type LocalServer, startLocalServer } from './support/local-server.ts';
@@ -30,6 +32,7 @@ function app(env: Record<string, string>, overrides: Partial<WebhooksDeps> = {})
     clock: systemClock,
     fetch,
     background: () => {},
+    app: referenceApp,
     ...overrides,
   });
   return { app: subject, logs: captured };
@@ -113,6 +116,21 @@ describe('a USSD session through the token route', () => {
     const exit = await post(subject, `/webhooks/ussd/${TOKEN}`, form({ text: '0' }));
     expect(await exit.text()).toBe('END Goodbye.');
     // Browsing writes nothing.
+    expect(await stored(session)).toEqual([]);
+  });
+
+  it('tells every session there is no service when the app registered no USSD menu', async () => {
+    const platformOnly = app(tokenGate, { app: NO_APP }).app;
+    const session = sessionId();
+    for (const text of ['', '1', '1*Kenyatta Ave stage']) {
+      const res = await post(
+        platformOnly,
+        `/webhooks/ussd/${TOKEN}`,
+        form({ sessionId: session, text }),
+      );
+      expect(res.status).toBe(200);
+      expect(await res.text()).toBe('END This service is not available.');
+    }
     expect(await stored(session)).toEqual([]);
   });
 

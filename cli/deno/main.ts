@@ -14,6 +14,7 @@ import { serveWithDeno } from './serve.ts';
 import { runMigrateCommand } from '../migrate-command.ts';
 import { runDlqCommand, runQueueCommand, runWorkerCommand } from '../queue-command.ts';
 import { notFoundApp } from '../not-found.ts';
+import { app } from '../../functions/_app/index.ts';
 
 const USAGE = `Usage: gatehouse <command>
 
@@ -49,6 +50,7 @@ async function start(): Promise<number> {
     serve: serveWithDeno,
     web: webApp(),
     notFound: notFoundApp,
+    app,
   });
   const { promise: signalled, resolve: onSignal } = Promise.withResolvers<Deno.Signal>();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -83,7 +85,7 @@ async function main(args: string[]): Promise<number> {
       for (const signal of ['SIGINT', 'SIGTERM'] as const) {
         Deno.addSignalListener(signal, () => controller.abort());
       }
-      const options = { env, projectRoot, signal: controller.signal };
+      const options = { env, projectRoot, signal: controller.signal, app };
       if (command === 'queue') return await runQueueCommand(rest, options);
       if (command === 'dlq') return await runDlqCommand(rest, options);
       return await runWorkerCommand(rest, options);

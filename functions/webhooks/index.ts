@@ -49,7 +49,7 @@ import { createJobRunner } from '../_shared/jobs/index.ts';
 import { createIntakeCounters, type IntakeCounters } from './counters.ts';
 import { checkEdgeLimit, EDGE_LIMIT_PER_MINUTE, type EdgeLimiter } from './client.ts';
 import { createUssdGate } from '../_shared/webhooks/ussd.ts';
-import { mobilityMenu, type UssdNode } from '../_shared/webhooks/ussd-menu.ts';
+import type { GatehouseApp } from '../_shared/app.ts';
 import { createUssdHandler } from './ussd.ts';
 import { storedAny, storeEvents } from './store.ts';
 
@@ -74,8 +74,8 @@ export interface WebhooksDeps {
    */
   readonly afterAck?: AfterAck;
   readonly counters?: IntakeCounters;
-  /** The USSD menu; the reference app's `mobilityMenu` by default. */
-  readonly ussdMenu?: UssdNode;
+  /** The app built on the platform: its USSD menu (none: the USSD route offers no service). */
+  readonly app?: GatehouseApp;
   /** The process's request budget: beyond it, 503 before the body is read. */
   readonly admission?: Admission;
 }
@@ -269,7 +269,7 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
 
   const ussd = createUssdHandler({
     gate: createUssdGate(deps.config.ussd),
-    menu: deps.ussdMenu ?? mobilityMenu,
+    menu: deps.app?.ussd?.menu ?? null,
     flags,
     ingestor,
     limits: providerLimit('ussd:global'),

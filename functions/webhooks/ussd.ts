@@ -9,7 +9,12 @@ import {
   type UssdGate,
   UssdGateError,
 } from '../_shared/webhooks/ussd.ts';
-import { answerUssd, renderUssdReply, type UssdNode } from '../_shared/webhooks/ussd-menu.ts';
+import {
+  answerUssd,
+  renderUssdReply,
+  type UssdNode,
+  type UssdReply,
+} from '../_shared/webhooks/ussd-menu.ts';
 import type { AfterAck } from './after-ack.ts';
 import { readRawBody } from './body.ts';
 import { checkEdgeLimit, clientIp, type EdgeLimiter } from './client.ts';
@@ -23,8 +28,8 @@ const FORM_MEDIA_TYPE = 'application/x-www-form-urlencoded';
 
 export interface UssdRouteDeps {
   readonly gate: UssdGate;
-  /** The menu sessions walk; the reference app's `mobilityMenu` by default. */
-  readonly menu: UssdNode;
+  /** The menu sessions walk (the app's); null: every session is told there is no service. */
+  readonly menu: UssdNode | null;
   readonly flags: FlagReader;
   readonly ingestor: Ingestor;
   readonly limits: IngestLimits;
@@ -50,6 +55,9 @@ export interface UssdRouteDeps {
  * what the gateway sends, a field over its limit included (`USSD_*_MAX_CHARS`), gets 400
  * naming the fields; so does a value the database still refuses, and nothing is stored.
  */
+/** The answer of a USSD route without a menu (an app that registered no USSD service). */
+const NO_SERVICE: UssdReply = { kind: 'END', text: 'This service is not available.', action: null };
+
 export function createUssdHandler(deps: UssdRouteDeps) {
   return async function ussd(c: Context<AppEnv>): Promise<Response> {
     c.get('logFields').provider = USSD_PROVIDER;
@@ -75,7 +83,7 @@ export function createUssdHandler(deps: UssdRouteDeps) {
       if (error instanceof ProblemError) throw error;
       throw new ProblemError(400, { detail: 'body is not valid UTF-8' });
     }
-    const reply = answerUssd(deps.menu, form.text);
+    const reply = deps.menu === null ? NO_SERVICE : answerUssd(deps.menu, form.text);
     c.get('logFields').ussd = reply.kind;
     if (reply.action) {
       await record(c, deps, {

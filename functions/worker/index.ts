@@ -6,6 +6,7 @@ import type { Config } from '../_shared/config/index.ts';
 import type { Db } from '../_shared/db/types.ts';
 import { type AppEnv, createFunctionApp, ProblemError } from '../_shared/http/index.ts';
 import { createJobRunner, type JobRunner } from '../_shared/jobs/index.ts';
+import type { GatehouseApp } from '../_shared/app.ts';
 import type { Logger } from '../_shared/log/index.ts';
 import type { Runtime } from '../_shared/runtime/index.ts';
 
@@ -14,7 +15,9 @@ export interface WorkerDeps {
   readonly db: Db;
   readonly logger: Logger;
   readonly clock: Clock;
-  /** Defaults to the platform's runner (every registered job kind). */
+  /** The app whose processors the default runner runs (`functions/_app`'s as deployed). */
+  readonly app?: GatehouseApp;
+  /** Defaults to the platform's runner (every registered job kind, the app's included). */
   readonly runner?: JobRunner;
 }
 

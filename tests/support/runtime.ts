@@ -4,6 +4,8 @@ import type { Db } from '../../functions/_shared/db/types.ts';
 import { createAdmission } from '../../functions/_shared/http/admission.ts';
 import type { Logger } from '../../functions/_shared/log/index.ts';
 import type { Runtime } from '../../functions/_shared/runtime/index.ts';
+import type { GatehouseApp } from '../../functions/_shared/app.ts';
+import { app as referenceApp } from '../../functions/_app/index.ts';
 
 /**
  * A {@link Runtime} for tests that build a deployed function from the parts they care
@@ -18,6 +20,8 @@ export function testRuntime(parts: {
   clock: Clock;
   fetch?: typeof fetch;
   background?: (task: Promise<unknown>) => void;
+  /** The app on the platform; the reference app (`functions/_app`) unless given. */
+  app?: GatehouseApp;
 }): Runtime {
   return {
     config: parts.config,
@@ -29,5 +33,6 @@ export function testRuntime(parts: {
     background: parts.background ?? (() => {}),
     admission: createAdmission(parts.config.http),
     faults: () => ({ unhandledRejections: 0, uncaughtErrors: 0, driverFaults: 0 }),
+    app: parts.app ?? referenceApp,
   };
 }

@@ -2,7 +2,10 @@ import type { Transaction } from '../db/types.ts';
 import { PermanentJobError } from '../queue/errors.ts';
 import type { JobContext, JobHandler } from '../queue/types.ts';
 
-/** The job kinds the webhook intake enqueues, one per kind of event. */
+/**
+ * The job kinds the webhook intake enqueues, one per kind of event; USSD actions add
+ * `ussd.<action>` kinds, declared by the app (`GatehouseApp.ussd.actions`).
+ */
 export const INBOUND_EVENT_KINDS = [
   'whatsapp.message',
   'whatsapp.status',
@@ -10,7 +13,6 @@ export const INBOUND_EVENT_KINDS = [
   'stripe.event',
   'paypal.event',
   'standard.event',
-  'ussd.ride_request',
 ] as const;
 
 export interface InboundEvent {

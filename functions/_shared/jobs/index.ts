@@ -9,6 +9,7 @@ import { newWorkerId, runWorker } from '../queue/worker.ts';
 import { INBOUND_EVENT_KINDS, inboundEventHandler, type InboundEventProcessor } from './inbound.ts';
 import { RETENTION_KIND, retentionHandler, scheduleMaintenance } from './maintenance.ts';
 import { logInboundWhatsAppMessage } from '../webhooks/whatsapp/inbound-log.ts';
+import { type GatehouseApp, NO_APP } from '../app.ts';
 
 export { INBOUND_EVENT_KINDS, type InboundEvent, type InboundEventProcessor } from './inbound.ts';
 export { MAINTENANCE_QUEUE, RETENTION_KIND, scheduleMaintenance } from './maintenance.ts';
@@ -25,17 +26,27 @@ const PLATFORM_STEPS: Partial<Record<string, InboundEventProcessor>> = {
 };
 
 /**
- * Every job kind Gatehouse runs: the intake's events (the platform's steps, then the app's
- * processors, when given) and maintenance.
+ * Every job kind Gatehouse runs, built from the platform and the app: the intake's events
+ * (the platform's step for the kind, then the app's processor), the app's USSD actions and
+ * any other kind the app has a processor for, and maintenance. Every host (the worker
+ * function, the kick after an ack, the local scheduler, the CLI's worker) builds it here,
+ * through `createJobRunner`.
  */
 export function createJobRegistry(options: {
   retentionDays: number;
-  processors?: Partial<Record<string, InboundEventProcessor>>;
+  app?: GatehouseApp;
 }): JobRegistry {
+  const app = options.app ?? NO_APP;
+  const processors = app.processors ?? {};
+  const kinds = new Set<string>([
+    ...INBOUND_EVENT_KINDS,
+    ...(app.ussd?.actions ?? []).map((action) => `ussd.${action}`),
+    ...Object.keys(processors),
+  ]);
   const registry = new JobRegistry();
-  for (const kind of INBOUND_EVENT_KINDS) {
+  for (const kind of kinds) {
     registry.register(kind, {
-      handler: inboundEventHandler(PLATFORM_STEPS[kind], options.processors?.[kind]),
+      handler: inboundEventHandler(PLATFORM_STEPS[kind], processors[kind]),
     });
   }
   registry.register(RETENTION_KIND, {
@@ -52,6 +63,9 @@ export interface JobRunnerDeps {
   readonly jobsDb?: Db;
   readonly logger: Logger;
   readonly clock: Clock;
+  /** The app whose processors the registry runs (`functions/_app`); none by default. */
+  readonly app?: GatehouseApp;
+  /** A registry of one's own instead of the platform's and the app's (tests). */
   readonly registry?: JobRegistry;
   /** The process's request admission: while it is pressed, jobs run one at a time. */
   readonly admission?: { pressed(): boolean };
@@ -81,7 +95,7 @@ export interface JobRunner {
 export function createJobRunner(deps: JobRunnerDeps): JobRunner {
   const settings = deps.config.queue;
   const registry = deps.registry ??
-    createJobRegistry({ retentionDays: settings.retentionDays });
+    createJobRegistry({ retentionDays: settings.retentionDays, app: deps.app });
   const db = deps.jobsDb ?? deps.db;
   const workerId = newWorkerId();
   const logger = deps.logger.child({ worker: workerId });

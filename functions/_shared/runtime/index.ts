@@ -1,3 +1,4 @@
+import { type GatehouseApp, NO_APP } from '../app.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import { type Config, ConfigError, type Env, parseConfig } from '../config/index.ts';
 import type { Db } from '../db/types.ts';
@@ -28,6 +29,8 @@ export interface Runtime {
   readonly admission: Admission;
   /** Faults the process survived (unhandled rejections, uncaught errors). */
   readonly faults: () => FaultCounts;
+  /** The app built on the platform (`functions/_app`): its processors, its USSD menu. */
+  readonly app: GatehouseApp;
 }
 
 /** Supabase's edge runtime global, present only there. */
@@ -41,16 +44,17 @@ function edgeBackground(logger: Logger): (task: Promise<unknown>) => void {
 }
 
 /**
- * Builds the runtime of a deployed edge function from its environment: parses the config
+ * Builds the runtime of a deployed edge function from its environment and the app (the
+ * entry passes `functions/_app`'s; `NO_APP` runs the platform alone): parses the config
  * (throwing {@link ConfigError} naming each bad variable), installs the crash guard and
  * opens the database pools (which connect on first use). On Supabase `SUPABASE_DB_URL` is
  * injected, so `DATABASE_URL` is optional there.
  *
  * @example
  * // supabase/functions/health/index.ts
- * Deno.serve(createHealthApp(createEdgeRuntime(Deno.env.toObject())).fetch);
+ * Deno.serve(createHealthApp(createEdgeRuntime(Deno.env.toObject(), app)).fetch);
  */
-export function createEdgeRuntime(env: Env): Runtime {
+export function createEdgeRuntime(env: Env, app: GatehouseApp = NO_APP): Runtime {
   const config = parseConfig(env);
   if (config.database.url === null) {
     throw new ConfigError([
@@ -70,5 +74,6 @@ export function createEdgeRuntime(env: Env): Runtime {
     background: edgeBackground(logger),
     admission: createAdmission(config.http),
     faults: guard.counts,
+    app,
   };
 }

@@ -87,9 +87,9 @@ export function ussdInputs(text: string): string[] {
  *
  * @example
  * ```ts
- * answerUssd(mobilityMenu, '');       // { kind: 'CON', text: 'Gatehouse Mobility\n1. Request a ride\n...' }
- * answerUssd(mobilityMenu, '0');      // { kind: 'END', text: 'Goodbye.', action: null }
- * answerUssd(mobilityMenu, '1*Main St').action; // { type: 'ride_request', data: { pickup: 'Main St' } }
+ * answerUssd(rideMenu, '');       // { kind: 'CON', text: 'Rides\n1. Request a ride\n...' }
+ * answerUssd(rideMenu, '0');      // { kind: 'END', text: 'Goodbye.', action: null }
+ * answerUssd(rideMenu, '1*Main St').action; // { type: 'ride_request', data: { pickup: 'Main St' } }
  * ```
  */
 export function answerUssd(root: UssdNode, text: string): UssdReply {
@@ -127,28 +127,3 @@ export function excerpt(value: string, max = 40): string {
   const chars = Array.from(value);
   return chars.length <= max ? value : `${chars.slice(0, max - 1).join('')}…`;
 }
-
-/**
- * The reference mobility app's menu: request a ride (recorded as a `ride_request` action),
- * vehicles and balance, exit. Apps build their own from `menu`, `input` and `end`.
- */
-export const mobilityMenu: UssdNode = menu('Gatehouse Mobility', [
-  {
-    key: '1',
-    label: 'Request a ride',
-    next: input(
-      'Where should the driver pick you up?',
-      (pickup) =>
-        end(`Your ride request (pickup: ${excerpt(pickup)}) is recorded.`, {
-          type: 'ride_request',
-          data: { pickup },
-        }),
-    ),
-  },
-  {
-    key: '2',
-    label: 'My vehicles / balance',
-    next: end('Your vehicles and balance are shown in the app.'),
-  },
-  { key: '0', label: 'Exit', next: end('Goodbye.') },
-]);

@@ -1,0 +1,43 @@
+import type { InboundEventProcessor } from './jobs/inbound.ts';
+import type { UssdNode } from './webhooks/ussd-menu.ts';
+
+/**
+ * What an app built on Gatehouse adds to the platform, registered in one place
+ * (`functions/_app/index.ts`) and handed to every host (the edge functions' entries, the
+ * local server, the CLI) through the runtime. The platform never imports the app.
+ *
+ * @example
+ * export const app: GatehouseApp = {
+ *   name: 'shop',
+ *   processors: {
+ *     'stripe.event': async (event, ctx) => {
+ *       await ctx.tx.query('update orders set paid = true where id = $1', [...]);
+ *     },
+ *   },
+ * };
+ */
+export interface GatehouseApp {
+  /** The app's name, as logs show it. */
+  readonly name: string;
+  /**
+   * What the app does with a stored event, by job kind (`whatsapp.message`,
+   * `stripe.event`, `ussd.<action>`, ...). Each runs in the event's job, inside its
+   * transaction, after the platform's own step for the kind: throw to retry with backoff,
+   * `PermanentJobError` to dead-letter at once. Kinds without one are marked processed.
+   */
+  readonly processors?: Readonly<Partial<Record<string, InboundEventProcessor>>>;
+  /** The USSD service, when the app has one. */
+  readonly ussd?: {
+    /** The menu sessions walk (built from `menu`, `input` and `end`). */
+    readonly menu: UssdNode;
+    /**
+     * The action types its end nodes record (`end(text, { type })`): each becomes the job
+     * kind `ussd.<type>`. An action not listed is still stored, and its job dead-letters
+     * ("no handler") until it is, so nothing is lost.
+     */
+    readonly actions: readonly string[];
+  };
+}
+
+/** No app: the platform alone (intake, jobs marked processed, no USSD service). */
+export const NO_APP: GatehouseApp = { name: 'none' };
