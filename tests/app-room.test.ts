@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GatehouseApp } from '../functions/_shared/app.ts';
 import { systemClock } from '../functions/_shared/clock.ts';
 import { parseConfig } from '../functions/_shared/config/index.ts';
-import { signStripe } from '../functions/_shared/webhooks/testing/index.ts';
+import { signStripe } from './support/webhooks/index.ts';
 import { createWebhooksApp, createWebhooksFunction } from '../functions/webhooks/index.ts';
 import { createWorkerFunction } from '../functions/worker/index.ts';
 import { capturedLogger } from './support/logs.ts';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestDatabase } from './support/database.ts';
 import { type LocalServer, startLocalServer } from './support/local-server.ts';
-import { signWhatsApp, whatsappNotification } from '../functions/_shared/webhooks/testing/index.ts';
+import { signWhatsApp, whatsappNotification } from './support/webhooks/index.ts';
 import { freePort, type GatehouseProcess, runGatehouse, waitForStatus } from './support/process.ts';
 
 let server: LocalServer;

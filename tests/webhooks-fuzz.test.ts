@@ -7,11 +7,7 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../functions/_shared/clock.ts';
 import { parseConfig } from '../functions/_shared/config/index.ts';
-import {
-  signStandard,
-  signStripe,
-  signWhatsApp,
-} from '../functions/_shared/webhooks/testing/index.ts';
+import { signStandard, signStripe, signWhatsApp } from './support/webhooks/index.ts';
 import { createWebhooksApp } from '../functions/webhooks/index.ts';
 import { capturedLogger } from './support/logs.ts';
 import { useMigratedDatabase } from './support/migrated.ts';

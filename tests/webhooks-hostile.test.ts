@@ -25,20 +25,16 @@ import {
   WHATSAPP_SENDER_MAX_CHARS,
   WHATSAPP_STATUS_MAX_CHARS,
 } from '../functions/_shared/webhooks/events/whatsapp.ts';
-import {
-  signStandard,
-  signStripe,
-  signWhatsApp,
-} from '../functions/_shared/webhooks/testing/index.ts';
+import { signStandard, signStripe, signWhatsApp } from './support/webhooks/index.ts';
 import {
   type PayPalCertServer,
   startPayPalCertServer,
-} from '../functions/_shared/webhooks/testing/paypal-cert-server.ts';
+} from './support/webhooks/paypal-cert-server.ts';
 import {
   createPayPalTestCertificate,
   type PayPalTestCertificate,
   signPayPalDelivery,
-} from '../functions/_shared/webhooks/testing/paypal-signer.ts';
+} from './support/webhooks/paypal-signer.ts';
 import { app as referenceApp } from '../functions/_app/index.ts';
 import { createWebhooksApp } from '../functions/webhooks/index.ts';
 import {

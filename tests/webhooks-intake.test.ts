@@ -12,7 +12,7 @@ import {
   signStripe,
   signWhatsApp,
   whatsappNotification,
-} from '../functions/_shared/webhooks/testing/index.ts';
+} from './support/webhooks/index.ts';
 import { createWebhooksApp, type WebhooksDeps } from '../functions/webhooks/index.ts';
 import { createIntakeCounters } from '../functions/webhooks/counters.ts';
 import { DEFAULT_INTAKE_LIMITS } from '../functions/webhooks/limits.ts';

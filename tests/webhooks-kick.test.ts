@@ -7,11 +7,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../functions/_shared/clock.ts';
 import { parseConfig } from '../functions/_shared/config/index.ts';
 import { createJobRunner } from '../functions/_shared/jobs/index.ts';
-import {
-  signStripe,
-  signWhatsApp,
-  whatsappNotification,
-} from '../functions/_shared/webhooks/testing/index.ts';
+import { signStripe, signWhatsApp, whatsappNotification } from './support/webhooks/index.ts';
 import { createWebhooksFunction } from '../functions/webhooks/index.ts';
 import { capturedLogger } from './support/logs.ts';
 import { useMigratedDatabase } from './support/migrated.ts';

@@ -10,12 +10,12 @@ import { PAYPAL_HEADERS } from '../functions/_shared/webhooks/paypal.ts';
 import {
   type PayPalCertServer,
   startPayPalCertServer,
-} from '../functions/_shared/webhooks/testing/paypal-cert-server.ts';
+} from './support/webhooks/paypal-cert-server.ts';
 import {
   createPayPalTestCertificate,
   type PayPalTestCertificate,
   signPayPalDelivery,
-} from '../functions/_shared/webhooks/testing/paypal-signer.ts';
+} from './support/webhooks/paypal-signer.ts';
 import { createWebhooksApp } from '../functions/webhooks/index.ts';
 import { createIntakeCounters, type IntakeCounters } from '../functions/webhooks/counters.ts';
 import type { TestDatabase } from './support/database.ts';

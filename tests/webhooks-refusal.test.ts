@@ -15,7 +15,7 @@ import {
   type IngestCall,
   type Ingestor,
 } from '../functions/_shared/webhooks/ingest.ts';
-import { signStripe } from '../functions/_shared/webhooks/testing/index.ts';
+import { signStripe } from './support/webhooks/index.ts';
 import { createIntakeCounters } from '../functions/webhooks/counters.ts';
 import { app as referenceApp } from '../functions/_app/index.ts';
 import { createWebhooksApp } from '../functions/webhooks/index.ts';

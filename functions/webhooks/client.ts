@@ -1,13 +1,12 @@
 import type { Context } from 'hono';
 import { ProblemError } from '../_shared/http/index.ts';
+import type { EdgeLimiter } from '../_shared/ratelimit/edge.ts';
 import type { IntakeCounters } from './counters.ts';
 
 /** Per-IP requests per minute admitted by the optional Upstash tier. */
 export const EDGE_LIMIT_PER_MINUTE = 600;
 
-export interface EdgeLimiter {
-  check(key: string): Promise<{ allowed: boolean; retryAfterMs: number }>;
-}
+export type { EdgeLimiter } from '../_shared/ratelimit/edge.ts';
 
 /**
  * The caller's address as the platform's proxy reports it: the last `X-Forwarded-For`

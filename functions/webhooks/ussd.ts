@@ -6,6 +6,7 @@ import type { IngestLimits, Ingestor } from '../_shared/webhooks/ingest.ts';
 import {
   parseUssdForm,
   type UssdForm,
+  UssdFormError,
   type UssdGate,
   UssdGateError,
 } from '../_shared/webhooks/ussd.ts';
@@ -80,8 +81,10 @@ export function createUssdHandler(deps: UssdRouteDeps) {
       form = parseUssdForm(new TextDecoder('utf-8', { fatal: true }).decode(raw));
     } catch (error) {
       deps.counters.rejected(USSD_PROVIDER, 'malformed');
-      if (error instanceof ProblemError) throw error;
-      throw new ProblemError(400, { detail: 'body is not valid UTF-8' });
+      if (!(error instanceof UssdFormError)) {
+        throw new ProblemError(400, { detail: 'body is not valid UTF-8' });
+      }
+      throw new ProblemError(400, { detail: error.message, extensions: { errors: error.issues } });
     }
     const reply = deps.menu === null ? NO_SERVICE : answerUssd(deps.menu, form.text);
     c.get('logFields').ussd = reply.kind;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseIpRule } from '../webhooks/ussd-ip.ts';
+import { parseIpRule } from '../net/ip-rules.ts';
 
 /** Shortest accepted USSD path token: it is the only secret of a callback URL. */
 export const MIN_USSD_PATH_TOKEN_LENGTH = 16;

@@ -5,7 +5,7 @@ import {
   MAX_REQUEST_HEADERS,
   mountedAt,
 } from './index.ts';
-import { BODY_LIMIT, buildApp, problemOf, UUID } from './test-app.ts';
+import { BODY_LIMIT, buildApp, problemOf, UUID } from '../../../tests/support/test-app.ts';
 
 describe('request id', () => {
   it('keeps a well-formed X-Request-Id and returns it', async () => {

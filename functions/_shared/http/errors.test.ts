@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BODY_LIMIT, buildApp, problemOf } from './test-app.ts';
+import { BODY_LIMIT, buildApp, problemOf } from '../../../tests/support/test-app.ts';
 
 describe('problem responses', () => {
   it('answers an unknown route with a 404 problem', async () => {

@@ -1,3 +1,4 @@
+import type { EdgeLimiter } from './edge.ts';
 import { Ratelimit } from '@upstash/ratelimit';
 import { Redis } from '@upstash/redis';
 
@@ -45,7 +46,7 @@ export interface UpstashCheckResult {
   degraded: boolean;
 }
 
-export interface UpstashLimiter {
+export interface UpstashLimiter extends EdgeLimiter {
   /** Counts one request for `key` (a client IP, say). Never rejects because of Upstash. */
   check(key: string): Promise<UpstashCheckResult>;
 }

@@ -15,13 +15,13 @@ import {
   createPayPalTestFetch,
   type PayPalCertServer,
   startPayPalCertServer,
-} from './testing/paypal-cert-server.ts';
+} from '../../../tests/support/webhooks/paypal-cert-server.ts';
 import {
   createPayPalTestCertificate,
   type PayPalTestCertificate,
   signPayPalDelivery,
-} from './testing/paypal-signer.ts';
-import { fromBase64, signatureFailure, toBase64 } from './testing/index.ts';
+} from '../../../tests/support/webhooks/paypal-signer.ts';
+import { fromBase64, signatureFailure, toBase64 } from '../../../tests/support/webhooks/index.ts';
 import type { SignatureFailure } from './types.ts';
 
 const WEBHOOK_ID = '8PT597110X687430LKGECATA';

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { problemFromError } from '../http/problem.ts';
-import { signatureFailure } from './testing/index.ts';
+import { signatureFailure } from '../../../tests/support/webhooks/index.ts';
 import type { SignatureFailure } from './types.ts';
 import {
   createUssdGate,
@@ -222,17 +221,6 @@ describe('parseUssdForm', () => {
     expect(() => parseUssdForm(`${form(valid)}&phoneNumber=%2B254700000000`)).toThrow(
       expect.objectContaining({ issues: [{ field: 'phoneNumber', message: 'must appear once' }] }),
     );
-  });
-
-  it('answers 400 through the shared error path, naming the fields', () => {
-    const problem = problemFromError(
-      captured(() => parseUssdForm(form({ ...valid, phoneNumber: 'x' }))),
-    );
-    expect(problem.status).toBe(400);
-    expect(problem.expose).toBe(true);
-    expect(problem.extensions).toEqual({
-      errors: [{ field: 'phoneNumber', message: 'must be + followed by 7 to 15 digits' }],
-    });
   });
 });
 

@@ -5,10 +5,9 @@
  */
 import { z } from 'zod';
 import { timingSafeIncludes } from '../crypto/index.ts';
-import { ProblemError } from '../http/problem.ts';
 import { identifier } from './events/fields.ts';
 import { SignatureError } from './types.ts';
-import { ipMatches, parseIpRule } from './ussd-ip.ts';
+import { ipMatches, parseIpRule } from '../net/ip-rules.ts';
 
 export interface UssdGateOptions {
   /** Secret path segments; any one admits (rotation). Empty: no token check. */
@@ -132,15 +131,14 @@ export interface UssdFormIssue {
   message: string;
 }
 
-/** The callback form is not what Africa's Talking sends: answer 400 with the fields at fault. */
-export class UssdFormError extends ProblemError {
-  readonly issues: readonly UssdFormIssue[];
-  constructor(issues: readonly UssdFormIssue[]) {
-    super(400, {
-      detail: `invalid USSD callback: ${issues.map((issue) => issue.field).join(', ')}`,
-      extensions: { errors: issues },
-    });
-    this.issues = issues;
+/**
+ * The callback form is not what Africa's Talking sends; `issues` names the fields at fault
+ * (the route answers 400 with them).
+ */
+export class UssdFormError extends Error {
+  override readonly name = 'UssdFormError';
+  constructor(readonly issues: readonly UssdFormIssue[]) {
+    super(`invalid USSD callback: ${issues.map((issue) => issue.field).join(', ')}`);
   }
 }
 
@@ -153,7 +151,7 @@ const USSD_FIELDS = Object.keys(ussdFormSchema.shape) as (keyof UssdForm)[];
  * ```ts
  * const form = parseUssdForm('sessionId=ATUid_1&serviceCode=*384*1%23&phoneNumber=%2B254711000111&networkCode=63902&text=1*2');
  * form.text; // '1*2'
- * parseUssdForm('sessionId=x'); // throws UssdFormError (400)
+ * parseUssdForm('sessionId=x'); // throws UssdFormError naming the fields
  * ```
  */
 export function parseUssdForm(body: string): UssdForm {

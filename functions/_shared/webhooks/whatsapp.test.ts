@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fromHex, toHex } from '../crypto/index.ts';
-import { signatureFailure, signWhatsApp } from './testing/index.ts';
+import { signatureFailure, signWhatsApp } from '../../../tests/support/webhooks/index.ts';
 import { verifyWhatsAppSignature, verifyWhatsAppSubscription } from './whatsapp.ts';
 
 const encoder = new TextEncoder();

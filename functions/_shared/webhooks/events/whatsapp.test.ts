@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { whatsappNotification } from '../testing/payloads.ts';
+import { whatsappNotification } from '../../../../tests/support/webhooks/payloads.ts';
 import { MalformedPayloadError } from './types.ts';
 import {
   extractWhatsAppEvents,

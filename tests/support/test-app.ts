@@ -1,9 +1,13 @@
 // Shared by this folder's tests: the routes every case exercises, and a captured log.
 import { HTTPException } from 'hono/http-exception';
 import { expect } from 'vitest';
-import { DatabaseUnavailableError } from '../db/types.ts';
-import { createLogger } from '../log/index.ts';
-import { createFunctionApp, type FunctionAppOptions, ProblemError } from './index.ts';
+import { DatabaseUnavailableError } from '../../functions/_shared/db/types.ts';
+import { createLogger } from '../../functions/_shared/log/index.ts';
+import {
+  createFunctionApp,
+  type FunctionAppOptions,
+  ProblemError,
+} from '../../functions/_shared/http/index.ts';
 
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export const BODY_LIMIT = 64;

@@ -1,5 +1,5 @@
 /**
- * Source-address rules for the USSD gate: IPv4 addresses, IPv4 CIDR ranges and IPv6
+ * Source-address rules (the USSD gate's allow-list): IPv4 addresses, IPv4 CIDR ranges and IPv6
  * addresses, parsed once (a typo fails at start, not as a silent never-match) and matched
  * against the client address the platform's proxy reports.
  */

@@ -4,8 +4,8 @@
  * of the libraries the verifiers use, so a test cannot pass by a library agreeing with
  * itself.
  */
-import { hmacSha256, toBytes, toHex } from '../../crypto/index.ts';
-import { concatBytes } from '../../streams/index.ts';
+import { hmacSha256, toBytes, toHex } from '../../../functions/_shared/crypto/index.ts';
+import { concatBytes } from '../../../functions/_shared/streams/index.ts';
 
 /**
  * Headers of a WhatsApp (Meta) delivery: `X-Hub-Signature-256: sha256=<hex>` over the body.

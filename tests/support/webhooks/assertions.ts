@@ -1,4 +1,7 @@
-import { SignatureError, type SignatureFailure } from '../types.ts';
+import {
+  SignatureError,
+  type SignatureFailure,
+} from '../../../functions/_shared/webhooks/types.ts';
 
 /**
  * Runs a verification that must fail and returns the reason it gave. Anything but a
