@@ -455,9 +455,21 @@ async function eventStatus(id: number): Promise<string | undefined> {
 }
 
 describe('intake jobs and their events', () => {
-  it('marks the event processed when its job runs', async () => {
+  it('marks the event processed when its job runs, and says so in one line', async () => {
     const { eventId, jobId } = await intakeEvent('evt_ok');
-    expect(await runner().runner.pass()).toMatchObject({ claimed: 1, completed: 1 });
+    const run = runner();
+    expect(await run.runner.pass()).toMatchObject({ claimed: 1, completed: 1 });
+    expect(run.logs.entries().filter((line) => line.msg === 'job completed')).toEqual([
+      expect.objectContaining({
+        level: 'info',
+        job_id: jobId,
+        job_kind: 'stripe.event',
+        attempt: 1,
+        provider: 'stripe',
+        event_key: 'evt_ok',
+        duration_ms: expect.any(Number),
+      }),
+    ]);
     expect(await eventStatus(eventId)).toBe('processed');
     expect(await rows('select status from jobs where id = $1', [jobId])).toEqual([{
       status: 'completed',
@@ -550,8 +562,15 @@ describe('intake jobs and their events', () => {
         },
       },
     });
-    expect(await runner(failing).runner.pass()).toMatchObject({ claimed: 1, dead: 1 });
+    const failed = runner(failing);
+    expect(await failed.runner.pass()).toMatchObject({ claimed: 1, dead: 1 });
     expect(await eventStatus(eventId)).toBe('failed');
+    expect(failed.logs.entries().find((line) => line.msg === 'job dead-lettered')).toMatchObject({
+      job_kind: 'stripe.event',
+      attempt: 1,
+      event_key: 'evt_bad',
+      error: 'PermanentJobError: charge refers to an unknown customer',
+    });
 
     expect(
       await replayDeadJobs(database.db, { since: '1 hour', provider: 'stripe' }, 'test:replay'),

@@ -255,6 +255,35 @@ describe('WhatsApp intake', () => {
   });
 });
 
+describe('what the request line tells', () => {
+  it('says accepted or duplicate and names the event keys, so a grep finds a delivery', async () => {
+    const logs = capturedLogger();
+    const subject = app({ logger: logs.logger });
+    const [first, second] = [unique('wamid.line.'), unique('wamid.line.')];
+    const body = whatsappBody([{ id: first, from: '15550001111' }, { id: second, from: '1' }]);
+    expect((await postWhatsApp(body, subject)).status).toBe(200);
+    expect((await postWhatsApp(body, subject)).status).toBe(200);
+    const requests = logs.entries().filter((line) => line.msg === 'request');
+    expect(requests.map((line) => [line.outcome, line.events, line.event_keys])).toEqual([
+      ['accepted', 2, [first, second]],
+      ['duplicate', 2, [first, second]],
+    ]);
+  });
+
+  it('names ten keys and counts the rest', async () => {
+    const logs = capturedLogger();
+    const ids = Array.from({ length: 12 }, () => unique('wamid.many.'));
+    const body = whatsappBody(ids.map((id) => ({ id, from: '15550002222' })));
+    expect((await postWhatsApp(body, app({ logger: logs.logger }))).status).toBe(200);
+    expect(logs.entries().find((line) => line.msg === 'request')).toMatchObject({
+      outcome: 'accepted',
+      events: 12,
+      event_keys: ids.slice(0, 10),
+      event_keys_more: 2,
+    });
+  });
+});
+
 describe('rejected deliveries write nothing', () => {
   async function eventCount() {
     const [row] = await database.db.query<{ n: number }>(

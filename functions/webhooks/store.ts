@@ -12,19 +12,22 @@ export const INPUT_REFUSED_DETAIL =
  * Stores a delivery's events (one commit, after which they are durable) and answers what
  * the ingestor refused: 429 with `Retry-After` when the provider is over its limit, 400
  * when the database refused one of the delivery's values (nothing stored; the SQLSTATE is
- * logged, the server's message never sent). `label` names the provider in the 429 detail.
+ * logged, the server's message never sent). `label` names the provider in the 429 detail;
+ * `logKeys: false` keeps the event keys off the request line (keys holding what a user
+ * typed).
  *
  * @example
  * ```ts
- * const outcomes = await storeEvents(c, { ingestor, counters }, request, 'stripe');
+ * const outcomes = await storeEvents(c, { ingestor, counters }, request);
  * ```
  */
 export async function storeEvents(
   c: Context<AppEnv>,
   deps: { readonly ingestor: Ingestor; readonly counters: IntakeCounters },
   request: IngestRequest,
-  label: string = request.provider,
+  options: { readonly label?: string; readonly logKeys?: boolean } = {},
 ): Promise<EventOutcome[]> {
+  const label = options.label ?? request.provider;
   let outcomes: EventOutcome[];
   try {
     outcomes = await deps.ingestor.ingest(request);
@@ -45,8 +48,35 @@ export async function storeEvents(
     });
   }
   deps.counters.accepted(request.provider, outcomes);
-  c.get('logFields').events = outcomes.length;
+  describeOutcomes(c.get('logFields'), request, outcomes, options.logKeys ?? true);
   return outcomes;
+}
+
+/** Event keys a request line names at most; the rest are counted. */
+export const LOGGED_KEYS_MAX = 10;
+
+/**
+ * What the request line tells about a stored delivery: `outcome` as answered (`accepted`
+ * when it stored anything, else `duplicate`), the events by outcome when they differ, and
+ * the event keys (the first ten) unless `logKeys` is false, so one grep finds the
+ * delivery of an event.
+ */
+function describeOutcomes(
+  fields: Record<string, unknown>,
+  request: IngestRequest,
+  outcomes: readonly EventOutcome[],
+  logKeys: boolean,
+): void {
+  fields.outcome = storedAny(outcomes) ? 'accepted' : 'duplicate';
+  fields.events = outcomes.length;
+  const byOutcome: Record<string, number> = {};
+  for (const { outcome } of outcomes) byOutcome[outcome] = (byOutcome[outcome] ?? 0) + 1;
+  if (Object.keys(byOutcome).length > 1 || byOutcome.rate_limited) fields.outcomes = byOutcome;
+  if (!logKeys) return;
+  fields.event_keys = request.events.slice(0, LOGGED_KEYS_MAX).map((event) => event.key);
+  if (request.events.length > LOGGED_KEYS_MAX) {
+    fields.event_keys_more = request.events.length - LOGGED_KEYS_MAX;
+  }
 }
 
 /** True when at least one event was stored now (accepted, or stored as rate limited). */

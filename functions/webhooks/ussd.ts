@@ -134,7 +134,7 @@ async function record(c: Context<AppEnv>, deps: UssdRouteDeps, event: IntakeEven
     requestId: c.get('requestId'),
     events: [event],
     limits: deps.limits,
-  }, 'USSD');
+  }, { label: 'USSD', logKeys: false }); // its key holds what the user typed
   if (deps.afterAck && outcomes.some((outcome) => outcome.outcome === 'accepted')) {
     deps.background(deps.afterAck({ provider: USSD_PROVIDER, events: [event], outcomes }));
   }

@@ -68,6 +68,7 @@ export function inboundEventHandler(
     }
     const event = await loadEvent(ctx.tx, id);
     if (!event) throw new PermanentJobError(`inbound event ${id} no longer exists`);
+    ctx.describe({ provider: event.provider, event_key: event.eventKey });
     for (const step of defined) await step(event, ctx);
     await ctx.tx.query(
       `update public.inbound_events set status = 'processed' where id = $1`,

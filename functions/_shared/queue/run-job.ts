@@ -45,6 +45,8 @@ export async function runJob(run: JobRun, options: WorkerOptions, report: Worker
     ...(job.requestId ? { request_id: job.requestId } : {}),
   });
   let outcome: FailOutcome | 'completed' = 'lost';
+  // What the handler said it worked on (`ctx.describe`), for the line that ends the run.
+  const described: Record<string, unknown> = {};
   let freed = false;
   const free = () => {
     if (!freed) run.slotFreed();
@@ -61,9 +63,9 @@ export async function runJob(run: JobRun, options: WorkerOptions, report: Worker
         error: new PermanentJobError(`no handler is registered for job kind ${job.kind}`),
         retryInMs: 0,
         maxAttempts: null,
-      });
+      }, described);
     } else {
-      outcome = await runHandler(run, registered, options, logger, free);
+      outcome = await runHandler(run, registered, options, logger, free, described);
     }
   } catch (error) {
     // Not expected; the pass drops a task once it settles, so a rejection would go unread.
@@ -76,6 +78,9 @@ export async function runJob(run: JobRun, options: WorkerOptions, report: Worker
 
   report[outcome] += 1;
   const durationMs = clock.now() - started;
+  if (outcome === 'completed') {
+    logger.info('job completed', { ...described, duration_ms: Math.round(durationMs) });
+  }
   if (durationMs >= options.slowJobMs) {
     report.slow += 1;
     logger.warn('slow job', { duration_ms: durationMs, threshold_ms: options.slowJobMs, outcome });
@@ -95,6 +100,7 @@ async function runHandler(
   options: WorkerOptions,
   logger: Logger,
   free: () => void,
+  described: Record<string, unknown>,
 ): Promise<FailOutcome | 'completed'> {
   const { job, controller } = run;
   const { db, workerId } = options;
@@ -117,6 +123,7 @@ async function runHandler(
       job,
       logger,
       signal: controller.signal,
+      describe: (fields) => void Object.assign(described, fields),
     };
     await abortable(handler(job.payload, ctx), controller.signal);
   } catch (error) {
@@ -164,7 +171,7 @@ async function runHandler(
       ? failure.error.retryInMs
       : backoffDelay(job.attempts, policy.backoff, options.random),
     maxAttempts: policy.maxAttempts,
-  });
+  }, described);
 }
 
 async function recordFailure(
@@ -172,6 +179,7 @@ async function recordFailure(
   options: WorkerOptions,
   logger: Logger,
   failure: { error: unknown; retryInMs: number; maxAttempts: number | null },
+  described: Record<string, unknown>,
 ): Promise<FailOutcome> {
   const permanent = failure.error instanceof PermanentJobError;
   const message = describeError(failure.error);
@@ -184,7 +192,7 @@ async function recordFailure(
       permanent,
       maxAttempts: failure.maxAttempts,
     });
-    const fields = { error: message, outcome, retry_in_ms: failure.retryInMs };
+    const fields = { ...described, error: message, outcome, retry_in_ms: failure.retryInMs };
     if (outcome === 'dead') logger.error('job dead-lettered', fields);
     else if (outcome === 'retried') logger.warn('job failed; will retry', fields);
     else logger.warn('job failed after its lease was lost', fields);

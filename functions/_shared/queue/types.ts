@@ -31,6 +31,12 @@ export interface JobContext {
   readonly logger: Logger;
   /** Aborted at the kind's timeout or when the worker shuts down. */
   readonly signal: AbortSignal;
+  /**
+   * Adds fields to the line that reports this run's end (`job completed`, `job failed;
+   * will retry`, `job dead-lettered`), e.g. the event it handled, so one line says what
+   * happened to what.
+   */
+  describe(fields: Readonly<Record<string, string | number | boolean | null>>): void;
 }
 
 export type JobHandler<P = unknown> = (payload: P, ctx: JobContext) => Promise<void>;
