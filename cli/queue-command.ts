@@ -1,9 +1,5 @@
-import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type Env, parseConfig } from '../functions/_shared/config/index.ts';
 import { createJobRunner } from '../functions/_shared/jobs/index.ts';
-import type { GatehouseApp } from '../functions/_shared/app.ts';
-import type { Db } from '../functions/_shared/db/types.ts';
 import {
   type DeadJob,
   type DeadJobFilter,
@@ -13,83 +9,19 @@ import {
 } from '../functions/_shared/queue/index.ts';
 import { createLogger } from '../functions/_shared/log/index.ts';
 import { systemClock } from '../functions/_shared/clock.ts';
-import { openDatabase } from './database.ts';
+import {
+  ageText,
+  booleanFlag,
+  type CommandOptions,
+  isUsageError,
+  parseSince,
+  table,
+  UsageError,
+  withDatabase,
+} from './command-support.ts';
 
-export interface QueueCommandOptions {
-  readonly env: Env;
-  readonly projectRoot: string;
-  readonly print?: (line: string) => void;
-  /** Who replays, for the audit log (default `cli:<USER>`). */
-  readonly actor?: string;
-  /** Stops `gatehouse worker` (SIGINT/SIGTERM in the real command). */
-  readonly signal?: AbortSignal;
-  /** The app whose processors `gatehouse worker` runs (`functions/_app`'s); none by default. */
-  readonly app?: GatehouseApp;
-}
-
-const UNITS: Record<string, [name: string, seconds: number]> = {
-  s: ['seconds', 1],
-  m: ['minutes', 60],
-  h: ['hours', 3_600],
-  d: ['days', 86_400],
-  w: ['weeks', 604_800],
-};
-
-/** Further back than this is no filter at all, and `now() - interval` would overflow. */
-const MAX_SINCE_SECONDS = 100 * 366 * 86_400;
-
-/**
- * `30m`, `1h`, `7d` → a Postgres interval (`30 minutes`). Throws a usage error otherwise.
- */
-export function parseSince(text: string): string {
-  const match = /^(\d{1,6})([smhdw])$/.exec(text.trim());
-  if (!match) {
-    throw new UsageError(
-      `--since must be a number and a unit (s, m, h, d, w), like 30m or 1h; got "${text}"`,
-    );
-  }
-  const count = Number(match[1]);
-  const [unit, seconds] = UNITS[match[2]!]!;
-  if (count * seconds > MAX_SINCE_SECONDS) {
-    throw new UsageError(`--since reaches back at most 100 years; got "${text}"`);
-  }
-  // `1 hour`, not `1 hours`: the text is echoed back to the operator.
-  return `${count} ${count === 1 ? unit.slice(0, -1) : unit}`;
-}
-
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
-
-async function withDatabase<T>(
-  options: QueueCommandOptions,
-  print: (line: string) => void,
-  fn: (db: Db, config: ReturnType<typeof parseConfig>, jobsDb: Db) => Promise<T>,
-): Promise<T> {
-  const config = parseConfig(options.env);
-  const local = { ...config, dataDir: resolve(options.projectRoot, config.dataDir) };
-  const database = await openDatabase(local, { warn: print });
-  try {
-    // Operator commands wait as long as their work takes; the worker runs jobs on the job
-    // engine's pool, with its bounds.
-    return await fn(database.adminDb, local, database.jobsDb);
-  } finally {
-    await database.close();
-  }
-}
-
-function ageText(ms: number): string {
-  if (ms <= 0) return '-';
-  if (ms < 1_000) return `${ms} ms`;
-  if (ms < 120_000) return `${Math.round(ms / 1_000)} s`;
-  if (ms < 7_200_000) return `${Math.round(ms / 60_000)} min`;
-  return `${Math.round(ms / 3_600_000)} h`;
-}
-
-function table(rows: string[][]): string[] {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
-}
+export type { CommandOptions as QueueCommandOptions } from './command-support.ts';
+export { parseSince } from './command-support.ts';
 
 /**
  * `gatehouse queue health [--json]`: depth, scheduled, running, dead and the oldest due
@@ -97,7 +29,7 @@ function table(rows: string[][]): string[] {
  */
 export async function runQueueCommand(
   args: readonly string[],
-  options: QueueCommandOptions,
+  options: CommandOptions,
 ): Promise<number> {
   const print = options.print ?? ((line: string) => console.log(line));
   const [sub, ...rest] = args;
@@ -195,7 +127,7 @@ function printDeadJob(job: DeadJob, print: (line: string) => void): void {
  */
 export async function runDlqCommand(
   args: readonly string[],
-  options: QueueCommandOptions,
+  options: CommandOptions,
 ): Promise<number> {
   const print = options.print ?? ((line: string) => console.log(line));
   const [sub, ...rest] = args;
@@ -271,9 +203,7 @@ export async function runDlqCommand(
         '       gatehouse dlq retry --since 1h [--provider p] [--kind k] [--id n ...]',
     );
   } catch (error) {
-    if (
-      error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
-    ) {
+    if (isUsageError(error)) {
       print((error as Error).message);
       return 2;
     }
@@ -288,7 +218,7 @@ export async function runDlqCommand(
  */
 export async function runWorkerCommand(
   args: readonly string[],
-  options: QueueCommandOptions,
+  options: CommandOptions,
 ): Promise<number> {
   const print = options.print ?? ((line: string) => console.log(line));
   const once = booleanFlag(args, 'once', 'usage: gatehouse worker [--once]', print);
@@ -330,27 +260,4 @@ export async function runWorkerCommand(
     print('worker stopped');
     return 0;
   });
-}
-
-/**
- * Whether `--<name>`, the command's only flag, is among `args`; null (after printing the
- * problem and `usage`) when anything else is there.
- */
-function booleanFlag(
-  args: readonly string[],
-  name: string,
-  usage: string,
-  print: (line: string) => void,
-): boolean | null {
-  try {
-    const { values } = parseArgs({
-      args: [...args],
-      options: { [name]: { type: 'boolean', default: false } },
-      strict: true,
-    });
-    return values[name] === true;
-  } catch (error) {
-    print(`${(error as Error).message}\n${usage}`);
-    return null;
-  }
 }

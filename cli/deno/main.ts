@@ -13,6 +13,7 @@ import { SHUTDOWN_DEADLINE_MS, startGatehouse, StartupError } from '../start.ts'
 import { serveWithDeno } from './serve.ts';
 import { runMigrateCommand } from '../migrate-command.ts';
 import { runDlqCommand, runQueueCommand, runWorkerCommand } from '../queue-command.ts';
+import { runEventsCommand } from '../events-command.ts';
 import { notFoundApp } from '../not-found.ts';
 import { app } from '../../functions/_app/index.ts';
 
@@ -29,6 +30,8 @@ Commands:
   dlq list [filters]       dead jobs (--since 7d --provider p --kind k --limit n --json)
   dlq show <id>            one dead job with its payload and every attempt's error
   dlq retry --since 1h     replay dead jobs by filter (--provider p --kind k --id n); audited
+  events list [filters]    latest events and their jobs (--since 1h --provider p --status s)
+  events show <p> <key>    one event: its payload, job(s), every attempt's error, its outcome
   help                     show this text
 
 Environment: see docs/configuration.md (".env" in the project folder is read; real variables win).`;
@@ -79,6 +82,7 @@ async function main(args: string[]): Promise<number> {
     }
     case 'queue':
     case 'dlq':
+    case 'events':
     case 'worker': {
       const env = await loadLocalEnv(resolve(projectRoot, '.env'), Deno.env.toObject());
       const controller = new AbortController();
@@ -88,6 +92,7 @@ async function main(args: string[]): Promise<number> {
       const options = { env, projectRoot, signal: controller.signal, app };
       if (command === 'queue') return await runQueueCommand(rest, options);
       if (command === 'dlq') return await runDlqCommand(rest, options);
+      if (command === 'events') return await runEventsCommand(rest, options);
       return await runWorkerCommand(rest, options);
     }
     case undefined:
