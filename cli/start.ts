@@ -13,6 +13,7 @@ import { FUNCTIONS } from './functions.ts';
 import { createLocalRouter, type FetchApp, FUNCTIONS_PREFIX } from './local-router.ts';
 import { loadMigrationFiles, runMigrations } from './migrate.ts';
 import { createJobRunner } from '../functions/_shared/jobs/index.ts';
+import { webhookEndpoints } from '../functions/webhooks/endpoints.ts';
 import { type Scheduler, startScheduler } from './scheduler.ts';
 
 export interface HttpServer {
@@ -201,11 +202,24 @@ function printBanner(
   },
 ): void {
   const { config, base, filled } = details;
-  const names = Object.keys(FUNCTIONS);
-  const width = Math.max(...names.map((name) => name.length));
+  const functions = `${base}${FUNCTIONS_PREFIX}`;
   print(`Gatehouse (${config.env}) listening on ${base}`);
-  print(`  Functions  ${base}${FUNCTIONS_PREFIX}/<name>`);
-  for (const name of names) print(`    ${name.padEnd(width)}  ${base}${FUNCTIONS_PREFIX}/${name}`);
+  print(`  Functions  ${functions}/<name>`);
+  for (const name of Object.keys(FUNCTIONS)) {
+    if (name !== 'webhooks') print(`    ${name.padEnd(9)} ${functions}/${name}`);
+  }
+  print('  Webhooks   the URLs to give each provider:');
+  const endpoints = webhookEndpoints(config);
+  const width = Math.max(...endpoints.map((endpoint) => endpoint.provider.length));
+  for (const endpoint of endpoints) {
+    const url = `${functions}/webhooks${endpoint.path}`;
+    const note = endpoint.missing
+      ? `  (refuses every delivery until ${endpoint.missing} is set)`
+      : endpoint.note
+      ? `  (${endpoint.note})`
+      : '';
+    print(`    ${endpoint.provider.padEnd(width)}  ${url}${note}`);
+  }
   print(`  Web        ${base}/`);
   print(`  Database   ${details.database}`);
   const generated = Object.entries(filled);

@@ -53,6 +53,11 @@ describe('gatehouse start', () => {
     const output = gatehouse.output();
     expect(output).toContain(`listening on ${base}`);
     expect(output).toContain(`${base}/functions/v1/health`);
+    // The URLs to register, one per provider; never the function's bare base (a 404).
+    expect(output).toMatch(new RegExp(`whatsapp +${base}/functions/v1/webhooks/whatsapp\\b`));
+    expect(output).toMatch(new RegExp(`stripe +${base}/functions/v1/webhooks/stripe\\b`));
+    expect(output).toContain(`${base}/functions/v1/webhooks/ussd/<USSD_PATH_TOKEN>`);
+    expect(output).not.toMatch(new RegExp(`${base}/functions/v1/webhooks\\s`));
     if (database) {
       expect(output).toMatch(/Database {3}postgres:\/\/postgres@127\.0\.0\.1:5432\/gh_test_/);
     } else {
