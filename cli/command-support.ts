@@ -68,7 +68,7 @@ export async function withDatabase<T>(
 ): Promise<T> {
   const config = parseConfig(options.env);
   const local = { ...config, dataDir: resolve(options.projectRoot, config.dataDir) };
-  const database = await openDatabase(local, { warn: print });
+  const database = await openDatabase(local, { warn: print, viaRunningServer: true });
   try {
     // Operator commands wait as long as their work takes; the worker runs jobs on the job
     // engine's pool, with its bounds.

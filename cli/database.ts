@@ -1,9 +1,13 @@
 import { join } from 'node:path';
 import type { Config } from '../functions/_shared/config/index.ts';
-import { createPostgresDb, describeDatabaseUrl } from '../functions/_shared/db/postgres.ts';
+import {
+  createPostgresDb,
+  describeDatabaseUrl,
+  type PostgresDbOptions,
+} from '../functions/_shared/db/postgres.ts';
 import type { Db } from '../functions/_shared/db/types.ts';
 import { openPools } from '../functions/_shared/runtime/pools.ts';
-import { lockDataDir } from './data-dir-lock.ts';
+import { type DataDirLock, DataDirLockedError, lockDataDir } from './data-dir-lock.ts';
 import { EMBEDDED_POOL, startEmbeddedDatabase } from './embedded-db.ts';
 import { dataDirStartupError } from './startup-errors.ts';
 
@@ -23,36 +27,50 @@ export interface OpenedDatabase {
   close(): Promise<void>;
 }
 
+export interface OpenDatabaseOptions {
+  readonly warn?: (message: string) => void;
+  /** Run PGlite in a thread of its own (the server, under Deno). */
+  readonly inWorker?: boolean;
+  /**
+   * When a running local server holds the embedded database, connect to it through the
+   * port it serves (the CLI's commands) instead of refusing; `warn` says so.
+   */
+  readonly viaRunningServer?: boolean;
+}
+
 /**
  * `DATABASE_URL` set → pools on that Postgres; unset → the embedded PGlite in
- * `<dataDir>/pglite`, served on `embeddedPort` (a free port if that one is taken). With
- * `inWorker` (the server, under Deno) PGlite runs in a thread of its own.
+ * `<dataDir>/pglite`, served on `embeddedPort` (a free port if that one is taken), or, with
+ * `viaRunningServer`, the one a running local server already serves.
  */
 export async function openDatabase(
   config: Config,
-  options: { warn?: (message: string) => void; inWorker?: boolean } = {},
+  options: OpenDatabaseOptions = {},
 ): Promise<OpenedDatabase> {
   if (config.database.url !== null) {
-    const url = config.database.url;
-    const pools = openPools(url, config.database);
-    const adminDb = createPostgresDb({
-      url,
-      max: 2,
-      prepare: config.database.prepare,
-      applicationName: 'gatehouse-admin',
-    });
-    return {
-      db: pools.db,
-      jobsDb: pools.jobsDb,
-      adminDb,
-      description: describeDatabaseUrl(url),
-      embedded: false,
-      close: () => Promise.all([pools.close(5), adminDb.close(5)]).then(() => undefined),
-    };
+    return openRemote(config.database.url, config, describeDatabaseUrl(config.database.url));
   }
-  const release = await lockDataDir(config.dataDir).catch((error) => {
+  let lock: DataDirLock;
+  try {
+    lock = await lockDataDir(config.dataDir);
+  } catch (error) {
+    const holder = error instanceof DataDirLockedError ? error.holder : null;
+    if (options.viaRunningServer && holder?.url) {
+      options.warn?.(
+        `the local server (pid ${holder.pid}) has the embedded database open: using it ` +
+          `through ${describeDatabaseUrl(holder.url)}`,
+      );
+      // The embedded database runs one session's statements at a time: one connection.
+      return openRemote(
+        holder.url,
+        config,
+        `${describeDatabaseUrl(holder.url)} (the running server's embedded database)`,
+        EMBEDDED_POOL,
+      );
+    }
     throw dataDirStartupError(error, config.dataDir) ?? error;
-  });
+  }
+  const release = () => lock.release();
   const dataDir = join(config.dataDir, 'pglite');
   try {
     const start = (port: number) =>
@@ -68,6 +86,7 @@ export async function openDatabase(
       embedded = await start(0);
     }
     const started = embedded;
+    await lock.announce(started.url);
     const pools = openPools(started.url, config.database, {
       ...EMBEDDED_POOL,
       applicationName: 'gatehouse-embedded',
@@ -91,4 +110,28 @@ export async function openDatabase(
     await release();
     throw error;
   }
+}
+
+/** Pools on the Postgres at `url` (or a running server's embedded database). */
+function openRemote(
+  url: string,
+  config: Config,
+  description: string,
+  pool: Partial<PostgresDbOptions> = {},
+): OpenedDatabase {
+  const pools = openPools(url, config.database, pool);
+  const adminDb = createPostgresDb({
+    url,
+    max: pool.max ?? 2,
+    prepare: config.database.prepare,
+    applicationName: 'gatehouse-admin',
+  });
+  return {
+    db: pools.db,
+    jobsDb: pools.jobsDb,
+    adminDb,
+    description,
+    embedded: false,
+    close: () => Promise.all([pools.close(5), adminDb.close(5)]).then(() => undefined),
+  };
 }

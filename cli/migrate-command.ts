@@ -79,7 +79,7 @@ export async function runMigrateCommand(
 
   const config = parseConfig(options.env);
   const localConfig = { ...config, dataDir: resolve(options.projectRoot, config.dataDir) };
-  const database = await openDatabase(localConfig, { warn: print });
+  const database = await openDatabase(localConfig, { warn: print, viaRunningServer: true });
   try {
     const files = await loadMigrationFiles(dir);
     print(`database: ${database.description}`);
