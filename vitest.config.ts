@@ -7,8 +7,11 @@ export default defineConfig({
     exclude: [
       ...configDefaults.exclude,
       'tests/faults/**',
-      // Two sessions, one terminating the other: only a Postgres server can stage it.
-      ...(process.env.TEST_DATABASE_URL ? [] : ['tests/driver-fault.test.ts']),
+      // Only a Postgres server can stage these: two sessions, one terminating the other;
+      // the Supabase CLI connecting over the network.
+      ...(process.env.TEST_DATABASE_URL
+        ? []
+        : ['tests/driver-fault.test.ts', 'tests/supabase-cli.test.ts']),
     ],
     // Each test file gets its own database (see tests/support/database.ts), so files
     // run in parallel without seeing each other's rows.

@@ -48,7 +48,12 @@ describe('runMigrations', () => {
     // Handed over out of order: the runner sorts by name, and later files depend on earlier.
     const report = await runMigrations(db, [...files].reverse(), { log: (l) => lines.push(l) });
 
-    expect(report).toEqual({ applied: ORDERED, alreadyApplied: 0, unknownApplied: [] });
+    expect(report).toEqual({
+      applied: ORDERED,
+      alreadyApplied: 0,
+      unknownApplied: [],
+      adopted: [],
+    });
     expect(await effects(db)).toEqual([
       'create_effects',
       'create_accounts',
@@ -70,7 +75,7 @@ describe('runMigrations', () => {
 
     const again = await runMigrations(db, files);
 
-    expect(again).toEqual({ applied: [], alreadyApplied: 5, unknownApplied: [] });
+    expect(again).toEqual({ applied: [], alreadyApplied: 5, unknownApplied: [], adopted: [] });
     expect(await effects(db)).toHaveLength(5);
   });
 
@@ -180,6 +185,7 @@ describe('runMigrations', () => {
       applied: [],
       alreadyApplied: 3,
       unknownApplied: ORDERED.slice(3),
+      adopted: [],
     });
     expect(lines.some((line) => line.startsWith('warning:') && line.includes(ORDERED[4]!)))
       .toBe(true);
@@ -195,6 +201,58 @@ describe('runMigrations', () => {
                 as authenticated`,
     );
     expect(privileges).toEqual({ anon: false, authenticated: false });
+  });
+
+  it('records each file it applies where supabase db push looks for applied versions', async () => {
+    const { db } = await freshDatabase();
+    const files = await loadMigrationFiles(fixtureDir('ordered'));
+    await runMigrations(db, files);
+    const rows = await db.query<{ version: string; name: string; statements: string[] }>(
+      'select version, name, statements from supabase_migrations.schema_migrations order by version',
+    );
+    expect(rows.map((row) => [row.version, row.name])).toEqual(
+      ORDERED.map((name) => [name.slice(0, 14), name.slice(15, -4)]),
+    );
+    expect(rows[0]!.statements).toEqual([files.find((f) => f.name === ORDERED[0])!.sql]);
+  });
+
+  it('counts the versions supabase db push applied as applied, and checks them from then on', async () => {
+    const { db } = await freshDatabase();
+    const files = await loadMigrationFiles(fixtureDir('ordered'));
+    const pushed = files.filter((file) => ORDERED.slice(0, 2).includes(file.name));
+    // What `supabase db push` leaves: its table, and the first two files applied.
+    await db.exec(`create schema supabase_migrations;
+      create table supabase_migrations.schema_migrations
+        (version text primary key, statements text[], name text);`);
+    for (const file of pushed) {
+      await db.exec(file.sql);
+      await db.query(
+        'insert into supabase_migrations.schema_migrations (version, name) values ($1, $2)',
+        [file.name.slice(0, 14), file.name.slice(15, -4)],
+      );
+    }
+    const lines: string[] = [];
+    const report = await runMigrations(db, files, { log: (line) => lines.push(line) });
+    expect(report).toMatchObject({ applied: ORDERED.slice(2), adopted: ORDERED.slice(0, 2) });
+    expect(lines.slice(0, 2)).toEqual(
+      ORDERED.slice(0, 2).map((name) => `counted ${name} as applied: supabase db push applied it`),
+    );
+    expect(await effects(db)).toEqual(ORDERED.map((name) => name.slice(15, -4)));
+    const sources = await db.query<{ name: string; source: string }>(
+      'select name, source from gatehouse.schema_migrations order by name',
+    );
+    expect(sources.map((row) => row.source)).toEqual([
+      'supabase',
+      'supabase',
+      'gatehouse',
+      'gatehouse',
+      'gatehouse',
+    ]);
+    // Adopted with the checksum of the file on disk: an edit afterwards is refused.
+    const edited = files.map((file) =>
+      file.name === ORDERED[0] ? { ...file, checksum: 'x' } : file
+    );
+    await expect(runMigrations(db, edited)).rejects.toThrow(/was edited after it was applied/);
   });
 
   it('applies each file exactly once when two runners start together', async () => {

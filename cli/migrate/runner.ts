@@ -5,6 +5,11 @@ import { BOOTSTRAP_SQL } from '../bootstrap.ts';
 import { MigrationError } from './errors.ts';
 import { type MigrationFile, sortMigrationFiles } from './files.ts';
 import { findTransactionControl } from './transaction-control.ts';
+import {
+  adoptSupabaseHistory,
+  recordForSupabase,
+  SUPABASE_HISTORY_SQL,
+} from './supabase-history.ts';
 
 export interface RunMigrationsOptions {
   /** Receives one line per step (applied file, warnings). Silent when omitted. */
@@ -18,6 +23,8 @@ export interface MigrationReport {
   alreadyApplied: number;
   /** Applied names with no file on disk: migrations of a newer deploy. Not an error. */
   unknownApplied: string[];
+  /** Files `supabase db push` had applied, counted as applied (and now recorded here). */
+  adopted: string[];
 }
 
 /**
@@ -47,6 +54,9 @@ begin
       'Migrations applied by the gatehouse runner, one row per file, with the checksum it had.';
     revoke all on table gatehouse.schema_migrations from public, anon, authenticated;
   end if;
+  -- Who applied it: this runner, or supabase db push (adopted; see supabase-history.ts).
+  alter table gatehouse.schema_migrations
+    add column if not exists source text not null default 'gatehouse';
 end
 $setup$;
 `;
@@ -77,7 +87,8 @@ export async function runMigrations(
   const sorted = sortMigrationFiles(files);
   for (const file of sorted) assertNoTransactionControl(file);
 
-  const applied = await prepare(db);
+  const { applied, adopted } = await prepare(db, sorted);
+  for (const name of adopted) log(`counted ${name} as applied: supabase db push applied it`);
 
   const onDisk = new Set(sorted.map((file) => file.name));
   const edited = sorted.filter((file) => {
@@ -99,6 +110,7 @@ export async function runMigrations(
   const report: MigrationReport = {
     applied: [],
     alreadyApplied: sorted.filter((file) => applied.has(file.name)).length,
+    adopted,
     unknownApplied,
   };
   for (const file of sorted) {
@@ -140,6 +152,7 @@ async function applyOne(db: Db, file: MigrationFile): Promise<ApplyResult> {
         'insert into gatehouse.schema_migrations (name, checksum, duration_ms) values ($1, $2, $3)',
         [file.name, file.checksum, durationMs],
       );
+      await recordForSupabase(tx, file);
       return { status: 'applied', durationMs };
     });
   } catch (error) {
@@ -149,22 +162,28 @@ async function applyOne(db: Db, file: MigrationFile): Promise<ApplyResult> {
 }
 
 /**
- * Under the lock: bootstrap, create the record table if missing, and read it. Returns
- * applied name → checksum.
+ * Under the lock: bootstrap, create the record tables if missing (ours and the Supabase
+ * CLI's), adopt what `supabase db push` applied, and read ours. Returns applied name →
+ * checksum, and the names adopted.
  */
-async function prepare(db: Db): Promise<Map<string, string>> {
+async function prepare(
+  db: Db,
+  files: readonly MigrationFile[],
+): Promise<{ applied: Map<string, string>; adopted: string[] }> {
   try {
     return await db.transaction(async (tx) => {
       await tx.query(TAKE_LOCK);
       await tx.exec(BOOTSTRAP_SQL);
       await tx.exec(CREATE_MIGRATIONS_TABLE);
-      return await readApplied(tx);
+      await tx.exec(SUPABASE_HISTORY_SQL);
+      const adopted = await adoptSupabaseHistory(tx, files, await readApplied(tx));
+      return { applied: await readApplied(tx), adopted };
     });
   } catch (error) {
     if (error instanceof DatabaseUnavailableError) throw error;
     const { text, code } = describePostgresError(error);
     throw new MigrationError(
-      `migration setup (bootstrap, gatehouse.schema_migrations) failed: ${text}`,
+      `migration setup (bootstrap, gatehouse.schema_migrations, supabase_migrations) failed: ${text}`,
       { files: [], code, cause: error },
     );
   }
