@@ -16,7 +16,7 @@ import { createPostgresDb } from '../functions/_shared/db/postgres.ts';
 import { cpuSeconds } from './lib/cpu.ts';
 import { Http1Connection, postRequest } from './lib/http1.ts';
 import { whatsappBody } from './lib/whatsapp.ts';
-import { signWhatsApp } from '../tests/support/webhooks/signers.ts';
+import { signWhatsApp } from '../functions/_shared/webhooks/signing.ts';
 
 export interface LoadSpec {
   readonly subject: 'http' | 'insert';

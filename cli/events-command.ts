@@ -144,7 +144,7 @@ function verdict(event: EventTrace): string {
   }
 }
 
-function printTrace(event: EventTrace, print: (line: string) => void): void {
+export function printTrace(event: EventTrace, print: (line: string) => void): void {
   print(`event ${event.provider} ${event.key}`);
   print(`  type        ${event.type}`);
   print(`  status      ${verdict(event)}`);

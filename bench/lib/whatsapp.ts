@@ -1,4 +1,4 @@
-import { whatsappNotification } from '../../tests/support/webhooks/payloads.ts';
+import { whatsappNotification } from '../../functions/_shared/webhooks/whatsapp/notification.ts';
 
 /** Distinct senders in the generated traffic (each has its own per-sender bucket). */
 export const SENDERS = 5_000;

@@ -14,6 +14,7 @@ import { serveWithDeno } from './serve.ts';
 import { runMigrateCommand } from '../migrate-command.ts';
 import { runDlqCommand, runQueueCommand, runWorkerCommand } from '../queue-command.ts';
 import { runEventsCommand } from '../events-command.ts';
+import { runSendCommand } from '../send-command.ts';
 import { notFoundApp } from '../not-found.ts';
 import { app } from '../../functions/_app/index.ts';
 
@@ -32,6 +33,8 @@ Commands:
   dlq retry --since 1h     replay dead jobs by filter (--provider p --kind k --id n); audited
   events list [filters]    latest events and their jobs (--since 1h --provider p --status s)
   events show <p> <key>    one event: its payload, job(s), every attempt's error, its outcome
+  send <provider>          post a signed sample delivery to the running server and follow
+                           it (whatsapp, stripe, standard <source>, ussd)
   help                     show this text
 
 Environment: see docs/configuration.md (".env" in the project folder is read; real variables win).`;
@@ -83,6 +86,7 @@ async function main(args: string[]): Promise<number> {
     case 'queue':
     case 'dlq':
     case 'events':
+    case 'send':
     case 'worker': {
       const env = await loadLocalEnv(resolve(projectRoot, '.env'), Deno.env.toObject());
       const controller = new AbortController();
@@ -93,6 +97,7 @@ async function main(args: string[]): Promise<number> {
       if (command === 'queue') return await runQueueCommand(rest, options);
       if (command === 'dlq') return await runDlqCommand(rest, options);
       if (command === 'events') return await runEventsCommand(rest, options);
+      if (command === 'send') return await runSendCommand(rest, options);
       return await runWorkerCommand(rest, options);
     }
     case undefined:

@@ -4,8 +4,8 @@
  * Payloads and signatures come from the project's webhook test support, so the generator
  * speaks exactly what the intake tests speak. Runs under Deno (the generator) and Node.
  */
-import { whatsappNotification } from '../../support/webhooks/payloads.ts';
-import { signStripe, signWhatsApp } from '../../support/webhooks/signers.ts';
+import { whatsappNotification } from '../../../functions/_shared/webhooks/whatsapp/notification.ts';
+import { signStripe, signWhatsApp } from '../../../functions/_shared/webhooks/signing.ts';
 import type { LoadProvider, LoadSpec, SignedTraffic } from './load-spec.ts';
 
 /** One request: its event key, headers (besides host and length) and body. */

@@ -9,7 +9,7 @@ import {
 } from 'node:http';
 import { createServer as createTcpServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { signWhatsApp } from '../../support/webhooks/signers.ts';
+import { signWhatsApp } from '../../../functions/_shared/webhooks/signing.ts';
 import { freePort } from '../../support/process.ts';
 import { startLoad } from './load.ts';
 

@@ -1,4 +1,13 @@
 /** Test support for webhook verifiers and for tests of the whole intake. */
-export { fromBase64, signStandard, signStripe, signWhatsApp, toBase64 } from './signers.ts';
+export {
+  fromBase64,
+  signStandard,
+  signStripe,
+  signWhatsApp,
+  toBase64,
+} from '../../../functions/_shared/webhooks/signing.ts';
 export { signatureFailure } from './assertions.ts';
-export { type TestWhatsAppMessage, whatsappNotification } from './payloads.ts';
+export {
+  whatsappNotification,
+  type WhatsAppTextMessage,
+} from '../../../functions/_shared/webhooks/whatsapp/notification.ts';

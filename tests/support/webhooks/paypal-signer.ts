@@ -5,7 +5,7 @@
  */
 import { crc32 } from 'node:zlib';
 import { PAYPAL_AUTH_ALGO, PAYPAL_HEADERS } from '../../../functions/_shared/webhooks/paypal.ts';
-import { toBase64 } from './signers.ts';
+import { toBase64 } from '../../../functions/_shared/webhooks/signing.ts';
 
 const RSA_PKCS1_SHA256 = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as const;
 const SHA256_WITH_RSA_OID = '1.2.840.113549.1.1.11';

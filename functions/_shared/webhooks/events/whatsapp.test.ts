@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { whatsappNotification } from '../../../../tests/support/webhooks/payloads.ts';
+import { whatsappNotification } from '../whatsapp/notification.ts';
 import { MalformedPayloadError } from './types.ts';
 import {
   extractWhatsAppEvents,

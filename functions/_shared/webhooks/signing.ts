@@ -1,11 +1,11 @@
 /**
- * Signers that play the provider in tests: each returns the headers a real delivery of
- * `body` would carry. They compute signatures with the project's own HMAC, independently
- * of the libraries the verifiers use, so a test cannot pass by a library agreeing with
- * itself.
+ * How providers sign their deliveries, for whoever plays a provider (`gatehouse send`, the
+ * tests): each returns the headers a real delivery of `body` would carry. They compute
+ * signatures with the project's own HMAC, independently of the libraries the verifiers
+ * use, so a test cannot pass by a library agreeing with itself.
  */
-import { hmacSha256, toBytes, toHex } from '../../../functions/_shared/crypto/index.ts';
-import { concatBytes } from '../../../functions/_shared/streams/index.ts';
+import { hmacSha256, toBytes, toHex } from '../crypto/index.ts';
+import { concatBytes } from '../streams/index.ts';
 
 /**
  * Headers of a WhatsApp (Meta) delivery: `X-Hub-Signature-256: sha256=<hex>` over the body.

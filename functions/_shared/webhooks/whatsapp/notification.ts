@@ -1,5 +1,5 @@
 /** One text message in a WhatsApp notification. */
-export interface TestWhatsAppMessage {
+export interface WhatsAppTextMessage {
   readonly id: string;
   readonly from: string;
   readonly text?: string;
@@ -7,7 +7,8 @@ export interface TestWhatsAppMessage {
 
 /**
  * A WhatsApp Cloud API notification as Meta sends it: one `messages` change carrying the
- * given text messages (each with its contact) and statuses.
+ * given text messages (each with its contact) and statuses. For whoever plays Meta:
+ * `gatehouse send whatsapp`, the tests, the benchmarks.
  *
  * @example
  * ```ts
@@ -17,7 +18,7 @@ export interface TestWhatsAppMessage {
  * ```
  */
 export function whatsappNotification(
-  messages: readonly TestWhatsAppMessage[],
+  messages: readonly WhatsAppTextMessage[],
   options: {
     statuses?: readonly { id: string; status: string }[];
     phoneNumberId?: string;
