@@ -20,6 +20,7 @@
  * `--boss-poll-seconds`. Ends with correctness checks (every job ran exactly once and is
  * completed); exits 1 when one fails.
  */
+import { postgresJobStore } from '../functions/_shared/queue/store.ts';
 import { Logger as GraphileLogger, makeWorkerUtils, run as runGraphile } from 'graphile-worker';
 import { PgBoss } from 'pg-boss';
 import postgres from 'postgres';
@@ -171,6 +172,7 @@ async function gatehouse(url: string): Promise<Result> {
     const logger = createLogger({ level: 'warn', sink: (line) => console.error(line) });
     const pass = (budgetMs: number) =>
       runWorker({
+        store: postgresJobStore,
         db,
         registry,
         logger,

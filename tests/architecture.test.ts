@@ -102,6 +102,19 @@ describe('the rules of the house', () => {
     expect(readers).toEqual([]);
   });
 
+  it('the worker loop receives the store: it imports store.ts for types only', () => {
+    const loop = ['worker.ts', 'run-job.ts'].map((name) =>
+      join(FUNCTIONS, '_shared', 'queue', name)
+    );
+    const valueImports = loop.filter((file) =>
+      /import\s+(?!type\b)[^;]*from\s+'\.\/store\.ts'/.test(code(readFileSync(file, 'utf8')))
+    );
+    expect(valueImports).toEqual([]);
+    expect(code(readFileSync(loop[0]!, 'utf8'))).toMatch(
+      /import type \{ JobStore \} from '\.\/store\.ts'/,
+    );
+  });
+
   it(`no file in functions/ or cli/ is over ${MAX_LINES} lines`, () => {
     const long = [...runtimeFiles, ...cliFiles].flatMap((file) => {
       const lines = readFileSync(file, 'utf8').split('\n').length;

@@ -4,6 +4,7 @@
  * is claimed ahead and handed back if the worker stops; leases are still checked at every
  * completion, and the heartbeat renews the leases of claimed jobs waiting for a slot.
  */
+import { postgresJobStore } from '../functions/_shared/queue/store.ts';
 import { describe, expect, it } from 'vitest';
 import { systemClock } from '../functions/_shared/clock.ts';
 import type { Db, Transaction } from '../functions/_shared/db/types.ts';
@@ -53,6 +54,7 @@ function counted(db: Db) {
 
 function worker(db: Db, registry: JobRegistry, overrides: Partial<WorkerOptions> = {}) {
   return runWorker({
+    store: postgresJobStore,
     db,
     registry,
     logger: capturedLogger().logger,

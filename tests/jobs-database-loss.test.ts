@@ -4,6 +4,7 @@
  * what failed and carry on; none leaves a promise rejection unhandled (under Deno that
  * ends the server process), and a pass resolves with its report.
  */
+import { postgresJobStore } from '../functions/_shared/queue/store.ts';
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../functions/_shared/clock.ts';
 import { parseConfig } from '../functions/_shared/config/index.ts';
@@ -114,6 +115,7 @@ describe('a worker pass whose database goes away mid-pass', () => {
       });
     const logs = capturedLogger();
     const pass = runWorker({
+      store: postgresJobStore,
       db: database.connect({ max: 3 }),
       registry,
       logger: logs.logger,

@@ -3,6 +3,7 @@
  * workers, crash recovery through leases, retries with backoff, dead letters, replay,
  * throttles and the processing kill switch.
  */
+import { postgresJobStore } from '../functions/_shared/queue/store.ts';
 import { describe, expect, it } from 'vitest';
 import type { Db } from '../functions/_shared/db/types.ts';
 import { systemClock } from '../functions/_shared/clock.ts';
@@ -44,6 +45,7 @@ function workerPool(max: number): { db: Db; close: () => Promise<void> } {
 
 function worker(db: Db, registry: JobRegistry, overrides: Partial<WorkerOptions> = {}) {
   return runWorker({
+    store: postgresJobStore,
     db,
     registry,
     logger: capturedLogger().logger,

@@ -4,6 +4,7 @@
  * leases without being taken over, and a job whose lease is lost is stopped with its
  * writes rolled back. (Claimed jobs waiting for a slot: jobs-batching.test.ts.)
  */
+import { postgresJobStore } from '../functions/_shared/queue/store.ts';
 import { describe, expect, it } from 'vitest';
 import { systemClock } from '../functions/_shared/clock.ts';
 import type { Db } from '../functions/_shared/db/types.ts';
@@ -44,6 +45,7 @@ function observed(db: Db): { db: Db; calls: (fn: string) => number } {
 function worker(db: Db, registry: JobRegistry, overrides: Partial<WorkerOptions> = {}) {
   const logs = capturedLogger();
   const report = runWorker({
+    store: postgresJobStore,
     db,
     registry,
     logger: logs.logger,

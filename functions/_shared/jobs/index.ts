@@ -6,6 +6,7 @@ import { createKicker } from '../queue/kicker.ts';
 import { JobRegistry } from '../queue/registry.ts';
 import type { WorkerReport } from '../queue/types.ts';
 import { newWorkerId, runWorker } from '../queue/worker.ts';
+import { postgresJobStore } from '../queue/store.ts';
 import { INBOUND_EVENT_KINDS, inboundEventHandler, type InboundEventProcessor } from './inbound.ts';
 import { RETENTION_KIND, retentionHandler, scheduleMaintenance } from './maintenance.ts';
 import { logInboundWhatsAppMessage } from '../webhooks/whatsapp/inbound-log.ts';
@@ -108,6 +109,7 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
     }
     return runWorker({
       db,
+      store: postgresJobStore,
       registry,
       logger,
       clock: deps.clock,

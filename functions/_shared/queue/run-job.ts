@@ -3,7 +3,7 @@ import { backoffDelay } from './backoff.ts';
 import { JobTimeoutError, LeaseLostError, PermanentJobError, RetryJobError } from './errors.ts';
 import { lazyTransaction } from './lazy-transaction.ts';
 import type { RegisteredJob } from './registry.ts';
-import { completeJob, failJob, type FailOutcome, recordSlowJob } from './store.ts';
+import type { FailOutcome } from './store.ts';
 import type { ClaimedJob, JobContext, WorkerReport } from './types.ts';
 import type { WorkerOptions } from './worker.ts';
 
@@ -84,7 +84,7 @@ export async function runJob(run: JobRun, options: WorkerOptions, report: Worker
   if (durationMs >= options.slowJobMs) {
     report.slow += 1;
     logger.warn('slow job', { duration_ms: durationMs, threshold_ms: options.slowJobMs, outcome });
-    await recordSlowJob(options.db, {
+    await options.store.recordSlow(options.db, {
       job,
       durationMs,
       thresholdMs: options.slowJobMs,
@@ -151,7 +151,9 @@ async function runHandler(
   if (failure === null) {
     try {
       await lazy.commit(async (tx) => {
-        if (!(await completeJob(tx, job.id, workerId))) throw new LeaseLostError(job.id);
+        if (!(await options.store.complete(tx, job.id, workerId))) {
+          throw new LeaseLostError(job.id);
+        }
       });
       return 'completed';
     } catch (error) {
@@ -184,7 +186,7 @@ async function recordFailure(
   const permanent = failure.error instanceof PermanentJobError;
   const message = describeError(failure.error);
   try {
-    const outcome = await failJob(options.db, {
+    const outcome = await options.store.fail(options.db, {
       id: job.id,
       worker: options.workerId,
       error: message,

@@ -360,3 +360,19 @@ export async function purgeRetention(
     slowJobs: Number(row?.slow_jobs_deleted ?? 0),
   };
 }
+
+/**
+ * The store as the worker loop receives it (`WorkerOptions.store`): the loop and a job's
+ * run call these, never the module, so the loop can be read, and tested, on its own.
+ */
+export const postgresJobStore = {
+  claim: claimJobs,
+  complete: completeJob,
+  completeMany: completeJobs,
+  release: releaseJobs,
+  fail: failJob,
+  extendLeases,
+  recordSlow: recordSlowJob,
+} as const;
+
+export type JobStore = typeof postgresJobStore;

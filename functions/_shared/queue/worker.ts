@@ -5,11 +5,13 @@ import { type Deferred, deferred } from './deferred.ts';
 import { type Hold, type LeaseHeartbeat, startLeaseHeartbeat } from './heartbeat.ts';
 import type { JobRegistry } from './registry.ts';
 import { runJob } from './run-job.ts';
-import { claimJobs, completeJobs, extendLeases, releaseJobs } from './store.ts';
+import type { JobStore } from './store.ts';
 import { type ClaimedJob, emptyReport, type WorkerReport } from './types.ts';
 
 export interface WorkerOptions {
   readonly db: Db;
+  /** The queue's storage (`postgresJobStore`): claims, completions, failures, leases. */
+  readonly store: JobStore;
   readonly registry: JobRegistry;
   readonly logger: Logger;
   readonly clock: Clock;
@@ -89,9 +91,10 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
   const { clock, concurrency, batchSize, logger } = options;
   const report = emptyReport();
   const deadline = clock.now() + options.budgetMs;
-  const complete = batchedCompletion(options.db, options.workerId);
+  const complete = batchedCompletion(options.db, options.workerId, options.store.completeMany);
   const heartbeat = startLeaseHeartbeat({
-    renew: (ids) => extendLeases(options.db, ids, options.workerId, options.leaseSeconds),
+    renew: (ids) =>
+      options.store.extendLeases(options.db, ids, options.workerId, options.leaseSeconds),
     leaseSeconds: options.leaseSeconds,
     clock,
     logger,
@@ -176,7 +179,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
         if (releaseLeases) leasesReleasedAt = sentAt;
         claiming += 1;
         claimingRoom += room;
-        claimJobs(options.db, {
+        options.store.claim(options.db, {
           worker: options.workerId,
           limit: room,
           leaseSeconds: options.leaseSeconds,
@@ -240,7 +243,11 @@ async function releaseWaiting(
 ): Promise<number> {
   for (const { lease } of waiting) heartbeat.release(lease);
   try {
-    return await releaseJobs(options.db, waiting.map(({ job }) => job.id), options.workerId);
+    return await options.store.release(
+      options.db,
+      waiting.map(({ job }) => job.id),
+      options.workerId,
+    );
   } catch (error) {
     // Their leases run out and they are claimed again: nothing is lost.
     options.logger.warn('releasing unstarted jobs failed; their leases will expire', {
@@ -257,7 +264,11 @@ async function releaseWaiting(
  * for a job whose lease is no longer this worker's; rejects (each waiting job) when the
  * statement fails.
  */
-function batchedCompletion(db: Db, worker: string): (id: number) => Promise<boolean> {
+function batchedCompletion(
+  db: Db,
+  worker: string,
+  completeMany: JobStore['completeMany'],
+): (id: number) => Promise<boolean> {
   let pending = new Map<number, Deferred<boolean>>();
   let flushing = false;
   const flush = async () => {
@@ -265,7 +276,7 @@ function batchedCompletion(db: Db, worker: string): (id: number) => Promise<bool
       const batch = pending;
       pending = new Map();
       try {
-        const done = await completeJobs(db, [...batch.keys()], worker);
+        const done = await completeMany(db, [...batch.keys()], worker);
         for (const [id, waiter] of batch) waiter.resolve(done.has(id));
       } catch (error) {
         for (const waiter of batch.values()) waiter.reject(error);
