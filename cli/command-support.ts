@@ -113,3 +113,50 @@ export function booleanFlag(
     return null;
   }
 }
+
+/** `--limit` as given, or `fallback`: a whole number from 1 to 10,000. */
+export function parseLimit(text: string | undefined, fallback = 50): number {
+  const limit = text === undefined ? fallback : Number(text);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
+    throw new UsageError('--limit must be a whole number from 1 to 10000');
+  }
+  return limit;
+}
+
+/** Runs a command; a mistake in its command line is printed and exits 2. */
+export async function guardUsage(
+  print: (line: string) => void,
+  run: () => Promise<number>,
+): Promise<number> {
+  try {
+    return await run();
+  } catch (error) {
+    if (!isUsageError(error)) throw error;
+    print((error as Error).message);
+    return 2;
+  }
+}
+
+/**
+ * Prints a listing: JSON with `json`, else `none` when empty, else a table (`header`, one
+ * `row` per item) and the `footer` line. Returns the exit code, 0.
+ */
+export function printListing<T>(
+  print: (line: string) => void,
+  items: readonly T[],
+  listing: {
+    readonly json: boolean;
+    readonly none: string;
+    readonly header: string[];
+    readonly row: (item: T) => string[];
+    readonly footer: string;
+  },
+): number {
+  if (listing.json) print(JSON.stringify(items, null, 2));
+  else if (items.length === 0) print(listing.none);
+  else {
+    for (const line of table([listing.header, ...items.map(listing.row)])) print(line);
+    print(listing.footer);
+  }
+  return 0;
+}

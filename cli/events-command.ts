@@ -9,9 +9,10 @@ import {
 } from '../functions/_shared/jobs/trace.ts';
 import {
   type CommandOptions,
-  isUsageError,
+  guardUsage,
+  parseLimit,
   parseSince,
-  table,
+  printListing,
   UsageError,
   withDatabase,
 } from './command-support.ts';
@@ -40,7 +41,7 @@ export async function runEventsCommand(
 ): Promise<number> {
   const print = options.print ?? ((line: string) => console.log(line));
   const [sub, ...rest] = args;
-  try {
+  return await guardUsage(print, async () => {
     const { values, positionals } = parseArgs({
       args: [...rest],
       options: OPTIONS,
@@ -49,23 +50,14 @@ export async function runEventsCommand(
     });
     if (sub === 'list') {
       const filter = filterFrom(values);
-      const limit = values.limit === undefined ? 50 : Number(values.limit);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
-        throw new UsageError('--limit must be a whole number from 1 to 10000');
-      }
+      const limit = parseLimit(values.limit);
       return await withDatabase(options, print, async (db) => {
         const events = await listEvents(db, filter, limit);
-        if (values.json) {
-          print(JSON.stringify(events, null, 2));
-          return 0;
-        }
-        if (events.length === 0) {
-          print(`no events (${describe(filter)})`);
-          return 0;
-        }
-        const rows = [['received', 'provider', 'event key', 'type', 'status', 'job', 'attempts']];
-        for (const event of events) {
-          rows.push([
+        return printListing(print, events, {
+          json: values.json,
+          none: `no events (${describe(filter)})`,
+          header: ['received', 'provider', 'event key', 'type', 'status', 'job', 'attempts'],
+          row: (event) => [
             event.receivedAt.toISOString(),
             event.provider,
             shorten(event.key, 48),
@@ -73,11 +65,9 @@ export async function runEventsCommand(
             event.status,
             event.jobStatus ?? '-',
             event.attempts === null ? '-' : String(event.attempts),
-          ]);
-        }
-        for (const line of table(rows)) print(line);
-        print(`${events.length} event(s) (${describe(filter)}), newest first`);
-        return 0;
+          ],
+          footer: `${events.length} event(s) (${describe(filter)}), newest first`,
+        });
       });
     }
     if (sub === 'show') {
@@ -95,13 +85,7 @@ export async function runEventsCommand(
       });
     }
     throw new UsageError(USAGE);
-  } catch (error) {
-    if (isUsageError(error)) {
-      print((error as Error).message);
-      return 2;
-    }
-    throw error;
-  }
+  });
 }
 
 function filterFrom(values: { since?: string; provider?: string; status?: string }): EventFilter {

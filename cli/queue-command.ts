@@ -13,8 +13,10 @@ import {
   ageText,
   booleanFlag,
   type CommandOptions,
-  isUsageError,
+  guardUsage,
+  parseLimit,
   parseSince,
+  printListing,
   table,
   UsageError,
   withDatabase,
@@ -131,7 +133,7 @@ export async function runDlqCommand(
 ): Promise<number> {
   const print = options.print ?? ((line: string) => console.log(line));
   const [sub, ...rest] = args;
-  try {
+  return await guardUsage(print, async () => {
     const { values, positionals } = parseArgs({
       args: [...rest],
       options: FILTER_OPTIONS,
@@ -140,34 +142,23 @@ export async function runDlqCommand(
     });
     if (sub === 'list') {
       const filter = filterFrom(values, '7d');
-      const limit = values.limit === undefined ? 50 : Number(values.limit);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
-        throw new UsageError('--limit must be a whole number from 1 to 10000');
-      }
+      const limit = parseLimit(values.limit);
       return await withDatabase(options, print, async (db) => {
         const jobs = await listDeadJobs(db, filter, limit);
-        if (values.json) {
-          print(JSON.stringify(jobs, null, 2));
-          return 0;
-        }
-        if (jobs.length === 0) {
-          print(`no dead jobs (${describeFilter(filter)})`);
-          return 0;
-        }
-        const rows = [['id', 'queue', 'kind', 'attempts', 'dead at', 'last error']];
-        for (const job of jobs) {
-          rows.push([
+        return printListing(print, jobs, {
+          json: values.json ?? false,
+          none: `no dead jobs (${describeFilter(filter)})`,
+          header: ['id', 'queue', 'kind', 'attempts', 'dead at', 'last error'],
+          row: (job) => [
             String(job.id),
             job.queue,
             job.kind,
             `${job.attempts}/${job.maxAttempts}`,
             job.deadAt.toISOString(),
             (job.lastError ?? '').slice(0, 80),
-          ]);
-        }
-        for (const line of table(rows)) print(line);
-        print(`${jobs.length} dead job(s) (${describeFilter(filter)})`);
-        return 0;
+          ],
+          footer: `${jobs.length} dead job(s) (${describeFilter(filter)})`,
+        });
       });
     }
     if (sub === 'show') {
@@ -202,13 +193,7 @@ export async function runDlqCommand(
         '       gatehouse dlq show <id> [--json]\n' +
         '       gatehouse dlq retry --since 1h [--provider p] [--kind k] [--id n ...]',
     );
-  } catch (error) {
-    if (isUsageError(error)) {
-      print((error as Error).message);
-      return 2;
-    }
-    throw error;
-  }
+  });
 }
 
 /**

@@ -5,7 +5,7 @@ import { type Config, parseConfig } from '../functions/_shared/config/index.ts';
 import { type EventTrace, traceEvent } from '../functions/_shared/jobs/trace.ts';
 import { signStandard, signStripe, signWhatsApp } from '../functions/_shared/webhooks/signing.ts';
 import { whatsappNotification } from '../functions/_shared/webhooks/whatsapp/notification.ts';
-import { type CommandOptions, isUsageError, UsageError, withDatabase } from './command-support.ts';
+import { type CommandOptions, guardUsage, UsageError, withDatabase } from './command-support.ts';
 import { ensureDevelopmentSecrets } from './dev-secrets.ts';
 import { printTrace } from './events-command.ts';
 
@@ -126,7 +126,7 @@ export async function runSendCommand(
   options: CommandOptions,
 ): Promise<number> {
   const print = options.print ?? ((line: string) => console.log(line));
-  try {
+  return await guardUsage(print, async () => {
     const { values, positionals } = parseArgs({
       args: [...args],
       options: { url: { type: 'string' }, text: { type: 'string' } },
@@ -176,13 +176,7 @@ export async function runSendCommand(
       printTrace(trace, print);
       return trace.status === 'processed' ? 0 : 1;
     });
-  } catch (error) {
-    if (isUsageError(error)) {
-      print((error as Error).message);
-      return 2;
-    }
-    throw error;
-  }
+  });
 }
 
 /** Reads the event until its job has ended (or `SEND_WAIT_MS` passed); the last read. */
