@@ -1,5 +1,6 @@
 import type { IntakeEvent } from '../_shared/webhooks/events/types.ts';
 import type { EventOutcome } from '../_shared/webhooks/ingest.ts';
+import { storedAny } from './store.ts';
 
 export interface AcceptedDelivery {
   readonly provider: string;
@@ -22,4 +23,12 @@ export function kickWorker(kick: () => Promise<void>): AfterAck {
   return async ({ outcomes }) => {
     if (outcomes.some((outcome) => outcome.jobId !== null)) await kick();
   };
+}
+
+/** Starts `afterAck` in the background for a delivery that stored something; else nothing. */
+export function startAfterAck(
+  deps: { readonly afterAck?: AfterAck; readonly background: (task: Promise<unknown>) => void },
+  delivery: AcceptedDelivery,
+): void {
+  if (deps.afterAck && storedAny(delivery.outcomes)) deps.background(deps.afterAck(delivery));
 }

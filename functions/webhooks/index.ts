@@ -44,10 +44,10 @@ import {
   type IntakeLimitSettings,
   WHATSAPP_BODY_LIMIT_BYTES,
 } from './limits.ts';
-import { type AfterAck, kickWorker } from './after-ack.ts';
+import { type AfterAck, kickWorker, startAfterAck } from './after-ack.ts';
 import { createJobRunner } from '../_shared/jobs/index.ts';
 import { createIntakeCounters, type IntakeCounters } from './counters.ts';
-import { checkEdgeLimit, EDGE_LIMIT_PER_MINUTE, type EdgeLimiter } from './client.ts';
+import { admitDelivery, EDGE_LIMIT_PER_MINUTE, type EdgeLimiter } from './client.ts';
 import { createUssdGate } from '../_shared/webhooks/ussd.ts';
 import type { GatehouseApp } from '../_shared/app.ts';
 import { createUssdHandler } from './ussd.ts';
@@ -138,16 +138,7 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
     signedWith: SignedWith,
     verifyAndExtract: (raw: Uint8Array) => Promise<Delivery>,
   ) {
-    c.get('logFields').provider = provider;
-    await checkEdgeLimit(c, deps.edgeLimiter, counters, provider);
-    if (!(await flags.isEnabled(flag))) {
-      counters.rejected(provider, 'intake_disabled');
-      throw new ProblemError(503, {
-        detail: `intake for ${provider} is switched off; retry later`,
-        expose: true,
-        headers: { 'Retry-After': '30' },
-      });
-    }
+    await admitDelivery(c, { edgeLimiter: deps.edgeLimiter, flags, counters }, provider, flag);
     try {
       requireSignatureHeaders(c.req.raw.headers, signedWith);
     } catch (error) {
@@ -180,11 +171,12 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
     });
     // `accepted` only when this delivery stored something; otherwise every event was
     // already stored (throttled and refused deliveries were answered above).
-    const stored = storedAny(outcomes);
-    if (stored && deps.afterAck) {
-      background(deps.afterAck({ provider, events: delivery.events, outcomes }));
-    }
-    return c.json({ status: stored ? 'accepted' : 'duplicate' });
+    startAfterAck({ afterAck: deps.afterAck, background }, {
+      provider,
+      events: delivery.events,
+      outcomes,
+    });
+    return c.json({ status: storedAny(outcomes) ? 'accepted' : 'duplicate' });
   }
 
   app.get('/whatsapp', (c) => {

@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import { type AppEnv, ProblemError } from '../_shared/http/index.ts';
+import { type AppEnv, ProblemError, retryAfterSeconds } from '../_shared/http/index.ts';
 import type { EventOutcome, Ingestor, IngestRequest } from '../_shared/webhooks/ingest.ts';
 import { InputRefusedError } from '../_shared/webhooks/input-refused.ts';
 import type { IntakeCounters } from './counters.ts';
@@ -44,7 +44,7 @@ export async function storeEvents(
     deps.counters.rejected(request.provider, 'throttled');
     throw new ProblemError(429, {
       detail: `${label} is over its intake limit; retry later`,
-      headers: { 'Retry-After': String(Math.max(1, Math.ceil(throttled.retryAfterMs / 1000))) },
+      headers: { 'Retry-After': retryAfterSeconds(throttled.retryAfterMs) },
     });
   }
   deps.counters.accepted(request.provider, outcomes);

@@ -16,9 +16,9 @@ import {
   type UssdNode,
   type UssdReply,
 } from '../_shared/webhooks/ussd-menu.ts';
-import type { AfterAck } from './after-ack.ts';
+import { type AfterAck, startAfterAck } from './after-ack.ts';
 import { readRawBody } from './body.ts';
-import { checkEdgeLimit, clientIp, type EdgeLimiter } from './client.ts';
+import { admitDelivery, clientIp, type EdgeLimiter } from './client.ts';
 import type { IntakeCounters } from './counters.ts';
 import { USSD_BODY_LIMIT_BYTES } from './limits.ts';
 import { storeEvents } from './store.ts';
@@ -63,15 +63,7 @@ export function createUssdHandler(deps: UssdRouteDeps) {
   return async function ussd(c: Context<AppEnv>): Promise<Response> {
     c.get('logFields').provider = USSD_PROVIDER;
     admit(c, deps);
-    await checkEdgeLimit(c, deps.edgeLimiter, deps.counters, USSD_PROVIDER);
-    if (!(await deps.flags.isEnabled(USSD_FLAG))) {
-      deps.counters.rejected(USSD_PROVIDER, 'intake_disabled');
-      throw new ProblemError(503, {
-        detail: 'USSD is switched off; retry later',
-        expose: true,
-        headers: { 'Retry-After': '30' },
-      });
-    }
+    await admitDelivery(c, deps, USSD_PROVIDER, USSD_FLAG, 'USSD');
     const raw = await readRawBody(c, {
       limitBytes: USSD_BODY_LIMIT_BYTES,
       mediaType: FORM_MEDIA_TYPE,
@@ -135,7 +127,5 @@ async function record(c: Context<AppEnv>, deps: UssdRouteDeps, event: IntakeEven
     events: [event],
     limits: deps.limits,
   }, { label: 'USSD', logKeys: false }); // its key holds what the user typed
-  if (deps.afterAck && outcomes.some((outcome) => outcome.outcome === 'accepted')) {
-    deps.background(deps.afterAck({ provider: USSD_PROVIDER, events: [event], outcomes }));
-  }
+  startAfterAck(deps, { provider: USSD_PROVIDER, events: [event], outcomes });
 }

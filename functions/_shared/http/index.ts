@@ -18,6 +18,7 @@ export {
   type ProblemDetails,
   ProblemError,
   type ProblemInit,
+  retryAfterSeconds,
   statusText,
 } from './problem.ts';
 export { declaredLength, requestBodyLimit, type RequestBodyLimitOptions } from './body-limit.ts';

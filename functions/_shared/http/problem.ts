@@ -187,3 +187,8 @@ export function renderProblem(
   const body = problemBody(problem, c.req.path, c.get('requestId'));
   return c.body(JSON.stringify(body), problem.status);
 }
+
+/** A `Retry-After` value, in whole seconds (at least 1), for a wait of `ms`. */
+export function retryAfterSeconds(ms: number): string {
+  return String(Math.max(1, Math.ceil(ms / 1000)));
+}
