@@ -4,6 +4,7 @@ import {
   admissionGate,
   createAdmission,
   LAG_LIMIT_MS,
+  LAG_PROBE_IDLE_MS,
   LIMIT_WINDOW_MS,
   type LoopLag,
   SHED_RETRY_AFTER_SECONDS,
@@ -331,6 +332,24 @@ describe('the adaptive in-flight limit', () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(probe.worst()).toBeGreaterThan(LAG_LIMIT_MS);
     expect(probe.worst()).toBeLessThan(LAG_LIMIT_MS); // read and reset
+  });
+
+  it('stops watching after an idle second, and starts again at the next reading', async () => {
+    const probe = startLoopLagProbe();
+    // Idle: nobody reads the probe, which stops its timer.
+    await new Promise((resolve) => setTimeout(resolve, LAG_PROBE_IDLE_MS + 100));
+    const busy = () => {
+      const until = performance.now() + 40;
+      while (performance.now() < until) {
+        // A 40 ms stretch of work.
+      }
+    };
+    busy();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(probe.worst()).toBe(0); // stopped: nothing was measured, and it starts again
+    busy();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(probe.worst()).toBeGreaterThan(LAG_LIMIT_MS);
   });
 
   it('stays at the maximum without a target', () => {

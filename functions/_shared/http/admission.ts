@@ -39,22 +39,42 @@ export interface LoopLag {
 export const LAG_LIMIT_MS = 10;
 /** The loop-lag probe's period. */
 const LAG_PROBE_EVERY_MS = 10;
+/** The probe stops after this long without a reading: an idle process wakes for nothing. */
+export const LAG_PROBE_IDLE_MS = 1_000;
 
 /**
  * Watches the event loop: a timer every 10 ms notes how late it fired. Unreferenced, so it
- * never keeps a process alive.
+ * never keeps a process alive, and stopped after `LAG_PROBE_IDLE_MS` without a reading (the
+ * admission reads it only while requests come), so an idle process, or an edge isolate
+ * between requests, is not woken 100 times a second; the next reading starts it again.
  */
 export function startLoopLagProbe(): LoopLag {
-  let due = performance.now() + LAG_PROBE_EVERY_MS;
+  let timer: ReturnType<typeof setInterval> | null = null;
+  let due = 0;
   let worst = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    worst = Math.max(worst, now - due);
-    due = now + LAG_PROBE_EVERY_MS;
-  }, LAG_PROBE_EVERY_MS);
-  unrefTimer(timer);
+  let readAt = performance.now();
+  const start = () => {
+    due = performance.now() + LAG_PROBE_EVERY_MS;
+    timer = setInterval(() => {
+      const now = performance.now();
+      worst = Math.max(worst, now - due);
+      due = now + LAG_PROBE_EVERY_MS;
+      if (now - readAt > LAG_PROBE_IDLE_MS) {
+        clearInterval(timer!);
+        timer = null;
+        worst = 0;
+      }
+    }, LAG_PROBE_EVERY_MS);
+    unrefTimer(timer);
+  };
+  start();
   return {
     worst() {
+      readAt = performance.now();
+      if (timer === null) {
+        start();
+        return 0;
+      }
       const seen = worst;
       worst = 0;
       return seen;
