@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { wholeNumber } from './fields.ts';
 
 /** Defaults of the database settings; each has an environment variable (docs/configuration.md). */
 export const DATABASE_DEFAULTS = {
@@ -32,21 +33,13 @@ export interface DatabaseConfig {
   readonly lockTimeoutMs: number;
 }
 
-const whole = (min: number, max: number) =>
-  z.string().trim().optional().transform((value) => value === '' ? undefined : value).pipe(
-    z.string().regex(/^\d+$/, `must be a whole number between ${min} and ${max}`)
-      .transform(Number)
-      .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`))
-      .optional(),
-  );
-
 /** The database variables beyond the connection string, merged into the main schema. */
 export const databaseEnvShape = {
-  GATEHOUSE_DB_POOL_SIZE: whole(1, 100),
-  GATEHOUSE_DB_JOB_POOL_SIZE: whole(1, 100),
-  GATEHOUSE_DB_TIMEOUT_MS: whole(100, 120_000),
-  GATEHOUSE_DB_STATEMENT_TIMEOUT_MS: whole(0, 86_400_000),
-  GATEHOUSE_DB_LOCK_TIMEOUT_MS: whole(0, 86_400_000),
+  GATEHOUSE_DB_POOL_SIZE: wholeNumber(1, 100),
+  GATEHOUSE_DB_JOB_POOL_SIZE: wholeNumber(1, 100),
+  GATEHOUSE_DB_TIMEOUT_MS: wholeNumber(100, 120_000),
+  GATEHOUSE_DB_STATEMENT_TIMEOUT_MS: wholeNumber(0, 86_400_000),
+  GATEHOUSE_DB_LOCK_TIMEOUT_MS: wholeNumber(0, 86_400_000),
 };
 
 type DatabaseEnv = {

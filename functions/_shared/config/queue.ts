@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { wholeNumber } from './fields.ts';
 
 /** Defaults of the job engine; each has an environment variable (docs/configuration.md). */
 export const QUEUE_DEFAULTS = {
@@ -37,25 +38,17 @@ export interface QueueConfig {
   readonly schedulerIntervalMs: number;
 }
 
-const whole = (min: number, max: number) =>
-  z.string().trim().optional().transform((value) => value === '' ? undefined : value).pipe(
-    z.string().regex(/^\d+$/, `must be a whole number between ${min} and ${max}`)
-      .transform(Number)
-      .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`))
-      .optional(),
-  );
-
 /** The job engine's variables, merged into the main schema. */
 export const queueEnvShape = {
-  GATEHOUSE_WORKER_BUDGET_MS: whole(100, 600_000),
-  GATEHOUSE_WORKER_BATCH_SIZE: whole(1, 1_000),
-  GATEHOUSE_WORKER_CONCURRENCY: whole(1, 1_000),
-  GATEHOUSE_JOB_LEASE_SECONDS: whole(5, 86_400),
-  GATEHOUSE_SLOW_JOB_MS: whole(1, 86_400_000),
-  GATEHOUSE_QUEUE_DEPTH_WARNING: whole(1, 100_000_000),
-  GATEHOUSE_QUEUE_DEPTH_CRITICAL: whole(1, 100_000_000),
-  GATEHOUSE_RETENTION_DAYS: whole(1, 3_650),
-  GATEHOUSE_SCHEDULER_INTERVAL_MS: whole(0, 3_600_000),
+  GATEHOUSE_WORKER_BUDGET_MS: wholeNumber(100, 600_000),
+  GATEHOUSE_WORKER_BATCH_SIZE: wholeNumber(1, 1_000),
+  GATEHOUSE_WORKER_CONCURRENCY: wholeNumber(1, 1_000),
+  GATEHOUSE_JOB_LEASE_SECONDS: wholeNumber(5, 86_400),
+  GATEHOUSE_SLOW_JOB_MS: wholeNumber(1, 86_400_000),
+  GATEHOUSE_QUEUE_DEPTH_WARNING: wholeNumber(1, 100_000_000),
+  GATEHOUSE_QUEUE_DEPTH_CRITICAL: wholeNumber(1, 100_000_000),
+  GATEHOUSE_RETENTION_DAYS: wholeNumber(1, 3_650),
+  GATEHOUSE_SCHEDULER_INTERVAL_MS: wholeNumber(0, 3_600_000),
 };
 
 type QueueEnv = {

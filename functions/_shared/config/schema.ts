@@ -2,6 +2,7 @@ import { ussdEnvShape } from './ussd.ts';
 import { z } from 'zod';
 import { queueEnvShape } from './queue.ts';
 import { databaseEnvShape } from './database.ts';
+import { wholeNumber } from './fields.ts';
 
 /** The environment as entry points read it (Deno.env.toObject(), process.env, .env). */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -44,14 +45,6 @@ const secretList = optionalText.transform((value) =>
   value === undefined ? [] : value.split(',').map((item) => item.trim()).filter((item) => item)
 );
 
-const integer = (min: number, max: number) =>
-  optionalText.pipe(
-    z.string().regex(/^\d+$/, `must be a whole number between ${min} and ${max}`)
-      .transform(Number)
-      .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`))
-      .optional(),
-  );
-
 const boolean = optionalText.pipe(
   z.enum(['true', 'false', '1', '0'], { message: 'must be true or false' })
     .transform((value) => value === 'true' || value === '1')
@@ -75,23 +68,23 @@ export const envSchema = z.object({
     z.enum(['development', 'production'], { message: 'must be development or production' })
       .default('development'),
   ),
-  PORT: integer(1, 65_535),
+  PORT: wholeNumber(1, 65_535),
   GATEHOUSE_HOST: optionalText,
   DATABASE_URL: postgresUrl,
   // Supabase injects SUPABASE_DB_URL into edge functions; used when DATABASE_URL is unset.
   SUPABASE_DB_URL: postgresUrl,
   GATEHOUSE_DB_PREPARE: boolean,
   GATEHOUSE_DATA_DIR: optionalText,
-  GATEHOUSE_EMBEDDED_DB_PORT: integer(0, 65_535),
+  GATEHOUSE_EMBEDDED_DB_PORT: wholeNumber(0, 65_535),
   GATEHOUSE_LOG_LEVEL: optionalText.pipe(
     z.enum(['debug', 'info', 'warn', 'error'], { message: 'must be debug, info, warn or error' })
       .default('info'),
   ),
   GATEHOUSE_CORS_ORIGINS: optionalText,
-  GATEHOUSE_BODY_LIMIT_BYTES: integer(1_024, 50 * 1024 * 1024),
-  GATEHOUSE_MAX_IN_FLIGHT: integer(1, 100_000),
-  GATEHOUSE_LATENCY_TARGET_MS: integer(0, 60_000),
-  GATEHOUSE_MAX_BUFFERED_BYTES: integer(4 * 1024 * 1024, 16 * 1024 * 1024 * 1024),
+  GATEHOUSE_BODY_LIMIT_BYTES: wholeNumber(1_024, 50 * 1024 * 1024),
+  GATEHOUSE_MAX_IN_FLIGHT: wholeNumber(1, 100_000),
+  GATEHOUSE_LATENCY_TARGET_MS: wholeNumber(0, 60_000),
+  GATEHOUSE_MAX_BUFFERED_BYTES: wholeNumber(4 * 1024 * 1024, 16 * 1024 * 1024 * 1024),
   GATEHOUSE_SERVICE_KEY: secretList,
   METRICS_TOKEN: secretList,
   WHATSAPP_VERIFY_TOKEN: secretList,
