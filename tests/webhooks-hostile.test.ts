@@ -24,7 +24,7 @@ import {
   WHATSAPP_MESSAGE_ID_MAX_CHARS,
   WHATSAPP_SENDER_MAX_CHARS,
   WHATSAPP_STATUS_MAX_CHARS,
-} from '../functions/_shared/webhooks/events/whatsapp.ts';
+} from '../functions/_shared/webhooks/whatsapp/extract.ts';
 import { signStandard, signStripe, signWhatsApp } from './support/webhooks/index.ts';
 import {
   type PayPalCertServer,

@@ -15,7 +15,7 @@ import {
 } from './support/webhooks/index.ts';
 import { createWebhooksApp, type WebhooksDeps } from '../functions/webhooks/index.ts';
 import { createIntakeCounters } from '../functions/webhooks/counters.ts';
-import { DEFAULT_INTAKE_LIMITS } from '../functions/webhooks/limits.ts';
+import { DEFAULT_INTAKE_LIMITS } from '../functions/_shared/webhooks/limits.ts';
 import { capturedLogger } from './support/logs.ts';
 import { useMigratedDatabase } from './support/migrated.ts';
 import { freePort } from './support/process.ts';

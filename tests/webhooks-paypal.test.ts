@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../functions/_shared/clock.ts';
 import { parseConfig } from '../functions/_shared/config/index.ts';
-import { PAYPAL_HEADERS } from '../functions/_shared/webhooks/paypal.ts';
+import { PAYPAL_HEADERS } from '../functions/_shared/webhooks/paypal/verify.ts';
 import {
   type PayPalCertServer,
   startPayPalCertServer,

@@ -10,40 +10,23 @@ import {
   ProblemError,
 } from '../_shared/http/index.ts';
 import type { Logger } from '../_shared/log/index.ts';
+import { MalformedPayloadError } from '../_shared/webhooks/events/types.ts';
+import { createIngestor, type Ingestor } from '../_shared/webhooks/ingest.ts';
+import type { FetchLike } from '../_shared/webhooks/paypal/cert-fetch.ts';
 import {
-  assertStorableJson,
-  type IntakeEvent,
-  MalformedPayloadError,
-  parseJson,
-} from '../_shared/webhooks/events/types.ts';
-import { extractWhatsAppEvents } from '../_shared/webhooks/events/whatsapp.ts';
-import {
-  extractPayPalEvent,
-  extractStandardEvent,
-  extractStripeEvent,
-} from '../_shared/webhooks/events/single.ts';
-import { createIngestor, type IngestLimits, type Ingestor } from '../_shared/webhooks/ingest.ts';
-import {
-  createPayPalVerifier,
-  type FetchLike,
-  PAYPAL_HEADERS,
-} from '../_shared/webhooks/paypal.ts';
-import { verifyStandardWebhook } from '../_shared/webhooks/standard.ts';
-import { STRIPE_SIGNATURE_HEADER, verifyStripeSignature } from '../_shared/webhooks/stripe.ts';
+  providerBucket,
+  type ProviderContext,
+  type ProviderModule,
+  type ReceivedDelivery,
+  type RouteParams,
+  type WebhookProvider,
+} from '../_shared/webhooks/provider.ts';
+import { PROVIDERS } from '../_shared/webhooks/providers.ts';
 import { SignatureError } from '../_shared/webhooks/types.ts';
-import {
-  verifyWhatsAppSignature,
-  verifyWhatsAppSubscription,
-  WHATSAPP_SIGNATURE_HEADER,
-} from '../_shared/webhooks/whatsapp.ts';
 import { readRawBody } from './body.ts';
 import type { Runtime } from '../_shared/runtime/index.ts';
 import { createUpstashLimiter } from '../_shared/ratelimit/upstash.ts';
-import {
-  DEFAULT_INTAKE_LIMITS,
-  type IntakeLimitSettings,
-  WHATSAPP_BODY_LIMIT_BYTES,
-} from './limits.ts';
+import { DEFAULT_INTAKE_LIMITS, type IntakeLimitSettings } from '../_shared/webhooks/limits.ts';
 import { type AfterAck, kickWorker, startAfterAck } from './after-ack.ts';
 import { createJobRunner } from '../_shared/jobs/index.ts';
 import { createIntakeCounters, type IntakeCounters } from './counters.ts';
@@ -78,11 +61,8 @@ export interface WebhooksDeps {
   readonly app?: GatehouseApp;
   /** The process's request budget: beyond it, 503 before the body is read. */
   readonly admission?: Admission;
-}
-
-interface Delivery {
-  readonly events: IntakeEvent[];
-  readonly limits: IngestLimits;
+  /** The providers served (`PROVIDERS` by default); add one with `[...PROVIDERS, yours]`. */
+  readonly providers?: readonly ProviderModule[];
 }
 
 /**
@@ -102,23 +82,22 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
     ((task: Promise<unknown>) =>
       void task.catch((error) => deps.logger.error('after-ack task failed', { error })));
   logRefusedProviders(deps.config, deps.logger);
-  const nowSeconds = () => Math.floor(deps.clock.now() / 1000);
   const defaultLimit = deps.config.http.bodyLimitBytes;
-  const paypal = createPayPalVerifier({
-    webhookIds: deps.config.paypal.webhookIds,
-    certHosts: deps.config.paypal.certHosts,
-    fetch: deps.fetch as FetchLike,
+  const context: ProviderContext = {
+    config: deps.config,
     now: () => deps.clock.now(),
-  });
-  const providerLimit = (key: string): IngestLimits => ({
-    global: { key, ...limits.perProvider },
-    sender: null,
-  });
+    fetch: deps.fetch as FetchLike,
+    limits,
+  };
+  const providers = (deps.providers ?? PROVIDERS).map((module) => module.create(context));
 
   const app = createFunctionApp('webhooks', {
     logger: deps.logger,
     corsOrigins: [],
-    bodyLimitBytes: Math.max(WHATSAPP_BODY_LIMIT_BYTES, defaultLimit),
+    bodyLimitBytes: Math.max(
+      defaultLimit,
+      ...providers.map((provider) => provider.bodyLimitBytes ?? 0),
+    ),
     now: () => deps.clock.now(),
     admission: deps.admission,
   });
@@ -130,29 +109,28 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
     return new ProblemError(401, { detail: 'signature verification failed' });
   }
 
-  async function intake(
-    c: Context<AppEnv>,
-    provider: string,
-    flag: string,
-    limitBytes: number,
-    signedWith: SignedWith,
-    verifyAndExtract: (raw: Uint8Array) => Promise<Delivery>,
-  ) {
-    await admitDelivery(c, { edgeLimiter: deps.edgeLimiter, flags, counters }, provider, flag);
+  /** The one intake route every provider goes through. */
+  async function intake(c: Context<AppEnv>, provider: WebhookProvider) {
+    const params = c.req.param() as RouteParams;
+    const name = provider.name(params);
+    await admitDelivery(c, { edgeLimiter: deps.edgeLimiter, flags, counters }, name, provider.flag);
     try {
-      requireSignatureHeaders(c.req.raw.headers, signedWith);
+      requireSignatureHeaders(c.req.raw.headers, provider.signedWith(params));
     } catch (error) {
-      if (error instanceof SignatureError) throw refused(c, provider, error);
+      if (error instanceof SignatureError) throw refused(c, name, error);
       throw error;
     }
-    const raw = await readRawBody(c, { limitBytes, mediaType: 'application/json' });
-    let delivery: Delivery;
+    const raw = await readRawBody(c, {
+      limitBytes: provider.bodyLimitBytes ?? defaultLimit,
+      mediaType: 'application/json',
+    });
+    let delivery: ReceivedDelivery;
     try {
-      delivery = await verifyAndExtract(raw);
+      delivery = await provider.receive(raw, c.req.raw.headers, params);
     } catch (error) {
-      if (error instanceof SignatureError) throw refused(c, provider, error);
+      if (error instanceof SignatureError) throw refused(c, name, error);
       if (error instanceof MalformedPayloadError) {
-        counters.rejected(provider, 'malformed');
+        counters.rejected(name, 'malformed');
         throw new ProblemError(400, { detail: error.message });
       }
       throw error;
@@ -160,111 +138,43 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
     if (delivery.events.length === 0) {
       // Extractors never return none (WhatsApp refuses an empty notification itself); this
       // keeps it so for any provider added later: a 200 means something was stored.
-      counters.rejected(provider, 'malformed');
+      counters.rejected(name, 'malformed');
       throw new ProblemError(400, { detail: 'the delivery carries no event' });
     }
     const outcomes = await storeEvents(c, { ingestor, counters }, {
-      provider,
+      provider: name,
       requestId: c.get('requestId'),
       events: delivery.events,
       limits: delivery.limits,
     });
-    // `accepted` only when this delivery stored something; otherwise every event was
-    // already stored (throttled and refused deliveries were answered above).
     startAfterAck({ afterAck: deps.afterAck, background }, {
-      provider,
+      provider: name,
       events: delivery.events,
       outcomes,
     });
     return c.json({ status: storedAny(outcomes) ? 'accepted' : 'duplicate' });
   }
 
-  app.get('/whatsapp', (c) => {
-    const challenge = verifyWhatsAppSubscription(
-      new URL(c.req.url).searchParams,
-      deps.config.whatsapp.verifyTokens,
-    );
-    if (challenge === null) throw new ProblemError(403, { detail: 'verification token mismatch' });
-    return c.text(challenge, 200);
-  });
-
-  app.post(
-    '/whatsapp',
-    (c) =>
-      intake(c, 'whatsapp', 'intake.whatsapp', WHATSAPP_BODY_LIMIT_BYTES, {
-        secrets: deps.config.whatsapp.appSecrets,
-        headers: [WHATSAPP_SIGNATURE_HEADER],
-      }, async (raw) => {
-        verifyWhatsAppSignature(
-          raw,
-          c.req.header(WHATSAPP_SIGNATURE_HEADER) ?? null,
-          deps.config.whatsapp.appSecrets,
-        );
-        const { events, phoneNumberIds } = await extractWhatsAppEvents(parseJson(raw));
-        const number = phoneNumberIds[0] ?? 'unknown';
-        return {
-          events,
-          limits: {
-            global: { key: `whatsapp:number:${number}`, ...limits.whatsappPerNumber },
-            sender: limits.whatsappPerSender,
-          },
-        };
-      }),
-  );
-
-  app.post('/stripe', (c) =>
-    intake(c, 'stripe', 'intake.stripe', defaultLimit, {
-      secrets: deps.config.stripe.webhookSecrets,
-      headers: [STRIPE_SIGNATURE_HEADER],
-    }, async (raw) => {
-      const event = await verifyStripeSignature(
-        raw,
-        c.req.header(STRIPE_SIGNATURE_HEADER) ?? null,
-        deps.config.stripe.webhookSecrets,
-        nowSeconds(),
-      ).catch((error: unknown) => {
-        // The library parses after verifying: a signed body that is not JSON lands here.
-        if (error instanceof SyntaxError) throw new MalformedPayloadError('body is not valid JSON');
-        throw error;
+  for (const provider of providers) {
+    const subscribe = provider.subscribe?.bind(provider);
+    if (subscribe) {
+      app.get(provider.path, (c) => {
+        const challenge = subscribe(new URL(c.req.url).searchParams);
+        if (challenge === null) {
+          throw new ProblemError(403, { detail: 'verification token mismatch' });
+        }
+        return c.text(challenge, 200);
       });
-      assertStorableJson(raw);
-      return { events: [extractStripeEvent(event)], limits: providerLimit('stripe:global') };
-    }));
-
-  app.post('/paypal', (c) =>
-    intake(c, 'paypal', 'intake.paypal', defaultLimit, {
-      secrets: deps.config.paypal.webhookIds,
-      headers: Object.values(PAYPAL_HEADERS),
-    }, async (raw) => {
-      await paypal.verify(raw, c.req.raw.headers);
-      return {
-        events: [extractPayPalEvent(parseJson(raw))],
-        limits: providerLimit('paypal:global'),
-      };
-    }));
-
-  app.post('/standard/:source', (c) => {
-    const source = c.req.param('source').toLowerCase().replaceAll('-', '_');
-    const provider = `standard:${source}`;
-    const secrets = Object.hasOwn(deps.config.standardWebhooks, source)
-      ? deps.config.standardWebhooks[source]!
-      : [];
-    const headers = ['webhook-id', 'webhook-timestamp', 'webhook-signature'];
-    return intake(c, provider, 'intake.standard', defaultLimit, { secrets, headers }, (raw) => {
-      const verified = verifyStandardWebhook(raw, c.req.raw.headers, secrets, nowSeconds());
-      return Promise.resolve({
-        events: [extractStandardEvent(parseJson(raw), verified.id)],
-        limits: providerLimit(`${provider}:global`),
-      });
-    });
-  });
+    }
+    app.post(provider.path, (c) => intake(c, provider));
+  }
 
   const ussd = createUssdHandler({
     gate: createUssdGate(deps.config.ussd),
     menu: deps.app?.ussd?.menu ?? null,
     flags,
     ingestor,
-    limits: providerLimit('ussd:global'),
+    limits: providerBucket('ussd:global', limits),
     counters,
     edgeLimiter: deps.edgeLimiter,
     afterAck: deps.afterAck,
@@ -325,19 +235,16 @@ export function createWebhooksFunction(runtime: Runtime): Hono<AppEnv> {
   });
 }
 
-/** What a provider's deliveries are signed with: its secrets, and the headers that carry it. */
-interface SignedWith {
-  readonly secrets: readonly string[];
-  readonly headers: readonly string[];
-}
-
 /**
  * Refuses, before the body is read, a delivery that cannot verify whatever it holds: no
  * secret configured for the provider (fail closed), or a signature header missing. A flood
  * of unsigned bodies is then answered without buffering a byte of them; a delivery with a
  * wrong signature still has its body read, within the process's byte budget.
  */
-function requireSignatureHeaders(headers: Headers, signedWith: SignedWith): void {
+function requireSignatureHeaders(
+  headers: Headers,
+  signedWith: ReturnType<WebhookProvider['signedWith']>,
+): void {
   if (signedWith.secrets.length === 0) throw new SignatureError('no_secret_configured');
   for (const name of signedWith.headers) {
     if (!headers.get(name)) throw new SignatureError('missing_header', name);

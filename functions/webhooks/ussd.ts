@@ -20,7 +20,7 @@ import { type AfterAck, startAfterAck } from './after-ack.ts';
 import { readRawBody } from './body.ts';
 import { admitDelivery, clientIp, type EdgeLimiter } from './client.ts';
 import type { IntakeCounters } from './counters.ts';
-import { USSD_BODY_LIMIT_BYTES } from './limits.ts';
+import { USSD_BODY_LIMIT_BYTES } from '../_shared/webhooks/limits.ts';
 import { storeEvents } from './store.ts';
 
 export const USSD_PROVIDER = 'ussd';

@@ -2,19 +2,6 @@ import type { Transaction } from '../db/types.ts';
 import { PermanentJobError } from '../queue/errors.ts';
 import type { JobContext, JobHandler } from '../queue/types.ts';
 
-/**
- * The job kinds the webhook intake enqueues, one per kind of event; USSD actions add
- * `ussd.<action>` kinds, declared by the app (`GatehouseApp.ussd.actions`).
- */
-export const INBOUND_EVENT_KINDS = [
-  'whatsapp.message',
-  'whatsapp.status',
-  'whatsapp.change',
-  'stripe.event',
-  'paypal.event',
-  'standard.event',
-] as const;
-
 export interface InboundEvent {
   readonly id: number;
   readonly provider: string;

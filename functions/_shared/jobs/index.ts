@@ -7,12 +7,14 @@ import { JobRegistry } from '../queue/registry.ts';
 import type { WorkerReport } from '../queue/types.ts';
 import { newWorkerId, runWorker } from '../queue/worker.ts';
 import { postgresJobStore } from '../queue/store.ts';
-import { INBOUND_EVENT_KINDS, inboundEventHandler, type InboundEventProcessor } from './inbound.ts';
+import { inboundEventHandler, type InboundEventProcessor } from './inbound.ts';
+import type { ProviderModule } from '../webhooks/provider.ts';
+import { PROVIDERS } from '../webhooks/providers.ts';
 import { RETENTION_KIND, retentionHandler, scheduleMaintenance } from './maintenance.ts';
 import { logInboundWhatsAppMessage } from '../webhooks/whatsapp/inbound-log.ts';
 import { type GatehouseApp, NO_APP } from '../app.ts';
 
-export { INBOUND_EVENT_KINDS, type InboundEvent, type InboundEventProcessor } from './inbound.ts';
+export { type InboundEvent, type InboundEventProcessor } from './inbound.ts';
 export { MAINTENANCE_QUEUE, RETENTION_KIND, scheduleMaintenance } from './maintenance.ts';
 
 /** How long a kick after an ack keeps claiming: the new jobs, not the whole backlog. */
@@ -27,8 +29,8 @@ const PLATFORM_STEPS: Partial<Record<string, InboundEventProcessor>> = {
 };
 
 /**
- * Every job kind Gatehouse runs, built from the platform and the app: the intake's events
- * (the platform's step for the kind, then the app's processor), the app's USSD actions and
+ * Every job kind Gatehouse runs, built from the platform and the app: the kinds of every
+ * provider's events (the platform's step for the kind, then the app's processor), the app's USSD actions and
  * any other kind the app has a processor for, and maintenance. Every host (the worker
  * function, the kick after an ack, the local scheduler, the CLI's worker) builds it here,
  * through `createJobRunner`.
@@ -36,11 +38,13 @@ const PLATFORM_STEPS: Partial<Record<string, InboundEventProcessor>> = {
 export function createJobRegistry(options: {
   retentionDays: number;
   app?: GatehouseApp;
+  /** The providers whose events' kinds are run (default: the platform's, `PROVIDERS`). */
+  providers?: readonly Pick<ProviderModule, 'jobKinds'>[];
 }): JobRegistry {
   const app = options.app ?? NO_APP;
   const processors = app.processors ?? {};
   const kinds = new Set<string>([
-    ...INBOUND_EVENT_KINDS,
+    ...(options.providers ?? PROVIDERS).flatMap((provider) => provider.jobKinds),
     ...(app.ussd?.actions ?? []).map((action) => `ussd.${action}`),
     ...Object.keys(processors),
   ]);

@@ -6,7 +6,7 @@
  */
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { FetchLike } from '../../../functions/_shared/webhooks/paypal.ts';
+import type { FetchLike } from '../../../functions/_shared/webhooks/paypal/verify.ts';
 
 export const PAYPAL_TEST_CERT_HOSTS = ['api.paypal.com', 'api.sandbox.paypal.com'];
 

@@ -4,7 +4,10 @@
  * and deliveries signed the way PayPal signs them. Keys live in memory only.
  */
 import { crc32 } from 'node:zlib';
-import { PAYPAL_AUTH_ALGO, PAYPAL_HEADERS } from '../../../functions/_shared/webhooks/paypal.ts';
+import {
+  PAYPAL_AUTH_ALGO,
+  PAYPAL_HEADERS,
+} from '../../../functions/_shared/webhooks/paypal/verify.ts';
 import { toBase64 } from '../../../functions/_shared/webhooks/signing.ts';
 
 const RSA_PKCS1_SHA256 = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as const;

@@ -1,12 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { verifyStandardWebhook } from './standard.ts';
+import { verifyStandardWebhook } from './verify.ts';
 import {
   fromBase64,
   signatureFailure,
   signStandard,
   toBase64,
-} from '../../../tests/support/webhooks/index.ts';
+} from '../../../../tests/support/webhooks/index.ts';
 
 const encoder = new TextEncoder();
 

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fromHex, toHex } from '../crypto/index.ts';
-import { signatureFailure, signWhatsApp } from '../../../tests/support/webhooks/index.ts';
-import { verifyWhatsAppSignature, verifyWhatsAppSubscription } from './whatsapp.ts';
+import { fromHex, toHex } from '../../crypto/index.ts';
+import { signatureFailure, signWhatsApp } from '../../../../tests/support/webhooks/index.ts';
+import { verifyWhatsAppSignature, verifyWhatsAppSubscription } from './verify.ts';
 
 const encoder = new TextEncoder();
 const SECRET = 'meta-app-secret';

@@ -9,14 +9,14 @@
  * hosts, so TLS to that host vouches for the certificate. The certificate chain itself is
  * not walked.
  */
-import { decodeBase64 } from './paypal/base64.ts';
-import { type CertificateKey, createCertificateKeyCache } from './paypal/cert-cache.ts';
-import { fetchCertificateText, type FetchLike } from './paypal/cert-fetch.ts';
-import { parseCertificatePem } from './paypal/certificate.ts';
-import { crc32 } from './paypal/crc32.ts';
-import { type HeaderSource, SignatureError } from './types.ts';
+import { decodeBase64 } from './base64.ts';
+import { type CertificateKey, createCertificateKeyCache } from './cert-cache.ts';
+import { fetchCertificateText, type FetchLike } from './cert-fetch.ts';
+import { parseCertificatePem } from './certificate.ts';
+import { crc32 } from './crc32.ts';
+import { type HeaderSource, SignatureError } from '../types.ts';
 
-export type { FetchLike } from './paypal/cert-fetch.ts';
+export type { FetchLike } from './cert-fetch.ts';
 
 /** The transmission headers PayPal sends with every delivery (lower case, as HTTP/2 has them). */
 export const PAYPAL_HEADERS = {

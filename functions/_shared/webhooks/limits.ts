@@ -1,4 +1,4 @@
-import type { BucketLimit } from '../_shared/webhooks/ingest.ts';
+import type { BucketLimit } from './ingest.ts';
 
 const perMinute = (count: number): BucketLimit => ({
   capacity: count,

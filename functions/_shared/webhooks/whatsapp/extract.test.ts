@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { whatsappNotification } from '../whatsapp/notification.ts';
-import { MalformedPayloadError } from './types.ts';
+import { whatsappNotification } from './notification.ts';
+import { MalformedPayloadError } from '../events/types.ts';
 import {
   extractWhatsAppEvents,
   WHATSAPP_FIELD_MAX_CHARS,
@@ -9,7 +9,7 @@ import {
   WHATSAPP_SENDER_MAX_CHARS,
   WHATSAPP_STATUS_ID_MAX_CHARS,
   WHATSAPP_STATUS_MAX_CHARS,
-} from './whatsapp.ts';
+} from './extract.ts';
 
 // A real wamid's shape: `wamid.` and base64 of a protobuf, about 60-100 characters.
 const WAMID = 'wamid.HBgLMTU1NTEyMzQ1NjcVAgASGBQzQTdCNjBFRDY4QjlGNzM1RUNGMgA=';

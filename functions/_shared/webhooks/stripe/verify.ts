@@ -16,8 +16,8 @@
  *   body is decoded here exactly, and a body that is not exact UTF-8 is refused.
  */
 import Stripe from 'stripe';
-import { decodeUtf8Exactly } from '../crypto/index.ts';
-import { SignatureError } from './types.ts';
+import { decodeUtf8Exactly } from '../../crypto/index.ts';
+import { SignatureError } from '../types.ts';
 
 export const STRIPE_SIGNATURE_HEADER = 'Stripe-Signature';
 

@@ -10,19 +10,23 @@ import {
   PAYPAL_HEADERS,
   type PayPalVerifierOptions,
   TRANSMISSION_TOLERANCE_MS,
-} from './paypal.ts';
+} from './verify.ts';
 import {
   createPayPalTestFetch,
   type PayPalCertServer,
   startPayPalCertServer,
-} from '../../../tests/support/webhooks/paypal-cert-server.ts';
+} from '../../../../tests/support/webhooks/paypal-cert-server.ts';
 import {
   createPayPalTestCertificate,
   type PayPalTestCertificate,
   signPayPalDelivery,
-} from '../../../tests/support/webhooks/paypal-signer.ts';
-import { fromBase64, signatureFailure, toBase64 } from '../../../tests/support/webhooks/index.ts';
-import type { SignatureFailure } from './types.ts';
+} from '../../../../tests/support/webhooks/paypal-signer.ts';
+import {
+  fromBase64,
+  signatureFailure,
+  toBase64,
+} from '../../../../tests/support/webhooks/index.ts';
+import type { SignatureFailure } from '../types.ts';
 
 const WEBHOOK_ID = '8PT597110X687430LKGECATA';
 const CERT_HOSTS = ['api.paypal.com', 'api.sandbox.paypal.com'];

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import Stripe from 'stripe';
 import { describe, expect, it } from 'vitest';
-import { fromHex, toHex } from '../crypto/index.ts';
-import { verifyStripeSignature } from './stripe.ts';
-import { signatureFailure, signStripe } from '../../../tests/support/webhooks/index.ts';
+import { fromHex, toHex } from '../../crypto/index.ts';
+import { verifyStripeSignature } from './verify.ts';
+import { signatureFailure, signStripe } from '../../../../tests/support/webhooks/index.ts';
 
 const encoder = new TextEncoder();
 const SECRET = 'whsec_test_endpoint_secret';

@@ -11,8 +11,8 @@
  * - The handshake is `hub.mode=subscribe`, `hub.verify_token`, `hub.challenge`; the app
  *   proves it owns the endpoint by answering the challenge.
  */
-import { fromHex, hmacSha256, timingSafeEqual, timingSafeIncludes } from '../crypto/index.ts';
-import { SignatureError } from './types.ts';
+import { fromHex, hmacSha256, timingSafeEqual, timingSafeIncludes } from '../../crypto/index.ts';
+import { SignatureError } from '../types.ts';
 
 export const WHATSAPP_SIGNATURE_HEADER = 'X-Hub-Signature-256';
 

@@ -13,8 +13,8 @@
  * parsing and the constant-time compare are done here instead.
  */
 import { Webhook } from 'standardwebhooks';
-import { decodeUtf8Exactly, timingSafeEqual } from '../crypto/index.ts';
-import { type HeaderSource, SignatureError } from './types.ts';
+import { decodeUtf8Exactly, timingSafeEqual } from '../../crypto/index.ts';
+import { type HeaderSource, SignatureError } from '../types.ts';
 
 export const STANDARD_TOLERANCE_SECONDS = 5 * 60;
 

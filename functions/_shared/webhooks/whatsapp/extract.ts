@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { sha256Hex } from '../../crypto/index.ts';
-import { identifier, parseOrRefuse } from './fields.ts';
-import { type IntakeEvent, MalformedPayloadError } from './types.ts';
+import { identifier, parseOrRefuse } from '../events/fields.ts';
+import { type IntakeEvent, MalformedPayloadError } from '../events/types.ts';
 
 /** The only `object` a WhatsApp Business notification carries. */
 export const WHATSAPP_OBJECT = 'whatsapp_business_account';

@@ -1,0 +1,33 @@
+import { extractPayPalEvent } from '../events/single.ts';
+import { parseJson } from '../events/types.ts';
+import { providerBucket, type ProviderModule } from '../provider.ts';
+import { createPayPalVerifier, PAYPAL_HEADERS } from './verify.ts';
+
+/** PayPal: its certificate-signed transmission headers, checked against the webhook id. */
+export const paypal: ProviderModule = {
+  jobKinds: ['paypal.event'],
+  create: ({ config, fetch, now, limits }) => {
+    const verifier = createPayPalVerifier({
+      webhookIds: config.paypal.webhookIds,
+      certHosts: config.paypal.certHosts,
+      fetch,
+      now,
+    });
+    return {
+      path: '/paypal',
+      flag: 'intake.paypal',
+      name: () => 'paypal',
+      signedWith: () => ({
+        secrets: config.paypal.webhookIds,
+        headers: Object.values(PAYPAL_HEADERS),
+      }),
+      async receive(raw, headers) {
+        await verifier.verify(raw, headers);
+        return {
+          events: [extractPayPalEvent(parseJson(raw))],
+          limits: providerBucket('paypal:global', limits),
+        };
+      },
+    };
+  },
+};

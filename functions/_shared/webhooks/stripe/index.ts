@@ -1,0 +1,35 @@
+import { extractStripeEvent } from '../events/single.ts';
+import { assertStorableJson, MalformedPayloadError } from '../events/types.ts';
+import { providerBucket, type ProviderModule, seconds } from '../provider.ts';
+import { STRIPE_SIGNATURE_HEADER, verifyStripeSignature } from './verify.ts';
+
+/** Stripe: `Stripe-Signature` (timestamped HMAC), one event per delivery, keyed by its id. */
+export const stripe: ProviderModule = {
+  jobKinds: ['stripe.event'],
+  create: ({ config, now, limits }) => ({
+    path: '/stripe',
+    flag: 'intake.stripe',
+    name: () => 'stripe',
+    signedWith: () => ({
+      secrets: config.stripe.webhookSecrets,
+      headers: [STRIPE_SIGNATURE_HEADER],
+    }),
+    async receive(raw, headers) {
+      const event = await verifyStripeSignature(
+        raw,
+        headers.get(STRIPE_SIGNATURE_HEADER),
+        config.stripe.webhookSecrets,
+        seconds(now),
+      ).catch((error: unknown) => {
+        // The library parses after verifying: a signed body that is not JSON lands here.
+        if (error instanceof SyntaxError) throw new MalformedPayloadError('body is not valid JSON');
+        throw error;
+      });
+      assertStorableJson(raw);
+      return {
+        events: [extractStripeEvent(event)],
+        limits: providerBucket('stripe:global', limits),
+      };
+    },
+  }),
+};

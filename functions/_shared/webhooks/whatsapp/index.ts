@@ -1,0 +1,45 @@
+import { parseJson } from '../events/types.ts';
+import { WHATSAPP_BODY_LIMIT_BYTES } from '../limits.ts';
+import type { ProviderModule } from '../provider.ts';
+import { extractWhatsAppEvents } from './extract.ts';
+import {
+  verifyWhatsAppSignature,
+  verifyWhatsAppSubscription,
+  WHATSAPP_SIGNATURE_HEADER,
+} from './verify.ts';
+
+/**
+ * WhatsApp Cloud API (Meta): `X-Hub-Signature-256` over the body with the app secret; one
+ * notification carries many messages and statuses, limited per business number (429 to
+ * Meta) and per sender (stored `rate_limited`).
+ */
+export const whatsapp: ProviderModule = {
+  jobKinds: ['whatsapp.message', 'whatsapp.status', 'whatsapp.change'],
+  create: ({ config, limits }) => ({
+    path: '/whatsapp',
+    flag: 'intake.whatsapp',
+    bodyLimitBytes: WHATSAPP_BODY_LIMIT_BYTES,
+    name: () => 'whatsapp',
+    signedWith: () => ({
+      secrets: config.whatsapp.appSecrets,
+      headers: [WHATSAPP_SIGNATURE_HEADER],
+    }),
+    async receive(raw, headers) {
+      verifyWhatsAppSignature(
+        raw,
+        headers.get(WHATSAPP_SIGNATURE_HEADER),
+        config.whatsapp.appSecrets,
+      );
+      const { events, phoneNumberIds } = await extractWhatsAppEvents(parseJson(raw));
+      const number = phoneNumberIds[0] ?? 'unknown';
+      return {
+        events,
+        limits: {
+          global: { key: `whatsapp:number:${number}`, ...limits.whatsappPerNumber },
+          sender: limits.whatsappPerSender,
+        },
+      };
+    },
+    subscribe: (query) => verifyWhatsAppSubscription(query, config.whatsapp.verifyTokens),
+  }),
+};
