@@ -10,6 +10,7 @@ import { parseConfig } from '../functions/_shared/config/index.ts';
 import { hmacSha256, toHex } from '../functions/_shared/crypto/index.ts';
 import { createJobRegistry, createJobRunner } from '../functions/_shared/jobs/index.ts';
 import { PROVIDERS } from '../functions/_shared/webhooks/providers.ts';
+import { PROVIDER_JOB_KINDS } from '../functions/_shared/webhooks/job-kinds.ts';
 import { createWebhooksApp } from '../functions/webhooks/index.ts';
 import { acme, ACME_SECRET, ACME_SIGNATURE_HEADER } from './fixtures/providers/acme/index.ts';
 import { capturedLogger } from './support/logs.ts';
@@ -39,6 +40,12 @@ function post(body: string, signature = toHex(hmacSha256(ACME_SECRET, body))) {
 }
 
 describe('a provider added with one line', () => {
+  it("keeps the job registry's list of the platform's kinds equal to the providers' own", () => {
+    expect([...PROVIDER_JOB_KINDS].sort()).toEqual(
+      PROVIDERS.flatMap((provider) => provider.jobKinds).sort(),
+    );
+  });
+
   it('stores a signed delivery with its job, which the app processes', async () => {
     const id = `acme_${crypto.randomUUID()}`;
     const body = JSON.stringify({ id, type: 'order.paid', data: { order: 42 } });

@@ -9,7 +9,7 @@ import { newWorkerId, runWorker } from '../queue/worker.ts';
 import { postgresJobStore } from '../queue/store.ts';
 import { inboundEventHandler, type InboundEventProcessor } from './inbound.ts';
 import type { ProviderModule } from '../webhooks/provider.ts';
-import { PROVIDERS } from '../webhooks/providers.ts';
+import { PROVIDER_JOB_KINDS } from '../webhooks/job-kinds.ts';
 import { RETENTION_KIND, retentionHandler, scheduleMaintenance } from './maintenance.ts';
 import { logInboundWhatsAppMessage } from '../webhooks/whatsapp/inbound-log.ts';
 import { type GatehouseApp, NO_APP } from '../app.ts';
@@ -38,13 +38,14 @@ const PLATFORM_STEPS: Partial<Record<string, InboundEventProcessor>> = {
 export function createJobRegistry(options: {
   retentionDays: number;
   app?: GatehouseApp;
-  /** The providers whose events' kinds are run (default: the platform's, `PROVIDERS`). */
+  /** Providers beyond the platform's whose events' kinds are run too. */
   providers?: readonly Pick<ProviderModule, 'jobKinds'>[];
 }): JobRegistry {
   const app = options.app ?? NO_APP;
   const processors = app.processors ?? {};
   const kinds = new Set<string>([
-    ...(options.providers ?? PROVIDERS).flatMap((provider) => provider.jobKinds),
+    ...PROVIDER_JOB_KINDS,
+    ...(options.providers ?? []).flatMap((provider) => provider.jobKinds),
     ...(app.ussd?.actions ?? []).map((action) => `ussd.${action}`),
     ...Object.keys(processors),
   ]);

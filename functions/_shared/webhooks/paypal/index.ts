@@ -2,10 +2,11 @@ import { extractPayPalEvent } from '../events/single.ts';
 import { parseJson } from '../events/types.ts';
 import { providerBucket, type ProviderModule } from '../provider.ts';
 import { createPayPalVerifier, PAYPAL_HEADERS } from './verify.ts';
+import { JOB_KINDS } from './kinds.ts';
 
 /** PayPal: its certificate-signed transmission headers, checked against the webhook id. */
 export const paypal: ProviderModule = {
-  jobKinds: ['paypal.event'],
+  jobKinds: JOB_KINDS,
   create: ({ config, fetch, now, limits }) => {
     const verifier = createPayPalVerifier({
       webhookIds: config.paypal.webhookIds,

@@ -2,6 +2,7 @@ import { extractStandardEvent } from '../events/single.ts';
 import { parseJson } from '../events/types.ts';
 import { providerBucket, type ProviderModule, type RouteParams, seconds } from '../provider.ts';
 import { verifyStandardWebhook } from './verify.ts';
+import { JOB_KINDS } from './kinds.ts';
 
 const source = (params: RouteParams) => (params.source ?? '').toLowerCase().replaceAll('-', '_');
 
@@ -10,7 +11,7 @@ const source = (params: RouteParams) => (params.source ?? '').toLowerCase().repl
  * `WEBHOOK_SECRET_<SOURCE>`), each its own provider `standard:<source>` and bucket.
  */
 export const standard: ProviderModule = {
-  jobKinds: ['standard.event'],
+  jobKinds: JOB_KINDS,
   create: ({ config, now, limits }) => {
     const secretsOf = (params: RouteParams) =>
       Object.hasOwn(config.standardWebhooks, source(params))

@@ -2,10 +2,11 @@ import { extractStripeEvent } from '../events/single.ts';
 import { assertStorableJson, MalformedPayloadError } from '../events/types.ts';
 import { providerBucket, type ProviderModule, seconds } from '../provider.ts';
 import { STRIPE_SIGNATURE_HEADER, verifyStripeSignature } from './verify.ts';
+import { JOB_KINDS } from './kinds.ts';
 
 /** Stripe: `Stripe-Signature` (timestamped HMAC), one event per delivery, keyed by its id. */
 export const stripe: ProviderModule = {
-  jobKinds: ['stripe.event'],
+  jobKinds: JOB_KINDS,
   create: ({ config, now, limits }) => ({
     path: '/stripe',
     flag: 'intake.stripe',

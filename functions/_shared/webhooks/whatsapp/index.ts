@@ -7,6 +7,7 @@ import {
   verifyWhatsAppSubscription,
   WHATSAPP_SIGNATURE_HEADER,
 } from './verify.ts';
+import { JOB_KINDS } from './kinds.ts';
 
 /**
  * WhatsApp Cloud API (Meta): `X-Hub-Signature-256` over the body with the app secret; one
@@ -14,7 +15,7 @@ import {
  * Meta) and per sender (stored `rate_limited`).
  */
 export const whatsapp: ProviderModule = {
-  jobKinds: ['whatsapp.message', 'whatsapp.status', 'whatsapp.change'],
+  jobKinds: JOB_KINDS,
   create: ({ config, limits }) => ({
     path: '/whatsapp',
     flag: 'intake.whatsapp',

@@ -1,0 +1,3 @@
+/** The job kinds this provider's events become (read by the job registry, which loads no
+ * verifier). */
+export const JOB_KINDS = ['whatsapp.message', 'whatsapp.status', 'whatsapp.change'] as const;
