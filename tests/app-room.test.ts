@@ -102,7 +102,6 @@ describe("the README's app example", () => {
     const res = await postStripe(createWebhooksFunction(runtime), checkoutCompleted(checkout));
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ status: 'accepted' });
-    expect(await order(checkout)).toEqual({ paid: false }); // not before its job
     await Promise.all(tasks);
     expect(await order(checkout)).toEqual({ paid: true });
   });

@@ -43,6 +43,22 @@ describe('installCrashGuard', () => {
     expect(guard.counts().unhandledRejections).toBe(1);
   });
 
+  it('takes back a rejection that was handled after it was reported unhandled', () => {
+    const target = new EventTarget();
+    const logs = capturedLogger();
+    const guard = installCrashGuard({ logger: logs.logger, target });
+    const reason = new Error('handled a turn late');
+    target.dispatchEvent(rejection(reason));
+    expect(guard.counts().unhandledRejections).toBe(1);
+    target.dispatchEvent(Object.assign(new Event('rejectionhandled'), { reason }));
+    expect(guard.counts().unhandledRejections).toBe(0);
+    expect(logs.entries().map((line) => [line.level, line.msg])).toEqual([
+      ['error', 'unhandled rejection'],
+      ['warn', 'a rejection reported unhandled was handled after all'],
+    ]);
+    guard.uninstall();
+  });
+
   it('logs an uncaught exception without a request id when none is known', () => {
     const target = new EventTarget();
     const logs = capturedLogger();

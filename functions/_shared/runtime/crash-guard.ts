@@ -88,12 +88,25 @@ export function installCrashGuard(options: {
     logger.error('uncaught exception', { ...context(), error, total: uncaughtErrors });
   };
 
+  // A rejection reported unhandled and then handled after all (its handler was attached a
+  // turn late, e.g. when an uncaught exception interrupted the turn that would have
+  // attached it) was not lost: it is taken back from the count.
+  const onHandledLate = (event: Event) => {
+    unhandledRejections = Math.max(0, unhandledRejections - 1);
+    logger.warn('a rejection reported unhandled was handled after all', {
+      ...context(),
+      error: (event as RejectionEvent).reason,
+    });
+  };
+
   target.addEventListener('unhandledrejection', onRejection);
+  target.addEventListener('rejectionhandled', onHandledLate);
   target.addEventListener('error', onError);
   return {
     counts: () => ({ unhandledRejections, uncaughtErrors, driverFaults }),
     uninstall() {
       target.removeEventListener('unhandledrejection', onRejection);
+      target.removeEventListener('rejectionhandled', onHandledLate);
       target.removeEventListener('error', onError);
     },
   };
