@@ -79,11 +79,3 @@ export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
   }
   throw new DataDirLockedError(`could not lock ${dataDir}`);
 }
-
-/** The live holder of `dataDir`'s lock, or null when none holds it. */
-export async function lockHolder(dataDir: string): Promise<LockHolder | null> {
-  const holder = parseHolder(
-    await readFile(join(dataDir, 'gatehouse.pid'), 'utf8').catch(() => ''),
-  );
-  return holder && holder.pid !== process.pid && isAlive(holder.pid) ? holder : null;
-}

@@ -34,6 +34,7 @@ import { admitDelivery, EDGE_LIMIT_PER_MINUTE, type EdgeLimiter } from './client
 import { createUssdGate } from '../_shared/webhooks/ussd.ts';
 import type { GatehouseApp } from '../_shared/app.ts';
 import { createUssdHandler } from './ussd.ts';
+import { webhookEndpoints } from './endpoints.ts';
 import { storedAny, storeEvents } from './store.ts';
 
 export { EDGE_LIMIT_PER_MINUTE, type EdgeLimiter } from './client.ts';
@@ -191,23 +192,14 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
  * not set (fail closed); each refused request then carries `reason: no_secret_configured`.
  */
 function logRefusedProviders(config: Config, logger: Logger): void {
-  const missing: [string, string, readonly string[]][] = [
-    ['whatsapp', 'WHATSAPP_APP_SECRET', config.whatsapp.appSecrets],
-    ['stripe', 'STRIPE_WEBHOOK_SECRET', config.stripe.webhookSecrets],
-    ['paypal', 'PAYPAL_WEBHOOK_ID', config.paypal.webhookIds],
-  ];
-  for (const [provider, variable, secrets] of missing) {
-    if (secrets.length === 0) {
-      logger.warn(`${provider} intake refuses every delivery: ${variable} is not set`, {
-        provider,
-      });
-    }
-  }
-  if (config.ussd.pathTokens.length === 0 && config.ussd.allowedIps.length === 0) {
-    logger.warn(
-      'ussd intake refuses every callback: neither USSD_PATH_TOKEN nor USSD_ALLOWED_IPS is set',
-      { provider: 'ussd' },
-    );
+  for (const { provider, missing } of webhookEndpoints(config)) {
+    // A Standard Webhooks source exists only once its secret is set: none is no refusal.
+    if (!missing || provider.includes('<')) continue;
+    const what = provider === 'ussd' ? 'callback' : 'delivery';
+    const lacking = missing.includes(' or ')
+      ? `neither ${missing.replace(' or ', ' nor ')} is set`
+      : `${missing} is not set`;
+    logger.warn(`${provider} intake refuses every ${what}: ${lacking}`, { provider });
   }
 }
 

@@ -50,8 +50,11 @@ export interface EventTrace extends EventSummary {
 // `jobs` and `dead_jobs` index.
 const JOB_KEY = `'inbound:' || e.provider || ':' || e.event_key`;
 
-const SUMMARY = `
-  select e.id, e.provider, e.event_key, e.event_type, e.status, e.sender, e.request_id,
+/** Events with their job's state; `payload` adds the events' payloads. */
+const summarySql = (payload = false) => `
+  select ${
+  payload ? 'e.payload, ' : ''
+}e.id, e.provider, e.event_key, e.event_type, e.status, e.sender, e.request_id,
          e.received_at,
          coalesce(j.status, case when d.id is not null then 'dead' end) as job_status,
          coalesce(j.attempts, d.attempts) as attempts
@@ -83,7 +86,7 @@ export async function listEvents(
   limit = 50,
 ): Promise<EventSummary[]> {
   const rows = await db.query<Record<string, unknown>>(
-    `${SUMMARY}
+    `${summarySql()}
       where e.received_at > now() - $1::interval
         and ($2::text is null or e.provider = $2)
         and ($3::text is null or e.status = $3)
@@ -101,7 +104,7 @@ export async function traceEvent(
   key: string,
 ): Promise<EventTrace | null> {
   const [row] = await db.query<Record<string, unknown>>(
-    `${SUMMARY.replace('select e.id,', 'select e.payload, e.id,')}
+    `${summarySql(true)}
       where e.provider = $1 and e.event_key = $2`,
     [provider, key],
   );
