@@ -46,6 +46,11 @@ const SERVER_ENV: Record<string, string> = Object.fromEntries(
     return [pair.slice(0, at), pair.slice(at + 1)];
   }),
 );
+/**
+ * `--statements N`: load pg_stat_statements into the throwaway cluster and print, under
+ * each step, the N statements that took Postgres the most time in it (where its CPU goes).
+ */
+const STATEMENTS = Number(args.get('--statements') ?? 0);
 const CAPACITY_CONNECTIONS = [16, 32, 64];
 const FLOOD = { concurrency: 128, bodyBytes: 3 * 1024 * 1024 };
 const CPUS = navigator.hardwareConcurrency;
@@ -64,6 +69,8 @@ interface Row {
   readonly serverCores: number | null;
   readonly postgresCores: number | null;
   readonly loadCores: number | null;
+  /** `--statements`: the step's costliest statements, one line each. */
+  readonly statements?: readonly string[];
 }
 
 async function hasTaskset(): Promise<boolean> {
@@ -121,6 +128,7 @@ async function measure(
   seconds: number,
 ): Promise<Row> {
   if (Deno.env.get('BENCH_DEBUG')) console.log('step', subject);
+  if (STATEMENTS > 0 && cluster) await cluster.query('select pg_stat_statements_reset()');
   const rss = sampleRss(server.pid, { resetHighWater: true });
   const serverCpu = startCpu([server.pid]);
   const postgresCpu = cluster ? startCpu(await postgresPids(cluster)) : undefined;
@@ -144,7 +152,11 @@ async function measure(
   const cores = (use: { seconds: number | null } | undefined) =>
     use?.seconds == null ? null : use.seconds / wall;
   const peak = Math.max(report.peakKb, report.highWaterKb ?? 0);
+  const statements = STATEMENTS > 0 && cluster
+    ? await costliestStatements(cluster, result.counts['200'] ?? 0)
+    : undefined;
   return {
+    statements,
     subject,
     offered,
     result,
@@ -154,6 +166,26 @@ async function measure(
     postgresCores: cores(postgresCpu),
     loadCores: loadStart === null || loadLast === null ? null : (loadLast - loadStart) / wall,
   };
+}
+
+/** The step's costliest statements: calls, total and mean time, time per accepted delivery. */
+async function costliestStatements(cluster: ThrowawayCluster, ok: number): Promise<string[]> {
+  const rows = await cluster.query<
+    { calls: string; total: number; mean: number; rows: string; query: string }
+  >(
+    `select calls::text, total_exec_time as total, mean_exec_time as mean, rows::text,
+            regexp_replace(query, '[[:space:]]+', ' ', 'g') as query
+       from pg_stat_statements
+      where query not like '%pg_stat_statements%'
+      order by total_exec_time desc limit $1`,
+    [STATEMENTS],
+  );
+  return rows.map((row) =>
+    `    ${fmt(row.total, 0).padStart(7)} ms ${row.calls.padStart(7)} calls ` +
+    `${fmt(row.mean, 3).padStart(8)} ms mean ${
+      fmt(1000 * row.total / Math.max(1, ok), 0).padStart(5)
+    } us/ok  ${row.query.slice(0, 90)}`
+  );
 }
 
 function accepted(row: Row): number {
@@ -182,6 +214,7 @@ function printRows(rows: readonly Row[]): void {
           .padStart(19) +
         `  ${answers}${skipped}`,
     );
+    for (const line of row.statements ?? []) console.log(line);
   }
 }
 
@@ -194,7 +227,12 @@ interface EngineReport {
 
 async function runEngine(engine: 'postgres' | 'embedded'): Promise<EngineReport> {
   let cluster: ThrowawayCluster | undefined;
-  if (engine === 'postgres') cluster = await startThrowawayCluster();
+  if (engine === 'postgres') {
+    cluster = await startThrowawayCluster(
+      STATEMENTS > 0 ? { settings: { shared_preload_libraries: "'pg_stat_statements'" } } : {},
+    );
+    if (STATEMENTS > 0) await cluster.query('create extension pg_stat_statements');
+  }
   const server = await startFaultServer({ databaseUrl: cluster?.url, env: SERVER_ENV });
   const rows: Row[] = [];
   const recoveriesMs: number[] = [];

@@ -435,8 +435,13 @@ describe('row-level security', () => {
           role,
           (tx) => sqlState(() => tx.query(`select * from ingest_events('x', '[]', '{}')`)),
         ),
+        await asRole(
+          database.db,
+          role,
+          (tx) => sqlState(() => tx.query(`select * from ingest_event_groups('[]')`)),
+        ),
       ];
-      expect(states).toEqual(['42501', '42501']);
+      expect(states).toEqual(['42501', '42501', '42501']);
     }
   });
 

@@ -39,4 +39,8 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
     name: '20261204201828_duplicates_spend_no_tokens.sql',
     checksum: '57ec2c651b1fd04df4b7be6220ef6e7624e2edadf34f64fe681394a86a81b990',
   },
+  {
+    name: '20261205090000_ingest_event_groups.sql',
+    checksum: '197d9c8eaaea98f79eb475bbc70ae48aef9c5e87ea77a6522b9910932f3cfea4',
+  },
 ];

@@ -37,7 +37,7 @@ export interface Ingestor {
 }
 
 export interface IngestorOptions {
-  /** Most events in one `ingest_events` call. */
+  /** Most events in one `ingest_event_groups` call. */
   readonly maxBatchEvents?: number;
   /**
    * Calls in flight at once per provider and limit; the rest wait and batch up. The default,
@@ -48,7 +48,7 @@ export interface IngestorOptions {
    */
   readonly maxInFlight?: number;
   /**
-   * Called after every `ingest_events` call with how many events it carried and how long it
+   * Called after every intake call with how many events it carried and how long it
    * took from send to answer (a failed call too): how well requests share commits.
    */
   readonly onCall?: (call: IngestCall) => void;
@@ -61,8 +61,8 @@ export interface IngestorOptions {
    */
   readonly timeoutMs?: number;
   /**
-   * `ingest_events` calls in flight at once over all providers and limit keys: the share of
-   * the pool intake may use (deliveries for different WhatsApp numbers do not share a call).
+   * Intake calls in flight at once over all providers and limit keys: the share of the pool
+   * intake may use.
    */
   readonly maxCalls?: number;
   /**
@@ -81,19 +81,25 @@ export interface IngestorOptions {
  * overload; a burst that clears within 100 ms is never shed.
  */
 export const INTAKE_OVERLOAD = { targetMs: 25, intervalMs: 100 } as const;
-/** Calls in flight by default: most of a pool of 10, leaving room for flags and health. */
-export const DEFAULT_INGEST_CALLS = 8;
 /**
- * Groups one `ingest_events` statement carries at most: deliveries for many WhatsApp
- * numbers then share commits as deliveries for one number do.
+ * Calls in flight by default, over all groups. Each commit costs Postgres a WAL flush and
+ * each call about half a millisecond before its first event, so under load spread over
+ * many groups (WhatsApp numbers) a few calls carrying several groups each cost the database
+ * less than many small ones; two keep one call executing while the other commits. Lone
+ * requests still go out at once. The rest of the pool (10) stays free for jobs and health.
  */
-export const DEFAULT_GROUPS_PER_CALL = 32;
+export const DEFAULT_INGEST_CALLS = 2;
+/**
+ * Groups one `ingest_event_groups` call carries at most: deliveries for many WhatsApp
+ * numbers then share a commit, and one set-based pass, as deliveries for one number do.
+ */
+export const DEFAULT_GROUPS_PER_CALL = 500;
 
 export interface IngestCall {
   readonly events: number;
   readonly milliseconds: number;
   readonly ok: boolean;
-  /** Groups the statement carried (one `ingest_events` call each). */
+  /** Groups (provider and limit key) the call carried. */
   readonly groups: number;
 }
 
@@ -106,34 +112,14 @@ export interface IngestCall {
 export const WRITE_AT_ONCE_BYTES = 1024;
 
 /**
- * The intake statement, padded with a comment to {@link WRITE_AT_ONCE_BYTES}, so the next
- * call's Parse reaches Postgres while the finished batch is being answered instead of after
- * it. The comment costs Postgres's lexer nothing worth measuring; the intake benchmark
- * gained about a tenth.
+ * The intake statement (`ingest_event_groups`: every group's batch in one set-based call),
+ * padded with a comment to {@link WRITE_AT_ONCE_BYTES}, so the next call's Parse reaches
+ * Postgres while the finished batch is being answered instead of after it. The comment
+ * costs Postgres's lexer nothing worth measuring; the intake benchmark gained about a tenth.
  */
 export const INGEST_STATEMENT = padStatement(
-  'select * from public.ingest_events($1, $2::jsonb, $3::jsonb)',
+  'select * from public.ingest_event_groups($1::jsonb)',
 );
-
-const statements = new Map<number, string>([[1, INGEST_STATEMENT]]);
-
-/** The statement for `groups` calls of `ingest_events` in one commit, rows tagged `part`. */
-function ingestStatement(groups: number): string {
-  let statement = statements.get(groups);
-  if (statement === undefined) {
-    statement = padStatement(
-      Array.from(
-        { length: groups },
-        (_, i) =>
-          `select ${i} as part, r.* from public.ingest_events($${3 * i + 1}, $${
-            3 * i + 2
-          }::jsonb, $${3 * i + 3}::jsonb) r`,
-      ).join(' union all '),
-    );
-    statements.set(groups, statement);
-  }
-  return statement;
-}
 
 /** Requests of one provider with the same limits share a group (and its bucket rows). */
 function groupKey(request: IngestRequest): string {
@@ -146,6 +132,7 @@ function padStatement(statement: string): string {
 }
 
 type Row = {
+  part: number;
   slot: number;
   outcome: Outcome;
   event_id: string | null;
@@ -155,8 +142,8 @@ type Row = {
 
 /**
  * Intake's one database round trip, with micro-batching (group commit): requests that
- * arrive while the previous call is in flight are combined into the next `ingest_events`
- * call, sent the moment that call commits, so under load many webhooks share one commit
+ * arrive while the previous call is in flight are combined into the next
+ * `ingest_event_groups` call, sent the moment that call commits, so under load many webhooks share one commit
  * (and one take from the provider's bucket) while a lone request is flushed at once. Each
  * request still gets its own outcomes, only after the commit that made its events durable.
  *
@@ -169,8 +156,8 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
   const onCall = options.onCall;
   type Pending = Entry<IngestRequest, EventOutcome[]>;
 
-  /** One `ingest_events` call's arguments: a group's batch of requests. */
-  function argumentsOf(batch: readonly Pending[]): [string, unknown, unknown] {
+  /** One group of an `ingest_event_groups` call: a group's batch of requests. */
+  function groupOf(batch: readonly Pending[]) {
     const first = batch[0]!.item;
     // Slots number the batch's events in order, so each request's outcomes are a slice.
     const events = batch.flatMap((pending) =>
@@ -194,31 +181,30 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
         refill_per_second: first.limits.sender.refillPerSecond,
       },
     };
-    return [first.provider, events, limits];
+    return { provider: first.provider, limits, events };
   }
 
-  /**
-   * Stores the batches of one or more groups in one statement, so one commit: one
-   * `ingest_events` call per group (each takes its own buckets and answers throttling with
-   * rows, never an error), in the order the queue gives them (group-key order, so that
-   * concurrent statements lock rows they share in the same order).
-   */
   /** 503, never a 500: the requests are refused and their providers retry. */
   const incompleteAnswer = () =>
-    new DatabaseUnavailableError('ingest_events answered incompletely', {
+    new DatabaseUnavailableError('ingest_event_groups answered incompletely', {
       reason: 'unreachable',
     });
 
+  /**
+   * Stores the batches of one or more groups in one call, so one commit (each group takes its
+   * own buckets and a short one answers `throttled` rows, never an error), in the order the
+   * queue gives them (group-key order).
+   */
   async function call(parts: readonly Pending[][]): Promise<EventOutcome[][][]> {
     const sizes = parts.map((batch) =>
       batch.reduce((n, pending) => n + pending.item.events.length, 0)
     );
-    const params = parts.flatMap((batch) => argumentsOf(batch));
+    const groups = parts.map((batch) => groupOf(batch));
     const events = sizes.reduce((sum, size) => sum + size, 0);
     const started = performance.now();
-    let rows: (Row & { part?: number })[] | undefined;
+    let rows: Row[] | undefined;
     try {
-      rows = await db.query<Row & { part?: number }>(ingestStatement(parts.length), params);
+      rows = await db.query<Row>(INGEST_STATEMENT, [groups]);
     } finally {
       const milliseconds = performance.now() - started;
       onCall?.({ events, milliseconds, ok: rows !== undefined, groups: parts.length });
@@ -228,7 +214,7 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
       // A connection that ends mid-answer (Postgres shutting down) can leave holes in the
       // rows the driver hands back: the answer is incomplete, so is what it says was stored.
       if (typeof row !== 'object' || row === null) throw incompleteAnswer();
-      const part = outcomes[row.part ?? 0];
+      const part = outcomes[row.part];
       if (part === undefined) throw incompleteAnswer();
       part[row.slot] = {
         outcome: row.outcome,

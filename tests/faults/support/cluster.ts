@@ -59,7 +59,8 @@ const live = new Set<ThrowawayCluster>();
 
 /**
  * initdb into a fresh temporary folder (trust auth, fsync left at its default) and starts
- * the server on a free loopback port.
+ * the server on a free loopback port. `settings` are added to postgresql.conf as given
+ * (values quoted as the file wants them).
  *
  * @example
  * ```ts
@@ -70,7 +71,9 @@ const live = new Set<ThrowawayCluster>();
  * await cluster.start();           // the same rows are back
  * ```
  */
-export async function startThrowawayCluster(): Promise<ThrowawayCluster> {
+export async function startThrowawayCluster(
+  options: { readonly settings?: Readonly<Record<string, string>> } = {},
+): Promise<ThrowawayCluster> {
   const tools = { initdb: findBinary('initdb'), pgCtl: findBinary('pg_ctl') };
   const owner = serverUser();
   const folder = await mkdtemp(join(tmpdir(), 'gatehouse-pg-'));
@@ -84,7 +87,7 @@ export async function startThrowawayCluster(): Promise<ThrowawayCluster> {
   const run = (file: string, args: string[]) => runAs(owner.name, file, args, folder);
   let port: number;
   try {
-    port = await initAndStart(run, tools, dataDir, socketDir, logFile);
+    port = await initAndStart(run, tools, dataDir, socketDir, logFile, options.settings ?? {});
   } catch (error) {
     await rm(folder, { recursive: true, force: true });
     throw error;
@@ -159,6 +162,7 @@ async function initAndStart(
   dataDir: string,
   socketDir: string,
   logFile: string,
+  extra: Readonly<Record<string, string>>,
 ): Promise<number> {
   // --no-sync only skips initdb's own flush of the new files; the server keeps fsync on.
   await run(tools.initdb, [
@@ -175,7 +179,7 @@ async function initAndStart(
     '--no-instructions',
   ]);
   const config = join(dataDir, 'postgresql.conf');
-  const settings = { ...SETTINGS, unix_socket_directories: `'${socketDir}'` };
+  const settings = { ...SETTINGS, ...extra, unix_socket_directories: `'${socketDir}'` };
   const lines = Object.entries(settings).map(([name, value]) => `${name} = ${value}`);
   await appendFile(config, `\n# throwaway cluster for fault tests\n${lines.join('\n')}\n`);
   const pgCtl = (args: string[]) => run(tools.pgCtl, ['-D', dataDir, ...args]);
