@@ -12,6 +12,7 @@ import { createJobRegistry, createJobRunner } from '../functions/_shared/jobs/in
 import { PROVIDERS } from '../functions/_shared/webhooks/providers.ts';
 import { PROVIDER_JOB_KINDS } from '../functions/_shared/webhooks/job-kinds.ts';
 import { createWebhooksApp } from '../functions/webhooks/index.ts';
+import { webhookEndpoints } from '../functions/webhooks/endpoints.ts';
 import { acme, ACME_SECRET, ACME_SIGNATURE_HEADER } from './fixtures/providers/acme/index.ts';
 import { capturedLogger } from './support/logs.ts';
 import { useMigratedDatabase } from './support/migrated.ts';
@@ -44,6 +45,17 @@ describe('a provider added with one line', () => {
     expect([...PROVIDER_JOB_KINDS].sort()).toEqual(
       PROVIDERS.flatMap((provider) => provider.jobKinds).sort(),
     );
+  });
+
+  it('lists its URL with the others, as the start-up banner does', () => {
+    expect(webhookEndpoints(config, providers).map((endpoint) => endpoint.path)).toEqual([
+      '/whatsapp',
+      '/stripe',
+      '/paypal',
+      '/standard/<source>',
+      '/ussd',
+      '/acme',
+    ]);
   });
 
   it('stores a signed delivery with its job, which the app processes', async () => {

@@ -14,11 +14,15 @@ import { parseConfig } from '../functions/_shared/config/index.ts';
 import {
   PAYPAL_EVENT_ID_MAX_CHARS,
   PAYPAL_EVENT_TYPE_MAX_CHARS,
+} from '../functions/_shared/webhooks/paypal/extract.ts';
+import {
   STANDARD_EVENT_TYPE_MAX_CHARS,
   STANDARD_WEBHOOK_ID_MAX_CHARS,
+} from '../functions/_shared/webhooks/standard/extract.ts';
+import {
   STRIPE_EVENT_ID_MAX_CHARS,
   STRIPE_EVENT_TYPE_MAX_CHARS,
-} from '../functions/_shared/webhooks/events/single.ts';
+} from '../functions/_shared/webhooks/stripe/extract.ts';
 import {
   WHATSAPP_FIELD_MAX_CHARS,
   WHATSAPP_MESSAGE_ID_MAX_CHARS,

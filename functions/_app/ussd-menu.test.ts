@@ -8,7 +8,7 @@ import {
   renderUssdReply,
   USSD_SCREEN_MAX_CHARS,
   ussdInputs,
-} from '../_shared/webhooks/ussd-menu.ts';
+} from '../_shared/webhooks/ussd/menu.ts';
 import { mobilityMenu } from './ussd-menu.ts';
 
 const MAIN = 'Gatehouse Mobility\n1. Request a ride\n2. My vehicles / balance\n0. Exit';

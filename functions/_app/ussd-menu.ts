@@ -1,4 +1,4 @@
-import { end, excerpt, input, menu, type UssdNode } from '../_shared/webhooks/ussd-menu.ts';
+import { end, excerpt, input, menu, type UssdNode } from '../_shared/webhooks/ussd/menu.ts';
 
 /** The USSD action the menu records: the job kind `ussd.ride_request`. */
 export const RIDE_REQUEST = 'ride_request';

@@ -1,5 +1,5 @@
 import type { InboundEventProcessor } from './jobs/inbound.ts';
-import type { UssdNode } from './webhooks/ussd-menu.ts';
+import type { UssdNode } from './webhooks/ussd/menu.ts';
 
 /**
  * What an app built on Gatehouse adds to the platform, registered in one place

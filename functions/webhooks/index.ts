@@ -14,7 +14,7 @@ import { MalformedPayloadError } from '../_shared/webhooks/events/types.ts';
 import { createIngestor, type Ingestor } from '../_shared/webhooks/ingest.ts';
 import type { FetchLike } from '../_shared/webhooks/paypal/cert-fetch.ts';
 import {
-  providerBucket,
+  CallerRefusedError,
   type ProviderContext,
   type ProviderModule,
   type ReceivedDelivery,
@@ -30,10 +30,8 @@ import { DEFAULT_INTAKE_LIMITS, type IntakeLimitSettings } from '../_shared/webh
 import { type AfterAck, kickWorker, startAfterAck } from './after-ack.ts';
 import { createJobRunner } from '../_shared/jobs/index.ts';
 import { createIntakeCounters, type IntakeCounters } from './counters.ts';
-import { admitDelivery, EDGE_LIMIT_PER_MINUTE, type EdgeLimiter } from './client.ts';
-import { createUssdGate } from '../_shared/webhooks/ussd.ts';
-import type { GatehouseApp } from '../_shared/app.ts';
-import { createUssdHandler } from './ussd.ts';
+import { admitDelivery, clientIp, EDGE_LIMIT_PER_MINUTE, type EdgeLimiter } from './client.ts';
+import { type GatehouseApp, NO_APP } from '../_shared/app.ts';
 import { webhookEndpoints } from './endpoints.ts';
 import { storedAny, storeEvents } from './store.ts';
 
@@ -82,13 +80,14 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
   const background = deps.background ??
     ((task: Promise<unknown>) =>
       void task.catch((error) => deps.logger.error('after-ack task failed', { error })));
-  logRefusedProviders(deps.config, deps.logger);
+  logRefusedProviders(deps.config, deps.logger, deps.providers ?? PROVIDERS);
   const defaultLimit = deps.config.http.bodyLimitBytes;
   const context: ProviderContext = {
     config: deps.config,
     now: () => deps.clock.now(),
     fetch: deps.fetch as FetchLike,
     limits,
+    app: deps.app ?? NO_APP,
   };
   const providers = (deps.providers ?? PROVIDERS).map((module) => module.create(context));
 
@@ -110,20 +109,42 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
     return new ProblemError(401, { detail: 'signature verification failed' });
   }
 
+  /** A caller the provider's gate refused: its status, the reason logged and counted. */
+  function refusedCaller(c: Context<AppEnv>, provider: string, error: CallerRefusedError) {
+    counters.rejected(provider, error.reason);
+    Object.assign(c.get('logFields'), { reason: error.reason, ...error.logFields });
+    return new ProblemError(error.status, { detail: error.detail });
+  }
+
   /** The one intake route every provider goes through. */
   async function intake(c: Context<AppEnv>, provider: WebhookProvider) {
     const params = c.req.param() as RouteParams;
     const name = provider.name(params);
-    await admitDelivery(c, { edgeLimiter: deps.edgeLimiter, flags, counters }, name, provider.flag);
+    c.get('logFields').provider = name;
     try {
-      requireSignatureHeaders(c.req.raw.headers, provider.signedWith(params));
+      provider.gate?.({ params, clientIp: clientIp(c) });
     } catch (error) {
-      if (error instanceof SignatureError) throw refused(c, name, error);
+      if (error instanceof CallerRefusedError) throw refusedCaller(c, name, error);
       throw error;
+    }
+    await admitDelivery(
+      c,
+      { edgeLimiter: deps.edgeLimiter, flags, counters },
+      name,
+      provider.flag,
+      provider.label,
+    );
+    if (provider.signedWith) {
+      try {
+        requireSignatureHeaders(c.req.raw.headers, provider.signedWith(params));
+      } catch (error) {
+        if (error instanceof SignatureError) throw refused(c, name, error);
+        throw error;
+      }
     }
     const raw = await readRawBody(c, {
       limitBytes: provider.bodyLimitBytes ?? defaultLimit,
-      mediaType: 'application/json',
+      mediaType: provider.mediaType ?? 'application/json',
     });
     let delivery: ReceivedDelivery;
     try {
@@ -132,13 +153,19 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
       if (error instanceof SignatureError) throw refused(c, name, error);
       if (error instanceof MalformedPayloadError) {
         counters.rejected(name, 'malformed');
-        throw new ProblemError(400, { detail: error.message });
+        throw new ProblemError(400, {
+          detail: error.message,
+          ...(error.issues ? { extensions: { errors: error.issues } } : {}),
+        });
       }
       throw error;
     }
+    Object.assign(c.get('logFields'), delivery.logFields);
     if (delivery.events.length === 0) {
-      // Extractors never return none (WhatsApp refuses an empty notification itself); this
-      // keeps it so for any provider added later: a 200 means something was stored.
+      // A 200 means something was stored, unless the provider answers with a reply of its
+      // own (a USSD screen while the user browses). Extractors never return no event
+      // (WhatsApp refuses an empty notification itself); this keeps it so for any added later.
+      if (delivery.reply !== undefined) return c.text(delivery.reply, 200);
       counters.rejected(name, 'malformed');
       throw new ProblemError(400, { detail: 'the delivery carries no event' });
     }
@@ -147,42 +174,31 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
       requestId: c.get('requestId'),
       events: delivery.events,
       limits: delivery.limits,
-    });
+    }, { label: provider.label, logKeys: delivery.logKeys });
     startAfterAck({ afterAck: deps.afterAck, background }, {
       provider: name,
       events: delivery.events,
       outcomes,
     });
+    if (delivery.reply !== undefined) return c.text(delivery.reply, 200);
     return c.json({ status: storedAny(outcomes) ? 'accepted' : 'duplicate' });
   }
 
   for (const provider of providers) {
     const subscribe = provider.subscribe?.bind(provider);
-    if (subscribe) {
-      app.get(provider.path, (c) => {
-        const challenge = subscribe(new URL(c.req.url).searchParams);
-        if (challenge === null) {
-          throw new ProblemError(403, { detail: 'verification token mismatch' });
-        }
-        return c.text(challenge, 200);
-      });
+    for (const path of provider.paths) {
+      if (subscribe) {
+        app.get(path, (c) => {
+          const challenge = subscribe(new URL(c.req.url).searchParams);
+          if (challenge === null) {
+            throw new ProblemError(403, { detail: 'verification token mismatch' });
+          }
+          return c.text(challenge, 200);
+        });
+      }
+      app.post(path, (c) => intake(c, provider));
     }
-    app.post(provider.path, (c) => intake(c, provider));
   }
-
-  const ussd = createUssdHandler({
-    gate: createUssdGate(deps.config.ussd),
-    menu: deps.app?.ussd?.menu ?? null,
-    flags,
-    ingestor,
-    limits: providerBucket('ussd:global', limits),
-    counters,
-    edgeLimiter: deps.edgeLimiter,
-    afterAck: deps.afterAck,
-    background,
-  });
-  app.post('/ussd', ussd);
-  app.post('/ussd/:token', ussd);
 
   return app;
 }
@@ -191,8 +207,12 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
  * Says once, at start, which providers will refuse every delivery because their secret is
  * not set (fail closed); each refused request then carries `reason: no_secret_configured`.
  */
-function logRefusedProviders(config: Config, logger: Logger): void {
-  for (const { provider, missing } of webhookEndpoints(config)) {
+function logRefusedProviders(
+  config: Config,
+  logger: Logger,
+  providers: readonly ProviderModule[],
+): void {
+  for (const { provider, missing } of webhookEndpoints(config, providers)) {
     // A Standard Webhooks source exists only once its secret is set: none is no refusal.
     if (!missing || provider.includes('<')) continue;
     const what = provider === 'ussd' ? 'callback' : 'delivery';
@@ -235,7 +255,7 @@ export function createWebhooksFunction(runtime: Runtime): Hono<AppEnv> {
  */
 function requireSignatureHeaders(
   headers: Headers,
-  signedWith: ReturnType<WebhookProvider['signedWith']>,
+  signedWith: ReturnType<NonNullable<WebhookProvider['signedWith']>>,
 ): void {
   if (signedWith.secrets.length === 0) throw new SignatureError('no_secret_configured');
   for (const name of signedWith.headers) {

@@ -8,7 +8,7 @@ import {
   USSD_SERVICE_CODE_MAX_CHARS,
   USSD_SESSION_ID_MAX_CHARS,
   USSD_TEXT_MAX_CHARS,
-} from '../../functions/_shared/webhooks/ussd.ts';
+} from '../../functions/_shared/webhooks/ussd/callback.ts';
 
 /** A value placed in a delivery, and whether intake must refuse a delivery holding it. */
 export interface Piece<T = unknown> {

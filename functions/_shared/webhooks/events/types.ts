@@ -17,6 +17,10 @@ export interface IntakeEvent {
 /** The body is not JSON, or not the shape the provider documents: answered with 400. */
 export class MalformedPayloadError extends Error {
   override readonly name = 'MalformedPayloadError';
+  /** The fields at fault, when the provider names them (the 400 answer's `errors`). */
+  constructor(message: string, readonly issues?: readonly { field: string; message: string }[]) {
+    super(message);
+  }
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });

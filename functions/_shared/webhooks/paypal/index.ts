@@ -1,12 +1,15 @@
-import { extractPayPalEvent } from '../events/single.ts';
+import { extractPayPalEvent } from './extract.ts';
 import { parseJson } from '../events/types.ts';
-import { providerBucket, type ProviderModule } from '../provider.ts';
+import { endpoint, providerBucket, type ProviderModule } from '../provider.ts';
 import { createPayPalVerifier, PAYPAL_HEADERS } from './verify.ts';
 import { JOB_KINDS } from './kinds.ts';
 
 /** PayPal: its certificate-signed transmission headers, checked against the webhook id. */
 export const paypal: ProviderModule = {
   jobKinds: JOB_KINDS,
+  endpoints: (config) => [
+    endpoint('paypal', '/paypal', config.paypal.webhookIds, 'PAYPAL_WEBHOOK_ID'),
+  ],
   create: ({ config, fetch, now, limits }) => {
     const verifier = createPayPalVerifier({
       webhookIds: config.paypal.webhookIds,
@@ -15,7 +18,7 @@ export const paypal: ProviderModule = {
       now,
     });
     return {
-      path: '/paypal',
+      paths: ['/paypal'],
       flag: 'intake.paypal',
       name: () => 'paypal',
       signedWith: () => ({

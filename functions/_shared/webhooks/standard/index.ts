@@ -1,4 +1,4 @@
-import { extractStandardEvent } from '../events/single.ts';
+import { extractStandardEvent } from './extract.ts';
 import { parseJson } from '../events/types.ts';
 import { providerBucket, type ProviderModule, type RouteParams, seconds } from '../provider.ts';
 import { verifyStandardWebhook } from './verify.ts';
@@ -12,13 +12,25 @@ const source = (params: RouteParams) => (params.source ?? '').toLowerCase().repl
  */
 export const standard: ProviderModule = {
   jobKinds: JOB_KINDS,
+  // One per configured source; with none, the route to configure, refusing until then.
+  endpoints: (config) => {
+    const sources = Object.keys(config.standardWebhooks).sort();
+    if (sources.length === 0) {
+      return [{
+        provider: 'standard:<source>',
+        path: '/standard/<source>',
+        missing: 'WEBHOOK_SECRET_<SOURCE>',
+      }];
+    }
+    return sources.map((name) => ({ provider: `standard:${name}`, path: `/standard/${name}` }));
+  },
   create: ({ config, now, limits }) => {
     const secretsOf = (params: RouteParams) =>
       Object.hasOwn(config.standardWebhooks, source(params))
         ? config.standardWebhooks[source(params)]!
         : [];
     return {
-      path: '/standard/:source',
+      paths: ['/standard/:source'],
       flag: 'intake.standard',
       name: (params) => `standard:${source(params)}`,
       signedWith: (params) => ({

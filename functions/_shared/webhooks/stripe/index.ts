@@ -1,14 +1,17 @@
-import { extractStripeEvent } from '../events/single.ts';
+import { extractStripeEvent } from './extract.ts';
 import { assertStorableJson, MalformedPayloadError } from '../events/types.ts';
-import { providerBucket, type ProviderModule, seconds } from '../provider.ts';
+import { endpoint, providerBucket, type ProviderModule, seconds } from '../provider.ts';
 import { STRIPE_SIGNATURE_HEADER, verifyStripeSignature } from './verify.ts';
 import { JOB_KINDS } from './kinds.ts';
 
 /** Stripe: `Stripe-Signature` (timestamped HMAC), one event per delivery, keyed by its id. */
 export const stripe: ProviderModule = {
   jobKinds: JOB_KINDS,
+  endpoints: (config) => [
+    endpoint('stripe', '/stripe', config.stripe.webhookSecrets, 'STRIPE_WEBHOOK_SECRET'),
+  ],
   create: ({ config, now, limits }) => ({
-    path: '/stripe',
+    paths: ['/stripe'],
     flag: 'intake.stripe',
     name: () => 'stripe',
     signedWith: () => ({

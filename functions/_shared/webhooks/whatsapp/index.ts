@@ -1,6 +1,6 @@
 import { parseJson } from '../events/types.ts';
 import { WHATSAPP_BODY_LIMIT_BYTES } from '../limits.ts';
-import type { ProviderModule } from '../provider.ts';
+import { endpoint, type ProviderModule } from '../provider.ts';
 import { extractWhatsAppEvents } from './extract.ts';
 import {
   verifyWhatsAppSignature,
@@ -16,8 +16,12 @@ import { JOB_KINDS } from './kinds.ts';
  */
 export const whatsapp: ProviderModule = {
   jobKinds: JOB_KINDS,
+  endpoints: (config) => [{
+    ...endpoint('whatsapp', '/whatsapp', config.whatsapp.appSecrets, 'WHATSAPP_APP_SECRET'),
+    note: 'verify token: WHATSAPP_VERIFY_TOKEN',
+  }],
   create: ({ config, limits }) => ({
-    path: '/whatsapp',
+    paths: ['/whatsapp'],
     flag: 'intake.whatsapp',
     bodyLimitBytes: WHATSAPP_BODY_LIMIT_BYTES,
     name: () => 'whatsapp',

@@ -4,10 +4,10 @@
  * URL in the Africa's Talking dashboard) and the addresses their gateway calls from.
  */
 import { z } from 'zod';
-import { timingSafeIncludes } from '../crypto/index.ts';
-import { identifier } from './events/fields.ts';
-import { SignatureError } from './types.ts';
-import { ipMatches, parseIpRule } from '../net/ip-rules.ts';
+import { timingSafeIncludes } from '../../crypto/index.ts';
+import { identifier } from '../events/fields.ts';
+import { SignatureError } from '../types.ts';
+import { ipMatches, parseIpRule } from '../../net/ip-rules.ts';
 
 export interface UssdGateOptions {
   /** Secret path segments; any one admits (rotation). Empty: no token check. */

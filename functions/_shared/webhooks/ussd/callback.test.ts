@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { signatureFailure } from '../../../tests/support/webhooks/index.ts';
-import type { SignatureFailure } from './types.ts';
+import { signatureFailure } from '../../../../tests/support/webhooks/index.ts';
+import type { SignatureFailure } from '../types.ts';
 import {
   createUssdGate,
   parseUssdForm,
@@ -9,7 +9,7 @@ import {
   USSD_TEXT_MAX_CHARS,
   UssdFormError,
   UssdGateError,
-} from './ussd.ts';
+} from './callback.ts';
 
 async function expectReason(check: () => void, reason: SignatureFailure) {
   expect(await signatureFailure(check)).toBe(reason);

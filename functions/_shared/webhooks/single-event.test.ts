@@ -1,16 +1,21 @@
+/** The extractors of the providers whose delivery is one event: Stripe, PayPal, Standard. */
 import { describe, expect, it } from 'vitest';
 import {
   extractPayPalEvent,
-  extractStandardEvent,
-  extractStripeEvent,
   PAYPAL_EVENT_ID_MAX_CHARS,
   PAYPAL_EVENT_TYPE_MAX_CHARS,
+} from './paypal/extract.ts';
+import {
+  extractStandardEvent,
   STANDARD_EVENT_TYPE_MAX_CHARS,
   STANDARD_WEBHOOK_ID_MAX_CHARS,
+} from './standard/extract.ts';
+import {
+  extractStripeEvent,
   STRIPE_EVENT_ID_MAX_CHARS,
   STRIPE_EVENT_TYPE_MAX_CHARS,
-} from './single.ts';
-import { type IntakeEvent, MalformedPayloadError } from './types.ts';
+} from './stripe/extract.ts';
+import { type IntakeEvent, MalformedPayloadError } from './events/types.ts';
 
 function refusal(extract: () => unknown): string {
   try {
