@@ -2,6 +2,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { checkMigrationsCurrent } from '../functions/_shared/db/migrations.ts';
 import { type Env, parseConfig } from '../functions/_shared/config/index.ts';
+import type { GatehouseApp } from '../functions/_shared/app.ts';
+import { registerFlags } from '../functions/_shared/flags/index.ts';
 import { openDatabase } from './database.ts';
 import {
   assertMigrationName,
@@ -20,6 +22,8 @@ export interface MigrateCommandOptions {
   readonly projectRoot: string;
   readonly print?: (line: string) => void;
   readonly now?: () => Date;
+  /** The app whose flags `migrate` registers (`functions/_app`'s, from the command). */
+  readonly app?: GatehouseApp;
 }
 
 /** `YYYYMMDDHHMMSS` in UTC, the migration file prefix. */
@@ -108,6 +112,22 @@ export async function runMigrateCommand(
         ? `nothing to apply: ${files.length} migrations already applied`
         : `applied ${report.applied.length} migration(s); ${report.alreadyApplied} were already applied`,
     );
+    const declared = Object.keys(options.app?.flags ?? {}).length;
+    if (declared > 0) {
+      let added: string[];
+      try {
+        added = await registerFlags(database.adminDb, options.app?.flags);
+      } catch (error) {
+        if (!(error instanceof TypeError)) throw error;
+        print(`migrate failed: ${error.message} (functions/_app)`);
+        return 1;
+      }
+      print(
+        added.length > 0
+          ? `app flags: added ${added.join(', ')}`
+          : `app flags: all ${declared} already in feature_flags`,
+      );
+    }
     return 0;
   } catch (error) {
     if (error instanceof MigrationError) {

@@ -7,11 +7,17 @@ import { type GatehouseApp, NO_APP } from '../functions/_shared/app.ts';
 import { openDatabase, type OpenedDatabase } from './database.ts';
 import { createAdmission } from '../functions/_shared/http/admission.ts';
 import { installCrashGuard } from '../functions/_shared/runtime/crash-guard.ts';
-import { databaseStartupError, dataDirStartupError, portStartupError } from './startup-errors.ts';
+import {
+  databaseStartupError,
+  dataDirStartupError,
+  portStartupError,
+  StartupError,
+} from './startup-errors.ts';
 import { ensureDevelopmentSecrets, type GeneratedSecretName } from './dev-secrets.ts';
 import { FUNCTIONS } from './functions.ts';
 import { createLocalRouter, type FetchApp, FUNCTIONS_PREFIX } from './local-router.ts';
 import { loadMigrationFiles, runMigrations } from './migrate.ts';
+import { registerFlags } from '../functions/_shared/flags/index.ts';
 import { createJobRunner } from '../functions/_shared/jobs/index.ts';
 import { webhookEndpoints } from '../functions/webhooks/endpoints.ts';
 import { type Scheduler, startScheduler } from './scheduler.ts';
@@ -110,6 +116,11 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
     await runMigrations(database.adminDb, files, {
       log: (line) => logger.info(line, { component: 'migrate' }),
     });
+    const added = await registerFlags(database.adminDb, options.app?.flags).catch((error) => {
+      if (error instanceof TypeError) throw new StartupError(`${error.message} (functions/_app)`);
+      throw error;
+    });
+    if (added.length > 0) logger.info("added the app's flags", { flags: added });
     const runtime: Runtime = {
       config,
       db: database.db,

@@ -81,7 +81,7 @@ async function main(args: string[]): Promise<number> {
       return await start();
     case 'migrate': {
       const env = await loadLocalEnv(resolve(projectRoot, '.env'), Deno.env.toObject());
-      return await runMigrateCommand(rest, { env, projectRoot });
+      return await runMigrateCommand(rest, { env, projectRoot, app });
     }
     case 'queue':
     case 'dlq':

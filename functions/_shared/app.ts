@@ -37,6 +37,22 @@ export interface GatehouseApp {
      */
     readonly actions: readonly string[];
   };
+  /**
+   * The app's feature flags, by key (`rides.whatsapp`): what each switches and whether it is
+   * on before an operator says otherwise. `gatehouse migrate` (and `npm start`) writes a row
+   * for each flag the table lacks, so operators find it there with its description; an
+   * operator's choice is never overwritten. Until its row exists a flag answers `enabled`.
+   * Read them with `ctx.flags.isEnabled(key)` in a processor.
+   */
+  readonly flags?: Readonly<Record<string, AppFlag>>;
+}
+
+/** One of the app's feature flags. */
+export interface AppFlag {
+  /** What the flag switches, for the operator reading `feature_flags`. */
+  readonly description: string;
+  /** On until an operator switches it (default true). */
+  readonly enabled?: boolean;
 }
 
 /** No app: the platform alone (intake, jobs marked processed, no USSD service). */

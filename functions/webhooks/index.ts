@@ -2,7 +2,7 @@ import type { Context, Hono } from 'hono';
 import type { Clock } from '../_shared/clock.ts';
 import type { Config } from '../_shared/config/index.ts';
 import type { Db } from '../_shared/db/types.ts';
-import { createFlagReader, type FlagReader } from '../_shared/flags/index.ts';
+import { createFlagReader, flagDefaults, type FlagReader } from '../_shared/flags/index.ts';
 import {
   type Admission,
   type AppEnv,
@@ -73,7 +73,8 @@ export interface WebhooksDeps {
  */
 export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
   const limits = deps.limits ?? DEFAULT_INTAKE_LIMITS;
-  const flags = deps.flags ?? createFlagReader(deps.db, { clock: deps.clock });
+  const flags = deps.flags ??
+    createFlagReader(deps.db, { clock: deps.clock, defaults: flagDefaults(deps.app?.flags) });
   const ingestor = deps.ingestor ??
     createIngestor(deps.db, { timeoutMs: deps.config.database.timeoutMs });
   const counters = deps.counters ?? createIntakeCounters();

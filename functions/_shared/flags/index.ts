@@ -1,3 +1,4 @@
+import type { AppFlag } from '../app.ts';
 import type { Clock } from '../clock.ts';
 import type { Queryable } from '../db/types.ts';
 
@@ -17,6 +18,8 @@ export interface FlagReader {
 export interface FlagReaderOptions {
   readonly clock: Clock;
   readonly maxAgeMs?: number;
+  /** What a flag with no row answers, by key (the app's declared flags); else enabled. */
+  readonly defaults?: Readonly<Record<string, boolean>>;
   /** Called when a refresh fails and a stale snapshot is used instead. */
   readonly onStale?: (error: unknown) => void;
 }
@@ -73,9 +76,61 @@ export function createFlagReader(db: Queryable, options: FlagReaderOptions): Fla
     }
   }
 
+  const defaults = options.defaults ?? {};
   return {
     async isEnabled(key) {
-      return (await current()).get(key) ?? true;
+      return (await current()).get(key) ?? (Object.hasOwn(defaults, key) ? defaults[key]! : true);
     },
   };
+}
+
+/** What the `feature_flags.key` check constraint admits. */
+export const FLAG_KEY = /^[a-z0-9][a-z0-9_.:-]*$/;
+
+/** The app's flags' defaults, for {@link FlagReaderOptions.defaults}. */
+export function flagDefaults(
+  flags: Readonly<Record<string, AppFlag>> | undefined,
+): Record<string, boolean> {
+  return Object.fromEntries(
+    Object.entries(flags ?? {}).map(([key, flag]) => [key, flag.enabled ?? true]),
+  );
+}
+
+/**
+ * Writes a `feature_flags` row for each of the app's flags the table lacks (its default
+ * and description), leaving every existing row, an operator's choice, as it is. Resolves
+ * to the keys it added. Throws `TypeError` naming a key the table would refuse.
+ *
+ * @example
+ * const added = await registerFlags(db, app.flags); // ['rides.whatsapp']
+ */
+export async function registerFlags(
+  db: Queryable,
+  flags: Readonly<Record<string, AppFlag>> | undefined,
+): Promise<string[]> {
+  const entries = Object.entries(flags ?? {});
+  for (const [key, flag] of entries) {
+    if (!FLAG_KEY.test(key)) {
+      throw new TypeError(
+        `app flag "${key}": keys are lower-case letters, digits and _ . : - (first a letter or digit)`,
+      );
+    }
+    if (typeof flag.description !== 'string' || flag.description.trim() === '') {
+      throw new TypeError(`app flag "${key}": a description is required`);
+    }
+  }
+  if (entries.length === 0) return [];
+  const rows = await db.query<{ key: string }>(
+    `insert into public.feature_flags (key, enabled, description)
+     select f.key, f.enabled, f.description
+       from jsonb_to_recordset($1::jsonb) as f(key text, enabled boolean, description text)
+     on conflict (key) do nothing
+     returning key`,
+    [entries.map(([key, flag]) => ({
+      key,
+      enabled: flag.enabled ?? true,
+      description: flag.description,
+    }))],
+  );
+  return rows.map((row) => row.key).sort();
 }

@@ -2,6 +2,7 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config/index.ts';
 import type { Db } from '../db/types.ts';
 import type { Logger } from '../log/index.ts';
+import { flagDefaults } from '../flags/index.ts';
 import { createKicker } from '../queue/kicker.ts';
 import { JobRegistry } from '../queue/registry.ts';
 import type { WorkerReport } from '../queue/types.ts';
@@ -105,6 +106,7 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
   const db = deps.jobsDb ?? deps.db;
   const workerId = newWorkerId();
   const logger = deps.logger.child({ worker: workerId });
+  const defaults = flagDefaults(deps.app?.flags);
 
   const pass = async (options: PassOptions = {}): Promise<WorkerReport> => {
     if (options.maintenance) {
@@ -127,6 +129,7 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
       queues: options.queues ?? null,
       signal: options.signal,
       yieldTo: deps.admission ? () => deps.admission!.pressed() : undefined,
+      flagDefaults: defaults,
     });
   };
   const kick = createKicker(() => pass({ budgetMs: KICK_BUDGET_MS }), logger);

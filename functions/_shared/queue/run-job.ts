@@ -1,3 +1,4 @@
+import { createFlagReader } from '../flags/index.ts';
 import type { Logger } from '../log/index.ts';
 import { backoffDelay } from './backoff.ts';
 import { JobTimeoutError, LeaseLostError, PermanentJobError, RetryJobError } from './errors.ts';
@@ -123,6 +124,8 @@ async function runHandler(
       job,
       logger,
       signal: controller.signal,
+      // Read in the job's own transaction: a job never waits for a second connection.
+      flags: createFlagReader(lazy.tx, { clock: options.clock, defaults: options.flagDefaults }),
       describe: (fields) => void Object.assign(described, fields),
     };
     await abortable(handler(job.payload, ctx), controller.signal);

@@ -1,4 +1,5 @@
 import type { Transaction } from '../db/types.ts';
+import type { FlagReader } from '../flags/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { BackoffPolicy } from './backoff.ts';
 
@@ -31,6 +32,11 @@ export interface JobContext {
   readonly logger: Logger;
   /** Aborted at the kind's timeout or when the worker shuts down. */
   readonly signal: AbortSignal;
+  /**
+   * Feature flags (`feature_flags`, else the app's declared default, else enabled), read
+   * through the job's transaction the first time the job asks.
+   */
+  readonly flags: FlagReader;
   /**
    * Adds fields to the line that reports this run's end (`job completed`, `job failed;
    * will retry`, `job dead-lettered`), e.g. the event it handled, so one line says what

@@ -42,6 +42,8 @@ export interface WorkerOptions {
   /** Aborting it stops claiming and aborts running handlers' signals. */
   readonly signal?: AbortSignal;
   readonly random?: () => number;
+  /** What `ctx.flags` answers for a flag with no row (the app's declared defaults). */
+  readonly flagDefaults?: Readonly<Record<string, boolean>>;
 }
 
 /** Claims in flight at once: the next batch is fetched while one is on its way. */
