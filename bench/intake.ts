@@ -228,7 +228,7 @@ try {
     return c.json({ status: 'accepted' });
   });
   const unlimited = { capacity: 1_000_000_000, refillPerSecond: 1_000_000_000 };
-  // Every ingest_event_groups call of the full path: how many deliveries shared each commit.
+  // Every intake call of the full path: how many deliveries shared each commit.
   const calls: IngestCall[] = [];
   const full = createWebhooksApp({
     ingestor: createIngestor(db, {
@@ -344,7 +344,7 @@ try {
     const events = calls.reduce((sum, call) => sum + call.events, 0);
     const milliseconds = calls.reduce((sum, call) => sum + call.milliseconds, 0);
     console.log(
-      `full path group commit: ${calls.length} ingest_event_groups calls (one take of the ` +
+      `full path group commit: ${calls.length} intake calls (one take of the ` +
         `provider's bucket row each), ` +
         `${(events / calls.length).toFixed(1)} events and ` +
         `${(milliseconds / calls.length).toFixed(1)} ms (send to answer) per call, ` +

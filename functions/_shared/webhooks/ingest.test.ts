@@ -61,7 +61,7 @@ describe('createIngestor', () => {
     let calls = 0;
     const ingestor = createIngestor(
       observing(database.db, (text) => {
-        if (text.includes('ingest_event_groups')) calls += 1;
+        if (text.includes('ingest_event')) calls += 1;
       }),
     );
     const first = ingestor.ingest({
@@ -93,7 +93,7 @@ describe('createIngestor', () => {
     const order: string[] = [];
     const ingestor = createIngestor(
       observing(database.db, (text) => {
-        if (text.includes('ingest_event_groups')) order.push('call');
+        if (text.includes('ingest_event')) order.push('call');
       }),
     );
     const request = (key: string) => ({
