@@ -14,6 +14,7 @@ import {
   listDeadJobs,
   newWorkerId,
   PermanentJobError,
+  PRESSED_START_GAP_MS,
   replayDeadJobs,
   RetryJobError,
   runWorker,
@@ -475,6 +476,7 @@ describe('flow control', () => {
     );
     let runningNow = 0;
     const peaks: number[] = [];
+    const startedAt: number[] = [];
     let started = 0;
     let pressed = true;
     const registry = new JobRegistry().register('tracked', {
@@ -482,6 +484,7 @@ describe('flow control', () => {
         runningNow += 1;
         started += 1;
         peaks.push(runningNow);
+        startedAt.push(performance.now());
         // The admission stops being pressed once four jobs have started.
         if (started === 4) pressed = false;
         await new Promise((resolve) => setTimeout(resolve, 20));
@@ -494,8 +497,11 @@ describe('flow control', () => {
       yieldTo: () => pressed,
     });
     expect(report).toMatchObject({ claimed: 12, completed: 12 });
-    // The first four ran alone; after that up to four ran side by side.
+    // The first four ran alone, started at least the gap apart; after that up to four ran
+    // side by side.
     expect(peaks.slice(0, 4)).toEqual([1, 1, 1, 1]);
+    const gaps = startedAt.slice(1, 4).map((at, i) => at - startedAt[i]!);
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(PRESSED_START_GAP_MS - 1);
     expect(Math.max(...peaks.slice(4))).toBeGreaterThan(1);
     expect(Math.max(...peaks)).toBeLessThanOrEqual(4);
   });

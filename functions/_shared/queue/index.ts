@@ -18,4 +18,4 @@ export {
   replayDeadJobs,
 } from './store.ts';
 export type { ClaimedJob, JobContext, JobHandler, JobPolicy, WorkerReport } from './types.ts';
-export { newWorkerId, runWorker, type WorkerOptions } from './worker.ts';
+export { newWorkerId, PRESSED_START_GAP_MS, runWorker, type WorkerOptions } from './worker.ts';

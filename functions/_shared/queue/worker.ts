@@ -30,8 +30,9 @@ export interface WorkerOptions {
   /** Jobs run at the same time. */
   readonly concurrency: number;
   /**
-   * While this returns true, one job runs at a time: requests come first (the process's
-   * admission is shedding or has lowered its limit). Jobs keep moving, more slowly.
+   * While this returns true, one job runs at a time and jobs start at most every
+   * {@link PRESSED_START_GAP_MS}: requests come first (the process's admission is shedding
+   * or has lowered its limit). Jobs keep moving, more slowly.
    */
   readonly yieldTo?: () => boolean;
   /** A claimed job is this worker's for this long; the heartbeat renews it every third. */
@@ -46,6 +47,11 @@ export interface WorkerOptions {
   readonly flagDefaults?: Readonly<Record<string, boolean>>;
 }
 
+/**
+ * While requests come first (`yieldTo`), the least time between two job starts: at most
+ * 40 jobs a second, each alone, from a worker sharing the process with the intake.
+ */
+export const PRESSED_START_GAP_MS = 25;
 /** Claims in flight at once: the next batch is fetched while one is on its way. */
 const CLAIMS_IN_FLIGHT = 2;
 /**
@@ -124,10 +130,27 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
 
   /** Slots to fill now: all of them, or one while requests come first. */
   const slots = () => (options.yieldTo?.() ? 1 : concurrency);
+  /** When the last job started while requests came first (monotonic ms), and its timer. */
+  let pacedAt = -Infinity;
+  let paceTimer: ReturnType<typeof setTimeout> | undefined;
 
   const startWaiting = () => {
-    const room = slots();
+    const pressed = options.yieldTo?.() ?? false;
+    const room = pressed ? 1 : concurrency;
     while (active < room && waiting.length > 0 && !options.signal?.aborted) {
+      if (pressed) {
+        // Requests come first: one job at a time, and at most one start per gap, so the
+        // worker sharing the process takes a sliver of its CPU until the pressure ends.
+        const wait = pacedAt + PRESSED_START_GAP_MS - performance.now();
+        if (wait > 0) {
+          paceTimer ??= setTimeout(() => {
+            paceTimer = undefined;
+            nudge();
+          }, wait);
+          return;
+        }
+        pacedAt = performance.now();
+      }
       const { job, controller, lease } = waiting.shift()!;
       active += 1;
       const slotFreed = () => {
@@ -228,6 +251,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
     await Promise.all(tasks);
   } finally {
     clearTimeout(atDeadline);
+    clearTimeout(paceTimer);
     clearInterval(poll);
     heartbeat.stop();
   }
