@@ -116,7 +116,10 @@ describe('the rules of the house', () => {
   });
 
   it(`no file in functions/ or cli/ is over ${MAX_LINES} lines`, () => {
-    const long = [...runtimeFiles, ...cliFiles].flatMap((file) => {
+    // Tests beside the code included.
+    const every = [...walk(FUNCTIONS), ...walk(join(projectRoot, 'cli'))]
+      .filter((file) => file.endsWith('.ts'));
+    const long = every.flatMap((file) => {
       const lines = readFileSync(file, 'utf8').split('\n').length;
       return lines > MAX_LINES ? [`${relative(projectRoot, file)}: ${lines}`] : [];
     });

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,11 +21,8 @@ import {
   type PayPalTestCertificate,
   signPayPalDelivery,
 } from '../../../../tests/support/webhooks/paypal-signer.ts';
-import {
-  fromBase64,
-  signatureFailure,
-  toBase64,
-} from '../../../../tests/support/webhooks/index.ts';
+import { signatureFailure } from '../../../../tests/support/webhooks/index.ts';
+import { fromBase64, toBase64 } from '../signing.ts';
 import type { SignatureFailure } from '../types.ts';
 
 const WEBHOOK_ID = '8PT597110X687430LKGECATA';
@@ -36,14 +33,7 @@ const BODY =
 const MINUTE_MS = 60 * 1000;
 const DAY_MS = 24 * 60 * MINUTE_MS;
 
-const hasOpenssl = (() => {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const hasOpenssl = spawnSync('openssl', ['version'], { stdio: 'ignore' }).status === 0;
 
 let server: PayPalCertServer;
 let certificate: PayPalTestCertificate;
