@@ -37,7 +37,7 @@ export interface Ingestor {
 }
 
 export interface IngestorOptions {
-  /** Most events in one `ingest_event_groups` call. */
+  /** Most events in one intake call. */
   readonly maxBatchEvents?: number;
   /**
    * Calls in flight at once per provider and limit; the rest wait and batch up. The default,
@@ -149,8 +149,8 @@ type Row = {
 
 /**
  * Intake's one database round trip, with micro-batching (group commit): requests that
- * arrive while the previous call is in flight are combined into the next
- * `ingest_event_groups` call, sent the moment that call commits, so under load many webhooks share one commit
+ * arrive while the previous call is in flight are combined into the next call, sent the
+ * moment that call commits, so under load many webhooks share one commit
  * (and one take from the provider's bucket) while a lone request is flushed at once. Each
  * request still gets its own outcomes, only after the commit that made its events durable.
  *

@@ -25,17 +25,21 @@ export class MalformedPayloadError extends Error {
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** The body as text; throws MalformedPayloadError when it is not valid UTF-8. */
+export function decodeUtf8(rawBody: Uint8Array): string {
+  try {
+    return strictUtf8.decode(rawBody);
+  } catch {
+    throw new MalformedPayloadError('body is not valid UTF-8');
+  }
+}
+
 /**
  * Parses JSON from bytes that were already verified, refusing what could not be stored
  * (see {@link assertStorableJson}); throws MalformedPayloadError.
  */
 export function parseJson(rawBody: Uint8Array): unknown {
-  let text: string;
-  try {
-    text = strictUtf8.decode(rawBody);
-  } catch {
-    throw new MalformedPayloadError('body is not valid UTF-8');
-  }
+  const text = decodeUtf8(rawBody);
   let value: unknown;
   try {
     value = JSON.parse(text);

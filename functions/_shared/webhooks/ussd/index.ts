@@ -1,4 +1,4 @@
-import { MalformedPayloadError } from '../events/types.ts';
+import { decodeUtf8, MalformedPayloadError } from '../events/types.ts';
 import { USSD_BODY_LIMIT_BYTES } from '../limits.ts';
 import { CallerRefusedError, providerBucket, type ProviderModule } from '../provider.ts';
 import { createUssdGate, parseUssdForm, UssdFormError, UssdGateError } from './callback.ts';
@@ -6,8 +6,6 @@ import { answerUssd, renderUssdReply, type UssdReply } from './menu.ts';
 
 /** The answer of a USSD route without a menu (an app that registered no USSD service). */
 const NO_SERVICE: UssdReply = { kind: 'END', text: 'This service is not available.', action: null };
-
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * Africa's Talking USSD session callbacks, `POST /webhooks/ussd` and
@@ -56,15 +54,9 @@ export const ussd: ProviderModule = {
         }
       },
       receive(raw) {
-        let text: string;
-        try {
-          text = strictUtf8.decode(raw);
-        } catch {
-          throw new MalformedPayloadError('body is not valid UTF-8');
-        }
         let form;
         try {
-          form = parseUssdForm(text);
+          form = parseUssdForm(decodeUtf8(raw));
         } catch (error) {
           if (!(error instanceof UssdFormError)) throw error;
           throw new MalformedPayloadError(error.message, error.issues);
