@@ -43,4 +43,8 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
     name: '20261205090000_ingest_event_groups.sql',
     checksum: '197d9c8eaaea98f79eb475bbc70ae48aef9c5e87ea77a6522b9910932f3cfea4',
   },
+  {
+    name: '20261205170000_app_tables.sql',
+    checksum: 'e818d31b036a9f6627eb80283b1a77136d584ad3f636f3277ddccf06d0574003',
+  },
 ];

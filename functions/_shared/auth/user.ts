@@ -1,0 +1,123 @@
+import type { MiddlewareHandler } from 'hono';
+import type { Db, QueryOptions, Transaction } from '../db/types.ts';
+import type { AppEnv } from '../http/env.ts';
+import { ProblemError } from '../http/problem.ts';
+import { type AuthUser, InvalidTokenError, type JwtVerifier, KeysUnavailableError } from './jwt.ts';
+import { can, type Permission } from './roles.ts';
+
+/** A function app's environment once `requireUser` ran: `c.get('user')` is the caller. */
+export type UserEnv = {
+  Variables: AppEnv['Variables'] & { user: AuthUser };
+};
+
+/** Seconds a caller is asked to wait when the signing keys cannot be fetched. */
+const KEYS_RETRY_AFTER_SECONDS = 5;
+
+/** The bearer token of `Authorization`, or null when there is none. */
+export function bearerToken(headers: Headers): string | null {
+  const authorization = headers.get('authorization');
+  if (authorization === null) return null;
+  const match = /^Bearer[ \t]+([A-Za-z0-9\-_.~+/]+=*)[ \t]*$/i.exec(authorization);
+  return match ? match[1]! : '';
+}
+
+/**
+ * Admits only requests with a valid Supabase user token (`Authorization: Bearer <jwt>`) and
+ * puts the caller in `c.get('user')`. Without a token: 401 with a bare `WWW-Authenticate:
+ * Bearer` challenge; with one that proves nothing: 401 with `error="invalid_token"` (why it
+ * was refused goes to the request's log line, never the token); when the signing keys
+ * cannot be fetched: 503 with `Retry-After`.
+ *
+ * @example
+ * app.use('/api/*', requireUser(verifier));
+ * app.get('/api/me', (c) => c.json({ id: c.get('user').id }));
+ */
+export function requireUser(verifier: JwtVerifier): MiddlewareHandler<UserEnv> {
+  return async function requireUser(c, next) {
+    const token = bearerToken(c.req.raw.headers);
+    if (token === null) {
+      c.get('logFields').reason = 'missing_token';
+      throw new ProblemError(401, {
+        detail: 'sign in: send Authorization: Bearer <access token>',
+        headers: { 'WWW-Authenticate': 'Bearer realm="gatehouse"' },
+      });
+    }
+    let user: AuthUser;
+    try {
+      user = await verifier.verify(token);
+    } catch (error) {
+      if (error instanceof KeysUnavailableError) {
+        throw new ProblemError(503, {
+          detail: 'user tokens cannot be checked right now; retry later',
+          headers: { 'Retry-After': String(KEYS_RETRY_AFTER_SECONDS) },
+          expose: true,
+          cause: error,
+        });
+      }
+      if (!(error instanceof InvalidTokenError)) throw error;
+      const fields = c.get('logFields');
+      fields.reason = 'invalid_token';
+      fields.auth_problem = error.reason;
+      throw new ProblemError(401, {
+        detail: error.message,
+        headers: {
+          'WWW-Authenticate':
+            `Bearer realm="gatehouse", error="invalid_token", error_description="${
+              error.message.replaceAll('"', "'")
+            }"`,
+        },
+      });
+    }
+    c.set('user', user);
+    c.get('logFields').user_id = user.id;
+    await next();
+  };
+}
+
+/**
+ * Lets through only callers whose role holds `permission` (see `PERMISSIONS`); others get
+ * 403 with `error="insufficient_scope"`. Runs after `requireUser`.
+ *
+ * @example
+ * app.post('/admin/flags/:key', requireUser(verifier), requireRole('flags:write'), handler);
+ */
+export function requireRole(permission: Permission): MiddlewareHandler<UserEnv> {
+  return async function requireRole(c, next) {
+    const user = c.get('user');
+    if (!can(user.role, permission)) {
+      const fields = c.get('logFields');
+      fields.reason = 'forbidden';
+      fields.permission = permission;
+      throw new ProblemError(403, {
+        detail: `this needs the ${permission} permission, which the ${user.role} role lacks`,
+        headers: { 'WWW-Authenticate': 'Bearer realm="gatehouse", error="insufficient_scope"' },
+      });
+    }
+    await next();
+  };
+}
+
+/**
+ * Runs `fn` in a transaction as the user, as PostgREST runs a request: the role is
+ * `authenticated` and `request.jwt.claims` holds the token's claims, so `auth.uid()` is the
+ * caller and row-level security decides what each statement sees and changes. Application
+ * code adds no `where user_id = ...` of its own for safety: the policies are the guard.
+ *
+ * @example
+ * const rows = await asUser(db, c.get('user'), (tx) => tx.query('select * from vehicles'));
+ */
+export function asUser<T>(
+  db: Db,
+  user: AuthUser,
+  fn: (tx: Transaction) => Promise<T>,
+  options?: QueryOptions,
+): Promise<T> {
+  return db.transaction(async (tx) => {
+    await tx.query(
+      `select set_config('role', 'authenticated', true),
+              set_config('request.jwt.claims', $1, true)`,
+      [JSON.stringify(user.claims)],
+    );
+    return await fn(tx);
+  }, options);
+}

@@ -1,0 +1,156 @@
+/**
+ * Signed-in users through a function app: the bearer token checked by `requireUser`, roles
+ * by `requireRole`, and their SQL run by `asUser` under row-level security, on the real
+ * migrated schema.
+ */
+import type { Hono } from 'hono';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  asUser,
+  createJwtVerifier,
+  requireRole,
+  requireUser,
+  type UserEnv,
+} from '../functions/_shared/auth/index.ts';
+import { createFunctionApp } from '../functions/_shared/http/index.ts';
+import { createLogger } from '../functions/_shared/log/index.ts';
+import {
+  type JwksServer,
+  type SigningKey,
+  signingKey,
+  signToken,
+  startJwksServer,
+  supabaseClaims,
+} from './support/jwks-server.ts';
+import { useMigratedDatabase } from './support/migrated.ts';
+import { problemOf } from './support/test-app.ts';
+
+const database = useMigratedDatabase();
+const ADA = '1d5e6f70-8a9b-4c0d-9e1f-2a3b4c5d6e7f';
+const BOB = '2e6f7081-9bac-4d1e-8f20-3b4c5d6e7f80';
+
+let jwks: JwksServer;
+let key: SigningKey;
+let app: Hono<UserEnv>;
+const lines: string[] = [];
+
+beforeAll(async () => {
+  key = await signingKey('ES256', 'k1');
+  jwks = await startJwksServer([key]);
+  const verifier = createJwtVerifier({
+    secrets: [],
+    jwks: { url: jwks.jwksUrl },
+    issuer: `${jwks.url}/auth/v1`,
+  });
+  const logger = createLogger({ level: 'info', sink: (line) => lines.push(line) });
+  const functionApp = createFunctionApp('api', { logger, corsOrigins: [], bodyLimitBytes: 4096 });
+  app = functionApp as unknown as Hono<UserEnv>;
+  app.use('/*', requireUser(verifier));
+  // No `where` of its own: the policies decide which vehicles the caller sees.
+  app.get('/vehicles', async (c) => {
+    const rows = await asUser(
+      database.db,
+      c.get('user'),
+      (tx) => tx.query('select plate from vehicles order by plate'),
+    );
+    return c.json(rows);
+  });
+  app.get('/ops', requireRole('ops:read'), (c) => c.json({ role: c.get('user').role }));
+  await database.db.query(
+    `insert into vehicles (owner_user_id, plate) values ($1, 'ADA 1'), ($1, 'ADA 2'), ($2, 'BOB 1')`,
+    [ADA, BOB],
+  );
+});
+afterAll(() => jwks.close());
+
+const call = async (path: string, token?: string) =>
+  await app.request(`/api${path}`, {
+    headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+  });
+const tokenFor = (sub: string, extra = {}) =>
+  signToken(supabaseClaims(`${jwks.url}/auth/v1`, sub, extra), key);
+
+describe('requireUser', () => {
+  it('asks for a token when there is none: 401 with a bare Bearer challenge', async () => {
+    const res = await call('/vehicles');
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toBe('Bearer realm="gatehouse"');
+    expect(await problemOf(res)).toMatchObject({ status: 401, request_id: expect.any(String) });
+  });
+
+  it('refuses a bad token with invalid_token, logging why but never the token', async () => {
+    const expired = await tokenFor(ADA, { exp: Math.floor(Date.now() / 1000) - 3600 });
+    const res = await call('/vehicles', expired);
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toMatch(
+      /^Bearer realm="gatehouse", error="invalid_token", error_description="the token has expired"$/,
+    );
+    const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(logged.at(-1)).toMatchObject({
+      status: 401,
+      reason: 'invalid_token',
+      auth_problem: 'expired',
+    });
+    expect(lines.join('\n')).not.toContain(expired.split('.')[2]!);
+  });
+
+  it('refuses an Authorization header that is not a bearer token', async () => {
+    for (const authorization of ['Basic YWRhOnB3', 'Bearer', 'Bearer a b']) {
+      const res = await app.request('/api/vehicles', { headers: { authorization } });
+      expect(res.status).toBe(401);
+    }
+  });
+
+  it('answers 503 with Retry-After when the signing keys cannot be fetched', async () => {
+    const down = createJwtVerifier({
+      secrets: [],
+      jwks: { url: `${jwks.url}/nowhere` },
+      issuer: `${jwks.url}/auth/v1`,
+    });
+    const logger = createLogger({ level: 'error', sink: () => {} });
+    const other = createFunctionApp('api', { logger, corsOrigins: [], bodyLimitBytes: 64 });
+    (other as unknown as Hono<UserEnv>).use('/*', requireUser(down));
+    other.get('/me', (c) => c.text('unreachable'));
+    const res = await other.request('/api/me', {
+      headers: { authorization: `Bearer ${await tokenFor(ADA)}` },
+    });
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('5');
+  });
+});
+
+describe('asUser', () => {
+  it("shows each user their own rows only, by the database's policies", async () => {
+    const ada = await call('/vehicles', await tokenFor(ADA));
+    expect(await ada.json()).toEqual([{ plate: 'ADA 1' }, { plate: 'ADA 2' }]);
+    const bob = await call('/vehicles', await tokenFor(BOB));
+    expect(await bob.json()).toEqual([{ plate: 'BOB 1' }]);
+  });
+
+  it('runs as authenticated whatever role the claims would name', async () => {
+    const user = {
+      id: ADA,
+      role: 'user' as const,
+      email: null,
+      claims: { sub: ADA, role: 'service_role' },
+    };
+    const seen = await asUser(database.db, user, (tx) =>
+      tx.query<{ role: string; plates: number }>(
+        `select current_user as role, (select count(*)::int from vehicles) as plates`,
+      ));
+    expect(seen).toEqual([{ role: 'authenticated', plates: 2 }]);
+  });
+});
+
+describe('requireRole', () => {
+  it('lets a role with the permission through and refuses the others with 403', async () => {
+    const user = await call('/ops', await tokenFor(ADA));
+    expect(user.status).toBe(403);
+    expect(user.headers.get('www-authenticate')).toContain('error="insufficient_scope"');
+    const support = await call(
+      '/ops',
+      await tokenFor(ADA, { app_metadata: { role: 'support' } }),
+    );
+    expect(await support.json()).toEqual({ role: 'support' });
+  });
+});
