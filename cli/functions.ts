@@ -1,4 +1,5 @@
 import type { Hono } from 'hono';
+import { createApiFunction } from '../functions/api/index.ts';
 import { createHealthFunction } from '../functions/health/index.ts';
 import { createWebhooksFunction } from '../functions/webhooks/index.ts';
 import { createWorkerFunction } from '../functions/worker/index.ts';
@@ -10,6 +11,7 @@ import type { Runtime } from '../functions/_shared/runtime/index.ts';
  * `/functions/v1/<name>`; `supabase/functions/<name>/index.ts` serves the same factory.
  */
 export const FUNCTIONS: Readonly<Record<string, (runtime: Runtime) => Hono<AppEnv>>> = {
+  api: (runtime) => createApiFunction(runtime),
   health: (runtime) => createHealthFunction(runtime),
   webhooks: (runtime) => createWebhooksFunction(runtime),
   worker: (runtime) => createWorkerFunction(runtime),

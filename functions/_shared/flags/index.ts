@@ -13,6 +13,8 @@ export const FLAG_REFRESH_WAIT_MS = 250;
 export interface FlagReader {
   /** A flag with no row is enabled: switches exist before anyone writes them. */
   isEnabled(key: string): Promise<boolean>;
+  /** Every flag there is a row or a declared default for, on or off. */
+  all(): Promise<Record<string, boolean>>;
 }
 
 export interface FlagReaderOptions {
@@ -80,6 +82,9 @@ export function createFlagReader(db: Queryable, options: FlagReaderOptions): Fla
   return {
     async isEnabled(key) {
       return (await current()).get(key) ?? (Object.hasOwn(defaults, key) ? defaults[key]! : true);
+    },
+    async all() {
+      return { ...defaults, ...Object.fromEntries(await current()) };
     },
   };
 }

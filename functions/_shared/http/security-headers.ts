@@ -18,9 +18,14 @@ export const API_SECURITY_HEADERS: readonly (readonly [string, string])[] = [
   ['X-Frame-Options', 'DENY'],
 ];
 
+/** Headers a handler may choose for itself; the others are enforced. */
+const KEPT_IF_SET: ReadonlySet<string> = new Set(['Cache-Control', 'Content-Security-Policy']);
+
 /**
  * Adds {@link API_SECURITY_HEADERS} to every response, errors included. A `Cache-Control`
- * the handler chose is kept (a public document may be cacheable); the others are enforced.
+ * the handler chose is kept (a public document may be cacheable), and so is a
+ * `Content-Security-Policy` (the one HTML page, the API docs, loads its script); the others
+ * are enforced.
  *
  * @example
  * ```ts
@@ -35,7 +40,7 @@ export function apiSecurityHeaders(): MiddlewareHandler {
     // prepared with c.header() cost as much, passed to the Response constructor more).
     const headers = c.res.headers;
     for (const [name, value] of API_SECURITY_HEADERS) {
-      if (name === 'Cache-Control' && headers.has(name)) continue;
+      if (KEPT_IF_SET.has(name) && headers.has(name)) continue;
       headers.set(name, value);
     }
   };

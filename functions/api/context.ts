@@ -1,0 +1,68 @@
+import { type OpenAPIHono, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { asUser, type UserEnv } from '../_shared/auth/index.ts';
+import type { Db, Transaction } from '../_shared/db/types.ts';
+import { ProblemError } from '../_shared/http/index.ts';
+import { isInputRefusal } from '../_shared/db/sqlstate.ts';
+import type { FlagReader } from '../_shared/flags/index.ts';
+import { Problem } from './schemas.ts';
+
+/** What the user API's routes need. */
+export interface ApiDeps {
+  readonly db: Db;
+  readonly flags: FlagReader;
+}
+
+export type Api = OpenAPIHono<UserEnv>;
+
+/** A JSON response of `schema`, for a route's `responses`. */
+export const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  content: { 'application/json': { schema } },
+  description,
+});
+/** A problem+json response, for a route's `responses`. */
+export const problem = (description: string) => json(Problem, description);
+/** The `ETag` header of a response carrying one row. */
+export const etag = z.object({
+  ETag: z.string().openapi({ description: 'The version, for If-Match' }),
+});
+/** The `If-Match` request header of a change. */
+export const IF_MATCH = z.object({
+  'if-match': z.string().optional().openapi({ description: 'The ETag read, e.g. "3"' }),
+});
+
+/** The error responses every authenticated route documents. */
+export const PROBLEM_RESPONSES = {
+  400: { description: 'Malformed request (problem+json)' },
+  401: { description: 'No valid access token' },
+  503: { description: 'The database or the signing keys are unavailable; retry' },
+} as const;
+
+/**
+ * Runs `fn` as the caller (see `asUser`: row-level security is the guard) and turns what
+ * the database refuses because of the request into a client error: values it cannot
+ * store (400), a duplicate (409), a row that references nothing the caller owns (400), a
+ * row the policies refuse (403).
+ */
+export async function asCaller<T>(
+  c: Context<UserEnv>,
+  deps: ApiDeps,
+  fn: (tx: Transaction) => Promise<T>,
+): Promise<T> {
+  try {
+    return await asUser(deps.db, c.get('user'), fn);
+  } catch (error) {
+    if (error instanceof ProblemError) throw error;
+    const code = (error as { code?: unknown }).code;
+    if (code === '23505') {
+      throw new ProblemError(409, { detail: 'one like it exists already', cause: error });
+    }
+    if (code === '42501') {
+      throw new ProblemError(403, { detail: 'not yours to change', cause: error });
+    }
+    if (code === '23503' || code === '23514' || code === '23502' || isInputRefusal(error)) {
+      throw new ProblemError(400, { detail: 'the values cannot be stored', cause: error });
+    }
+    throw error;
+  }
+}

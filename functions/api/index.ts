@@ -1,0 +1,139 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Hono } from 'hono';
+import {
+  createJwtVerifier,
+  jwtSettings,
+  type JwtVerifier,
+  requireUser,
+  type UserEnv,
+} from '../_shared/auth/index.ts';
+import type { GatehouseApp } from '../_shared/app.ts';
+import type { Clock } from '../_shared/clock.ts';
+import type { Config } from '../_shared/config/index.ts';
+import type { Db } from '../_shared/db/types.ts';
+import { createFlagReader, flagDefaults, type FlagReader } from '../_shared/flags/index.ts';
+import {
+  type Admission,
+  type AppEnv,
+  createFunctionApp,
+  ProblemError,
+} from '../_shared/http/index.ts';
+import type { Logger } from '../_shared/log/index.ts';
+import type { Runtime } from '../_shared/runtime/index.ts';
+import type { Api } from './context.ts';
+import { docsPage } from './docs.ts';
+import { meRoutes } from './me.ts';
+import { rideRoutes } from './rides.ts';
+import { vehicleRoutes } from './vehicles.ts';
+
+export interface ApiAppDeps {
+  readonly config: Config;
+  readonly db: Db;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly app?: GatehouseApp;
+  readonly admission?: Admission;
+  /** How user tokens are checked; by default from SUPABASE_URL / _JWKS_URL / _JWT_SECRET. */
+  readonly verifier?: JwtVerifier | null;
+  readonly flags?: FlagReader;
+}
+
+/** The OpenAPI document's identity. */
+const INFO = {
+  title: 'Gatehouse user API',
+  version: '1.0.0',
+  description: 'What a signed-in user of the app reads and changes: their profile, vehicles ' +
+    'and rides. Every request carries `Authorization: Bearer <Supabase access token>`; ' +
+    'row-level security decides which rows exist for the caller.',
+};
+
+/**
+ * The `api` function: the PWA's API, for signed-in Supabase users. Every route but the
+ * OpenAPI document and its docs page needs a valid access token (`requireUser`), and runs
+ * its SQL as the user (`asUser`), so the database's policies decide what each caller sees.
+ * Requests and responses are zod schemas, the same ones the OpenAPI 3.1 document at
+ * `/api/openapi.json` is generated from; the docs page at `/api/docs` renders it.
+ *
+ * @example
+ * const app = createApiApp(runtime);
+ * Deno.serve(app.fetch);
+ */
+export function createApiApp(deps: ApiAppDeps): Hono<AppEnv> {
+  const settings = jwtSettings(deps.config);
+  const verifier = deps.verifier !== undefined ? deps.verifier : settings && createJwtVerifier({
+    secrets: settings.secrets,
+    jwks: settings.jwksUrl === null ? null : { url: settings.jwksUrl },
+    issuer: settings.issuer,
+  });
+  if (verifier === null) {
+    const log = deps.config.env === 'production' ? deps.logger.error : deps.logger.warn;
+    log.call(
+      deps.logger,
+      'user sign-in is not configured: set SUPABASE_URL (or SUPABASE_JWKS_URL, or ' +
+        'SUPABASE_JWT_SECRET with SUPABASE_URL); every /api route answers 503 until then',
+    );
+  }
+  const flags = deps.flags ??
+    createFlagReader(deps.db, { clock: deps.clock, defaults: flagDefaults(deps.app?.flags) });
+
+  const app = createFunctionApp('api', {
+    logger: deps.logger,
+    corsOrigins: deps.config.http.corsOrigins,
+    bodyLimitBytes: 64 * 1024,
+    now: () => deps.clock.now(),
+    admission: deps.admission,
+  });
+
+  const api: Api = new OpenAPIHono<UserEnv>({
+    defaultHook: (result) => {
+      if (result.success) return;
+      const issues = result.error.issues.map((issue) => ({
+        path: issue.path.join('.') || result.target,
+        message: issue.message,
+      }));
+      throw new ProblemError(400, {
+        detail: issues.map((issue) => `${issue.path}: ${issue.message}`).join('; '),
+        extensions: { errors: issues },
+      });
+    },
+  });
+  let generated: unknown;
+  // Generated on first request, once every route is registered, then kept.
+  const document = () =>
+    generated ??= api.getOpenAPI31Document({
+      openapi: '3.1.0',
+      info: INFO,
+      servers: [{ url: '/functions/v1/api' }],
+      security: [{ bearer: [] }],
+    });
+  api.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'JWT',
+    description: 'A Supabase access token',
+  });
+  // Public: the document and the page that renders it.
+  api.get('/openapi.json', (c) => c.json(document(), 200, { 'Cache-Control': 'max-age=60' }));
+  api.get('/docs', (c) => docsPage(c));
+
+  api.use(
+    '*',
+    verifier !== null ? requireUser(verifier) : () => {
+      throw new ProblemError(503, {
+        detail: 'user sign-in is not configured on this server',
+        expose: true,
+      });
+    },
+  );
+  meRoutes(api, { db: deps.db, flags });
+  vehicleRoutes(api, { db: deps.db, flags });
+  rideRoutes(api, { db: deps.db, flags });
+
+  (app as unknown as Hono<UserEnv>).route('/', api);
+  return app;
+}
+
+/** The api function as deployed. */
+export function createApiFunction(runtime: Runtime): Hono<AppEnv> {
+  return createApiApp(runtime);
+}

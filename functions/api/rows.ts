@@ -1,0 +1,147 @@
+import type { Row, Transaction } from '../_shared/db/types.ts';
+import { ProblemError } from '../_shared/http/index.ts';
+
+/**
+ * Reading and changing the user's rows: keyset pagination, and updates under optimistic
+ * locking. Table and column names come from the constants of the route modules, never from
+ * a request; values always travel as parameters. Every statement runs in the caller's
+ * `asUser` transaction, so row-level security decides which rows exist at all.
+ */
+
+export interface TableSpec {
+  readonly table: 'profiles' | 'vehicles' | 'rides';
+  /** The select list, as the API returns a row. */
+  readonly columns: string;
+  /** Columns a request may change. */
+  readonly updatable: readonly string[];
+}
+
+const CURSOR = /^(\d{1,19})\.([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+
+function encodeCursor(row: Row): string {
+  return btoa(`${row.created_us}.${row.id}`).replaceAll('+', '-').replaceAll('/', '_')
+    .replace(/=+$/, '');
+}
+
+function decodeCursor(text: string): [string, string] {
+  let decoded = '';
+  try {
+    decoded = atob(text.replaceAll('-', '+').replaceAll('_', '/'));
+  } catch {
+    // falls through to the refusal below
+  }
+  const match = CURSOR.exec(decoded);
+  if (!match) throw new ProblemError(400, { detail: 'cursor is not one this API gave out' });
+  return [match[1]!, match[2]!];
+}
+
+/**
+ * One page of the rows the caller can see, newest first, and the cursor of the next page
+ * (null on the last). The cursor is the last row's creation time in microseconds and id,
+ * so pages neither skip nor repeat rows inserted meanwhile.
+ */
+export async function listPage(
+  tx: Transaction,
+  spec: TableSpec,
+  page: { limit: number; cursor?: string | undefined },
+): Promise<{ items: Row[]; next_cursor: string | null }> {
+  const [afterUs, afterId] = page.cursor === undefined ? [null, null] : decodeCursor(page.cursor);
+  const rows = await tx.query(
+    `select ${spec.columns},
+            (extract(epoch from created_at) * 1000000)::int8::text as created_us
+       from public.${spec.table}
+      where $1::int8 is null
+         or (created_at, id) < (timestamptz 'epoch' + $1::int8 * interval '1 microsecond', $2::uuid)
+      order by created_at desc, id desc
+      limit $3`,
+    [afterUs, afterId, page.limit + 1],
+  );
+  const more = rows.length > page.limit;
+  const items = rows.slice(0, page.limit);
+  const last = items.at(-1);
+  const nextCursor = more && last ? encodeCursor(last) : null;
+  for (const item of items) delete item.created_us;
+  return { items, next_cursor: nextCursor };
+}
+
+/** One row the caller can see, or 404. */
+export async function getRow(tx: Transaction, spec: TableSpec, id: string): Promise<Row> {
+  const [row] = await tx.query(
+    `select ${spec.columns} from public.${spec.table} where id = $1`,
+    [id],
+  );
+  if (!row) throw notFound(spec);
+  return row;
+}
+
+/** The version a change must apply to: `If-Match` (strong ETag) or the body's `version`. */
+export interface Precondition {
+  readonly version: number;
+  /** Where it came from: a stale `If-Match` answers 412, a stale body version 409. */
+  readonly from: 'if-match' | 'body';
+}
+
+/**
+ * The change's precondition. Without one the update is refused with 428: a client that
+ * does not say which version it read would overwrite changes it never saw.
+ */
+export function precondition(ifMatch: string | undefined, bodyVersion: number | undefined) {
+  if (ifMatch !== undefined) {
+    const match = /^\s*"(\d{1,9})"\s*$/.exec(ifMatch);
+    if (!match) {
+      throw new ProblemError(400, { detail: 'If-Match must be the ETag this API sent, e.g. "3"' });
+    }
+    return { version: Number(match[1]), from: 'if-match' } satisfies Precondition;
+  }
+  if (bodyVersion !== undefined) return { version: bodyVersion, from: 'body' } as Precondition;
+  throw new ProblemError(428, {
+    detail: 'send If-Match with the ETag you read, or the version in the body',
+  });
+}
+
+/**
+ * Applies `changes` to row `id` if it is still at the precondition's version; the row as
+ * it now is. A row the caller cannot see is 404; one changed since it was read, 412 (If-Match)
+ * or 409 (body version), with the current version in the problem.
+ */
+export async function updateRow(
+  tx: Transaction,
+  spec: TableSpec,
+  id: string,
+  changes: Record<string, unknown>,
+  expected: Precondition,
+): Promise<Row> {
+  const columns = Object.keys(changes).filter((column) => column !== 'version');
+  for (const column of columns) {
+    if (!spec.updatable.includes(column)) throw new Error(`${column} is not updatable`);
+  }
+  if (columns.length === 0) {
+    const row = await getRow(tx, spec, id);
+    if (row.version !== expected.version) throw stale(row, expected);
+    return row;
+  }
+  const set = columns.map((column, i) => `${column} = $${i + 3}`).join(', ');
+  const [row] = await tx.query(
+    `update public.${spec.table} set ${set} where id = $1 and version = $2
+     returning ${spec.columns}`,
+    [id, expected.version, ...columns.map((column) => changes[column])],
+  );
+  if (row) return row;
+  throw stale(await getRow(tx, spec, id), expected);
+}
+
+function stale(current: Row, expected: Precondition): ProblemError {
+  const detail = `changed since it was read: version ${current.version}, not ${expected.version}`;
+  return new ProblemError(expected.from === 'if-match' ? 412 : 409, {
+    detail,
+    extensions: { current_version: current.version },
+    headers: { ETag: `"${current.version}"` },
+  });
+}
+
+function notFound(spec: TableSpec): ProblemError {
+  return new ProblemError(404, { detail: `no such ${spec.table.replace(/s$/, '')}` });
+}
+
+/** The ETag of a row: its version. */
+export const etagOf = (row: Row) => `"${row.version}"`;

@@ -1,0 +1,165 @@
+/**
+ * The rest of the user API: `/me` and the profile, `/flags`, `/rides` (a passenger's and
+ * a driver's view of one ride), the OpenAPI document and docs page, and what every route
+ * answers without a token or without sign-in configured.
+ */
+import { describe, expect, it } from 'vitest';
+import { createApiApp } from '../functions/api/index.ts';
+import { systemClock } from '../functions/_shared/clock.ts';
+import { parseConfig } from '../functions/_shared/config/index.ts';
+import { createLogger } from '../functions/_shared/log/index.ts';
+import { send, useApi } from './support/api.ts';
+import { useMigratedDatabase } from './support/migrated.ts';
+import { problemOf } from './support/test-app.ts';
+
+const database = useMigratedDatabase();
+const api = useApi(database);
+const PASSENGER = '6d7e8f9a-0b1c-4d3e-8f4a-5b6c7d8e9f0a';
+const DRIVER = '7e8f9a0b-1c2d-4e4f-9a5b-6c7d8e9f0a1b';
+const STRANGER = '8f9a0b1c-2d3e-4f5a-8b6c-7d8e9f0a1b2c';
+
+describe('/api/me', () => {
+  it('tells who the caller is, with no profile until one is written', async () => {
+    const res = await api.call(PASSENGER, '/me');
+    expect(await res.json()).toEqual({
+      id: PASSENGER,
+      email: 'ada@example.com',
+      role: 'user',
+      profile: null,
+    });
+  });
+
+  it('creates the profile on the first write and locks later changes', async () => {
+    const first = await api.call(
+      PASSENGER,
+      '/me/profile',
+      send('PATCH', { display_name: 'Ada', wa_phone: '+254712345678' }),
+    );
+    expect(first.status).toBe(200);
+    expect(await first.json()).toMatchObject({ display_name: 'Ada', version: 1 });
+    const unlocked = await api.call(PASSENGER, '/me/profile', send('PATCH', { locale: 'sw' }));
+    expect(unlocked.status).toBe(428);
+    const locked = await api.call(
+      PASSENGER,
+      '/me/profile',
+      send('PATCH', { locale: 'sw-KE' }, { 'if-match': '"1"' }),
+    );
+    expect(await locked.json()).toMatchObject({ locale: 'sw-KE', version: 2 });
+    const me = await (await api.call(PASSENGER, '/me')).json() as { profile: unknown };
+    expect(me.profile).toMatchObject({ display_name: 'Ada', locale: 'sw-KE', version: 2 });
+  });
+
+  it('refuses a phone number that is not E.164', async () => {
+    const res = await api.call(STRANGER, '/me/profile', send('PATCH', { wa_phone: '0712' }));
+    expect(res.status).toBe(400);
+    expect((await problemOf(res)).detail).toContain('wa_phone');
+  });
+});
+
+describe('/api/flags', () => {
+  it('lists the flags as they stand for the caller', async () => {
+    await database.db.query(`update feature_flags set enabled = false where key = 'intake.paypal'`);
+    const res = await api.call(PASSENGER, '/flags');
+    const { flags } = await res.json() as { flags: Record<string, boolean> };
+    expect(flags).toMatchObject({ 'intake.paypal': false, 'intake.stripe': true });
+  });
+});
+
+describe('/api/rides', () => {
+  it('lets a passenger request a ride, and shows it to its driver and no one else', async () => {
+    const res = await api.call(
+      PASSENGER,
+      '/rides',
+      send('POST', { pickup: 'Kencom', dropoff: 'Westlands' }),
+    );
+    expect(res.status).toBe(201);
+    const ride = await res.json() as { id: string; driver_user_id: string | null };
+    expect(ride).toMatchObject({ passenger_user_id: PASSENGER, status: 'requested' });
+    expect(ride.driver_user_id).toBeNull();
+    // The app assigns the driver (as the service role).
+    await database.db.query(
+      `update rides set driver_user_id = $2, fare_cents = 45000, currency = 'KES' where id = $1`,
+      [ride.id, DRIVER],
+    );
+    const driverView = await (await api.call(DRIVER, '/rides')).json() as { items: unknown[] };
+    expect(driverView.items).toEqual([
+      expect.objectContaining({ id: ride.id, fare_cents: 45000, version: 2 }),
+    ]);
+    expect((await api.call(STRANGER, `/rides/${ride.id}`)).status).toBe(404);
+    const strangerList = await (await api.call(STRANGER, '/rides')).json() as { items: [] };
+    expect(strangerList.items).toEqual([]);
+    const cancelled = await api.call(
+      PASSENGER,
+      `/rides/${ride.id}`,
+      send('PATCH', { status: 'cancelled' }, { 'if-match': '"2"' }),
+    );
+    expect(await cancelled.json()).toMatchObject({ status: 'cancelled', version: 3 });
+  });
+
+  it('does not let a passenger assign a driver or set a fare', async () => {
+    for (const body of [{ driver_user_id: DRIVER }, { fare_cents: 1 }]) {
+      const res = await api.call(
+        PASSENGER,
+        '/rides',
+        send('POST', { pickup: 'A', dropoff: 'B', ...body }),
+      );
+      expect(res.status).toBe(400);
+    }
+  });
+});
+
+describe('the document and the door', () => {
+  it('serves an OpenAPI 3.1 document generated from the route schemas', async () => {
+    const res = await api.call(null, '/openapi.json');
+    expect(res.status).toBe(200);
+    const doc = await res.json() as {
+      openapi: string;
+      paths: Record<string, Record<string, unknown>>;
+      components: { schemas: Record<string, unknown>; securitySchemes: Record<string, unknown> };
+    };
+    expect(doc.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      '/flags',
+      '/me',
+      '/me/profile',
+      '/rides',
+      '/rides/{id}',
+      '/vehicles',
+      '/vehicles/{id}',
+    ]);
+    expect(Object.keys(doc.paths['/vehicles/{id}']!).sort()).toEqual(['delete', 'get', 'patch']);
+    expect(doc.components.schemas).toHaveProperty('Vehicle');
+    expect(doc.components.securitySchemes).toHaveProperty('bearer');
+  });
+
+  it('serves a docs page whose only inline script carries the response nonce', async () => {
+    const res = await api.call(null, '/docs');
+    expect(res.headers.get('content-type')).toContain('text/html');
+    const csp = res.headers.get('content-security-policy')!;
+    const nonce = /'nonce-([0-9a-f]+)'/.exec(csp)![1];
+    const html = await res.text();
+    expect(html).toContain(`<script nonce="${nonce}">`);
+    expect(csp).toContain("default-src 'none'");
+  });
+
+  it('asks for a token on every other route', async () => {
+    for (const path of ['/me', '/flags', '/vehicles', '/rides']) {
+      const res = await api.call(null, path);
+      expect(res.status).toBe(401);
+    }
+  });
+
+  it('answers 503 when user sign-in is not configured, and says so in the log', async () => {
+    const lines: string[] = [];
+    const app = createApiApp({
+      config: parseConfig({}),
+      db: database.db,
+      logger: createLogger({ level: 'info', sink: (line) => lines.push(line) }),
+      clock: systemClock,
+    });
+    const res = await app.request('/api/me');
+    expect(res.status).toBe(503);
+    expect((await problemOf(res)).detail).toBe('user sign-in is not configured on this server');
+    expect(lines[0]).toContain('user sign-in is not configured');
+  });
+});

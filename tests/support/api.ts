@@ -1,0 +1,69 @@
+// The user API on a migrated test database, with a JWKS on loopback and tokens for any user.
+import { afterAll, beforeAll } from 'vitest';
+import { createApiApp } from '../../functions/api/index.ts';
+import { systemClock } from '../../functions/_shared/clock.ts';
+import { parseConfig } from '../../functions/_shared/config/index.ts';
+import { createLogger } from '../../functions/_shared/log/index.ts';
+import {
+  type JwksServer,
+  type SigningKey,
+  signingKey,
+  signToken,
+  startJwksServer,
+  supabaseClaims,
+} from './jwks-server.ts';
+import type { TestDatabase } from './database.ts';
+
+export interface ApiHarness {
+  /** Calls `/api<path>` as `user` (a UUID), or without a token when null. */
+  call(user: string | null, path: string, init?: RequestInit): Promise<Response>;
+  /** JSON body of a call as `user`, asserting its status. */
+  readonly lines: string[];
+}
+
+/**
+ * The api function as the local server mounts it (the path without `/functions/v1`),
+ * its users' tokens signed with an ES256 key from a loopback JWKS.
+ */
+export function useApi(database: TestDatabase): ApiHarness {
+  let jwks: JwksServer;
+  let key: SigningKey;
+  let fetchApp: (request: Request) => Response | Promise<Response>;
+  const lines: string[] = [];
+  beforeAll(async () => {
+    key = await signingKey('ES256', 'api-key');
+    jwks = await startJwksServer([key]);
+    const config = parseConfig({ SUPABASE_URL: jwks.url });
+    const app = createApiApp({
+      config,
+      db: database.db,
+      logger: createLogger({ level: 'info', sink: (line) => lines.push(line) }),
+      clock: systemClock,
+    });
+    fetchApp = (request) => app.fetch(request);
+  });
+  afterAll(() => jwks?.close());
+  return {
+    lines,
+    async call(user, path, init = {}) {
+      const headers = new Headers(init.headers);
+      if (user !== null) {
+        headers.set(
+          'authorization',
+          `Bearer ${await signToken(supabaseClaims(`${jwks.url}/auth/v1`, user), key)}`,
+        );
+      }
+      if (init.body !== undefined && !headers.has('content-type')) {
+        headers.set('content-type', 'application/json');
+      }
+      return await fetchApp(new Request(`http://localhost/api${path}`, { ...init, headers }));
+    },
+  };
+}
+
+/** `init` for a JSON request. */
+export const send = (method: string, body: unknown, headers: Record<string, string> = {}) => ({
+  method,
+  body: JSON.stringify(body),
+  headers,
+});
