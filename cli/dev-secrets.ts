@@ -36,7 +36,8 @@ function randomHex(length: number): string {
   return Array.from(randomBytes(length), (byte) => byte.toString(16).padStart(2, '0')).join('');
 }
 
-function randomToken(length: number): string {
+/** `length` random bytes, base64url. */
+export function randomToken(length: number): string {
   let binary = '';
   for (const byte of randomBytes(length)) binary += String.fromCharCode(byte);
   return btoa(binary).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');

@@ -14,14 +14,20 @@ export interface LocalRouterOptions {
   readonly web: FetchApp;
   /** Answers a request for a function that does not exist. */
   readonly notFound: FetchApp;
+  /** Serves `/auth/v1/...` (the local sign-in, development only); absent: the web build does. */
+  readonly auth?: FetchApp;
 }
+
+/** Where Supabase serves Auth. */
+const AUTH_PREFIX = '/auth/v1/';
 
 /**
  * Routes `/functions/v1/<name>/...` to the function `<name>`, which sees the path with the
  * prefix removed, exactly as on Supabase's edge runtime: `/<name>/...`. Function apps built
  * by `createFunctionApp` get the request as it came with the prefix named in `env` (no
  * copy of the request: its body keeps the runtime's fast path); any other app gets a copy
- * of the request at the shortened URL. Everything else goes to the web build.
+ * of the request at the shortened URL. `/auth/v1/...` goes to the local sign-in when there
+ * is one; everything else to the web build.
  *
  * @example
  * const handler = createLocalRouter({ functions: { health }, web, notFound });
@@ -33,6 +39,7 @@ export function createLocalRouter(options: LocalRouterOptions) {
   return function routeLocalRequest(request: Request): Response | Promise<Response> {
     const url = new URL(request.url);
     if (url.pathname !== FUNCTIONS_PREFIX && !url.pathname.startsWith(prefix)) {
+      if (options.auth && url.pathname.startsWith(AUTH_PREFIX)) return options.auth.fetch(request);
       return options.web.fetch(request);
     }
     const rest = url.pathname.slice(FUNCTIONS_PREFIX.length);

@@ -15,6 +15,7 @@ import {
 } from './startup-errors.ts';
 import { ensureDevelopmentSecrets, type GeneratedSecretName } from './dev-secrets.ts';
 import { FUNCTIONS } from './functions.ts';
+import { type LocalAuth, startLocalAuth, wantsLocalAuth } from './local-auth/index.ts';
 import { createLocalRouter, type FetchApp, FUNCTIONS_PREFIX } from './local-router.ts';
 import { loadMigrationFiles, runMigrations } from './migrate.ts';
 import { registerFlags } from '../functions/_shared/flags/index.ts';
@@ -103,6 +104,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
   const background = new Set<Promise<unknown>>();
   let database: OpenedDatabase | undefined;
   let scheduler: Scheduler;
+  let localAuth: LocalAuth | null = null;
   try {
     database = await openDatabase(config, {
       warn: (message) => logger.warn(message),
@@ -121,8 +123,11 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
       throw error;
     });
     if (added.length > 0) logger.info("added the app's flags", { flags: added });
+    localAuth = wantsLocalAuth(config)
+      ? await startLocalAuth(config, database.adminDb, `http://${config.host}:${server.port}`)
+      : null;
     const runtime: Runtime = {
-      config,
+      config: localAuth?.config ?? config,
       db: database.db,
       jobsDb: database.jobsDb,
       logger,
@@ -144,6 +149,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
       functions,
       web: options.web,
       notFound: options.notFound(logger),
+      ...(localAuth ? { auth: localAuth.app } : {}),
     });
     scheduler = startScheduler({
       runner: createJobRunner(runtime),
@@ -159,7 +165,13 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
   const opened = database;
 
   const base = `http://${config.host}:${server.port}`;
-  printBanner(print, { config, base, database: opened.description, filled });
+  printBanner(print, {
+    config,
+    base,
+    database: opened.description,
+    filled,
+    anonKey: localAuth?.anonKey ?? null,
+  });
 
   let stopping: Promise<boolean> | undefined;
   return {
@@ -210,6 +222,8 @@ function printBanner(
     base: string;
     database: string;
     filled: Partial<Record<GeneratedSecretName, string>>;
+    /** The local sign-in's anon key; null when a Supabase project signs users in. */
+    anonKey: string | null;
   },
 ): void {
   const { config, base, filled } = details;
@@ -231,6 +245,9 @@ function printBanner(
       : '';
     print(`    ${endpoint.provider.padEnd(width)}  ${url}${note}`);
   }
+  if (details.anonKey !== null) {
+    print(`  Auth       ${base}/auth/v1  (local sign-in for development; SUPABASE_ANON_KEY below)`);
+  }
   print(`  Web        ${base}/`);
   print(`  Database   ${details.database}`);
   const generated = Object.entries(filled);
@@ -241,6 +258,12 @@ function printBanner(
         ' set them in .env to choose your own):',
     );
     for (const [name, value] of generated) print(`  ${name}=${value}`);
+  }
+  if (details.anonKey !== null) {
+    print('');
+    print(`Local sign-in (keys kept in ${join(config.dataDir, 'local-auth.json')}):`);
+    print(`  SUPABASE_URL=${base}`);
+    print(`  SUPABASE_ANON_KEY=${details.anonKey}`);
   }
   print('');
   print('Try it:');
