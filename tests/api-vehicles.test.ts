@@ -136,4 +136,22 @@ describe('/api/vehicles', () => {
     expect((await api.call(owner, '/vehicles?limit=101')).status).toBe(400);
     expect((await api.call(owner, '/vehicles?cursor=bm90LWEtY3Vyc29y')).status).toBe(400);
   });
+
+  it('says where the caller stands in the RateLimit fields, and answers 429 past the tier', async () => {
+    const busy = '9a0b1c2d-3e4f-4a6b-8c7d-8e9f0a1b2c3d';
+    const read = await api.call(busy, '/vehicles');
+    expect(read.headers.get('ratelimit-policy')).toBe('"relaxed";q=1000;w=60');
+    expect(read.headers.get('ratelimit')).toMatch(/^"relaxed";r=999;t=\d+$/);
+    const statuses: number[] = [];
+    for (let i = 0; i < 101; i += 1) {
+      statuses.push((await api.call(busy, '/vehicles', send('POST', {}))).status);
+    }
+    expect(statuses.slice(0, 100).every((status) => status === 400)).toBe(true);
+    const refused = await api.call(busy, '/vehicles', send('POST', {}));
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(refused.headers.get('ratelimit')).toMatch(/^"moderate";r=0;t=\d+$/);
+    // Reads have their own budget.
+    expect((await api.call(busy, '/vehicles')).status).toBe(200);
+  });
 });

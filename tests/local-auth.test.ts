@@ -103,6 +103,27 @@ describe('local sign-in with @supabase/supabase-js', () => {
     expect(peek.response?.status).toBe(404);
   });
 
+  it('slows down password guessing: 10 a minute per address, then 429', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 11; i += 1) {
+      const res = await fetch(`${server.base}/auth/v1/token?grant_type=password`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          apikey: anonKey,
+          'x-forwarded-for': '203.0.113.9',
+        },
+        body: JSON.stringify({ email: 'ada@example.com', password: `guess ${i}` }),
+      });
+      statuses.push(res.status);
+      if (res.status === 429) {
+        expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+        expect(await res.json()).toMatchObject({ error_code: 'over_request_rate_limit' });
+      }
+    }
+    expect(statuses).toEqual([...Array(10).fill(400), 429]);
+  });
+
   it('wants the anon key, as a Supabase project does', async () => {
     const res = await fetch(`${server.base}/auth/v1/token?grant_type=password`, {
       method: 'POST',

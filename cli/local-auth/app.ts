@@ -5,6 +5,8 @@ import { z } from 'zod';
 import { sha256Hex, timingSafeEqual } from '../../functions/_shared/crypto/index.ts';
 import { randomToken } from '../dev-secrets.ts';
 import type { Db, Row } from '../../functions/_shared/db/types.ts';
+import { clientAddress, rateLimit } from '../../functions/_shared/ratelimit/tiers.ts';
+import { ProblemError } from '../../functions/_shared/http/problem.ts';
 import type { LocalAuthKeys } from './keys.ts';
 
 /** Where Supabase serves Auth, beside `/functions/v1`. */
@@ -72,6 +74,13 @@ export function createLocalAuthApp(options: LocalAuthOptions): Hono {
         error.status,
       );
     }
+    if (error instanceof ProblemError && error.status === 429) {
+      return c.json(
+        { code: 429, error_code: 'over_request_rate_limit', msg: error.message },
+        429,
+        error.headers,
+      );
+    }
     if (error instanceof SyntaxError) {
       return c.json({ code: 400, error_code: 'bad_json', msg: 'the body is not JSON' }, 400);
     }
@@ -129,6 +138,18 @@ export function createLocalAuthApp(options: LocalAuthOptions): Hono {
       user: userJson(user),
     };
   }
+
+  // Guessing passwords (or filling the table) must be slow: the strict tier per address.
+  const strict = rateLimit({
+    db,
+    subject: (c) => `auth:${clientAddress(c.req.raw.headers)}`,
+    tier: () => 'strict',
+  });
+  app.post('/signup', strict);
+  app.post('/token', async (c, next) => {
+    if (c.req.query('grant_type') === 'password') return await strict(c, next);
+    await next();
+  });
 
   app.post('/signup', async (c) => {
     const input = credentials.safeParse(await c.req.json());

@@ -19,6 +19,7 @@ import {
   ProblemError,
 } from '../_shared/http/index.ts';
 import type { Logger } from '../_shared/log/index.ts';
+import { rateLimit } from '../_shared/ratelimit/tiers.ts';
 import type { Runtime } from '../_shared/runtime/index.ts';
 import type { Api } from './context.ts';
 import { docsPage } from './docs.ts';
@@ -125,6 +126,7 @@ export function createApiApp(deps: ApiAppDeps): Hono<AppEnv> {
       });
     },
   );
+  api.use('*', rateLimit({ db: deps.db, subject: (c) => c.get('user').id }));
   meRoutes(api, { db: deps.db, flags });
   vehicleRoutes(api, { db: deps.db, flags });
   rideRoutes(api, { db: deps.db, flags });

@@ -1,0 +1,79 @@
+import type { Context, MiddlewareHandler } from 'hono';
+import type { Queryable } from '../db/types.ts';
+import { ProblemError } from '../http/problem.ts';
+
+/** Requests per minute of each tier, chosen per route. */
+export const RATE_TIERS = {
+  /** Sign-in and sign-up: guessing passwords must be slow. */
+  strict: { limit: 10, windowSeconds: 60 },
+  /** Writes. */
+  moderate: { limit: 100, windowSeconds: 60 },
+  /** Reads. */
+  relaxed: { limit: 1_000, windowSeconds: 60 },
+} as const;
+export type RateTier = keyof typeof RATE_TIERS;
+
+export interface RateLimitOptions {
+  /** Where `rate_limit_take` runs: a pool of the service role, not the user's transaction. */
+  readonly db: Queryable;
+  /** Whom the budget belongs to: the user's id when signed in, else the client's address. */
+  readonly subject: (c: Context) => string;
+  /** The tier of a request (default: GET and HEAD relaxed, others moderate). */
+  readonly tier?: (c: Context) => RateTier;
+}
+
+/**
+ * Limits each subject per tier with the SQL token bucket (`rate_limit_take`: exact across
+ * every instance; a bucket holds a minute's allowance and refills evenly). Every answer
+ * says where the caller stands, in the IETF RateLimit fields
+ * (draft-ietf-httpapi-ratelimit-headers): `RateLimit-Policy: "moderate";q=100;w=60` and
+ * `RateLimit: "moderate";r=<left>;t=<seconds until full>`. Over the limit: 429 with
+ * `Retry-After`. A database that cannot answer fails the request (503): closed, not open.
+ *
+ * @example
+ * api.use('*', rateLimit({ db, subject: (c) => c.get('user').id }));
+ */
+export function rateLimit(options: RateLimitOptions): MiddlewareHandler {
+  const tierOf = options.tier ??
+    ((c: Context) => (c.req.method === 'GET' || c.req.method === 'HEAD' ? 'relaxed' : 'moderate'));
+  return async function rateLimit(c, next) {
+    const tier = tierOf(c);
+    const { limit, windowSeconds } = RATE_TIERS[tier];
+    const refill = limit / windowSeconds;
+    const [taken] = await options.db.query<
+      { allowed: boolean; remaining: number; retry_after_ms: number }
+    >('select * from public.rate_limit_take($1, $2, $3)', [
+      `api:${tier}:${options.subject(c)}`,
+      limit,
+      refill,
+    ]);
+    const remaining = taken!.remaining;
+    const headers = {
+      'RateLimit-Policy': `"${tier}";q=${limit};w=${windowSeconds}`,
+      'RateLimit': `"${tier}";r=${remaining};t=${Math.ceil((limit - remaining) / refill)}`,
+    };
+    if (!taken!.allowed) {
+      const fields = c.get('logFields') as Record<string, unknown> | undefined;
+      if (fields) fields.reason = 'rate_limited';
+      throw new ProblemError(429, {
+        detail: `more than ${limit} requests a minute of this kind; slow down`,
+        headers: {
+          ...headers,
+          'Retry-After': String(Math.max(1, Math.ceil(taken!.retry_after_ms / 1000))),
+        },
+      });
+    }
+    await next();
+    for (const [name, value] of Object.entries(headers)) c.res.headers.set(name, value);
+  };
+}
+
+/**
+ * The client's address as the last hop saw it: the last `X-Forwarded-For` entry (the one
+ * the nearest proxy added), else `unknown` (then every anonymous caller shares a budget).
+ */
+export function clientAddress(headers: Headers): string {
+  const forwarded = headers.get('x-forwarded-for');
+  const last = forwarded?.split(',').at(-1)?.trim();
+  return last && last.length <= 64 ? last : 'unknown';
+}
