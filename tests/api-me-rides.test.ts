@@ -70,7 +70,9 @@ describe('/api/rides', () => {
     const res = await api.call(
       PASSENGER,
       '/rides',
-      send('POST', { pickup: 'Kencom', dropoff: 'Westlands' }),
+      send('POST', { pickup: 'Kencom', dropoff: 'Westlands' }, {
+        'idempotency-key': crypto.randomUUID(),
+      }),
     );
     expect(res.status).toBe(201);
     const ride = await res.json() as { id: string; driver_user_id: string | null };
@@ -101,7 +103,9 @@ describe('/api/rides', () => {
       const res = await api.call(
         PASSENGER,
         '/rides',
-        send('POST', { pickup: 'A', dropoff: 'B', ...body }),
+        send('POST', { pickup: 'A', dropoff: 'B', ...body }, {
+          'idempotency-key': crypto.randomUUID(),
+        }),
       );
       expect(res.status).toBe(400);
     }

@@ -35,8 +35,13 @@ const client = () =>
 
 async function signedUp(email: string): Promise<SupabaseClient> {
   const supabase = client();
-  const { data, error } = await supabase.auth.signUp({ email, password: 'correct horse' });
+  const { data, error } = await supabase.auth.signUp({
+    email,
+    password: 'correct horse',
+    options: { data: { name: email.split('@')[0] } },
+  });
   expect(error).toBeNull();
+  expect(data.user?.user_metadata).toEqual({ name: email.split('@')[0] });
   expect(data.session?.access_token).toEqual(expect.any(String));
   return supabase;
 }

@@ -75,6 +75,7 @@ const PLATFORM_TABLES: Record<string, { usersRead: boolean }> = {
   audit_logs: { usersRead: false },
   dead_jobs: { usersRead: false },
   feature_flags: { usersRead: true },
+  idempotency_keys: { usersRead: false },
   inbound_events: { usersRead: false },
   jobs: { usersRead: false },
   queue_settings: { usersRead: false },

@@ -175,7 +175,7 @@ export function createLocalAuthApp(options: LocalAuthOptions): Hono {
        values ($1, $2, now(), now(), $3::jsonb)
        on conflict do nothing
        returning *`,
-      [input.data.email, hash, JSON.stringify(input.data.data ?? {})],
+      [input.data.email, hash, input.data.data ?? {}],
     );
     if (!user) throw new AuthError(422, 'user_already_exists', 'User already registered');
     return c.json(await session(user));

@@ -18,6 +18,7 @@ import {
   createFunctionApp,
   ProblemError,
 } from '../_shared/http/index.ts';
+import { idempotency } from '../_shared/http/idempotency.ts';
 import type { Logger } from '../_shared/log/index.ts';
 import { rateLimit } from '../_shared/ratelimit/tiers.ts';
 import type { Runtime } from '../_shared/runtime/index.ts';
@@ -127,6 +128,16 @@ export function createApiApp(deps: ApiAppDeps): Hono<AppEnv> {
     },
   );
   api.use('*', rateLimit({ db: deps.db, subject: (c) => c.get('user').id }));
+  api.use(
+    '*',
+    idempotency({
+      db: deps.db,
+      subject: (c) => c.get('user').id,
+      ttlSeconds: deps.config.api.idempotencyTtlSeconds,
+      // Requesting a ride twice books two cars: the PWA must say which request this is.
+      required: (c) => c.req.method === 'POST' && c.req.path.endsWith('/rides'),
+    }),
+  );
   meRoutes(api, { db: deps.db, flags });
   vehicleRoutes(api, { db: deps.db, flags });
   rideRoutes(api, { db: deps.db, flags });

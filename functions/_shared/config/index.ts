@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import {
   DEFAULT_BODY_LIMIT_BYTES,
   DEFAULT_EMBEDDED_DB_PORT,
+  DEFAULT_IDEMPOTENCY_TTL_SECONDS,
   DEFAULT_LATENCY_TARGET_MS,
   DEFAULT_MAX_BUFFERED_BYTES,
   DEFAULT_MAX_IN_FLIGHT,
@@ -70,6 +71,8 @@ export interface Config {
     readonly jwtSecrets: readonly string[];
     readonly jwksUrl: string | null;
   };
+  /** The user API: how long an `Idempotency-Key`'s first answer is kept for retries. */
+  readonly api: { readonly idempotencyTtlSeconds: number };
   readonly upstash: { readonly url: string; readonly token: string } | null;
   /** The job engine: worker budget, batches, leases, health thresholds, retention. */
   readonly queue: QueueConfig;
@@ -228,6 +231,10 @@ export function parseConfig(env: Env): Config {
       url: parsed.SUPABASE_URL ?? null,
       jwtSecrets: parsed.SUPABASE_JWT_SECRET,
       jwksUrl: parsed.SUPABASE_JWKS_URL ?? null,
+    },
+    api: {
+      idempotencyTtlSeconds: parsed.GATEHOUSE_IDEMPOTENCY_TTL_SECONDS ??
+        DEFAULT_IDEMPOTENCY_TTL_SECONDS,
     },
     upstash: parsed.UPSTASH_REDIS_REST_URL && parsed.UPSTASH_REDIS_REST_TOKEN
       ? { url: parsed.UPSTASH_REDIS_REST_URL, token: parsed.UPSTASH_REDIS_REST_TOKEN }

@@ -10,6 +10,8 @@ export type Env = Readonly<Record<string, string | undefined>>;
 export const DEFAULT_PORT = 54321;
 export const DEFAULT_EMBEDDED_DB_PORT = 54322;
 export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
+/** How long an `Idempotency-Key`'s first answer is kept for retries: 24 hours. */
+export const DEFAULT_IDEMPOTENCY_TTL_SECONDS = 86_400;
 /** Requests one process serves at once; more are answered 503 before their body is read. */
 export const DEFAULT_MAX_IN_FLIGHT = 128;
 /**
@@ -99,6 +101,7 @@ export const envSchema = z.object({
   SUPABASE_URL: httpUrl,
   SUPABASE_JWT_SECRET: secretList,
   SUPABASE_JWKS_URL: httpUrl,
+  GATEHOUSE_IDEMPOTENCY_TTL_SECONDS: wholeNumber(60, 30 * 86_400),
   UPSTASH_REDIS_REST_URL: httpUrl,
   UPSTASH_REDIS_REST_TOKEN: optionalText,
   ...queueEnvShape,

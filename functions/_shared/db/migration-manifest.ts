@@ -47,4 +47,8 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
     name: '20261205170000_app_tables.sql',
     checksum: 'e818d31b036a9f6627eb80283b1a77136d584ad3f636f3277ddccf06d0574003',
   },
+  {
+    name: '20261205180000_idempotency_keys.sql',
+    checksum: 'c5def0ad238207a802457cf9052e76fce37104892cd1ed7eddfe324ed503b983',
+  },
 ];
