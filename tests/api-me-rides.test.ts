@@ -126,6 +126,8 @@ describe('the document and the door', () => {
       '/flags',
       '/me',
       '/me/profile',
+      '/qr-codes',
+      '/qr-codes/{id}/image',
       '/rides',
       '/rides/{id}',
       '/vehicles',

@@ -25,6 +25,7 @@ import type { Runtime } from '../_shared/runtime/index.ts';
 import type { Api } from './context.ts';
 import { docsPage } from './docs.ts';
 import { meRoutes } from './me.ts';
+import { qrRoutes } from './qr.ts';
 import { rideRoutes } from './rides.ts';
 import { vehicleRoutes } from './vehicles.ts';
 
@@ -141,6 +142,7 @@ export function createApiApp(deps: ApiAppDeps): Hono<AppEnv> {
   meRoutes(api, { db: deps.db, flags });
   vehicleRoutes(api, { db: deps.db, flags });
   rideRoutes(api, { db: deps.db, flags });
+  qrRoutes(api, { db: deps.db, flags });
 
   (app as unknown as Hono<UserEnv>).route('/', api);
   return app;

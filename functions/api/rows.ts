@@ -9,7 +9,7 @@ import { ProblemError } from '../_shared/http/index.ts';
  */
 
 export interface TableSpec {
-  readonly table: 'profiles' | 'vehicles' | 'rides';
+  readonly table: 'profiles' | 'vehicles' | 'rides' | 'qr_generations';
   /** The select list, as the API returns a row. */
   readonly columns: string;
   /** Columns a request may change. */

@@ -138,3 +138,29 @@ export function pageOf<T extends z.ZodType>(item: T, name: string) {
 }
 
 export const IdParam = z.object({ id: Uuid.openapi({ param: { name: 'id', in: 'path' } }) });
+
+export const QrCode = z.object({
+  id: Uuid,
+  user_id: Uuid,
+  kind: z.enum(['ussd_payment']),
+  payload: z.string().openapi({ description: 'The USSD code the QR code dials' }),
+  amount_cents: z.number().int().nullable(),
+  currency: z.string().nullable(),
+  created_at: Timestamp,
+}).openapi('QrCode');
+
+export const QrCreate = z.object({
+  ussd: z.string().regex(
+    /^\*[0-9*]{1,180}#$/,
+    'a USSD code: * then digits and *, ending in #, e.g. *334*1*123456#',
+  ),
+  amount_cents: z.number().int().min(1).max(1e12).optional(),
+  currency: z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as KES').optional(),
+}).strict().openapi('QrCreate');
+
+export const QrImageQuery = z.object({
+  format: z.enum(['svg', 'png']).default('svg'),
+  size: z.coerce.number().int().min(64).max(1024).default(256).openapi({
+    description: 'Width of a PNG in pixels',
+  }),
+});
