@@ -49,6 +49,8 @@ export interface JwtVerifierOptions {
   readonly currentDate?: () => Date;
 }
 
+/** Verified tokens remembered per verifier (each a few KiB at most). */
+export const VERIFIED_CACHE_SIZE = 10_000;
 /** Longer tokens are refused unread: Supabase's are well under 2 KiB. */
 export const MAX_TOKEN_BYTES = 8 * 1024;
 const ASYMMETRIC = ['ES256', 'RS256'] as const;
@@ -113,10 +115,21 @@ export function createJwtVerifier(options: JwtVerifierOptions) {
     throw new InvalidTokenError('algorithm', `tokens signed with ${alg} are not accepted`);
   };
 
+  // Tokens verified before, until they expire: a PWA sends the same token for an hour,
+  // and checking an ES256 signature costs more than the query it guards.
+  const verified = new Map<string, AuthUser>();
+  const tolerance = options.clockToleranceSeconds ?? 30;
+  const nowSeconds = () => (options.currentDate?.() ?? new Date()).getTime() / 1000;
+
   return {
     async verify(token: string): Promise<AuthUser> {
       if (token.length > MAX_TOKEN_BYTES) {
         throw new InvalidTokenError('malformed', 'the token is too long');
+      }
+      const known = verified.get(token);
+      if (known !== undefined) {
+        if (nowSeconds() - tolerance < (known.claims.exp ?? 0)) return known;
+        verified.delete(token);
       }
       let alg: string;
       try {
@@ -138,12 +151,16 @@ export function createJwtVerifier(options: JwtVerifierOptions) {
       if (payload.role !== 'authenticated') {
         throw new InvalidTokenError('claims', "the token is not a signed-in user's");
       }
-      return {
+      const user: AuthUser = {
         id: payload.sub.toLowerCase(),
         role: roleOf(payload),
         email: typeof payload.email === 'string' ? payload.email : null,
         claims: payload,
       };
+      // Bounded: the oldest entry goes first (a Map keeps insertion order).
+      if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value!);
+      verified.set(token, user);
+      return user;
     },
   };
 }

@@ -113,11 +113,19 @@ export function asUser<T>(
   options?: QueryOptions,
 ): Promise<T> {
   return db.transaction(async (tx) => {
-    await tx.query(
+    // Not awaited before `fn` starts: the driver sends `fn`'s first statement right behind
+    // this one on the transaction's connection (pipelined), and Postgres runs them in order,
+    // so the role and claims are set before it runs, one round trip sooner.
+    const setting = tx.query(
       `select set_config('role', 'authenticated', true),
               set_config('request.jwt.claims', $1, true)`,
       [JSON.stringify(user.claims)],
     );
-    return await fn(tx);
+    const result = fn(tx);
+    await setting.catch(async (error) => {
+      await result.catch(() => {}); // fails too: the transaction is aborted
+      throw error;
+    });
+    return await result;
   }, options);
 }

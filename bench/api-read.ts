@@ -1,0 +1,188 @@
+/**
+ * An authenticated user-API read beside the same query without auth or RLS, same run:
+ *
+ *   subject  GET /api/vehicles?limit=20 through the api function as deployed: the user's
+ *            ES256 token verified (key from a cached JWKS), the relaxed rate-limit take,
+ *            and the query run as the user (a transaction with role authenticated and the
+ *            claims set, so row-level security picks the rows);
+ *   peer     the same route shape on the same function-app stack (request id, log line,
+ *            security headers) running the same select as the service role, the owner
+ *            named in its own `where`, no token, no transaction.
+ *
+ *   npm run bench:api-read                                  # 16 concurrent, 5 s, 3 rounds
+ *   npm run bench:api-read -- --concurrency 32 --seconds 8 --rounds 5 --pool 10
+ *   BENCH_DATABASE_URL=postgres://... npm run bench:api-read
+ *
+ * Requests go straight to `app.fetch` (no socket) from closed loops in this process, so the
+ * numbers are the function's own cost and the database's. 1,000 users own 20 vehicles each;
+ * each request names a random user. Prints req/s, p50 and p99 per subject and round
+ * (alternating, each after a CHECKPOINT) and the subject / peer latency ratios (the median
+ * over rounds); the target is p50 and p99 at most 1.5x the peer's. Every answer must be a
+ * 200 with the user's 20 vehicles, or the run fails.
+ */
+import { join } from 'node:path';
+import postgres from 'postgres';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { loadMigrationFiles, runMigrations } from '../cli/migrate.ts';
+import { createApiApp } from '../functions/api/index.ts';
+import { createJwksCache, createJwtVerifier } from '../functions/_shared/auth/index.ts';
+import { systemClock } from '../functions/_shared/clock.ts';
+import { parseConfig } from '../functions/_shared/config/index.ts';
+import { createPostgresDb } from '../functions/_shared/db/postgres.ts';
+import { createFunctionApp } from '../functions/_shared/http/index.ts';
+import { createLogger } from '../functions/_shared/log/index.ts';
+
+const args = new Map<string, string>();
+for (let i = 0; i < Deno.args.length; i += 2) args.set(Deno.args[i]!, Deno.args[i + 1] ?? '');
+const CONCURRENCY = Number(args.get('--concurrency') ?? 16);
+const SECONDS = Number(args.get('--seconds') ?? 5);
+const ROUNDS = Number(args.get('--rounds') ?? 3);
+const POOL = Number(args.get('--pool') ?? 10);
+const USERS = 1_000;
+const PER_USER = 20;
+const ADMIN_URL = Deno.env.get('BENCH_DATABASE_URL') ??
+  'postgres://postgres@127.0.0.1:5432/postgres';
+const BASE = 'http://bench.local';
+const ISSUER = `${BASE}/auth/v1`;
+const COLUMNS =
+  'id, owner_user_id, plate, make, model, color, seats, status, version, created_at, updated_at';
+
+const dbName = `gh_bench_api_${Date.now()}`;
+const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} });
+await admin.unsafe(`create database "${dbName}"`);
+const url = new URL(ADMIN_URL);
+url.pathname = `/${dbName}`;
+let failed = false;
+try {
+  const db = createPostgresDb({ url: url.toString(), max: POOL, timeoutMs: 10_000 });
+  await runMigrations(db, await loadMigrationFiles(join(import.meta.dirname!, '../migrations')));
+  const users = Array.from({ length: USERS }, () => crypto.randomUUID());
+  await db.query(
+    `insert into public.vehicles (owner_user_id, plate)
+     select u, 'KB ' || lpad(n::text, 4, '0')
+       from unnest($1::uuid[]) u, generate_series(1, $2) n`,
+    [users, PER_USER],
+  );
+  await db.query('analyze public.vehicles');
+
+  // The project's signing key, published through the JWKS the API caches.
+  const { privateKey, publicKey } = await generateKeyPair('ES256');
+  const jwk = { ...await exportJWK(publicKey), kid: 'bench', alg: 'ES256', use: 'sig' };
+  const jwks = createJwksCache({
+    url: `${BASE}/auth/v1/.well-known/jwks.json`,
+    fetch: () => Promise.resolve(Response.json({ keys: [jwk] })),
+  });
+  const now = Math.floor(Date.now() / 1000);
+  const tokens = await Promise.all(users.map((sub) =>
+    new SignJWT({
+      iss: ISSUER,
+      sub,
+      aud: 'authenticated',
+      role: 'authenticated',
+      exp: now + 3600,
+      iat: now,
+      email: `${sub}@example.com`,
+      app_metadata: { provider: 'email' },
+    }).setProtectedHeader({ alg: 'ES256', kid: 'bench', typ: 'JWT' }).sign(privateKey)
+  ));
+  // Every user's requests stay far under the relaxed tier: 1,000 users, a few per second each.
+  const logger = createLogger({ level: 'info', sink: () => {} });
+  const config = parseConfig({ SUPABASE_URL: BASE });
+  const api = createApiApp({
+    config,
+    db,
+    logger,
+    clock: systemClock,
+    verifier: createJwtVerifier({ secrets: [], jwks, issuer: ISSUER }),
+  });
+  const bare = createFunctionApp('bare', { logger, corsOrigins: [], bodyLimitBytes: 1024 });
+  bare.get('/vehicles/:owner', async (c) =>
+    c.json({
+      items: await db.query(
+        `select ${COLUMNS} from public.vehicles where owner_user_id = $1
+          order by created_at desc, id desc limit 21`,
+        [c.req.param('owner')],
+      ),
+    }));
+
+  const subjects = {
+    'authenticated API read (subject)': (i: number) =>
+      api.fetch(
+        new Request(`${BASE}/api/vehicles?limit=${PER_USER}`, {
+          headers: { authorization: `Bearer ${tokens[i]}` },
+        }),
+      ),
+    'service-role query (peer)': (i: number) =>
+      bare.fetch(new Request(`${BASE}/bare/vehicles/${users[i]}`)),
+  };
+
+  async function run(name: keyof typeof subjects, round: number) {
+    await db.query('checkpoint');
+    const latencies: number[] = [];
+    const deadline = performance.now() + SECONDS * 1000;
+    const started = performance.now();
+    await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+      while (performance.now() < deadline) {
+        const i = Math.floor(Math.random() * USERS);
+        const sent = performance.now();
+        const res = await subjects[name](i);
+        const body = await res.json() as { items?: { owner_user_id: string }[] };
+        latencies.push(performance.now() - sent);
+        const items = body.items ?? [];
+        if (
+          res.status !== 200 || items.length !== PER_USER ||
+          items.some((item) => item.owner_user_id !== users[i])
+        ) {
+          failed = true;
+          throw new Error(`${name}: ${res.status} ${JSON.stringify(body).slice(0, 200)}`);
+        }
+      }
+    }));
+    const elapsed = (performance.now() - started) / 1000;
+    latencies.sort((a, b) => a - b);
+    const at = (q: number) =>
+      latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
+    const result = { rps: latencies.length / elapsed, p50: at(0.5), p99: at(0.99) };
+    console.log(
+      `round ${round}  ${name.padEnd(34)} ${result.rps.toFixed(0).padStart(6)} req/s  ` +
+        `p50 ${result.p50.toFixed(2).padStart(6)} ms  p99 ${result.p99.toFixed(2).padStart(6)} ms`,
+    );
+    return result;
+  }
+
+  console.log(
+    `api read benchmark: ${CONCURRENCY} concurrent, ${SECONDS} s per subject, ${ROUNDS} rounds, ` +
+      `pool ${POOL}, ${USERS} users x ${PER_USER} vehicles`,
+  );
+  // Warm-up: keys fetched, statements planned, connections open.
+  await run('authenticated API read (subject)', 0);
+  await run('service-role query (peer)', 0);
+  const p50s: number[] = [];
+  const p99s: number[] = [];
+  for (let round = 1; round <= ROUNDS; round += 1) {
+    const order = round % 2 === 1
+      ? ['service-role query (peer)', 'authenticated API read (subject)'] as const
+      : ['authenticated API read (subject)', 'service-role query (peer)'] as const;
+    const results: Record<string, { p50: number; p99: number }> = {};
+    for (const name of order) results[name] = await run(name, round);
+    const subject = results['authenticated API read (subject)']!;
+    const peer = results['service-role query (peer)']!;
+    p50s.push(subject.p50 / peer.p50);
+    p99s.push(subject.p99 / peer.p99);
+  }
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1]!;
+  const verdict = (ratio: number) => (ratio <= 1.5 ? 'met' : 'NOT met');
+  console.log(
+    `\nsubject / peer latency: p50 ${median(p50s).toFixed(2)}x (rounds ${
+      p50s.map((r) => r.toFixed(2)).join(', ')
+    }), p99 ${median(p99s).toFixed(2)}x (rounds ${p99s.map((r) => r.toFixed(2)).join(', ')})`,
+  );
+  console.log(
+    `target <= 1.5x: p50 ${verdict(median(p50s))}, p99 ${verdict(median(p99s))}`,
+  );
+  await db.close();
+} finally {
+  await admin.unsafe(`drop database if exists "${dbName}" with (force)`);
+  await admin.end();
+}
+if (failed) Deno.exit(1);
