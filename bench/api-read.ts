@@ -116,7 +116,7 @@ try {
       bare.fetch(new Request(`${BASE}/bare/vehicles/${users[i]}`)),
   };
 
-  async function run(name: keyof typeof subjects, round: number) {
+  const run = async (name: keyof typeof subjects, round: number) => {
     await db.query('checkpoint');
     const latencies: number[] = [];
     const deadline = performance.now() + SECONDS * 1000;
@@ -148,7 +148,7 @@ try {
         `p50 ${result.p50.toFixed(2).padStart(6)} ms  p99 ${result.p99.toFixed(2).padStart(6)} ms`,
     );
     return result;
-  }
+  };
 
   console.log(
     `api read benchmark: ${CONCURRENCY} concurrent, ${SECONDS} s per subject, ${ROUNDS} rounds, ` +
