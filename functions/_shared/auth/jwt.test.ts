@@ -71,6 +71,23 @@ describe('user tokens that prove who the caller is', () => {
     expect((await verifier().verify(token)).id).toBe(USER);
   });
 
+  it('remembers a verified token only until it expires', async () => {
+    let now = Date.now();
+    const remembering = createJwtVerifier({
+      secrets: [],
+      jwks: { url: jwks.jwksUrl },
+      issuer,
+      currentDate: () => new Date(now),
+    });
+    const exp = Math.floor(now / 1000) + 60;
+    const token = await signToken(supabaseClaims(issuer, USER, { exp }), es);
+    expect((await remembering.verify(token)).id).toBe(USER);
+    expect((await remembering.verify(token)).id).toBe(USER);
+    now += 120_000; // past exp and the 30 s of drift
+    const error = await remembering.verify(token).catch((thrown: unknown) => thrown);
+    expect(error).toMatchObject({ reason: 'expired' });
+  });
+
   it('takes the role from app_metadata, never from user_metadata', async () => {
     const asAdmin = supabaseClaims(issuer, USER, {
       app_metadata: { provider: 'email', role: 'admin' },

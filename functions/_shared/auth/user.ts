@@ -122,10 +122,10 @@ export function asUser<T>(
       [JSON.stringify(user.claims)],
     );
     const result = fn(tx);
-    await setting.catch(async (error) => {
-      await result.catch(() => {}); // fails too: the transaction is aborted
-      throw error;
-    });
+    // Handled at once: `fn` may fail before the settings' answer arrives (a bad cursor),
+    // and a rejection nobody has subscribed to yet is an unhandled one.
+    result.catch(() => {});
+    await setting; // if it failed, `fn`'s statements failed with it: the transaction aborted
     return await result;
   }, options);
 }
