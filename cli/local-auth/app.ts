@@ -60,12 +60,16 @@ export function createLocalAuthApp(options: LocalAuthOptions): Hono {
   const { db, keys, issuer } = options;
   const app = new Hono().basePath(AUTH_PREFIX);
   // A hash of nothing anyone types: an unknown email costs the same time as a wrong password.
-  const dummyHash = argon2id({
-    ...ARGON2,
-    password: randomToken(24),
-    salt: crypto.getRandomValues(new Uint8Array(16)),
-    outputType: 'encoded',
-  });
+  // Made on first need: argon2's 19 MiB of WebAssembly memory stays with the process once
+  // taken, and a server nobody signs in to should not carry it.
+  let dummyHash: Promise<string> | undefined;
+  const dummy = () =>
+    dummyHash ??= argon2id({
+      ...ARGON2,
+      password: randomToken(24),
+      salt: crypto.getRandomValues(new Uint8Array(16)),
+      outputType: 'encoded',
+    });
 
   app.onError((error, c) => {
     if (error instanceof AuthError) {
@@ -194,7 +198,7 @@ export function createLocalAuthApp(options: LocalAuthOptions): Hono {
         password: input.success ? input.data.password : '',
         hash: typeof user?.encrypted_password === 'string'
           ? user.encrypted_password
-          : await dummyHash,
+          : await dummy(),
       });
       if (!user || !ok) {
         throw new AuthError(400, 'invalid_credentials', 'Invalid login credentials');
