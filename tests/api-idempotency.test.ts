@@ -6,7 +6,6 @@
 import { describe, expect, it } from 'vitest';
 import { sha256Hex } from '../functions/_shared/crypto/index.ts';
 import { send, useApi } from './support/api.ts';
-import { testDatabaseKind } from './support/database.ts';
 import { useMigratedDatabase } from './support/migrated.ts';
 import { problemOf } from './support/test-app.ts';
 
@@ -65,34 +64,6 @@ describe('Idempotency-Key', () => {
     );
     expect((await second.call(RIDER, '/rides', original)).status).toBe(201);
   });
-
-  it.runIf(testDatabaseKind() === 'postgres')(
-    'answers 409 to a retry that races a first request held up in the database',
-    async () => {
-      const key = crypto.randomUUID();
-      const holder = database.connect({ max: 1 });
-      let release!: () => void;
-      const released = new Promise<void>((resolve) => (release = resolve));
-      let lockTaken!: () => void;
-      const taken = new Promise<void>((resolve) => (lockTaken = resolve));
-      const locked = holder.transaction(async (tx) => {
-        await tx.exec('lock table public.rides in exclusive mode');
-        lockTaken();
-        await released;
-      });
-      await taken;
-      const running = first.call(RIDER, '/rides', ride(key));
-      await expect.poll(async () =>
-        (await database.db.query(`select state from idempotency_keys where key = $1`, [key]))[0]
-          ?.state
-      ).toBe('running');
-      expect((await second.call(RIDER, '/rides', ride(key))).status).toBe(409);
-      release();
-      await locked;
-      expect((await running).status).toBe(201);
-      await holder.close();
-    },
-  );
 
   it('forgets a key once it expires: the same key then runs a new request', async () => {
     const key = crypto.randomUUID();
