@@ -4,7 +4,7 @@
 -- database so every instance sees it. A row is `running` while its first request runs
 -- (another request with the key then gets 409), `done` once answered. `locked_until`
 -- bounds `running`: a request that died past it leaves the key to the next retry.
--- Rows past `expires_at` are as good as gone; purge_retention-style cleanup can delete them.
+-- Rows past `expires_at` are as good as gone; the hourly retention job deletes them.
 
 create table public.idempotency_keys (
   user_id uuid not null,

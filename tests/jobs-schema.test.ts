@@ -427,6 +427,26 @@ describe('retention', () => {
     ]);
   });
 
+  it('deletes expired idempotency keys and keeps the rest', async () => {
+    await database.db.query(
+      `insert into idempotency_keys (user_id, key, fingerprint, state, locked_until, expires_at)
+       select gen_random_uuid(), 'k' || n, 'f', 'done', now(),
+              now() + case when n <= 3 then interval '-1 hour' else interval '1 hour' end
+         from generate_series(1, 5) n`,
+    );
+    const registry = new JobRegistry().register(RETENTION_KIND, {
+      handler: retentionHandler(7, 2),
+    });
+    const { runner: worker, logs } = runner(registry);
+    await worker.pass({ maintenance: true });
+    const purged = logs.entries().filter((entry) => entry.msg === 'retention purge');
+    expect(purged.map((entry) => entry.idempotency_keys_deleted)).toEqual([2, 1]);
+    expect(await rows('select key from idempotency_keys order by key')).toEqual([
+      { key: 'k4' },
+      { key: 'k5' },
+    ]);
+  });
+
   it('purges through the platform registry, scheduling one job per hour', async () => {
     await oldCompletedJobs(3);
     // One instant, so both passes fall in the same hour.

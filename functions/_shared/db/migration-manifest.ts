@@ -49,6 +49,6 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
   },
   {
     name: '20261205180000_idempotency_keys.sql',
-    checksum: 'c5def0ad238207a802457cf9052e76fce37104892cd1ed7eddfe324ed503b983',
+    checksum: '9c00ad21d20a1f9486fc82afae4e2abf603991ccfa4a0a18efa4d31f31e973c7',
   },
 ];

@@ -147,3 +147,23 @@ async function release(db: Queryable, subject: string, key: string): Promise<voi
     [subject, key],
   );
 }
+
+/**
+ * Deletes up to `batch` expired keys (the maintenance job calls it hourly); the count.
+ *
+ * @example
+ * await purgeExpiredIdempotencyKeys(tx, 1_000);
+ */
+export async function purgeExpiredIdempotencyKeys(db: Queryable, batch: number) {
+  const deleted = await db.query(
+    `with doomed as (
+       select user_id, key from public.idempotency_keys
+        where expires_at <= now() order by expires_at limit $1 for update skip locked
+     )
+     delete from public.idempotency_keys k using doomed d
+      where k.user_id = d.user_id and k.key = d.key
+     returning 1`,
+    [batch],
+  );
+  return deleted.length;
+}

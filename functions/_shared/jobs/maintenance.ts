@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/types.ts';
+import { purgeExpiredIdempotencyKeys } from '../http/idempotency.ts';
 import { enqueueJobs, purgeRetention } from '../queue/store.ts';
 import type { JobHandler } from '../queue/types.ts';
 
@@ -23,8 +24,8 @@ export async function scheduleMaintenance(db: Queryable, now: Date): Promise<voi
 
 /**
  * Purges one batch of completed jobs, settled inbound events and slow-job records older
- * than the retention period; when a batch came back full, enqueues the next run in the
- * same commit.
+ * than the retention period, and of expired idempotency keys; when a batch came back full,
+ * enqueues the next run in the same commit.
  */
 export function retentionHandler(
   retentionDays: number,
@@ -32,12 +33,14 @@ export function retentionHandler(
 ): JobHandler<{ hour?: string; round?: number }> {
   return async (payload, ctx) => {
     const purged = await purgeRetention(ctx.tx, retentionDays, batch);
+    const keys = await purgeExpiredIdempotencyKeys(ctx.tx, batch);
     ctx.logger.info('retention purge', {
       jobs_deleted: purged.jobs,
       events_deleted: purged.events,
       slow_jobs_deleted: purged.slowJobs,
+      idempotency_keys_deleted: keys,
     });
-    if (Math.max(purged.jobs, purged.events, purged.slowJobs) >= batch) {
+    if (Math.max(purged.jobs, purged.events, purged.slowJobs, keys) >= batch) {
       const round = (payload.round ?? 0) + 1;
       await enqueueJobs(ctx.tx, [{
         queue: MAINTENANCE_QUEUE,
