@@ -5,13 +5,13 @@ import {
   type ApiDeps,
   asCaller,
   etag,
-  IF_MATCH,
   json,
   problem,
   PROBLEM_RESPONSES,
 } from './context.ts';
-import { etagOf, getRow, listPage, precondition, type TableSpec, updateRow } from './rows.ts';
-import { IdParam, pageOf, PageQuery, Vehicle, VehicleCreate, VehicleUpdate } from './schemas.ts';
+import { resourceRoutes } from './resource.ts';
+import { etagOf, type TableSpec } from './rows.ts';
+import { IdParam, Vehicle, VehicleCreate, VehicleUpdate } from './schemas.ts';
 
 const VEHICLES: TableSpec = {
   table: 'vehicles',
@@ -22,20 +22,14 @@ const VEHICLES: TableSpec = {
 
 /** `/vehicles`: the caller's vehicles (a driver's). */
 export function vehicleRoutes(api: Api, deps: ApiDeps): void {
-  api.openapi(
-    createRoute({
-      method: 'get',
-      path: '/vehicles',
-      tags: ['vehicles'],
-      summary: 'Your vehicles, newest first',
-      request: { query: PageQuery },
-      responses: { 200: json(pageOf(Vehicle, 'VehiclePage'), 'One page'), ...PROBLEM_RESPONSES },
-    }),
-    async (c) => {
-      const page = await asCaller(c, deps, (tx) => listPage(tx, VEHICLES, c.req.valid('query')));
-      return c.json(page as never, 200);
-    },
-  );
+  resourceRoutes(api, deps, {
+    path: '/vehicles',
+    spec: VEHICLES,
+    item: Vehicle,
+    update: VehicleUpdate,
+    noun: 'vehicle',
+    listSummary: 'Your vehicles, newest first',
+  });
 
   api.openapi(
     createRoute({
@@ -67,57 +61,6 @@ export function vehicleRoutes(api: Api, deps: ApiDeps): void {
         return created!;
       });
       return c.json(row as never, 201, { ETag: etagOf(row), Location: `vehicles/${row.id}` });
-    },
-  );
-
-  api.openapi(
-    createRoute({
-      method: 'get',
-      path: '/vehicles/{id}',
-      tags: ['vehicles'],
-      summary: 'One of your vehicles',
-      request: { params: IdParam },
-      responses: {
-        200: { ...json(Vehicle, 'The vehicle'), headers: etag },
-        404: problem('No such vehicle of yours'),
-        ...PROBLEM_RESPONSES,
-      },
-    }),
-    async (c) => {
-      const row = await asCaller(c, deps, (tx) => getRow(tx, VEHICLES, c.req.valid('param').id));
-      return c.json(row as never, 200, { ETag: etagOf(row) });
-    },
-  );
-
-  api.openapi(
-    createRoute({
-      method: 'patch',
-      path: '/vehicles/{id}',
-      tags: ['vehicles'],
-      summary: 'Change a vehicle (optimistic locking: If-Match or version)',
-      request: {
-        params: IdParam,
-        headers: IF_MATCH,
-        body: { content: { 'application/json': { schema: VehicleUpdate } } },
-      },
-      responses: {
-        200: { ...json(Vehicle, 'Changed'), headers: etag },
-        404: problem('No such vehicle of yours'),
-        409: problem('Changed since read (body version), or the plate is taken'),
-        412: problem('Changed since read (If-Match)'),
-        428: problem('Neither If-Match nor version was sent'),
-        ...PROBLEM_RESPONSES,
-      },
-    }),
-    async (c) => {
-      const changes = c.req.valid('json');
-      const expected = precondition(c.req.valid('header')['if-match'], changes.version);
-      const row = await asCaller(
-        c,
-        deps,
-        (tx) => updateRow(tx, VEHICLES, c.req.valid('param').id, changes, expected),
-      );
-      return c.json(row as never, 200, { ETag: etagOf(row) });
     },
   );
 

@@ -17,7 +17,7 @@ import type { TestDatabase } from './database.ts';
 export interface ApiHarness {
   /** Calls `/api<path>` as `user` (a UUID), or without a token when null. */
   call(user: string | null, path: string, init?: RequestInit): Promise<Response>;
-  /** JSON body of a call as `user`, asserting its status. */
+  /** The api function's log lines so far. */
   readonly lines: string[];
 }
 

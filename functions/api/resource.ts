@@ -1,0 +1,105 @@
+import { createRoute, type z } from '@hono/zod-openapi';
+import {
+  type Api,
+  type ApiDeps,
+  asCaller,
+  etag,
+  IF_MATCH,
+  json,
+  problem,
+  PROBLEM_RESPONSES,
+} from './context.ts';
+import { etagOf, getRow, listPage, precondition, type TableSpec, updateRow } from './rows.ts';
+import { IdParam, pageOf, PageQuery } from './schemas.ts';
+
+export interface ResourceOptions {
+  /** The collection's path, e.g. `/vehicles`. */
+  readonly path: string;
+  readonly spec: TableSpec;
+  /** One row as the API returns it, and its name in the document. */
+  readonly item: z.ZodType;
+  /** What a `PATCH` may change, `version` included. */
+  readonly update: z.ZodObject;
+  /** One row in words, e.g. `vehicle`, for summaries and 404s. */
+  readonly noun: string;
+  /** The list's summary, e.g. `Your vehicles, newest first`. */
+  readonly listSummary: string;
+}
+
+/**
+ * The routes every user-owned collection has: `GET <path>` (a page, newest first),
+ * `GET <path>/{id}` (one row with its `ETag`) and `PATCH <path>/{id}` under optimistic
+ * locking (If-Match → 412, body version → 409, neither → 428). Rows the caller cannot see
+ * are 404, by the table's policies.
+ */
+export function resourceRoutes(api: Api, deps: ApiDeps, options: ResourceOptions): void {
+  const { path, spec, item, noun } = options;
+  const tag = path.slice(1);
+  const Page = pageOf(item, `${noun[0]!.toUpperCase()}${noun.slice(1)}Page`);
+
+  api.openapi(
+    createRoute({
+      method: 'get',
+      path,
+      tags: [tag],
+      summary: options.listSummary,
+      request: { query: PageQuery },
+      responses: { 200: json(Page, 'One page'), ...PROBLEM_RESPONSES },
+    }),
+    async (c) => {
+      const page = await asCaller(c, deps, (tx) => listPage(tx, spec, c.req.valid('query')));
+      return c.json(page as never, 200);
+    },
+  );
+
+  api.openapi(
+    createRoute({
+      method: 'get',
+      path: `${path}/{id}`,
+      tags: [tag],
+      summary: `One ${noun} of yours`,
+      request: { params: IdParam },
+      responses: {
+        200: { ...json(item, `The ${noun}`), headers: etag },
+        404: problem(`No such ${noun} of yours`),
+        ...PROBLEM_RESPONSES,
+      },
+    }),
+    async (c) => {
+      const row = await asCaller(c, deps, (tx) => getRow(tx, spec, c.req.valid('param').id));
+      return c.json(row as never, 200, { ETag: etagOf(row) });
+    },
+  );
+
+  api.openapi(
+    createRoute({
+      method: 'patch',
+      path: `${path}/{id}`,
+      tags: [tag],
+      summary: `Change a ${noun} (optimistic locking: If-Match or version)`,
+      request: {
+        params: IdParam,
+        headers: IF_MATCH,
+        body: { content: { 'application/json': { schema: options.update } } },
+      },
+      responses: {
+        200: { ...json(item, 'Changed'), headers: etag },
+        404: problem(`No such ${noun} of yours`),
+        409: problem('Changed since read (body version), or a duplicate'),
+        412: problem('Changed since read (If-Match)'),
+        428: problem('Neither If-Match nor version was sent'),
+        ...PROBLEM_RESPONSES,
+      },
+    }),
+    async (c) => {
+      const changes = c.req.valid('json') as Record<string, unknown> & { version?: number };
+      const expected = precondition(c.req.valid('header')['if-match'], changes.version);
+      const row = await asCaller(
+        c,
+        deps,
+        (tx) => updateRow(tx, spec, c.req.valid('param').id, changes, expected),
+      );
+      return c.json(row as never, 200, { ETag: etagOf(row) });
+    },
+  );
+}
