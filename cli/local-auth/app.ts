@@ -261,6 +261,9 @@ export function createLocalAuthApp(options: LocalAuthOptions): Hono {
     const claims = await caller(c.req.header('authorization'));
     // global: every session of the user; local: this one; others: all but this one.
     const scope = c.req.query('scope') ?? 'global';
+    if (!['global', 'local', 'others'].includes(scope)) {
+      throw new AuthError(400, 'validation_failed', 'scope must be global, local or others');
+    }
     await db.query(
       `update auth.refresh_tokens set revoked = true
         where user_id = $1
