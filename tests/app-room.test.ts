@@ -1,5 +1,5 @@
 /**
- * The app room: the README's "Handle your own events" example, taken from the README as
+ * The app room: the example in docs/app.md ("Your app: handling your own events"), taken from it as
  * written, runs end to end through the hosts an adopter deploys (the webhooks function's
  * kick after the ack, and the worker function), on a real database.
  */
@@ -26,12 +26,11 @@ const config = parseConfig({
 });
 const database = useMigratedDatabase();
 
-/** The first TypeScript block of the README's "Handle your own events" section. */
-async function readmeExample(): Promise<string> {
-  const readme = await readFile(join(projectRoot, 'README.md'), 'utf8');
-  const section = readme.split('\n## Handle your own events\n')[1]?.split('\n## ')[0];
-  const block = section?.match(/```ts\n([\s\S]*?)```/)?.[1];
-  if (!block) throw new Error('README has no TypeScript block under "Handle your own events"');
+/** The first TypeScript block of docs/app.md, the app room's guide. */
+async function guideExample(): Promise<string> {
+  const guide = await readFile(join(projectRoot, 'docs', 'app.md'), 'utf8');
+  const block = guide.match(/```ts\n([\s\S]*?)```/)?.[1];
+  if (!block) throw new Error('docs/app.md has no TypeScript block');
   return block;
 }
 
@@ -40,7 +39,7 @@ const folder = join(projectRoot, 'functions', '_app', `.example-${randomUUID().s
 let example: GatehouseApp;
 
 beforeAll(async () => {
-  const source = (await readmeExample()).replaceAll("from '../_shared/", "from '../../_shared/");
+  const source = (await guideExample()).replaceAll("from '../_shared/", "from '../../_shared/");
   await mkdir(folder, { recursive: true });
   await writeFile(join(folder, 'index.ts'), source);
   ({ app: example } = await import(join(folder, 'index.ts')));
@@ -86,7 +85,7 @@ async function order(checkoutId: string) {
   return row;
 }
 
-describe("the README's app example", () => {
+describe("docs/app.md's example", () => {
   it('marks the order paid from the job the kick after the ack runs', async () => {
     const tasks: Promise<unknown>[] = [];
     const runtime = testRuntime({
