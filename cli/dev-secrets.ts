@@ -1,5 +1,5 @@
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Env } from '../functions/_shared/config/index.ts';
 import { StartupError } from './startup-errors.ts';
 
@@ -41,6 +41,18 @@ export function randomToken(length: number): string {
   let binary = '';
   for (const byte of randomBytes(length)) binary += String.fromCharCode(byte);
   return btoa(binary).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
+}
+
+/**
+ * Writes `text` to `path` readable by its owner only (0600), creating the folder: written
+ * aside then renamed, so a crash never leaves a half-written file.
+ */
+export async function writePrivateFile(path: string, text: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temporary = `${path}.${crypto.randomUUID()}.tmp`;
+  await writeFile(temporary, text, { mode: 0o600 });
+  await chmod(temporary, 0o600);
+  await rename(temporary, path);
 }
 
 export interface DevSecretsResult {
@@ -102,13 +114,6 @@ export async function ensureDevelopmentSecrets(
     }
     filled[name as GeneratedSecretName] = value;
   }
-  if (changed) {
-    await mkdir(dataDir, { recursive: true });
-    // Write then rename, so a crash never leaves a half-written secrets file.
-    const temporary = `${path}.${crypto.randomUUID()}.tmp`;
-    await writeFile(temporary, `${JSON.stringify(stored, null, 2)}\n`, { mode: 0o600 });
-    await chmod(temporary, 0o600);
-    await rename(temporary, path);
-  }
+  if (changed) await writePrivateFile(path, `${JSON.stringify(stored, null, 2)}\n`);
   return { env: { ...env, ...filled }, filled };
 }

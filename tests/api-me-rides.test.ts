@@ -127,6 +127,7 @@ describe('the document and the door', () => {
       '/me',
       '/me/profile',
       '/qr-codes',
+      '/qr-codes/{id}',
       '/qr-codes/{id}/image',
       '/rides',
       '/rides/{id}',
@@ -134,7 +135,9 @@ describe('the document and the door', () => {
       '/vehicles/{id}',
     ]);
     expect(Object.keys(doc.paths['/vehicles/{id}']!).sort()).toEqual(['delete', 'get', 'patch']);
-    expect(doc.components.schemas).toHaveProperty('Vehicle');
+    expect(Object.keys(doc.components.schemas)).toEqual(
+      expect.arrayContaining(['Vehicle', 'VehiclePage', 'RidePage', 'QRCodePage']),
+    );
     expect(doc.components.securitySchemes).toHaveProperty('bearer');
   });
 

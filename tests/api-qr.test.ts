@@ -31,6 +31,9 @@ describe('/api/qr-codes', () => {
     const listed = await (await api.call(MERCHANT, '/qr-codes')).json() as { items: unknown[] };
     expect(listed.items).toEqual([expect.objectContaining({ id: code.id })]);
     expect((await (await api.call(OTHER, '/qr-codes')).json()).items).toEqual([]);
+    const one = await api.call(MERCHANT, `/qr-codes/${code.id}`);
+    expect(await one.json()).toMatchObject({ id: code.id, payload: '*334*1*123456*250#' });
+    expect((await api.call(OTHER, `/qr-codes/${code.id}`)).status).toBe(404);
   });
 
   it('renders a PNG that a QR reader decodes to the tel: URI dialling the code', async () => {

@@ -5,7 +5,8 @@ import { z } from 'zod';
 import { sha256Hex, timingSafeEqual } from '../../functions/_shared/crypto/index.ts';
 import { randomToken } from '../dev-secrets.ts';
 import type { Db, Row } from '../../functions/_shared/db/types.ts';
-import { clientAddress, rateLimit } from '../../functions/_shared/ratelimit/tiers.ts';
+import { clientAddress } from '../../functions/_shared/http/client-address.ts';
+import { rateLimit } from '../../functions/_shared/ratelimit/tiers.ts';
 import { ProblemError } from '../../functions/_shared/http/problem.ts';
 import type { LocalAuthKeys } from './keys.ts';
 
@@ -146,7 +147,7 @@ export function createLocalAuthApp(options: LocalAuthOptions): Hono {
   // Guessing passwords (or filling the table) must be slow: the strict tier per address.
   const strict = rateLimit({
     db,
-    subject: (c) => `auth:${clientAddress(c.req.raw.headers)}`,
+    subject: (c) => `auth:${clientAddress(c.req.raw.headers) ?? 'unknown'}`,
     tier: () => 'strict',
   });
   app.post('/signup', strict);

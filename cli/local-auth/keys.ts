@@ -1,6 +1,7 @@
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, importJWK, type JWK, type JWTPayload, SignJWT } from 'jose';
+import { writePrivateFile } from '../dev-secrets.ts';
 import { StartupError } from '../startup-errors.ts';
 
 /** The local sign-in's signing key and anon key, kept in the data folder. */
@@ -43,11 +44,7 @@ export async function loadLocalAuthKeys(dataDir: string, issuer: string): Promis
       .setIssuedAt()
       .sign(key);
     stored = { privateJwk, anonKey };
-    await mkdir(dataDir, { recursive: true });
-    const temporary = `${path}.${crypto.randomUUID()}.tmp`;
-    await writeFile(temporary, JSON.stringify(stored, null, 2), { mode: 0o600 });
-    await chmod(temporary, 0o600);
-    await rename(temporary, path);
+    await writePrivateFile(path, `${JSON.stringify(stored, null, 2)}\n`);
   }
   const { privateJwk, anonKey } = stored;
   const privateKey = await importJWK(privateJwk, 'ES256') as CryptoKey;

@@ -1,8 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import QRCode from 'qrcode';
 import { type Api, type ApiDeps, asCaller, json, problem, PROBLEM_RESPONSES } from './context.ts';
-import { getRow, listPage, type TableSpec } from './rows.ts';
-import { IdParam, pageOf, PageQuery, QrCode, QrCreate, QrImageQuery } from './schemas.ts';
+import { resourceRoutes } from './resource.ts';
+import { getRow, type TableSpec } from './rows.ts';
+import { IdParam, QrCode, QrCreate, QrImageQuery } from './schemas.ts';
 
 const QR_CODES: TableSpec = {
   table: 'qr_generations',
@@ -41,20 +42,13 @@ export function qrRoutes(api: Api, deps: ApiDeps): void {
     },
   );
 
-  api.openapi(
-    createRoute({
-      method: 'get',
-      path: '/qr-codes',
-      tags: ['qr-codes'],
-      summary: 'The QR codes you issued, newest first',
-      request: { query: PageQuery },
-      responses: { 200: json(pageOf(QrCode, 'QrCodePage'), 'One page'), ...PROBLEM_RESPONSES },
-    }),
-    async (c) => {
-      const page = await asCaller(c, deps, (tx) => listPage(tx, QR_CODES, c.req.valid('query')));
-      return c.json(page as never, 200);
-    },
-  );
+  resourceRoutes(api, deps, {
+    path: '/qr-codes',
+    spec: QR_CODES,
+    item: QrCode,
+    noun: 'QR code',
+    listSummary: 'The QR codes you issued, newest first',
+  });
 
   api.openapi(
     createRoute({

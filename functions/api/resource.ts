@@ -18,8 +18,8 @@ export interface ResourceOptions {
   readonly spec: TableSpec;
   /** One row as the API returns it, and its name in the document. */
   readonly item: z.ZodType;
-  /** What a `PATCH` may change, `version` included. */
-  readonly update: z.ZodObject;
+  /** What a `PATCH` may change, `version` included; absent: rows are never changed. */
+  readonly update?: z.ZodObject;
   /** One row in words, e.g. `vehicle`, for summaries and 404s. */
   readonly noun: string;
   /** The list's summary, e.g. `Your vehicles, newest first`. */
@@ -28,14 +28,15 @@ export interface ResourceOptions {
 
 /**
  * The routes every user-owned collection has: `GET <path>` (a page, newest first),
- * `GET <path>/{id}` (one row with its `ETag`) and `PATCH <path>/{id}` under optimistic
- * locking (If-Match → 412, body version → 409, neither → 428). Rows the caller cannot see
+ * `GET <path>/{id}` (one row with its `ETag`) and, for rows users change, `PATCH <path>/{id}`
+ * under optimistic locking (If-Match → 412, body version → 409, neither → 428). Rows the caller cannot see
  * are 404, by the table's policies.
  */
 export function resourceRoutes(api: Api, deps: ApiDeps, options: ResourceOptions): void {
   const { path, spec, item, noun } = options;
   const tag = path.slice(1);
-  const Page = pageOf(item, `${noun[0]!.toUpperCase()}${noun.slice(1)}Page`);
+  const words = noun.split(' ').map((word) => `${word[0]!.toUpperCase()}${word.slice(1)}`);
+  const Page = pageOf(item, `${words.join('')}Page`);
 
   api.openapi(
     createRoute({
@@ -71,6 +72,7 @@ export function resourceRoutes(api: Api, deps: ApiDeps, options: ResourceOptions
     },
   );
 
+  if (options.update === undefined) return;
   api.openapi(
     createRoute({
       method: 'patch',

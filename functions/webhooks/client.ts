@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import type { FlagReader } from '../_shared/flags/index.ts';
-import { ProblemError, retryAfterSeconds } from '../_shared/http/index.ts';
+import { clientAddress, ProblemError, retryAfterSeconds } from '../_shared/http/index.ts';
 import type { EdgeLimiter } from '../_shared/ratelimit/edge.ts';
 import type { IntakeCounters } from './counters.ts';
 
@@ -9,15 +9,9 @@ export const EDGE_LIMIT_PER_MINUTE = 600;
 
 export type { EdgeLimiter } from '../_shared/ratelimit/edge.ts';
 
-/**
- * The caller's address as the platform's proxy reports it: the last `X-Forwarded-For`
- * entry is the one the nearest trusted proxy added (earlier ones are client-supplied).
- */
+/** The caller's address as the platform's proxy reports it (see `clientAddress`). */
 export function clientIp(c: Context): string | undefined {
-  const forwarded = c.req.header('x-forwarded-for');
-  if (!forwarded) return undefined;
-  const parts = forwarded.split(',').map((part) => part.trim()).filter((part) => part);
-  return parts.at(-1);
+  return clientAddress(c.req.raw.headers);
 }
 
 /** The optional per-IP tier, before any database work: 429 with `Retry-After` when over. */

@@ -35,3 +35,4 @@ export {
 export { requestLog, type RequestLogOptions } from './request-log.ts';
 export { settleUnreadBody } from './unread-body.ts';
 export { API_SECURITY_HEADERS, apiSecurityHeaders } from './security-headers.ts';
+export { clientAddress } from './client-address.ts';

@@ -1,6 +1,6 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { Queryable } from '../db/types.ts';
-import { ProblemError } from '../http/problem.ts';
+import { ProblemError, retryAfterSeconds } from '../http/problem.ts';
 
 /** Requests per minute of each tier, chosen per route. */
 export const RATE_TIERS = {
@@ -66,21 +66,11 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler {
         detail: `more than ${limit} requests a minute of this kind; slow down`,
         headers: {
           ...headers,
-          'Retry-After': String(Math.max(1, Math.ceil(taken!.retry_after_ms / 1000))),
+          'Retry-After': retryAfterSeconds(taken!.retry_after_ms),
         },
       });
     }
     await next();
     for (const [name, value] of Object.entries(headers)) c.res.headers.set(name, value);
   };
-}
-
-/**
- * The client's address as the last hop saw it: the last `X-Forwarded-For` entry (the one
- * the nearest proxy added), else `unknown` (then every anonymous caller shares a budget).
- */
-export function clientAddress(headers: Headers): string {
-  const forwarded = headers.get('x-forwarded-for');
-  const last = forwarded?.split(',').at(-1)?.trim();
-  return last && last.length <= 64 ? last : 'unknown';
 }
