@@ -16,6 +16,7 @@ import {
   type Admission,
   type AppEnv,
   createFunctionApp,
+  invalidInput,
   ProblemError,
 } from '../_shared/http/index.ts';
 import { idempotency } from '../_shared/http/idempotency.ts';
@@ -89,15 +90,7 @@ export function createApiApp(deps: ApiAppDeps): Hono<AppEnv> {
 
   const api: Api = new OpenAPIHono<UserEnv>({
     defaultHook: (result) => {
-      if (result.success) return;
-      const issues = result.error.issues.map((issue) => ({
-        path: issue.path.join('.') || result.target,
-        message: issue.message,
-      }));
-      throw new ProblemError(400, {
-        detail: issues.map((issue) => `${issue.path}: ${issue.message}`).join('; '),
-        extensions: { errors: issues },
-      });
+      if (!result.success) throw invalidInput(result.error.issues, result.target);
     },
   });
   let generated: unknown;

@@ -4,7 +4,12 @@ import { requireServiceKey } from '../_shared/auth/service-key.ts';
 import type { Clock } from '../_shared/clock.ts';
 import type { Config } from '../_shared/config/index.ts';
 import type { Db } from '../_shared/db/types.ts';
-import { type AppEnv, createFunctionApp, ProblemError } from '../_shared/http/index.ts';
+import {
+  type AppEnv,
+  createFunctionApp,
+  invalidInput,
+  ProblemError,
+} from '../_shared/http/index.ts';
 import { createJobRunner, type JobRunner } from '../_shared/jobs/index.ts';
 import type { GatehouseApp } from '../_shared/app.ts';
 import type { Logger } from '../_shared/log/index.ts';
@@ -59,13 +64,7 @@ export function createWorkerApp(deps: WorkerDeps): Hono<AppEnv> {
       }
     }
     const parsed = runRequest.safeParse(body);
-    if (!parsed.success) {
-      throw new ProblemError(400, {
-        detail: parsed.error.issues.map((issue) =>
-          `${issue.path.join('.') || 'body'}: ${issue.message}`
-        ).join('; '),
-      });
-    }
+    if (!parsed.success) throw invalidInput(parsed.error.issues, 'body');
     const started = deps.clock.now();
     const report = await runner.pass({
       budgetMs: parsed.data.budget_ms,

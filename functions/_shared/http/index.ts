@@ -15,6 +15,8 @@ export {
 } from './errors.ts';
 export {
   type ErrorStatusCode,
+  type InputIssue,
+  invalidInput,
   type ProblemDetails,
   ProblemError,
   type ProblemInit,

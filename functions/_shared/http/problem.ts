@@ -192,3 +192,29 @@ export function renderProblem(
 export function retryAfterSeconds(ms: number): string {
   return String(Math.max(1, Math.ceil(ms / 1000)));
 }
+
+/** One thing a request got wrong, as a validator reports it. */
+export interface InputIssue {
+  readonly path: readonly PropertyKey[];
+  readonly message: string;
+}
+
+/**
+ * The 400 for a request that does not fit its schema: every issue in `detail`
+ * (`field: message; ...`) and in `errors: [{path, message}]`; an issue with no path is
+ * named after `where` (`body`, `query`, ...).
+ *
+ * @example
+ * const parsed = schema.safeParse(body);
+ * if (!parsed.success) throw invalidInput(parsed.error.issues, 'body');
+ */
+export function invalidInput(issues: readonly InputIssue[], where: string): ProblemError {
+  const errors = issues.map((issue) => ({
+    path: issue.path.map(String).join('.') || where,
+    message: issue.message,
+  }));
+  return new ProblemError(400, {
+    detail: errors.map((error) => `${error.path}: ${error.message}`).join('; '),
+    extensions: { errors },
+  });
+}
