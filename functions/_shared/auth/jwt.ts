@@ -82,10 +82,11 @@ export function createJwtVerifier(options: JwtVerifierOptions) {
     ? options.jwks
     : createJwksCache(options.jwks);
   const secrets = options.secrets.map((secret) => new TextEncoder().encode(secret));
+  const tolerance = options.clockToleranceSeconds ?? 30;
   const claimChecks = () => ({
     issuer: options.issuer,
     audience: options.audience ?? 'authenticated',
-    clockTolerance: options.clockToleranceSeconds ?? 30,
+    clockTolerance: tolerance,
     requiredClaims: ['exp', 'sub'],
     ...(options.currentDate ? { currentDate: options.currentDate() } : {}),
   });
@@ -118,7 +119,6 @@ export function createJwtVerifier(options: JwtVerifierOptions) {
   // Tokens verified before, until they expire: a PWA sends the same token for an hour,
   // and checking an ES256 signature costs more than the query it guards.
   const verified = new Map<string, AuthUser>();
-  const tolerance = options.clockToleranceSeconds ?? 30;
   const nowSeconds = () => (options.currentDate?.() ?? new Date()).getTime() / 1000;
 
   return {
