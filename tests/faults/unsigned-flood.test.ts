@@ -3,7 +3,9 @@
  * admitted within the in-flight and buffered-bytes caps or shed with 503 before it is read;
  * an admitted unsigned body is refused with 401 before it is read, a wrongly signed one is
  * read (the signature covers it) and refused with 401. The server stays within its memory
- * budget, answers nothing else, and takes a good delivery right after.
+ * budget, answers nothing else, and takes a good delivery right after. The last flood
+ * streams its bodies to a route that never reads them (the user API, 401 without a token):
+ * no byte of them may be read or held.
  */
 import { describe, expect, it } from 'vitest';
 import { startLoad } from './support/load.ts';
@@ -17,14 +19,16 @@ const BODY_BYTES = 3 * 1024 * 1024;
 const fault = useServerOnCluster();
 
 describe.each([
-  { signature: 'none' as const, transfer: 'length' as const },
-  { signature: 'none' as const, transfer: 'chunked' as const },
-  { signature: 'wrong' as const, transfer: 'length' as const },
-])('128 connections of 3 MB bodies, signature $signature, $transfer', (flood) => {
+  { signature: 'none' as const, transfer: 'length' as const, path: undefined },
+  { signature: 'none' as const, transfer: 'chunked' as const, path: undefined },
+  { signature: 'wrong' as const, transfer: 'length' as const, path: undefined },
+  { signature: 'none' as const, transfer: 'chunked' as const, path: '/functions/v1/api/vehicles' },
+])('128 connections of 3 MB bodies, signature $signature, $transfer, to $path', (flood) => {
   it('stays within 300 MB, refuses every body with a 4xx or a 503, and serves after', async () => {
     const rss = sampleRss(fault.server.pid, { resetHighWater: true });
     const load = await startLoad({
       baseUrl: fault.server.base,
+      ...(flood.path ? { path: flood.path } : {}),
       loop: { kind: 'closed', concurrency: 128 },
       traffic: {
         kind: 'unsigned-big',
@@ -38,7 +42,9 @@ describe.each([
     const memory = rss.stop();
 
     console.log(
-      `3 MB ${flood.signature}/${flood.transfer}: ${result.sent} bodies, ` +
+      `3 MB ${flood.signature}/${flood.transfer}${
+        flood.path ? ` to ${flood.path}` : ''
+      }: ${result.sent} bodies, ` +
         `${JSON.stringify(result.counts)}, peak RSS ${Math.round(memory.peakKb / 1024)} MB ` +
         `(high-water ${Math.round((memory.highWaterKb ?? 0) / 1024)} MB)`,
     );

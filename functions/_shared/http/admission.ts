@@ -324,7 +324,9 @@ export function admissionGate(admission: Admission, options: AdmissionGateOption
     // A small body is read and dropped so the connection stays alive: a refusal then costs
     // the client and the server no new handshake, which under overload is most of its cost.
     // A big or streamed body is never read here; its connection closes.
-    if (!await settleBody(request)) headers.push(['Connection', 'close']);
+    if (!await settleBody(request, { bigBodyMayBeRead: false })) {
+      headers.push(['Connection', 'close']);
+    }
     const body = problemBody(problem, instance(), requestId);
     return new Response(JSON.stringify(body), { status: 503, headers });
   };

@@ -32,7 +32,9 @@ export const DRAIN_TIMEOUT_MS = 1_000;
 export function settleUnreadBody(): MiddlewareHandler<AppEnv> {
   return async function settleUnreadBody(c, next) {
     await next();
-    if (await settleBody(c.req.raw)) return;
+    // A big or streamed body is only ever read by a handler that goes on to accept it: a
+    // refusal (4xx, 5xx) of one closes its connection without looking at the body.
+    if (await settleBody(c.req.raw, { bigBodyMayBeRead: c.res.status < 400 })) return;
     try {
       c.res.headers.set('Connection', 'close');
     } catch {
@@ -49,15 +51,24 @@ let draining = 0;
  * the body already read, or read now); false for a body it would not or could not read
  * (larger, chunked, slower than `DRAIN_TIMEOUT_MS`, `DRAIN_MAX_CONCURRENT` already being
  * read): answer that request with `Connection: close`.
+ *
+ * A bigger or chunked body is judged by its headers alone unless `bigBodyMayBeRead`: even
+ * asking `request.bodyUsed` makes Deno set up a stream for a body nobody read, which under
+ * a flood of refused big bodies costs memory per connection. Admission passes false (no
+ * handler has run); after a handler, only an answer that accepted the request passes true.
  */
-export async function settleBody(request: Request): Promise<boolean> {
-  // Headers only: touching `request.body` makes Deno build a stream for it, a cost every
-  // accepted request (its body read the fast way, by `arrayBuffer()`) would pay.
-  if (request.bodyUsed) return true;
+export async function settleBody(
+  request: Request,
+  options: { readonly bigBodyMayBeRead?: boolean } = {},
+): Promise<boolean> {
   const declared = declaredLength(request.headers);
   const chunked = request.headers.has('transfer-encoding');
   if (declared === 0 || (declared === null && !chunked)) return true; // no body
-  if (chunked || declared === null || declared > DRAIN_MAX_BYTES) return false;
+  if (chunked || declared === null || declared > DRAIN_MAX_BYTES) {
+    return options.bigBodyMayBeRead === true && request.bodyUsed;
+  }
+  // A small body: reading it below costs what asking costs, so ask first.
+  if (request.bodyUsed) return true;
   // A body a handler began to read as a stream (locked) makes arrayBuffer() reject: false.
   if (draining >= DRAIN_MAX_CONCURRENT) return false;
   draining += 1;
