@@ -152,7 +152,13 @@ describe('gatehouse start', () => {
     // The small refused body was read and the connection kept; the big one was not read,
     // and the answer said the connection closes, so the next delivery opened a new one.
     expect(answers.map((a) => a.reused)).toEqual([true, true, true, false]);
-    expect(answers.map((a) => a.connection)).toEqual([undefined, undefined, 'close', undefined]);
+    // Deno's server says `close` for an untouched body too: the list may repeat the token.
+    const tokens = answers.map((a) =>
+      a.connection === undefined
+        ? undefined
+        : [...new Set(a.connection.split(',').map((token) => token.trim().toLowerCase()))]
+    );
+    expect(tokens).toEqual([undefined, undefined, ['close'], undefined]);
   });
 
   it('runs the worker function with the printed service key, and only with it', async () => {

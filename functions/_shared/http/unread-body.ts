@@ -21,7 +21,9 @@ export const DRAIN_TIMEOUT_MS = 1_000;
  * new TCP (and, in front of the edge, TLS) handshake, on both sides. So a body declared at
  * most `DRAIN_MAX_BYTES` long is read to its end and discarded (never buffered) before the
  * answer goes out, and any other unread body (larger, chunked, too slow, or too many at
- * once) is answered with `Connection: close`, so a client knows the connection ends.
+ * once) is answered with `Connection: close`, so a client knows the connection ends. (Deno's
+ * own server, 2.9.6 on, adds the same header for a body left untouched, so a client may
+ * see `close, close`: one list, one meaning. Other runtimes do not say it.)
  *
  * Runs first, outside the request log: the time spent reading is not the handler's.
  * Requests shed at the door (`admissionGate`) are settled the same way.
