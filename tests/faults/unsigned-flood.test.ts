@@ -19,11 +19,16 @@ const BODY_BYTES = 3 * 1024 * 1024;
 const fault = useServerOnCluster();
 
 describe.each([
-  { signature: 'none' as const, transfer: 'length' as const, path: undefined },
-  { signature: 'none' as const, transfer: 'chunked' as const, path: undefined },
-  { signature: 'wrong' as const, transfer: 'length' as const, path: undefined },
-  { signature: 'none' as const, transfer: 'chunked' as const, path: '/functions/v1/api/vehicles' },
-])('128 connections of 3 MB bodies, signature $signature, $transfer, to $path', (flood) => {
+  { signature: 'none' as const, transfer: 'length' as const, to: 'intake', path: undefined },
+  { signature: 'none' as const, transfer: 'chunked' as const, to: 'intake', path: undefined },
+  { signature: 'wrong' as const, transfer: 'length' as const, to: 'intake', path: undefined },
+  {
+    signature: 'none' as const,
+    transfer: 'chunked' as const,
+    to: 'the user API',
+    path: '/functions/v1/api/vehicles',
+  },
+])('128 connections of 3 MB bodies, signature $signature, $transfer, to $to', (flood) => {
   it('stays within 300 MB, refuses every body with a 4xx or a 503, and serves after', async () => {
     const rss = sampleRss(fault.server.pid, { resetHighWater: true });
     const load = await startLoad({
@@ -43,7 +48,7 @@ describe.each([
 
     console.log(
       `3 MB ${flood.signature}/${flood.transfer}${
-        flood.path ? ` to ${flood.path}` : ''
+        flood.path ? ` to ${flood.to}` : ''
       }: ${result.sent} bodies, ` +
         `${JSON.stringify(result.counts)}, peak RSS ${Math.round(memory.peakKb / 1024)} MB ` +
         `(high-water ${Math.round((memory.highWaterKb ?? 0) / 1024)} MB)`,
