@@ -33,7 +33,9 @@ describe('/api/qr-codes', () => {
     expect((await (await api.call(OTHER, '/qr-codes')).json()).items).toEqual([]);
     const one = await api.call(MERCHANT, `/qr-codes/${code.id}`);
     expect(await one.json()).toMatchObject({ id: code.id, payload: '*334*1*123456*250#' });
-    expect((await api.call(OTHER, `/qr-codes/${code.id}`)).status).toBe(404);
+    const hidden = await api.call(OTHER, `/qr-codes/${code.id}`);
+    expect(hidden.status).toBe(404);
+    expect(await hidden.json()).toMatchObject({ detail: 'no such QR code' });
   });
 
   it('renders a PNG that a QR reader decodes to the tel: URI dialling the code', async () => {

@@ -105,6 +105,7 @@ describe('/api/vehicles', () => {
     expect(change.status).toBe(404);
     const remove = await api.call(ADA, `/vehicles/${bobs.id}`, { method: 'DELETE' });
     expect(remove.status).toBe(404);
+    expect(await remove.json()).toMatchObject({ detail: 'no such vehicle' });
     const still = await api.call(BOB, `/vehicles/${bobs.id}`);
     expect(await still.json()).toMatchObject({ status: 'active', version: 1 });
   });

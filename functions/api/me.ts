@@ -14,6 +14,7 @@ import { Flags, Me, Profile, ProfileUpdate } from './schemas.ts';
 
 const PROFILES: TableSpec = {
   table: 'profiles',
+  noun: 'profile',
   columns: 'id, display_name, wa_phone, locale, version, created_at, updated_at',
   updatable: ['display_name', 'wa_phone', 'locale'],
 };

@@ -7,6 +7,7 @@ import { IdParam, QrCode, QrCreate, QrImageQuery } from './schemas.ts';
 
 const QR_CODES: TableSpec = {
   table: 'qr_generations',
+  noun: 'QR code',
   columns: 'id, user_id, kind, payload, amount_cents::float8 as amount_cents, currency, created_at',
   updatable: [],
 };
@@ -46,7 +47,6 @@ export function qrRoutes(api: Api, deps: ApiDeps): void {
     path: '/qr-codes',
     spec: QR_CODES,
     item: QrCode,
-    noun: 'QR code',
     listSummary: 'The QR codes you issued, newest first',
   });
 

@@ -20,8 +20,6 @@ export interface ResourceOptions {
   readonly item: z.ZodType;
   /** What a `PATCH` may change, `version` included; absent: rows are never changed. */
   readonly update?: z.ZodObject;
-  /** One row in words, e.g. `vehicle`, for summaries and 404s. */
-  readonly noun: string;
   /** The list's summary, e.g. `Your vehicles, newest first`. */
   readonly listSummary: string;
 }
@@ -33,7 +31,8 @@ export interface ResourceOptions {
  * are 404, by the table's policies.
  */
 export function resourceRoutes(api: Api, deps: ApiDeps, options: ResourceOptions): void {
-  const { path, spec, item, noun } = options;
+  const { path, spec, item } = options;
+  const noun = spec.noun;
   const tag = path.slice(1);
   const words = noun.split(' ').map((word) => `${word[0]!.toUpperCase()}${word.slice(1)}`);
   const Page = pageOf(item, `${words.join('')}Page`);

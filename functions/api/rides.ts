@@ -6,6 +6,7 @@ import { Ride, RideCreate, RideUpdate } from './schemas.ts';
 
 const RIDES: TableSpec = {
   table: 'rides',
+  noun: 'ride',
   columns: `id, passenger_user_id, driver_user_id, vehicle_id, pickup, dropoff, status,
             fare_cents::float8 as fare_cents, currency, version, created_at, updated_at`,
   updatable: ['pickup', 'dropoff', 'status'],
@@ -22,7 +23,6 @@ export function rideRoutes(api: Api, deps: ApiDeps): void {
     spec: RIDES,
     item: Ride,
     update: RideUpdate,
-    noun: 'ride',
     listSummary: 'Your rides, as passenger or driver, newest first',
   });
 

@@ -10,6 +10,8 @@ import { ProblemError } from '../_shared/http/index.ts';
 
 export interface TableSpec {
   readonly table: 'profiles' | 'vehicles' | 'rides' | 'qr_generations';
+  /** One row in words, e.g. `QR code`: in summaries and 404s. */
+  readonly noun: string;
   /** The select list, as the API returns a row. */
   readonly columns: string;
   /** Columns a request may change. */
@@ -131,8 +133,9 @@ function stale(current: Row, expected: Precondition): ProblemError {
   });
 }
 
-function notFound(spec: TableSpec): ProblemError {
-  return new ProblemError(404, { detail: `no such ${spec.table.replace(/s$/, '')}` });
+/** The 404 for a row the caller cannot see (or that does not exist: the same to them). */
+export function notFound(spec: TableSpec): ProblemError {
+  return new ProblemError(404, { detail: `no such ${spec.noun}` });
 }
 
 /** The ETag of a row: its version. */

@@ -1,5 +1,4 @@
 import { createRoute } from '@hono/zod-openapi';
-import { ProblemError } from '../_shared/http/index.ts';
 import {
   type Api,
   type ApiDeps,
@@ -10,11 +9,12 @@ import {
   PROBLEM_RESPONSES,
 } from './context.ts';
 import { resourceRoutes } from './resource.ts';
-import { etagOf, type TableSpec } from './rows.ts';
+import { etagOf, notFound, type TableSpec } from './rows.ts';
 import { IdParam, Vehicle, VehicleCreate, VehicleUpdate } from './schemas.ts';
 
 const VEHICLES: TableSpec = {
   table: 'vehicles',
+  noun: 'vehicle',
   columns:
     'id, owner_user_id, plate, make, model, color, seats, status, version, created_at, updated_at',
   updatable: ['plate', 'make', 'model', 'color', 'seats', 'status'],
@@ -27,7 +27,6 @@ export function vehicleRoutes(api: Api, deps: ApiDeps): void {
     spec: VEHICLES,
     item: Vehicle,
     update: VehicleUpdate,
-    noun: 'vehicle',
     listSummary: 'Your vehicles, newest first',
   });
 
@@ -86,7 +85,7 @@ export function vehicleRoutes(api: Api, deps: ApiDeps): void {
             c.req.valid('param').id,
           ]),
       );
-      if (removed.length === 0) throw new ProblemError(404, { detail: 'no such vehicle' });
+      if (removed.length === 0) throw notFound(VEHICLES);
       return c.body(null, 204);
     },
   );
