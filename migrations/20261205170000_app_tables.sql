@@ -2,7 +2,8 @@
 -- Row-level security is the guard: a signed-in user (role authenticated, auth.uid() from
 -- the token's sub) sees and changes only their own rows, a driver also the rides assigned
 -- to them; anon gets nothing; the service role (the app's jobs) everything. Column grants
--- narrow what a user may write, so a passenger cannot assign a driver or set a fare.
+-- narrow what a user may write, so a passenger cannot assign a driver or set a fare, and
+-- a trigger holds a ride to its course (see rides_user_change).
 -- Policies call auth.uid() as (select auth.uid()), evaluated once per statement.
 --
 -- Rows users edit carry `version`, bumped by every update, for optimistic locking: the API
@@ -104,6 +105,38 @@ create trigger rides_touch before update on public.rides
 create trigger vehicle_ocr_jobs_touch before update on public.vehicle_ocr_jobs
   for each row execute function public.app_rows_touch();
 
+-- What a user may do to a ride (the app, as the service role, may do anything): its
+-- passenger changes the route while it is still requested and cancels it until it starts;
+-- its driver moves it along accepted -> in_progress -> completed, or cancels it before it
+-- starts. Anything else is refused with SQLSTATE 55000 (the API answers 409).
+create function public.rides_user_change() returns trigger
+language plpgsql set search_path = '' as $$
+declare
+  caller uuid := auth.uid();
+begin
+  if current_user <> 'authenticated' then
+    return new;
+  end if;
+  if (new.pickup, new.dropoff) is distinct from (old.pickup, old.dropoff)
+     and not (caller = old.passenger_user_id and old.status = 'requested') then
+    raise exception 'only its passenger changes a ride''s route, and only while it is requested'
+      using errcode = '55000';
+  end if;
+  if new.status is distinct from old.status and not (
+       (caller = old.passenger_user_id and new.status = 'cancelled'
+        and old.status in ('requested', 'accepted'))
+    or (caller = old.driver_user_id and (old.status, new.status) in (
+         ('accepted', 'in_progress'), ('in_progress', 'completed'), ('accepted', 'cancelled')))
+  ) then
+    raise exception 'you cannot take a ride from % to %', old.status, new.status
+      using errcode = '55000';
+  end if;
+  return new;
+end;
+$$;
+create trigger rides_user_change before update on public.rides
+  for each row execute function public.rides_user_change();
+
 alter table public.profiles enable row level security;
 alter table public.vehicles enable row level security;
 alter table public.rides enable row level security;
@@ -196,3 +229,4 @@ grant select on public.vehicle_ocr_jobs to authenticated;
 grant insert (user_id, vehicle_id, image_path) on public.vehicle_ocr_jobs to authenticated;
 
 revoke execute on function public.app_rows_touch() from public, anon, authenticated;
+revoke execute on function public.rides_user_change() from public, anon, authenticated;

@@ -98,6 +98,47 @@ describe('/api/rides', () => {
     expect(await cancelled.json()).toMatchObject({ status: 'cancelled', version: 3 });
   });
 
+  it('holds a ride to its course: the passenger cancels, the driver drives', async () => {
+    const requested = await api.call(
+      PASSENGER,
+      '/rides',
+      send('POST', { pickup: 'Kencom', dropoff: 'Westlands' }, {
+        'idempotency-key': crypto.randomUUID(),
+      }),
+    );
+    const ride = await requested.json() as { id: string };
+    let version = 1;
+    const patch = async (user: string, body: Record<string, unknown>) => {
+      const res = await api.call(user, `/rides/${ride.id}`, send('PATCH', { ...body, version }));
+      if (res.status === 200) version = (await res.clone().json() as { version: number }).version;
+      return res;
+    };
+    // While it is requested, the passenger may change the route, not claim it done.
+    expect((await patch(PASSENGER, { dropoff: 'Gigiri' })).status).toBe(200);
+    const done = await patch(PASSENGER, { status: 'completed' });
+    expect(done.status).toBe(409);
+    expect(await problemOf(done)).toMatchObject({
+      detail: 'you cannot take a ride from requested to completed',
+    });
+    await database.db.query(
+      `update rides set driver_user_id = $2, status = 'accepted' where id = $1`,
+      [ride.id, DRIVER],
+    );
+    version += 1;
+    // The driver moves it along, never touching the route; once it runs, no one cancels it.
+    expect((await patch(DRIVER, { pickup: 'Elsewhere' })).status).toBe(409);
+    expect((await patch(PASSENGER, { pickup: 'Elsewhere' })).status).toBe(409);
+    expect((await patch(DRIVER, { status: 'in_progress' })).status).toBe(200);
+    expect((await patch(PASSENGER, { status: 'cancelled' })).status).toBe(409);
+    const finished = await patch(DRIVER, { status: 'completed' });
+    expect(await finished.json()).toMatchObject({
+      status: 'completed',
+      pickup: 'Kencom',
+      dropoff: 'Gigiri',
+    });
+    expect((await patch(DRIVER, { status: 'in_progress' })).status).toBe(409);
+  });
+
   it('does not let a passenger assign a driver or set a fare', async () => {
     for (const body of [{ driver_user_id: DRIVER }, { fare_cents: 1 }]) {
       const res = await api.call(

@@ -42,7 +42,8 @@ export const PROBLEM_RESPONSES = {
  * Runs `fn` as the caller (see `asUser`: row-level security is the guard) and turns what
  * the database refuses because of the request into a client error: values it cannot
  * store (400), a duplicate (409), a row that references nothing the caller owns (400), a
- * row the policies refuse (403).
+ * row the policies refuse (403), a change the row's state does not allow (409, e.g. a
+ * passenger marking a ride completed; the database's words say which).
  */
 export async function asCaller<T>(
   c: Context<UserEnv>,
@@ -56,6 +57,10 @@ export async function asCaller<T>(
     const code = (error as { code?: unknown }).code;
     if (code === '23505') {
       throw new ProblemError(409, { detail: 'one like it exists already', cause: error });
+    }
+    if (code === '55000') {
+      // Raised by the app tables' own triggers, worded for the caller.
+      throw new ProblemError(409, { detail: (error as Error).message, cause: error });
     }
     if (code === '42501') {
       throw new ProblemError(403, { detail: 'not yours to change', cause: error });

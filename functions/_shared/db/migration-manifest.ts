@@ -45,7 +45,7 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
   },
   {
     name: '20261205170000_app_tables.sql',
-    checksum: 'e818d31b036a9f6627eb80283b1a77136d584ad3f636f3277ddccf06d0574003',
+    checksum: '7d4aeb9e8b56ab61f048c5ebbf4c85ce51962b2c0284dd6a8d5206a5d7ff92c9',
   },
   {
     name: '20261205180000_idempotency_keys.sql',
