@@ -1,4 +1,5 @@
 import { acceptsMountPrefix, mountedAt } from '../functions/_shared/http/index.ts';
+import { AUTH_PREFIX } from './local-auth/index.ts';
 
 /** The URL prefix Supabase serves functions under; the local server uses the same shape. */
 export const FUNCTIONS_PREFIX = '/functions/v1';
@@ -18,9 +19,6 @@ export interface LocalRouterOptions {
   readonly auth?: FetchApp;
 }
 
-/** Where Supabase serves Auth. */
-const AUTH_PREFIX = '/auth/v1/';
-
 /**
  * Routes `/functions/v1/<name>/...` to the function `<name>`, which sees the path with the
  * prefix removed, exactly as on Supabase's edge runtime: `/<name>/...`. Function apps built
@@ -39,7 +37,9 @@ export function createLocalRouter(options: LocalRouterOptions) {
   return function routeLocalRequest(request: Request): Response | Promise<Response> {
     const url = new URL(request.url);
     if (url.pathname !== FUNCTIONS_PREFIX && !url.pathname.startsWith(prefix)) {
-      if (options.auth && url.pathname.startsWith(AUTH_PREFIX)) return options.auth.fetch(request);
+      if (options.auth && url.pathname.startsWith(`${AUTH_PREFIX}/`)) {
+        return options.auth.fetch(request);
+      }
       return options.web.fetch(request);
     }
     const rest = url.pathname.slice(FUNCTIONS_PREFIX.length);

@@ -15,7 +15,13 @@ import {
 } from './startup-errors.ts';
 import { ensureDevelopmentSecrets, type GeneratedSecretName } from './dev-secrets.ts';
 import { FUNCTIONS } from './functions.ts';
-import { type LocalAuth, startLocalAuth, wantsLocalAuth } from './local-auth/index.ts';
+import {
+  AUTH_PREFIX,
+  LOCAL_AUTH_FILE,
+  type LocalAuth,
+  startLocalAuth,
+  wantsLocalAuth,
+} from './local-auth/index.ts';
 import { createLocalRouter, type FetchApp, FUNCTIONS_PREFIX } from './local-router.ts';
 import { loadMigrationFiles, runMigrations } from './migrate.ts';
 import { registerFlags } from '../functions/_shared/flags/index.ts';
@@ -246,7 +252,9 @@ function printBanner(
     print(`    ${endpoint.provider.padEnd(width)}  ${url}${note}`);
   }
   if (details.anonKey !== null) {
-    print(`  Auth       ${base}/auth/v1  (local sign-in for development; SUPABASE_ANON_KEY below)`);
+    print(
+      `  Auth       ${base}${AUTH_PREFIX}  (local sign-in for development; SUPABASE_ANON_KEY below)`,
+    );
   }
   print(`  Web        ${base}/`);
   print(`  Database   ${details.database}`);
@@ -261,7 +269,7 @@ function printBanner(
   }
   if (details.anonKey !== null) {
     print('');
-    print(`Local sign-in (keys kept in ${join(config.dataDir, 'local-auth.json')}):`);
+    print(`Local sign-in (keys kept in ${join(config.dataDir, LOCAL_AUTH_FILE)}):`);
     print(`  SUPABASE_URL=${base}`);
     print(`  SUPABASE_ANON_KEY=${details.anonKey}`);
   }

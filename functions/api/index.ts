@@ -66,7 +66,11 @@ export function createApiApp(deps: ApiAppDeps): Hono<AppEnv> {
   const settings = jwtSettings(deps.config);
   const verifier = deps.verifier !== undefined ? deps.verifier : settings && createJwtVerifier({
     secrets: settings.secrets,
-    jwks: settings.jwksUrl === null ? null : { url: settings.jwksUrl },
+    jwks: settings.jwksUrl === null ? null : {
+      url: settings.jwksUrl,
+      onFetchError: (error) =>
+        deps.logger.warn('the signing keys could not be fetched', { url: settings.jwksUrl, error }),
+    },
     issuer: settings.issuer,
   });
   if (verifier === null) {

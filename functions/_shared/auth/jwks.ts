@@ -5,6 +5,7 @@ import {
   type JSONWebKeySet,
   type JWSHeaderParameters,
 } from 'jose';
+import { readStreamCapped } from '../streams/index.ts';
 
 /** The JWKS could not be fetched and no keys are cached: not the caller's fault (503). */
 export class KeysUnavailableError extends Error {
@@ -75,10 +76,13 @@ export function createJwksCache(options: JwksOptions) {
           redirect: 'error',
           signal: AbortSignal.timeout(timeoutMs),
         });
-        const text = await response.text();
-        if (response.status !== 200) throw new Error(`JWKS answered ${response.status}`);
-        if (text.length > MAX_JWKS_BYTES) throw new Error('JWKS larger than 64 KiB');
-        const set = JSON.parse(text) as JSONWebKeySet;
+        if (response.status !== 200) {
+          await response.body?.cancel();
+          throw new Error(`JWKS answered ${response.status}`);
+        }
+        const bytes = await readStreamCapped(response.body, MAX_JWKS_BYTES);
+        if (bytes === null) throw new Error('JWKS larger than 64 KiB');
+        const set = JSON.parse(new TextDecoder().decode(bytes)) as JSONWebKeySet;
         resolver = createLocalJWKSet(set); // throws on a body that is not a key set
         fetchedAt = now();
       } catch (error) {

@@ -38,7 +38,7 @@ export interface JwtVerifierOptions {
   /** Legacy HS256 secrets (`SUPABASE_JWT_SECRET`, a list so it rotates); [] for none. */
   readonly secrets: readonly string[];
   /** The asymmetric keys (ES256, RS256) and how they are cached; null for none. */
-  readonly jwks: JwksCache | Pick<JwksOptions, 'url'> | null;
+  readonly jwks: JwksCache | Pick<JwksOptions, 'url' | 'onFetchError'> | null;
   /** The `iss` every token must carry: `<SUPABASE_URL>/auth/v1`. */
   readonly issuer: string;
   /** The `aud` every token must carry (default `authenticated`). */
@@ -49,8 +49,14 @@ export interface JwtVerifierOptions {
   readonly currentDate?: () => Date;
 }
 
-/** Verified tokens remembered per verifier (each a few KiB at most). */
+/** Verified tokens remembered per verifier. */
 export const VERIFIED_CACHE_SIZE = 10_000;
+/**
+ * Longest token remembered: Supabase's are about 1 KiB, but users can pad theirs through
+ * `user_metadata`, and 10,000 padded tokens with their claims would hold over 100 MB. A
+ * longer one is verified each time it comes.
+ */
+export const VERIFIED_CACHE_MAX_TOKEN_BYTES = 2 * 1024;
 /** Longer tokens are refused unread: Supabase's are well under 2 KiB. */
 export const MAX_TOKEN_BYTES = 8 * 1024;
 const ASYMMETRIC = ['ES256', 'RS256'] as const;
@@ -158,8 +164,10 @@ export function createJwtVerifier(options: JwtVerifierOptions) {
         claims: payload,
       };
       // Bounded: the oldest entry goes first (a Map keeps insertion order).
-      if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value!);
-      verified.set(token, user);
+      if (token.length <= VERIFIED_CACHE_MAX_TOKEN_BYTES) {
+        if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value!);
+        verified.set(token, user);
+      }
       return user;
     },
   };

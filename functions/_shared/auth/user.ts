@@ -1,7 +1,8 @@
 import type { MiddlewareHandler } from 'hono';
 import type { Db, QueryOptions, Transaction } from '../db/types.ts';
 import type { AppEnv } from '../http/env.ts';
-import { ProblemError } from '../http/problem.ts';
+import { ProblemError, retryAfterSeconds } from '../http/problem.ts';
+import { JWKS_RETRY_MS } from './jwks.ts';
 import { type AuthUser, InvalidTokenError, type JwtVerifier, KeysUnavailableError } from './jwt.ts';
 import { can, type Permission } from './roles.ts';
 
@@ -9,9 +10,6 @@ import { can, type Permission } from './roles.ts';
 export type UserEnv = {
   Variables: AppEnv['Variables'] & { user: AuthUser };
 };
-
-/** Seconds a caller is asked to wait when the signing keys cannot be fetched. */
-const KEYS_RETRY_AFTER_SECONDS = 5;
 
 /** The bearer token of `Authorization`, or null when there is none. */
 export function bearerToken(headers: Headers): string | null {
@@ -49,7 +47,8 @@ export function requireUser(verifier: JwtVerifier): MiddlewareHandler<UserEnv> {
       if (error instanceof KeysUnavailableError) {
         throw new ProblemError(503, {
           detail: 'user tokens cannot be checked right now; retry later',
-          headers: { 'Retry-After': String(KEYS_RETRY_AFTER_SECONDS) },
+          // The JWKS is fetched again no sooner than this.
+          headers: { 'Retry-After': retryAfterSeconds(JWKS_RETRY_MS) },
           expose: true,
           cause: error,
         });
