@@ -129,6 +129,24 @@ describe('local sign-in with @supabase/supabase-js', () => {
     expect(statuses).toEqual([...Array(10).fill(400), 429]);
   });
 
+  it('refuses a body larger than any credentials with 413', async () => {
+    // A streamed body (chunked): no length to judge by, so it is counted as it is read.
+    const res = await fetch(`${server.base}/auth/v1/signup`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        apikey: anonKey,
+      },
+      body: new Blob([
+        JSON.stringify({ email: 'big@example.com', password: 'x'.repeat(64 * 1024) }),
+      ])
+        .stream(),
+      duplex: 'half',
+    } as RequestInit);
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ code: 413, error_code: 'request_too_large' });
+  });
+
   it('wants the anon key, as a Supabase project does', async () => {
     const res = await fetch(`${server.base}/auth/v1/token?grant_type=password`, {
       method: 'POST',

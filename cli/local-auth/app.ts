@@ -8,10 +8,13 @@ import type { Db, Row } from '../../functions/_shared/db/types.ts';
 import { clientAddress } from '../../functions/_shared/http/client-address.ts';
 import { rateLimit } from '../../functions/_shared/ratelimit/tiers.ts';
 import { ProblemError } from '../../functions/_shared/http/problem.ts';
+import { BodyTooLargeError, requestBodyLimit } from '../../functions/_shared/http/body-limit.ts';
 import type { LocalAuthKeys } from './keys.ts';
 
 /** Where Supabase serves Auth, beside `/functions/v1`. */
 export const AUTH_PREFIX = '/auth/v1';
+/** The largest request body the sign-in endpoints read. */
+const MAX_BODY_BYTES = 16 * 1024;
 /** How long an access token lives (Supabase's default). */
 export const ACCESS_TOKEN_SECONDS = 3600;
 /** Supabase Auth's default minimum password length. */
@@ -86,6 +89,9 @@ export function createLocalAuthApp(options: LocalAuthOptions): Hono {
         error.headers,
       );
     }
+    if (error instanceof BodyTooLargeError) {
+      return c.json({ code: 413, error_code: 'request_too_large', msg: error.message }, 413);
+    }
     if (error instanceof SyntaxError) {
       return c.json({ code: 400, error_code: 'bad_json', msg: 'the body is not JSON' }, 400);
     }
@@ -93,6 +99,14 @@ export function createLocalAuthApp(options: LocalAuthOptions): Hono {
   });
 
   app.get('/.well-known/jwks.json', (c) => c.json({ keys: [keys.publicJwk] }));
+
+  // Credentials and refresh tokens are a few hundred bytes; nothing bigger is read.
+  app.use(requestBodyLimit({
+    maxBytes: MAX_BODY_BYTES,
+    onTooLarge: () => {
+      throw new BodyTooLargeError(MAX_BODY_BYTES);
+    },
+  }));
 
   app.use('*', async (c, next) => {
     const apikey = c.req.header('apikey');
