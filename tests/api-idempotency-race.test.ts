@@ -29,15 +29,20 @@ describe('Idempotency-Key under a race', () => {
       await released;
     });
     await taken;
-    const running = first.call(RIDER, '/rides', ride(key));
-    await expect.poll(async () =>
-      (await database.db.query(`select state from idempotency_keys where key = $1`, [key]))[0]
-        ?.state
-    ).toBe('running');
-    expect((await second.call(RIDER, '/rides', ride(key))).status).toBe(409);
-    release();
-    await locked;
-    expect((await running).status).toBe(201);
-    await holder.close();
+    try {
+      const running = first.call(RIDER, '/rides', ride(key));
+      await expect.poll(async () =>
+        (await database.db.query(`select state from idempotency_keys where key = $1`, [key]))[0]
+          ?.state
+      ).toBe('running');
+      expect((await second.call(RIDER, '/rides', ride(key))).status).toBe(409);
+      release();
+      await locked;
+      expect((await running).status).toBe(201);
+    } finally {
+      release();
+      await locked.catch(() => {});
+      await holder.close();
+    }
   });
 });

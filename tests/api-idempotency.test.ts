@@ -4,7 +4,7 @@
  * that needs one says so, and two instances on one database share what they kept.
  */
 import { describe, expect, it } from 'vitest';
-import { sha256Hex } from '../functions/_shared/crypto/index.ts';
+import { requestFingerprint } from '../functions/_shared/http/idempotency.ts';
 import { send, useApi } from './support/api.ts';
 import { useMigratedDatabase } from './support/migrated.ts';
 import { problemOf } from './support/test-app.ts';
@@ -48,7 +48,7 @@ describe('Idempotency-Key', () => {
     const key = crypto.randomUUID();
     const original = ride(key);
     // The key as its first request leaves it while it runs: claimed, no answer yet.
-    const fingerprint = await sha256Hex(`POST /api/rides\n${original.body}`);
+    const fingerprint = await requestFingerprint('POST', '/api/rides', String(original.body));
     await database.db.query(
       `insert into idempotency_keys (user_id, key, fingerprint, locked_until, expires_at)
        values ($1, $2, $3, now() + interval '1 minute', now() + interval '1 day')`,

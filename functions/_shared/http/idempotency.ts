@@ -61,7 +61,7 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler {
       });
     }
     const subject = options.subject(c);
-    const fingerprint = await sha256Hex(`${c.req.method} ${c.req.path}\n${await c.req.text()}`);
+    const fingerprint = await requestFingerprint(c.req.method, c.req.path, await c.req.text());
     // Take the key: new, expired, or left running past its lock by the same request.
     const claimed = await options.db.query(
       `insert into public.idempotency_keys as k
@@ -105,6 +105,11 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler {
       [subject, key, res.status, headers, body],
     );
   };
+}
+
+/** What makes two requests with one key the same request: method, path and body. */
+export function requestFingerprint(method: string, path: string, body: string): Promise<string> {
+  return sha256Hex(`${method} ${path}\n${body}`);
 }
 
 async function kept(db: Queryable, subject: string, key: string): Promise<Kept | undefined> {
