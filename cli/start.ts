@@ -105,6 +105,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
   } catch (error) {
     throw portStartupError(error, config.host, config.port) ?? error;
   }
+  const base = `http://${config.host}:${server.port}`;
 
   // Work started after a response (a detached promise locally); shutdown waits for it.
   const background = new Set<Promise<unknown>>();
@@ -130,7 +131,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
     });
     if (added.length > 0) logger.info("added the app's flags", { flags: added });
     localAuth = wantsLocalAuth(config)
-      ? await startLocalAuth(config, database.adminDb, `http://${config.host}:${server.port}`)
+      ? await startLocalAuth(config, database.adminDb, base)
       : null;
     const runtime: Runtime = {
       config: localAuth?.config ?? config,
@@ -170,7 +171,6 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
   }
   const opened = database;
 
-  const base = `http://${config.host}:${server.port}`;
   printBanner(print, {
     config,
     base,

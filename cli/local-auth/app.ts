@@ -8,6 +8,7 @@ import type { Db, Row } from '../../functions/_shared/db/types.ts';
 import { clientAddress } from '../../functions/_shared/http/client-address.ts';
 import { rateLimit } from '../../functions/_shared/ratelimit/tiers.ts';
 import { ProblemError } from '../../functions/_shared/http/problem.ts';
+import { bearerToken } from '../../functions/_shared/auth/user.ts';
 import { BodyTooLargeError, requestBodyLimit } from '../../functions/_shared/http/body-limit.ts';
 import type { LocalAuthKeys } from './keys.ts';
 
@@ -246,8 +247,8 @@ export function createLocalAuthApp(options: LocalAuthOptions): Hono {
   });
 
   /** The signed-in caller's claims, from the Bearer access token. */
-  async function caller(authorization: string | undefined) {
-    const token = /^Bearer (\S+)$/i.exec(authorization ?? '')?.[1];
+  async function caller(headers: Headers) {
+    const token = bearerToken(headers);
     if (!token) {
       throw new AuthError(401, 'no_authorization', 'This endpoint requires a Bearer token');
     }
@@ -264,7 +265,7 @@ export function createLocalAuthApp(options: LocalAuthOptions): Hono {
   }
 
   app.get('/user', async (c) => {
-    const claims = await caller(c.req.header('authorization'));
+    const claims = await caller(c.req.raw.headers);
     const [user] = await db.query('select * from auth.users where id = $1', [claims.sub]);
     if (!user) {
       throw new AuthError(404, 'user_not_found', 'User from sub claim in JWT does not exist');
@@ -273,7 +274,7 @@ export function createLocalAuthApp(options: LocalAuthOptions): Hono {
   });
 
   app.post('/logout', async (c) => {
-    const claims = await caller(c.req.header('authorization'));
+    const claims = await caller(c.req.raw.headers);
     // global: every session of the user; local: this one; others: all but this one.
     const scope = c.req.query('scope') ?? 'global';
     if (!['global', 'local', 'others'].includes(scope)) {
