@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { createApiApp } from '../functions/api/index.ts';
 import { systemClock } from '../functions/_shared/clock.ts';
 import { parseConfig } from '../functions/_shared/config/index.ts';
-import { createLogger } from '../functions/_shared/log/index.ts';
+import { capturedLogger } from './support/logs.ts';
 import { send, useApi } from './support/api.ts';
 import { useMigratedDatabase } from './support/migrated.ts';
 import { problemOf } from './support/test-app.ts';
@@ -201,16 +201,18 @@ describe('the document and the door', () => {
   });
 
   it('answers 503 when user sign-in is not configured, and says so in the log', async () => {
-    const lines: string[] = [];
+    const { logger, entries } = capturedLogger();
     const app = createApiApp({
       config: parseConfig({}),
       db: database.db,
-      logger: createLogger({ level: 'info', sink: (line) => lines.push(line) }),
+      logger,
       clock: systemClock,
     });
     const res = await app.request('/api/me');
     expect(res.status).toBe(503);
     expect((await problemOf(res)).detail).toBe('user sign-in is not configured on this server');
-    expect(lines[0]).toContain('user sign-in is not configured');
+    expect(entries()).toContainEqual(
+      expect.objectContaining({ msg: expect.stringContaining('user sign-in is not configured') }),
+    );
   });
 });

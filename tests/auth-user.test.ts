@@ -14,6 +14,7 @@ import {
 } from '../functions/_shared/auth/index.ts';
 import { createFunctionApp } from '../functions/_shared/http/index.ts';
 import { createLogger } from '../functions/_shared/log/index.ts';
+import { capturedLogger } from './support/logs.ts';
 import {
   type JwksServer,
   type SigningKey,
@@ -32,7 +33,7 @@ const BOB = '2e6f7081-9bac-4d1e-8f20-3b4c5d6e7f80';
 let jwks: JwksServer;
 let key: SigningKey;
 let app: Hono<UserEnv>;
-const lines: string[] = [];
+const { logger, lines, entries } = capturedLogger();
 
 beforeAll(async () => {
   key = await signingKey('ES256', 'k1');
@@ -42,7 +43,6 @@ beforeAll(async () => {
     jwks: { url: jwks.jwksUrl },
     issuer: `${jwks.url}/auth/v1`,
   });
-  const logger = createLogger({ level: 'info', sink: (line) => lines.push(line) });
   const functionApp = createFunctionApp('api', { logger, corsOrigins: [], bodyLimitBytes: 4096 });
   app = functionApp as unknown as Hono<UserEnv>;
   app.use('/*', requireUser(verifier));
@@ -85,8 +85,7 @@ describe('requireUser', () => {
     expect(res.headers.get('www-authenticate')).toMatch(
       /^Bearer realm="gatehouse", error="invalid_token", error_description="the token has expired"$/,
     );
-    const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(logged.at(-1)).toMatchObject({
+    expect(entries().at(-1)).toMatchObject({
       status: 401,
       reason: 'invalid_token',
       auth_problem: 'expired',

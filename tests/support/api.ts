@@ -3,7 +3,6 @@ import { afterAll, beforeAll } from 'vitest';
 import { createApiApp } from '../../functions/api/index.ts';
 import { systemClock } from '../../functions/_shared/clock.ts';
 import { parseConfig } from '../../functions/_shared/config/index.ts';
-import { createLogger } from '../../functions/_shared/log/index.ts';
 import {
   type JwksServer,
   type SigningKey,
@@ -13,12 +12,11 @@ import {
   supabaseClaims,
 } from './jwks-server.ts';
 import type { TestDatabase } from './database.ts';
+import { capturedLogger } from './logs.ts';
 
 export interface ApiHarness {
   /** Calls `/api<path>` as `user` (a UUID), or without a token when null. */
   call(user: string | null, path: string, init?: RequestInit): Promise<Response>;
-  /** The api function's log lines so far. */
-  readonly lines: string[];
 }
 
 /**
@@ -29,7 +27,6 @@ export function useApi(database: TestDatabase): ApiHarness {
   let jwks: JwksServer;
   let key: SigningKey;
   let fetchApp: (request: Request) => Response | Promise<Response>;
-  const lines: string[] = [];
   beforeAll(async () => {
     key = await signingKey('ES256', 'api-key');
     jwks = await startJwksServer([key]);
@@ -37,14 +34,13 @@ export function useApi(database: TestDatabase): ApiHarness {
     const app = createApiApp({
       config,
       db: database.db,
-      logger: createLogger({ level: 'info', sink: (line) => lines.push(line) }),
+      logger: capturedLogger().logger,
       clock: systemClock,
     });
     fetchApp = (request) => app.fetch(request);
   });
   afterAll(() => jwks?.close());
   return {
-    lines,
     async call(user, path, init = {}) {
       const headers = new Headers(init.headers);
       if (user !== null) {
