@@ -10,7 +10,7 @@ import { newWorkerId, runWorker } from '../queue/worker.ts';
 import { postgresJobStore } from '../queue/store.ts';
 import { inboundEventHandler, type InboundEventProcessor } from './inbound.ts';
 import type { ProviderModule } from '../webhooks/provider.ts';
-import { PROVIDER_JOB_KINDS } from '../webhooks/job-kinds.ts';
+import { PROVIDERS } from '../webhooks/providers.ts';
 import { RETENTION_KIND, retentionHandler, scheduleMaintenance } from './maintenance.ts';
 import { logInboundWhatsAppMessage } from '../webhooks/whatsapp/inbound-log.ts';
 import { type GatehouseApp, NO_APP } from '../app.ts';
@@ -39,14 +39,13 @@ const PLATFORM_STEPS: Partial<Record<string, InboundEventProcessor>> = {
 export function createJobRegistry(options: {
   retentionDays: number;
   app?: GatehouseApp;
-  /** Providers beyond the platform's whose events' kinds are run too. */
+  /** The providers whose events' kinds are run: `PROVIDERS` (webhooks/providers.ts) by default. */
   providers?: readonly Pick<ProviderModule, 'jobKinds'>[];
 }): JobRegistry {
   const app = options.app ?? NO_APP;
   const processors = app.processors ?? {};
   const kinds = new Set<string>([
-    ...PROVIDER_JOB_KINDS,
-    ...(options.providers ?? []).flatMap((provider) => provider.jobKinds),
+    ...(options.providers ?? PROVIDERS).flatMap((provider) => provider.jobKinds),
     ...(app.ussd?.actions ?? []).map((action) => `ussd.${action}`),
     ...Object.keys(processors),
   ]);

@@ -2,11 +2,10 @@ import { extractPayPalEvent } from './extract.ts';
 import { parseJson } from '../events/types.ts';
 import { endpoint, providerBucket, type ProviderModule } from '../provider.ts';
 import { createPayPalVerifier, PAYPAL_HEADERS } from './verify.ts';
-import { JOB_KINDS } from './kinds.ts';
 
 /** PayPal: its certificate-signed transmission headers, checked against the webhook id. */
 export const paypal: ProviderModule = {
-  jobKinds: JOB_KINDS,
+  jobKinds: ['paypal.event'],
   endpoints: (config) => [
     endpoint('paypal', '/paypal', config.paypal.webhookIds, 'PAYPAL_WEBHOOK_ID'),
   ],

@@ -2,7 +2,6 @@ import { extractStandardEvent } from './extract.ts';
 import { parseJson } from '../events/types.ts';
 import { providerBucket, type ProviderModule, type RouteParams, seconds } from '../provider.ts';
 import { verifyStandardWebhook } from './verify.ts';
-import { JOB_KINDS } from './kinds.ts';
 
 const source = (params: RouteParams) => (params.source ?? '').toLowerCase().replaceAll('-', '_');
 
@@ -11,7 +10,7 @@ const source = (params: RouteParams) => (params.source ?? '').toLowerCase().repl
  * `WEBHOOK_SECRET_<SOURCE>`), each its own provider `standard:<source>` and bucket.
  */
 export const standard: ProviderModule = {
-  jobKinds: JOB_KINDS,
+  jobKinds: ['standard.event'],
   // One per configured source; with none, the route to configure, refusing until then.
   endpoints: (config) => {
     const sources = Object.keys(config.standardWebhooks).sort();

@@ -2,11 +2,10 @@ import { extractStripeEvent } from './extract.ts';
 import { assertStorableJson, MalformedPayloadError } from '../events/types.ts';
 import { endpoint, providerBucket, type ProviderModule, seconds } from '../provider.ts';
 import { STRIPE_SIGNATURE_HEADER, verifyStripeSignature } from './verify.ts';
-import { JOB_KINDS } from './kinds.ts';
 
 /** Stripe: `Stripe-Signature` (timestamped HMAC), one event per delivery, keyed by its id. */
 export const stripe: ProviderModule = {
-  jobKinds: JOB_KINDS,
+  jobKinds: ['stripe.event'],
   endpoints: (config) => [
     endpoint('stripe', '/stripe', config.stripe.webhookSecrets, 'STRIPE_WEBHOOK_SECRET'),
   ],

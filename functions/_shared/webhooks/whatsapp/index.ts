@@ -7,7 +7,6 @@ import {
   verifyWhatsAppSubscription,
   WHATSAPP_SIGNATURE_HEADER,
 } from './verify.ts';
-import { JOB_KINDS } from './kinds.ts';
 
 /**
  * WhatsApp Cloud API (Meta): `X-Hub-Signature-256` over the body with the app secret; one
@@ -15,7 +14,7 @@ import { JOB_KINDS } from './kinds.ts';
  * Meta) and per sender (stored `rate_limited`).
  */
 export const whatsapp: ProviderModule = {
-  jobKinds: JOB_KINDS,
+  jobKinds: ['whatsapp.message', 'whatsapp.status', 'whatsapp.change'],
   endpoints: (config) => [{
     ...endpoint('whatsapp', '/whatsapp', config.whatsapp.appSecrets, 'WHATSAPP_APP_SECRET'),
     note: 'verify token: WHATSAPP_VERIFY_TOKEN',
