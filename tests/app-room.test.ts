@@ -1,6 +1,5 @@
 /**
- * The app room: the example in docs/app.md ("Your app: handling your own events"), taken from it as
- * written, runs end to end through the hosts an adopter deploys (the webhooks function's
+ * The app room: the README's example ("Handle your own events"), taken from it as written, runs end to end through the hosts an adopter deploys (the webhooks function's
  * kick after the ack, and the worker function), on a real database.
  */
 import { randomUUID } from 'node:crypto';
@@ -26,11 +25,12 @@ const config = parseConfig({
 });
 const database = useMigratedDatabase();
 
-/** The first TypeScript block of docs/app.md, the app room's guide. */
+/** The TypeScript block of the README's "Handle your own events". */
 async function guideExample(): Promise<string> {
-  const guide = await readFile(join(projectRoot, 'docs', 'app.md'), 'utf8');
-  const block = guide.match(/```ts\n([\s\S]*?)```/)?.[1];
-  if (!block) throw new Error('docs/app.md has no TypeScript block');
+  const readme = await readFile(join(projectRoot, 'README.md'), 'utf8');
+  const section = readme.split(/^## /m).find((part) => part.startsWith('Handle your own events'));
+  const block = section?.match(/```ts\n([\s\S]*?)```/)?.[1];
+  if (!block) throw new Error("the README's 'Handle your own events' has no TypeScript block");
   return block;
 }
 
@@ -85,7 +85,7 @@ async function order(checkoutId: string) {
   return row;
 }
 
-describe("docs/app.md's example", () => {
+describe("the README's example", () => {
   it('marks the order paid from the job the kick after the ack runs', async () => {
     const tasks: Promise<unknown>[] = [];
     const runtime = testRuntime({
