@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { promisify, stripVTControlCharacters } from 'node:util';
 import { createPostgresDb, type PostgresDbOptions } from '../functions/_shared/db/postgres.ts';
 import type { Db } from '../functions/_shared/db/types.ts';
 import { type EmbeddedServer, needsInit, serveEmbedded } from './embedded-db-server.ts';
@@ -134,12 +134,11 @@ async function initInChild(dataDir: string): Promise<void> {
     dataDir,
   ];
   try {
-    await execFileAsync(process.execPath, args, {
-      maxBuffer: 1024 * 1024,
-      env: { ...process.env, NO_COLOR: '1' },
-    });
+    await execFileAsync(process.execPath, args, { maxBuffer: 1024 * 1024 });
   } catch (error) {
-    const stderr = String((error as { stderr?: unknown }).stderr ?? '').trim();
+    // Deno may colour its error line; the reason is quoted without the escape codes.
+    const stderr = stripVTControlCharacters(String((error as { stderr?: unknown }).stderr ?? ''))
+      .trim();
     const reason = stderr.split('\n').find((line) => line.trim() !== '')?.replace(/^error: /, '')
       .replace(/^Uncaught \(in promise\) /, '');
     throw new StartupError(
