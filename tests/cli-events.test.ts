@@ -121,6 +121,18 @@ describe('gatehouse events', () => {
     expect(JSON.parse(json.text)).toEqual([
       expect.objectContaining({ key: 'evt_new', status: 'accepted', jobStatus: 'pending' }),
     ]);
+
+    // An event received two hours ago is outside the default hour, inside --since 3h.
+    await database.db.query(
+      `update inbound_events set received_at = now() - interval '2 hours'
+        where provider = 'stripe' and event_key = 'evt_ok'`,
+    );
+    const recent = await run(['list']);
+    expect(recent.lines.at(-1)).toBe('3 event(s) (received within 1 hour), newest first');
+    expect(recent.text).not.toContain('evt_ok');
+    const wider = await run(['list', '--since', '3h']);
+    expect(wider.lines.at(-1)).toBe('4 event(s) (received within 3 hours), newest first');
+    expect(wider.text).toContain('evt_ok');
   });
 
   it('shows one event: its outcome, its job and every error', async () => {

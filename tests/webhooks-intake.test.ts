@@ -270,6 +270,62 @@ describe('what the request line tells', () => {
     ]);
   });
 
+  it('says rate_limited for a delivery refused over its provider limit (429), and names its keys', async () => {
+    const logs = capturedLogger();
+    const number = unique('PNID-');
+    const subject = app({
+      logger: logs.logger,
+      limits: {
+        ...DEFAULT_INTAKE_LIMITS,
+        whatsappPerNumber: { capacity: 1, refillPerSecond: 0.01 },
+      },
+    });
+    const [first, second] = [unique('wamid.lim.'), unique('wamid.lim.')];
+    const send = (id: string) =>
+      postWhatsApp(whatsappBody([{ id, from: '15550003333' }], [], number), subject);
+    expect((await send(first)).status).toBe(200);
+    expect((await send(second)).status).toBe(429);
+    const requests = logs.entries().filter((line) => line.msg === 'request');
+    expect(requests.map((line) => [line.status, line.outcome, line.event_keys])).toEqual([
+      [200, 'accepted', [first]],
+      [429, 'rate_limited', [second]],
+    ]);
+    expect(requests[1]).toMatchObject({ reason: 'throttled' });
+  });
+
+  it('says rate_limited, reason edge_rate_limited, for an address over the per-IP tier', async () => {
+    const logs = capturedLogger();
+    const subject = app({
+      logger: logs.logger,
+      edgeLimiter: { check: () => Promise.resolve({ allowed: false, retryAfterMs: 5_000 }) },
+    });
+    const res = await postWhatsApp(whatsappBody([{ id: unique('wamid.ip.'), from: '1' }]), subject);
+    expect(res.status).toBe(429);
+    expect(res.headers.get('retry-after')).toBe('5');
+    expect(logs.entries().find((line) => line.msg === 'request')).toMatchObject({
+      status: 429,
+      outcome: 'rate_limited',
+      reason: 'edge_rate_limited',
+    });
+  });
+
+  it('says rate_limited for events stored over their sender limit, and accepted beside any other', async () => {
+    const logs = capturedLogger();
+    const subject = app({ logger: logs.logger });
+    const sender = unique('1888');
+    const ids = Array.from({ length: 100 }, () => unique('wamid.fill.'));
+    const over = unique('wamid.over.');
+    const fill = whatsappBody(ids.map((id) => ({ id, from: sender })));
+    expect((await postWhatsApp(fill, subject)).status).toBe(200);
+    expect((await postWhatsApp(whatsappBody([{ id: over, from: sender }]), subject)).status)
+      .toBe(200);
+    const requests = logs.entries().filter((line) => line.msg === 'request');
+    expect(requests.map((line) => [line.outcome, line.outcomes])).toEqual([
+      ['accepted', undefined],
+      ['rate_limited', { rate_limited: 1 }],
+    ]);
+  });
+
   it('names ten keys and counts the rest', async () => {
     const logs = capturedLogger();
     const ids = Array.from({ length: 12 }, () => unique('wamid.many.'));

@@ -25,6 +25,7 @@ export async function checkEdgeLimit(
   const verdict = await limiter.check(`${provider}:${clientIp(c) ?? 'unknown'}`);
   if (verdict.allowed) return;
   counters.rejected(provider, 'edge_rate_limited');
+  Object.assign(c.get('logFields'), { outcome: 'rate_limited', reason: 'edge_rate_limited' });
   throw new ProblemError(429, {
     detail: 'too many requests from this address',
     headers: { 'Retry-After': retryAfterSeconds(verdict.retryAfterMs) },

@@ -39,16 +39,20 @@ export async function storeEvents(
     fields.sqlstate = error.sqlstate;
     throw new ProblemError(400, { detail: INPUT_REFUSED_DETAIL, cause: error });
   }
+  const logKeys = options.logKeys ?? true;
   const throttled = outcomes.find((outcome) => outcome.outcome === 'throttled');
   if (throttled) {
     deps.counters.rejected(request.provider, 'throttled');
+    const fields = c.get('logFields');
+    fields.reason = 'throttled';
+    describeOutcomes(fields, 'rate_limited', request, outcomes, logKeys);
     throw new ProblemError(429, {
       detail: `${label} is over its intake limit; retry later`,
       headers: { 'Retry-After': retryAfterSeconds(throttled.retryAfterMs) },
     });
   }
   deps.counters.accepted(request.provider, outcomes);
-  describeOutcomes(c.get('logFields'), request, outcomes, options.logKeys ?? true);
+  describeOutcomes(c.get('logFields'), storedOutcome(outcomes), request, outcomes, logKeys);
   return outcomes;
 }
 
@@ -56,18 +60,31 @@ export async function storeEvents(
 export const LOGGED_KEYS_MAX = 10;
 
 /**
- * What the request line tells about a stored delivery: `outcome` as answered (`accepted`
- * when it stored anything, else `duplicate`), the events by outcome when they differ, and
- * the event keys (the first ten) unless `logKeys` is false, so one grep finds the
- * delivery of an event.
+ * The request line's word for a stored delivery: `accepted` when an event was stored to be
+ * processed, else `rate_limited` when its events were stored over their sender's limit (no
+ * job), else `duplicate`.
+ */
+function storedOutcome(
+  outcomes: readonly EventOutcome[],
+): 'accepted' | 'rate_limited' | 'duplicate' {
+  if (outcomes.some((o) => o.outcome === 'accepted')) return 'accepted';
+  return outcomes.some((o) => o.outcome === 'rate_limited') ? 'rate_limited' : 'duplicate';
+}
+
+/**
+ * What the request line tells about a delivery the ingestor answered: `outcome`
+ * (`accepted`, `duplicate`, or `rate_limited`: stored over a sender's limit, or refused with
+ * 429 over the provider's), the events by outcome when they differ, and the event keys (the
+ * first ten) unless `logKeys` is false, so one grep finds the delivery of an event.
  */
 function describeOutcomes(
   fields: Record<string, unknown>,
+  outcome: string,
   request: IngestRequest,
   outcomes: readonly EventOutcome[],
   logKeys: boolean,
 ): void {
-  fields.outcome = storedAny(outcomes) ? 'accepted' : 'duplicate';
+  fields.outcome = outcome;
   fields.events = outcomes.length;
   const byOutcome: Record<string, number> = {};
   for (const { outcome } of outcomes) byOutcome[outcome] = (byOutcome[outcome] ?? 0) + 1;
