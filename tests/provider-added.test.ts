@@ -49,6 +49,26 @@ describe('a provider added with one line', () => {
     expect(createJobRegistry({ retentionDays: 7, providers }).kinds()).toContain('acme.event');
   });
 
+  it('is refused at start when it checks neither a signature nor its caller', () => {
+    const unchecked = {
+      ...acme,
+      create: (context: Parameters<typeof acme.create>[0]) => {
+        const { verify: _verify, ...rest } = acme.create(context);
+        return rest;
+      },
+    };
+    expect(() =>
+      createWebhooksApp({
+        config,
+        db: database.db,
+        logger: capturedLogger().logger,
+        clock: systemClock,
+        fetch,
+        providers: [...PROVIDERS, unchecked],
+      })
+    ).toThrow('webhook provider at /acme has neither verify nor gate');
+  });
+
   it('lists its URL with the others, as the start-up banner does', () => {
     expect(webhookEndpoints(config, providers).map((endpoint) => endpoint.path)).toEqual([
       '/whatsapp',

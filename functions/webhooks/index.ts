@@ -149,7 +149,9 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
     });
     let delivery: ReceivedDelivery;
     try {
-      delivery = await provider.receive(raw, c.req.raw.headers, params);
+      // Verified before anything parses the body (a provider with only a gate has no verify).
+      const verified = await provider.verify?.(raw, c.req.raw.headers, params);
+      delivery = await provider.extract(raw, verified, params);
     } catch (error) {
       if (error instanceof SignatureError) throw refused(c, name, error);
       if (error instanceof MalformedPayloadError) {
@@ -186,6 +188,13 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
   }
 
   for (const provider of providers) {
+    if (!provider.verify && !provider.gate) {
+      // Fail closed: a provider that checks neither its signature nor its caller would store
+      // whatever anyone posts.
+      throw new Error(
+        `webhook provider at ${provider.paths.join(', ')} has neither verify nor gate`,
+      );
+    }
     const subscribe = provider.subscribe?.bind(provider);
     for (const path of provider.paths) {
       if (subscribe) {
@@ -226,8 +235,8 @@ function logRefusedProviders(
 
 /**
  * The webhooks function as deployed: the runtime's config and database, the optional
- * Upstash tier, and after the ack WhatsApp message logging and a kick of the worker
- * (a short pass, coalesced across concurrent deliveries) for the new jobs.
+ * Upstash tier, and after the ack a kick of the worker (a short pass, coalesced across
+ * concurrent deliveries) for the new jobs.
  */
 export function createWebhooksFunction(runtime: Runtime): Hono<AppEnv> {
   const upstash = runtime.config.upstash;

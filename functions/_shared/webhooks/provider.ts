@@ -55,10 +55,15 @@ export type RouteParams = Readonly<Record<string, string>>;
  * One provider of webhooks, as the intake route sees it. Every provider goes through the
  * same route (`functions/webhooks`): its `gate` if it has one, the per-IP tier, the
  * provider's switch (`flag`), the signature headers checked before the body is read
- * (`signedWith`), the body read within `bodyLimitBytes` as `mediaType`, then `receive`
- * verifies and extracts, and the events are stored with their jobs in one commit.
+ * (`signedWith`), the body read within `bodyLimitBytes` as `mediaType`, then `verify` over
+ * the raw bytes and only then `extract`, and the events are stored with their jobs in one
+ * commit. A provider has a `verify`, a `gate`, or both: the route refuses to mount one with
+ * neither, so nothing is parsed from a caller nobody checked.
+ *
+ * `V` is what verification hands to extraction (the Standard Webhooks `webhook-id`, the
+ * event Stripe's library parsed as it verified), `void` when nothing.
  */
-export interface WebhookProvider {
+export interface WebhookProvider<V = unknown> {
   /** The routes under `/webhooks`, e.g. `/stripe` or `/standard/:source`. */
   readonly paths: readonly string[];
   /** The feature flag that switches its intake off (503 with `Retry-After`). */
@@ -89,10 +94,20 @@ export interface WebhookProvider {
     readonly headers: readonly string[];
   };
   /**
-   * Verifies the raw body against its signature, then extracts the events (throwing
-   * `SignatureError` → 401, `MalformedPayloadError` → 400 naming its `issues`).
+   * Checks the raw body against its signature before anything parses it, in constant time;
+   * throws `SignatureError` (401, its reason logged). What it returns goes to `extract`.
    */
-  receive(raw: Uint8Array, headers: Headers, params: RouteParams): Promise<ReceivedDelivery>;
+  verify?(raw: Uint8Array, headers: Headers, params: RouteParams): V | Promise<V>;
+  /**
+   * Turns the verified body into its events and the rate-limit buckets they are taken
+   * from; throws `MalformedPayloadError` (400 naming its `issues`) for a body that is not
+   * the provider's.
+   */
+  extract(
+    raw: Uint8Array,
+    verified: V,
+    params: RouteParams,
+  ): ReceivedDelivery | Promise<ReceivedDelivery>;
   /** Answers the provider's subscription handshake (`GET` on the same path), if it has one. */
   subscribe?(query: URLSearchParams): string | null;
 }

@@ -24,8 +24,8 @@ export const paypal: ProviderModule = {
         secrets: config.paypal.webhookIds,
         headers: Object.values(PAYPAL_HEADERS),
       }),
-      async receive(raw, headers) {
-        await verifier.verify(raw, headers);
+      verify: (raw, headers) => verifier.verify(raw, headers),
+      extract(raw) {
         return {
           events: [extractPayPalEvent(parseJson(raw))],
           limits: providerBucket('paypal:global', limits),

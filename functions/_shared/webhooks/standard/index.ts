@@ -36,12 +36,13 @@ export const standard: ProviderModule = {
         secrets: secretsOf(params),
         headers: ['webhook-id', 'webhook-timestamp', 'webhook-signature'],
       }),
-      receive(raw, headers, params) {
-        const verified = verifyStandardWebhook(raw, headers, secretsOf(params), seconds(now));
-        return Promise.resolve({
+      verify: (raw, headers, params) =>
+        verifyStandardWebhook(raw, headers, secretsOf(params), seconds(now)),
+      extract(raw, verified: { id: string }, params) {
+        return {
           events: [extractStandardEvent(parseJson(raw), verified.id)],
           limits: providerBucket(`standard:${source(params)}:global`, limits),
-        });
+        };
       },
     };
   },

@@ -17,8 +17,9 @@ export const stripe: ProviderModule = {
       secrets: config.stripe.webhookSecrets,
       headers: [STRIPE_SIGNATURE_HEADER],
     }),
-    async receive(raw, headers) {
-      const event = await verifyStripeSignature(
+    // Stripe's library parses the body as it verifies; extraction takes its event.
+    verify: (raw, headers) =>
+      verifyStripeSignature(
         raw,
         headers.get(STRIPE_SIGNATURE_HEADER),
         config.stripe.webhookSecrets,
@@ -27,7 +28,8 @@ export const stripe: ProviderModule = {
         // The library parses after verifying: a signed body that is not JSON lands here.
         if (error instanceof SyntaxError) throw new MalformedPayloadError('body is not valid JSON');
         throw error;
-      });
+      }),
+    extract(raw, event: unknown) {
       assertStorableJson(raw);
       return {
         events: [extractStripeEvent(event)],

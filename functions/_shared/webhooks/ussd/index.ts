@@ -53,7 +53,8 @@ export const ussd: ProviderModule = {
           throw refusal(error, params.token, clientIp);
         }
       },
-      receive(raw) {
+      // The gate above stands in for a signature, which the gateway does not send.
+      extract(raw) {
         let form;
         try {
           form = parseUssdForm(decodeUtf8(raw));
@@ -63,7 +64,7 @@ export const ussd: ProviderModule = {
         }
         const reply = menu === null ? NO_SERVICE : answerUssd(menu, form.text);
         const action = reply.action;
-        return Promise.resolve({
+        return {
           events: action
             ? [{
               key: `${form.sessionId}:${form.text}`,
@@ -77,7 +78,7 @@ export const ussd: ProviderModule = {
           reply: renderUssdReply(reply),
           logKeys: false,
           logFields: { ussd: reply.kind },
-        });
+        };
       },
     };
   },

@@ -28,12 +28,14 @@ export const whatsapp: ProviderModule = {
       secrets: config.whatsapp.appSecrets,
       headers: [WHATSAPP_SIGNATURE_HEADER],
     }),
-    async receive(raw, headers) {
+    verify(raw, headers) {
       verifyWhatsAppSignature(
         raw,
         headers.get(WHATSAPP_SIGNATURE_HEADER),
         config.whatsapp.appSecrets,
       );
+    },
+    async extract(raw) {
       const { events, phoneNumberIds } = await extractWhatsAppEvents(parseJson(raw));
       const number = phoneNumberIds[0] ?? 'unknown';
       return {
