@@ -13,6 +13,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './support/database.ts';
 import { projectRoot } from './support/process.ts';
+import { createPostgresDb } from '../functions/_shared/db/postgres.ts';
+import { DatabaseUnavailableError } from '../functions/_shared/db/types.ts';
 
 if (process.env.TEST_DATABASE_URL) {
   let database: TestDatabase;
@@ -56,6 +58,35 @@ if (process.env.TEST_DATABASE_URL) {
       for (const step of seen.after) {
         expect(step.ok).toBe(true);
         expect(step.ms).toBeLessThan(1_000);
+      }
+    });
+  });
+
+  describe('a batch whose connection is killed (postgres.js reserve(), porsager/postgres#1199)', () => {
+    it('answers DatabaseUnavailableError, and the pool serves the next batch and query', async () => {
+      const db = createPostgresDb({ url: database.url, max: 1 });
+      const killer = createPostgresDb({ url: database.url, max: 1 });
+      try {
+        const [rows] = await db.batch([{ text: 'select pg_backend_pid() as pid' }]);
+        const first = rows![0] as { pid: number };
+        const killed = db.batch([{ text: 'select pg_sleep(5)' }]);
+        // Terminated once its sleep runs (seen in pg_stat_activity), not before.
+        for (let tries = 0; tries < 100; tries += 1) {
+          const [row] = await killer.query(
+            `select count(*)::int as n from pg_stat_activity
+              where pid = $1 and query like 'select pg_sleep%'`,
+            [first.pid],
+          );
+          if (row!.n === 1) break;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        await killer.query('select pg_terminate_backend($1)', [first.pid]);
+        await expect(killed).rejects.toThrow(DatabaseUnavailableError);
+        expect(await db.batch([{ text: 'select 2 as two' }])).toEqual([[{ two: 2 }]]);
+        expect(await db.query('select 3 as three')).toEqual([{ three: 3 }]);
+      } finally {
+        await db.close();
+        await killer.close();
       }
     });
   });

@@ -37,6 +37,11 @@ function counted(db: Db) {
       return db.query(text, values);
     },
     exec: (text) => db.exec(text),
+    batch: (batch, options) => {
+      transactions += 1;
+      statements.push(...batch.map((statement) => statement.text));
+      return db.batch(batch, options);
+    },
     transaction: <T>(fn: (tx: Transaction) => Promise<T>) => {
       transactions += 1;
       return db.transaction(fn);

@@ -1,7 +1,7 @@
 import { type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { asUser, type UserEnv } from '../_shared/auth/index.ts';
-import type { Db, Transaction } from '../_shared/db/types.ts';
+import { asUser, readAsUser, type UserEnv } from '../_shared/auth/index.ts';
+import type { Db, Queryable, Transaction } from '../_shared/db/types.ts';
 import { ProblemError } from '../_shared/http/index.ts';
 import { isInputRefusal } from '../_shared/db/sqlstate.ts';
 import type { FlagReader } from '../_shared/flags/index.ts';
@@ -53,21 +53,42 @@ export async function asCaller<T>(
   try {
     return await asUser(deps.db, c.get('user'), fn);
   } catch (error) {
-    if (error instanceof ProblemError) throw error;
-    const code = (error as { code?: unknown }).code;
-    if (code === '23505') {
-      throw new ProblemError(409, { detail: 'one like it exists already', cause: error });
-    }
-    if (code === '55000') {
-      // Raised by the app tables' own triggers, worded for the caller.
-      throw new ProblemError(409, { detail: (error as Error).message, cause: error });
-    }
-    if (code === '42501') {
-      throw new ProblemError(403, { detail: 'not yours to change', cause: error });
-    }
-    if (code === '23503' || code === '23514' || code === '23502' || isInputRefusal(error)) {
-      throw new ProblemError(400, { detail: 'the values cannot be stored', cause: error });
-    }
-    throw error;
+    throw asClientError(error);
   }
+}
+
+/**
+ * A read of one statement as the caller, its transaction sent in one flight (see
+ * `readAsUser`); the database's refusals are answered as `asCaller` answers them.
+ */
+export async function readAsCaller<T>(
+  c: Context<UserEnv>,
+  deps: ApiDeps,
+  fn: (q: Queryable) => Promise<T>,
+): Promise<T> {
+  try {
+    return await readAsUser(deps.db, c.get('user'), fn);
+  } catch (error) {
+    throw asClientError(error);
+  }
+}
+
+/** What the database refused because of the request, as the client error it is. */
+function asClientError(error: unknown): unknown {
+  if (error instanceof ProblemError) return error;
+  const code = (error as { code?: unknown }).code;
+  if (code === '23505') {
+    return new ProblemError(409, { detail: 'one like it exists already', cause: error });
+  }
+  if (code === '55000') {
+    // Raised by the app tables' own triggers, worded for the caller.
+    return new ProblemError(409, { detail: (error as Error).message, cause: error });
+  }
+  if (code === '42501') {
+    return new ProblemError(403, { detail: 'not yours to change', cause: error });
+  }
+  if (code === '23503' || code === '23514' || code === '23502' || isInputRefusal(error)) {
+    return new ProblemError(400, { detail: 'the values cannot be stored', cause: error });
+  }
+  return error;
 }

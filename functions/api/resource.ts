@@ -8,6 +8,7 @@ import {
   json,
   problem,
   PROBLEM_RESPONSES,
+  readAsCaller,
 } from './context.ts';
 import { etagOf, getRow, listPage, precondition, type TableSpec, updateRow } from './rows.ts';
 import { IdParam, pageOf, PageQuery } from './schemas.ts';
@@ -47,7 +48,7 @@ export function resourceRoutes(api: Api, deps: ApiDeps, options: ResourceOptions
       responses: { 200: json(Page, 'One page'), ...PROBLEM_RESPONSES },
     }),
     async (c) => {
-      const page = await asCaller(c, deps, (tx) => listPage(tx, spec, c.req.valid('query')));
+      const page = await readAsCaller(c, deps, (q) => listPage(q, spec, c.req.valid('query')));
       return c.json(page as never, 200);
     },
   );
@@ -66,7 +67,7 @@ export function resourceRoutes(api: Api, deps: ApiDeps, options: ResourceOptions
       },
     }),
     async (c) => {
-      const row = await asCaller(c, deps, (tx) => getRow(tx, spec, c.req.valid('param').id));
+      const row = await readAsCaller(c, deps, (q) => getRow(q, spec, c.req.valid('param').id));
       return c.json(row as never, 200, { ETag: etagOf(row) });
     },
   );

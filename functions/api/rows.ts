@@ -1,4 +1,4 @@
-import type { Row, Transaction } from '../_shared/db/types.ts';
+import type { Queryable, Row, Transaction } from '../_shared/db/types.ts';
 import { ProblemError } from '../_shared/http/index.ts';
 
 /**
@@ -35,7 +35,7 @@ function parseCursor(text: string): [string, string] {
  * so pages neither skip nor repeat rows inserted meanwhile.
  */
 export async function listPage(
-  tx: Transaction,
+  tx: Queryable,
   spec: TableSpec,
   page: { limit: number; cursor?: string | undefined },
 ): Promise<{ items: Row[]; next_cursor: string | null }> {
@@ -59,7 +59,7 @@ export async function listPage(
 }
 
 /** One row the caller can see, or 404. */
-export async function getRow(tx: Transaction, spec: TableSpec, id: string): Promise<Row> {
+export async function getRow(tx: Queryable, spec: TableSpec, id: string): Promise<Row> {
   const [row] = await tx.query(
     `select ${spec.columns} from public.${spec.table} where id = $1`,
     [id],

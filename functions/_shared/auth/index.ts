@@ -17,5 +17,13 @@ export {
   MAX_TOKEN_BYTES,
 } from './jwt.ts';
 export { can, type Permission, PERMISSIONS, type Role, roleOf, ROLES } from './roles.ts';
-export { asUser, bearerToken, requireRole, requireUser, type UserEnv } from './user.ts';
+export {
+  asUser,
+  bearerToken,
+  readAsUser,
+  type ReadAsUserOptions,
+  requireRole,
+  requireUser,
+  type UserEnv,
+} from './user.ts';
 export { jwtSettings } from './settings.ts';

@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
-import type { Db, QueryOptions, Transaction } from '../db/types.ts';
+import type { Db, Queryable, QueryOptions, Row, Statement, Transaction } from '../db/types.ts';
 import type { AppEnv } from '../http/env.ts';
 import { ProblemError, retryAfterSeconds } from '../http/problem.ts';
 import { JWKS_RETRY_MS } from './jwks.ts';
@@ -96,6 +96,61 @@ export function requireRole(permission: Permission): MiddlewareHandler<UserEnv> 
   };
 }
 
+/** The statement that makes the rest of a transaction run as `user` (see `asUser`). */
+function claimsStatement(user: AuthUser): Statement {
+  return {
+    text: `select set_config('role', 'authenticated', true),
+                  set_config('request.jwt.claims', $1, true)`,
+    values: [JSON.stringify(user.claims)],
+  };
+}
+
+export interface ReadAsUserOptions {
+  /**
+   * Statements to run first in the same transaction, as the pool's role (a rate-limit
+   * take): a failure of one stops the read.
+   */
+  readonly before?: readonly Statement[];
+  /** Receives the `before` statements' rows once the read has run. */
+  readonly onBefore?: (rows: Row[][]) => void;
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Runs `fn`'s one statement as the user, like `asUser`, with its whole transaction sent in
+ * one flight (`Db.batch`: BEGIN, `before`, the claims, the statement, COMMIT), where
+ * `asUser` waits for BEGIN, then the statements, then COMMIT. For reads made of a single
+ * statement; `fn` may call `query` once (a second call throws).
+ *
+ * @example
+ * const rows = await readAsUser(db, user, (q) => q.query('select * from vehicles'));
+ */
+export function readAsUser<T>(
+  db: Db,
+  user: AuthUser,
+  fn: (q: Queryable) => Promise<T>,
+  options: ReadAsUserOptions = {},
+): Promise<T> {
+  const before = options.before ?? [];
+  let used = false;
+  const once: Queryable = {
+    async query<R extends Row = Row>(text: string, values?: readonly unknown[]) {
+      if (used) throw new Error('readAsUser runs one statement; use asUser for more');
+      used = true;
+      const results = await db.batch(
+        [...before, claimsStatement(user), { text, values }],
+        { timeoutMs: options.timeoutMs },
+      );
+      options.onBefore?.(results.slice(0, before.length));
+      return results.at(-1) as R[];
+    },
+    exec() {
+      return Promise.reject(new Error('readAsUser runs one parameterised statement'));
+    },
+  };
+  return fn(once);
+}
+
 /**
  * Runs `fn` in a transaction as the user, as PostgREST runs a request: the role is
  * `authenticated` and `request.jwt.claims` holds the token's claims, so `auth.uid()` is the
@@ -115,11 +170,8 @@ export function asUser<T>(
     // Not awaited before `fn` starts: the driver sends `fn`'s first statement right behind
     // this one on the transaction's connection (pipelined), and Postgres runs them in order,
     // so the role and claims are set before it runs, one round trip sooner.
-    const setting = tx.query(
-      `select set_config('role', 'authenticated', true),
-              set_config('request.jwt.claims', $1, true)`,
-      [JSON.stringify(user.claims)],
-    );
+    const claims = claimsStatement(user);
+    const setting = tx.query(claims.text, claims.values);
     const result = fn(tx);
     // Handled at once: `fn` may fail before the settings' answer arrives (a bad cursor),
     // and a rejection nobody has subscribed to yet is an unhandled one.

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../tests/support/database.ts';
 import { createPostgresDb } from './postgres.ts';
+import { DatabaseTimeoutError, DatabaseUnavailableError } from './types.ts';
 
 let database: TestDatabase;
 
@@ -47,5 +48,76 @@ describe('createPostgresDb prepare', () => {
   it('keeps no named statement when prepare is off, as by default (transaction pooler)', async () => {
     expect(await preparedAfterTwoQueries(false)).toEqual([]);
     expect(await preparedAfterTwoQueries(undefined)).toEqual([]);
+  });
+});
+
+describe('createPostgresDb batch', () => {
+  for (const prepare of [false, true]) {
+    describe(prepare ? 'with named statements' : 'without named statements', () => {
+      it('runs the statements in one transaction and returns each one rows', async () => {
+        const db = createPostgresDb({ url: database.url, max: 1, prepare });
+        try {
+          const results = await db.batch([
+            { text: `select set_config('app.note', $1, true) as note`, values: ['batched'] },
+            { text: `select current_setting('app.note') as note, $1::int + 1 as n`, values: [1] },
+            { text: `select now() = statement_timestamp() as first` },
+          ]);
+          expect(results).toEqual([
+            [{ note: 'batched' }],
+            [{ note: 'batched', n: 2 }],
+            [{ first: false }],
+          ]);
+          // The setting was the transaction's own: gone with it.
+          const [after] = await db.query(`select current_setting('app.note', true) as note`);
+          expect(after!.note ?? '').toBe('');
+        } finally {
+          await db.close();
+        }
+      });
+
+      it('rolls back every statement when one fails, throws that failure, and keeps the connection usable', async () => {
+        const db = createPostgresDb({ url: database.url, max: 1, prepare });
+        const table = `batch_${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`;
+        try {
+          await db.exec(`create table ${table} (n int primary key)`);
+          const failing = db.batch([
+            { text: `insert into ${table} values ($1)`, values: [1] },
+            { text: `select 1 / $1::int`, values: [0] },
+            { text: `insert into ${table} values ($1)`, values: [2] },
+          ]);
+          await expect(failing).rejects.toMatchObject({ code: '22012' }); // division_by_zero
+          expect(await db.query(`select n from ${table}`)).toEqual([]);
+          expect(await db.batch([{ text: `select $1::int as n`, values: [7] }])).toEqual([
+            [{ n: 7 }],
+          ]);
+        } finally {
+          await db.exec(`drop table if exists ${table}`);
+          await db.close();
+        }
+      });
+    });
+  }
+
+  it('waits no longer than its deadline for a connection, and gives the connection back', async () => {
+    const db = createPostgresDb({ url: database.url, max: 1 });
+    try {
+      let release!: () => void;
+      let started!: () => void;
+      const holds = new Promise<void>((resolve) => (started = resolve));
+      const holding = db.transaction(() => {
+        started();
+        return new Promise<void>((resolve) => (release = resolve));
+      });
+      await holds; // the transaction holds the pool's one connection
+      await expect(db.batch([{ text: 'select 1 as one' }], { timeoutMs: 200 })).rejects.toThrow(
+        DatabaseTimeoutError,
+      );
+      release();
+      await holding;
+      expect(await db.batch([{ text: 'select 1 as one' }])).toEqual([[{ one: 1 }]]);
+      expect(db.stats().transactions).toBe(0);
+    } finally {
+      await db.close();
+    }
   });
 });

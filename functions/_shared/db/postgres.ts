@@ -6,9 +6,10 @@ import {
   type Queryable,
   type QueryOptions,
   type Row,
+  type Statement,
   type Transaction,
 } from './types.ts';
-import { describeDatabaseUrl, translateError } from './errors.ts';
+import { connectionLost, describeDatabaseUrl, translateError } from './errors.ts';
 import { createDriverGuard } from './driver-guard.ts';
 
 export { describeDatabaseUrl, isUnavailableError } from './errors.ts';
@@ -192,6 +193,49 @@ export function createPostgresDb(options: PostgresDbOptions): Db {
     },
   });
 
+  /**
+   * One transaction on a reserved connection with every message sent at once: BEGIN, the
+   * statements, COMMIT. Postgres runs them in order; after a failure it refuses the rest
+   * (25P02) and answers COMMIT with a rollback, so the connection ends the batch clean.
+   *
+   * postgres.js 3.4.9 mishandles two reserve() cases (porsager/postgres#1199, #1195):
+   * releasing a connection that has closed puts the dead connection back into the pool
+   * (later queries hang, or fail outside any promise), and a reserve() still queued when a
+   * connection closes may never settle. So a connection that failed as a connection is not
+   * released (the driver already took it back as closed) and the pool is replaced in case
+   * that was wrong, and getting a connection has the call's deadline.
+   */
+  const runBatch = async (statements: readonly Statement[], timeoutMs: number) => {
+    const reserving = guard.current().reserve();
+    let reserved: postgres.ReservedSql;
+    try {
+      reserved = await withDeadline(reserving, timeoutMs, 'getting a connection');
+    } catch (error) {
+      // It may still come: give it back unused.
+      reserving.then((late) => late.release(), () => {});
+      throw error;
+    }
+    const sent: Promise<unknown>[] = [
+      reserved.unsafe('begin'),
+      ...statements.map((statement) =>
+        // deno-lint-ignore no-explicit-any
+        reserved.unsafe(statement.text, (statement.values ?? []) as any[], { prepare: true })
+      ),
+      reserved.unsafe('commit'),
+    ];
+    const settled = Promise.allSettled(sent).then((outcomes) => {
+      const lost = outcomes.some((o) => o.status === 'rejected' && connectionLost(o.reason));
+      if (lost) guard.replace();
+      else reserved.release();
+      return outcomes;
+    });
+    const outcomes = await withDeadline(settled, timeoutMs, 'a database batch');
+    // The first failure is the cause; those after it are the transaction refusing the rest.
+    const failed = outcomes.find((o) => o.status === 'rejected');
+    if (failed) throw translateError((failed as PromiseRejectedResult).reason);
+    return outcomes.slice(1, -1).map((o) => (o as PromiseFulfilledResult<Row[]>).value);
+  };
+
   const transaction = (sql: TxSql): Transaction => ({
     ...queryable(() => sql),
     savepoint<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
@@ -202,6 +246,16 @@ export function createPostgresDb(options: PostgresDbOptions): Db {
   return {
     ...queryable(() => guard.current()),
     description: describeDatabaseUrl(options.url),
+    batch(statements: readonly Statement[], call?: QueryOptions): Promise<Row[][]> {
+      return track(async () => {
+        transactions += 1;
+        try {
+          return await guard.watch(runBatch(statements, timeoutOf(call)));
+        } finally {
+          transactions -= 1;
+        }
+      });
+    },
     transaction<T>(fn: (tx: Transaction) => Promise<T>, call?: QueryOptions): Promise<T> {
       const timeoutMs = timeoutOf(call);
       return track(async () => {

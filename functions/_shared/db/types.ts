@@ -50,7 +50,19 @@ export interface PoolStats {
   readonly lastTimeoutAgoMs: number | null;
 }
 
+/** One parameterised statement, for {@link Db.batch}. */
+export interface Statement {
+  readonly text: string;
+  readonly values?: readonly unknown[];
+}
+
 export interface Db extends Queryable {
+  /**
+   * Runs `statements` in order in one transaction whose messages go out together (BEGIN,
+   * each statement, COMMIT: one round trip once the statements are prepared) and returns
+   * each statement's rows. The first failure rolls all of them back and is thrown.
+   */
+  batch(statements: readonly Statement[], options?: QueryOptions): Promise<Row[][]>;
   /** Runs `fn` in one transaction on one connection: commit on return, rollback on throw. */
   transaction<T>(fn: (tx: Transaction) => Promise<T>, options?: QueryOptions): Promise<T>;
   /**
