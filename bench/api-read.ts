@@ -2,23 +2,27 @@
  * An authenticated user-API read beside the same query without auth or RLS, same run:
  *
  *   subject  GET /api/vehicles?limit=20 through the api function as deployed: the user's
- *            ES256 token verified (key from a cached JWKS), the relaxed rate-limit take,
- *            and the query run as the user (a transaction with role authenticated and the
- *            claims set, so row-level security picks the rows);
+ *            ES256 token verified (key from a cached JWKS), the relaxed rate-limit tier
+ *            (tokens leased ten at a time), and the query run as the user (one transaction
+ *            with role authenticated and the claims set, so row-level security picks the
+ *            rows, sent in one flight);
  *   peer     the same route shape on the same function-app stack (request id, log line,
  *            security headers) running the same select as the service role, the owner
  *            named in its own `where`, no token, no transaction.
  *
  *   npm run bench:api-read                                  # 16 concurrent, 5 s, 3 rounds
+ *   npm run bench:api-read -- --prepare true                # named statements, both sides
+ *   npm run bench:api-read -- --concurrency 1 --seconds 4   # latency of one at a time
  *   npm run bench:api-read -- --concurrency 32 --seconds 8 --rounds 5 --pool 10
  *   BENCH_DATABASE_URL=postgres://... npm run bench:api-read
  *
  * Requests go straight to `app.fetch` (no socket) from closed loops in this process, so the
  * numbers are the function's own cost and the database's. 1,000 users own 20 vehicles each;
- * each request names a random user. Prints req/s, p50 and p99 per subject and round
- * (alternating, each after a CHECKPOINT) and the subject / peer latency ratios (the median
- * over rounds); the target is p50 and p99 at most 1.5x the peer's. Every answer must be a
- * 200 with the user's 20 vehicles, or the run fails.
+ * each request names a random user. Prints req/s, p50, p99 and CPU per request (this
+ * process, and the database's backends) per subject and round (alternating, each after a
+ * CHECKPOINT) and the subject / peer latency ratios (the median over rounds); the target is
+ * p50 and p99 at most 1.5x the peer's. Every answer must be a 200 with the user's 20
+ * vehicles, or the run fails.
  */
 import { join } from 'node:path';
 import postgres from 'postgres';
@@ -31,6 +35,7 @@ import { parseConfig } from '../functions/_shared/config/index.ts';
 import { createPostgresDb } from '../functions/_shared/db/postgres.ts';
 import { createFunctionApp } from '../functions/_shared/http/index.ts';
 import { createLogger } from '../functions/_shared/log/index.ts';
+import { cpuSeconds, startCpu } from './lib/cpu.ts';
 
 const args = new Map<string, string>();
 for (let i = 0; i < Deno.args.length; i += 2) args.set(Deno.args[i]!, Deno.args[i + 1] ?? '');
@@ -38,6 +43,8 @@ const CONCURRENCY = Number(args.get('--concurrency') ?? 16);
 const SECONDS = Number(args.get('--seconds') ?? 5);
 const ROUNDS = Number(args.get('--rounds') ?? 3);
 const POOL = Number(args.get('--pool') ?? 10);
+/** Named prepared statements on the pool (GATEHOUSE_DB_PREPARE), for subject and peer. */
+const PREPARE = args.get('--prepare') === 'true';
 const USERS = 1_000;
 const PER_USER = 20;
 const ADMIN_URL = Deno.env.get('BENCH_DATABASE_URL') ??
@@ -54,7 +61,12 @@ const url = new URL(ADMIN_URL);
 url.pathname = `/${dbName}`;
 let failed = false;
 try {
-  const db = createPostgresDb({ url: url.toString(), max: POOL, timeoutMs: 10_000 });
+  const db = createPostgresDb({
+    url: url.toString(),
+    max: POOL,
+    timeoutMs: 10_000,
+    prepare: PREPARE,
+  });
   await runMigrations(db, await loadMigrationFiles(join(import.meta.dirname!, '../migrations')));
   const users = Array.from({ length: USERS }, () => crypto.randomUUID());
   await db.query(
@@ -116,9 +128,18 @@ try {
       bare.fetch(new Request(`${BASE}/bare/vehicles/${users[i]}`)),
   };
 
+  /** The backends serving this benchmark's database (its pool's connections). */
+  const backends = async () =>
+    (await admin.unsafe(
+      `select pid from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()`,
+      [dbName],
+    )).map((row) => Number(row.pid));
+
   const run = async (name: keyof typeof subjects, round: number) => {
     await db.query('checkpoint');
     const latencies: number[] = [];
+    const ownBefore = cpuSeconds('self');
+    const postgresCpu = startCpu(await backends());
     const deadline = performance.now() + SECONDS * 1000;
     const started = performance.now();
     await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
@@ -139,13 +160,22 @@ try {
       }
     }));
     const elapsed = (performance.now() - started) / 1000;
+    const ownAfter = cpuSeconds('self');
+    postgresCpu.stop(await backends());
+    const perRequestUs = (seconds: number | null) =>
+      seconds === null ? '-' : (seconds / latencies.length * 1e6).toFixed(0);
     latencies.sort((a, b) => a - b);
     const at = (q: number) =>
       latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
     const result = { rps: latencies.length / elapsed, p50: at(0.5), p99: at(0.99) };
     console.log(
       `round ${round}  ${name.padEnd(34)} ${result.rps.toFixed(0).padStart(6)} req/s  ` +
-        `p50 ${result.p50.toFixed(2).padStart(6)} ms  p99 ${result.p99.toFixed(2).padStart(6)} ms`,
+        `p50 ${result.p50.toFixed(2).padStart(6)} ms  p99 ${
+          result.p99.toFixed(2).padStart(6)
+        } ms  ` +
+        `CPU/request: this process ${
+          perRequestUs(ownBefore === null || ownAfter === null ? null : ownAfter - ownBefore)
+        } us, Postgres ${perRequestUs(postgresCpu.seconds)} us`,
     );
     return result;
   };

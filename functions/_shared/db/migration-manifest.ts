@@ -51,4 +51,8 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
     name: '20261205180000_idempotency_keys.sql',
     checksum: '9c00ad21d20a1f9486fc82afae4e2abf603991ccfa4a0a18efa4d31f31e973c7',
   },
+  {
+    name: '20261205210000_rate_limit_lease.sql',
+    checksum: 'd804597e6a4d02bd939851059658acb55f96fb70fb837b264dd80eae1cc385a0',
+  },
 ];
