@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   asUser,
   createJwtVerifier,
+  readAsUser,
   requireRole,
   requireUser,
   type UserEnv,
@@ -138,6 +139,39 @@ describe('asUser', () => {
         `select current_user as role, (select count(*)::int from vehicles) as plates`,
       ));
     expect(seen).toEqual([{ role: 'authenticated', plates: 2 }]);
+  });
+});
+
+describe('readAsUser', () => {
+  const user = (id: string) => ({
+    id,
+    role: 'user' as const,
+    email: null,
+    claims: { sub: id, role: 'service_role' },
+  });
+
+  it('runs its one statement as authenticated, under the policies, in one batch', async () => {
+    const seen = await readAsUser(
+      database.db,
+      user(BOB),
+      (q) =>
+        q.query<{ role: string; plates: string[] }>(
+          `select current_user as role, array(select plate from vehicles order by plate) as plates`,
+        ),
+    );
+    expect(seen).toEqual([{ role: 'authenticated', plates: ['BOB 1'] }]);
+    // The role and claims were the batch's own: the pool's next statement is itself again.
+    const [after] = await database.db.query<{ role: string }>('select current_user as role');
+    expect(after!.role).not.toBe('authenticated');
+  });
+
+  it('refuses a second statement: a read of more than one goes through asUser', async () => {
+    await expect(
+      readAsUser(database.db, user(ADA), async (q) => {
+        await q.query('select 1');
+        return await q.query('select 2');
+      }),
+    ).rejects.toThrow('readAsUser runs one statement');
   });
 });
 

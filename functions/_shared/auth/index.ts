@@ -17,13 +17,5 @@ export {
   MAX_TOKEN_BYTES,
 } from './jwt.ts';
 export { can, type Permission, PERMISSIONS, type Role, roleOf, ROLES } from './roles.ts';
-export {
-  asUser,
-  bearerToken,
-  readAsUser,
-  type ReadAsUserOptions,
-  requireRole,
-  requireUser,
-  type UserEnv,
-} from './user.ts';
+export { asUser, bearerToken, readAsUser, requireRole, requireUser, type UserEnv } from './user.ts';
 export { jwtSettings } from './settings.ts';

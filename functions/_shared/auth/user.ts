@@ -105,22 +105,11 @@ function claimsStatement(user: AuthUser): Statement {
   };
 }
 
-export interface ReadAsUserOptions {
-  /**
-   * Statements to run first in the same transaction, as the pool's role (a rate-limit
-   * take): a failure of one stops the read.
-   */
-  readonly before?: readonly Statement[];
-  /** Receives the `before` statements' rows once the read has run. */
-  readonly onBefore?: (rows: Row[][]) => void;
-  readonly timeoutMs?: number;
-}
-
 /**
  * Runs `fn`'s one statement as the user, like `asUser`, with its whole transaction sent in
- * one flight (`Db.batch`: BEGIN, `before`, the claims, the statement, COMMIT), where
- * `asUser` waits for BEGIN, then the statements, then COMMIT. For reads made of a single
- * statement; `fn` may call `query` once (a second call throws).
+ * one flight (`Db.batch`: BEGIN, the claims, the statement, COMMIT), where `asUser` waits
+ * for BEGIN, then the statements, then COMMIT. For reads made of a single statement; `fn`
+ * may call `query` once (a second call throws).
  *
  * @example
  * const rows = await readAsUser(db, user, (q) => q.query('select * from vehicles'));
@@ -129,20 +118,18 @@ export function readAsUser<T>(
   db: Db,
   user: AuthUser,
   fn: (q: Queryable) => Promise<T>,
-  options: ReadAsUserOptions = {},
 ): Promise<T> {
-  const before = options.before ?? [];
   let used = false;
   const once: Queryable = {
-    async query<R extends Row = Row>(text: string, values?: readonly unknown[]) {
+    async query<R extends Row = Row>(
+      text: string,
+      values?: readonly unknown[],
+      options?: QueryOptions,
+    ) {
       if (used) throw new Error('readAsUser runs one statement; use asUser for more');
       used = true;
-      const results = await db.batch(
-        [...before, claimsStatement(user), { text, values }],
-        { timeoutMs: options.timeoutMs },
-      );
-      options.onBefore?.(results.slice(0, before.length));
-      return results.at(-1) as R[];
+      const [, rows] = await db.batch([claimsStatement(user), { text, values }], options);
+      return rows as R[];
     },
     exec() {
       return Promise.reject(new Error('readAsUser runs one parameterised statement'));

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../tests/support/database.ts';
 import { createPostgresDb } from './postgres.ts';
-import { DatabaseTimeoutError, DatabaseUnavailableError } from './types.ts';
+import { DatabaseTimeoutError } from './types.ts';
 
 let database: TestDatabase;
 
@@ -114,6 +114,19 @@ describe('createPostgresDb batch', () => {
       );
       release();
       await holding;
+      expect(await db.batch([{ text: 'select 1 as one' }])).toEqual([[{ one: 1 }]]);
+      expect(db.stats().transactions).toBe(0);
+    } finally {
+      await db.close();
+    }
+  });
+  it('answers a statement past its deadline with DatabaseTimeoutError, and counts the connection held until it is back', async () => {
+    const db = createPostgresDb({ url: database.url, max: 1 });
+    try {
+      await expect(db.batch([{ text: 'select pg_sleep(0.5)' }], { timeoutMs: 100 })).rejects
+        .toThrow(DatabaseTimeoutError);
+      // The sleep still runs on the connection: the pool shows it taken.
+      expect(db.stats().transactions).toBe(1);
       expect(await db.batch([{ text: 'select 1 as one' }])).toEqual([[{ one: 1 }]]);
       expect(db.stats().transactions).toBe(0);
     } finally {

@@ -201,35 +201,55 @@ export function createPostgresDb(options: PostgresDbOptions): Db {
    * postgres.js 3.4.9 mishandles two reserve() cases (porsager/postgres#1199, #1195):
    * releasing a connection that has closed puts the dead connection back into the pool
    * (later queries hang, or fail outside any promise), and a reserve() still queued when a
-   * connection closes may never settle. So a connection that failed as a connection is not
-   * released (the driver already took it back as closed) and the pool is replaced in case
-   * that was wrong, and getting a connection has the call's deadline.
+   * connection closes may never settle. So a connection that failed as a connection (a
+   * socket error, the driver's closed connection, a FATAL from the server) is not released,
+   * and the pool is replaced (seen without it: the next reserve() got the dead connection,
+   * and those after it none at all). Getting a connection and running the
+   * statements share the call's one deadline; `held` counts the connection as the caller's
+   * until it is back in the pool, past a deadline too.
    */
-  const runBatch = async (statements: readonly Statement[], timeoutMs: number) => {
+  const runBatch = async (
+    statements: readonly Statement[],
+    timeoutMs: number,
+    held: { returned(): void },
+  ) => {
+    const deadline = timeoutMs > 0 ? performance.now() + timeoutMs : 0;
+    const left = () => (deadline === 0 ? 0 : Math.max(1, deadline - performance.now()));
     const reserving = guard.current().reserve();
     let reserved: postgres.ReservedSql;
     try {
-      reserved = await withDeadline(reserving, timeoutMs, 'getting a connection');
+      reserved = await withDeadline(reserving, left(), 'getting a connection');
     } catch (error) {
-      // It may still come: give it back unused.
+      // Nothing is held yet; a connection that still comes is given back unused.
+      held.returned();
       reserving.then((late) => late.release(), () => {});
       throw error;
     }
-    const sent: Promise<unknown>[] = [
-      reserved.unsafe('begin'),
-      ...statements.map((statement) =>
-        // deno-lint-ignore no-explicit-any
-        reserved.unsafe(statement.text, (statement.values ?? []) as any[], { prepare: true })
-      ),
-      reserved.unsafe('commit'),
-    ];
+    let sent: Promise<unknown>[];
+    try {
+      sent = [
+        reserved.unsafe('begin'),
+        ...statements.map((statement) =>
+          // deno-lint-ignore no-explicit-any
+          reserved.unsafe(statement.text, (statement.values ?? []) as any[], { prepare: true })
+        ),
+        reserved.unsafe('commit'),
+      ];
+    } catch (error) {
+      reserved.release();
+      held.returned();
+      throw error;
+    }
     const settled = Promise.allSettled(sent).then((outcomes) => {
       const lost = outcomes.some((o) => o.status === 'rejected' && connectionLost(o.reason));
-      if (lost) guard.replace();
+      // A lost connection is not released; and since the driver may then hand a dead
+      // connection to the next reserve(), or strand it, the pool is replaced.
+      if (lost) guard.replace(true);
       else reserved.release();
+      held.returned();
       return outcomes;
     });
-    const outcomes = await withDeadline(settled, timeoutMs, 'a database batch');
+    const outcomes = await withDeadline(settled, left(), 'a database batch');
     // The first failure is the cause; those after it are the transaction refusing the rest.
     const failed = outcomes.find((o) => o.status === 'rejected');
     if (failed) throw translateError((failed as PromiseRejectedResult).reason);
@@ -247,13 +267,18 @@ export function createPostgresDb(options: PostgresDbOptions): Db {
     ...queryable(() => guard.current()),
     description: describeDatabaseUrl(options.url),
     batch(statements: readonly Statement[], call?: QueryOptions): Promise<Row[][]> {
-      return track(async () => {
+      return track(() => {
+        // Counted until its connection is back, even when the caller stopped waiting: a
+        // pool full of abandoned batches shows as saturated.
         transactions += 1;
-        try {
-          return await guard.watch(runBatch(statements, timeoutOf(call)));
-        } finally {
-          transactions -= 1;
-        }
+        let returned = false;
+        const held = {
+          returned() {
+            if (!returned) transactions -= 1;
+            returned = true;
+          },
+        };
+        return guard.watch(runBatch(statements, timeoutOf(call), held));
       });
     },
     transaction<T>(fn: (tx: Transaction) => Promise<T>, call?: QueryOptions): Promise<T> {

@@ -39,7 +39,10 @@ const PLATFORM_STEPS: Partial<Record<string, InboundEventProcessor>> = {
 export function createJobRegistry(options: {
   retentionDays: number;
   app?: GatehouseApp;
-  /** The providers whose events' kinds are run: `PROVIDERS` (webhooks/providers.ts) by default. */
+  /**
+   * Every provider whose events' kinds are run: `PROVIDERS` (webhooks/providers.ts) unless
+   * given, and a list given replaces it (pass `[...PROVIDERS, yours]` to add one).
+   */
   providers?: readonly Pick<ProviderModule, 'jobKinds'>[];
 }): JobRegistry {
   const app = options.app ?? NO_APP;

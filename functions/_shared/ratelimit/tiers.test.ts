@@ -21,13 +21,14 @@ function app(options: Partial<RateLimitOptions> = {}) {
   return (subject: string) => hono.request('/limited/read', { headers: { 'x-subject': subject } });
 }
 
-/** Tokens bucket `key` holds now, refill aside (read back rounded down). */
-async function bucket(key: string): Promise<number> {
-  const [row] = await database.db.query<{ tokens: number }>(
-    `select floor(tokens)::int as tokens from public.rate_limits where key = $1`,
+/** Bucket `key` as stored: its tokens rounded down, and when a take last wrote it. */
+async function bucket(key: string): Promise<{ tokens: number; written: string }> {
+  const [row] = await database.db.query<{ tokens: number; written: string }>(
+    `select floor(tokens)::int as tokens, updated_at::text as written
+       from public.rate_limits where key = $1`,
     [key],
   );
-  return row!.tokens;
+  return row!;
 }
 
 describe('rate-limit leases', () => {
@@ -38,13 +39,13 @@ describe('rate-limit leases', () => {
     const first = await read(subject);
     expect(first.status).toBe(200);
     expect(first.headers.get('ratelimit')).toMatch(/^"relaxed";r=999;t=\d+$/);
-    expect(await bucket(key)).toBe(990);
+    const leased = await bucket(key);
+    expect(leased.tokens).toBe(990);
     for (let i = 0; i < 9; i += 1) expect((await read(subject)).status).toBe(200);
-    // Nine more reads, and the bucket only refilled meanwhile (a token per 60 ms).
-    expect(await bucket(key)).toBeGreaterThanOrEqual(990);
-    expect(await bucket(key)).toBeLessThan(1000);
+    // Nine more reads and no take: the bucket was not written.
+    expect(await bucket(key)).toEqual(leased);
     expect((await read(subject)).status).toBe(200);
-    expect(await bucket(key)).toBeLessThan(990);
+    expect((await bucket(key)).written).not.toBe(leased.written);
   });
 
   it('never grants more than the bucket gave: its last leased tokens, then 429', async () => {
@@ -59,24 +60,38 @@ describe('rate-limit leases', () => {
     expect(statuses).toEqual([...Array(9).fill(200), 429]);
   });
 
+  it('serves requests that arrive together from one take, not one take each', async () => {
+    const read = app();
+    const subject = crypto.randomUUID();
+    const key = `api:relaxed:${subject}`;
+    const answers = await Promise.all(Array.from({ length: 5 }, () => read(subject)));
+    expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200, 200, 200]);
+    // One lease of ten, five of them spent here: the bucket gave ten, not fifty.
+    expect((await bucket(key)).tokens).toBe(990);
+  });
+
   it('takes one token a request on the other tiers', async () => {
     const read = app({ tier: () => 'moderate' });
     const subject = crypto.randomUUID();
     const key = `api:moderate:${subject}`;
     expect((await read(subject)).headers.get('ratelimit')).toMatch(/^"moderate";r=99;t=\d+$/);
-    expect(await bucket(key)).toBe(99);
+    const first = await bucket(key);
+    expect(first.tokens).toBe(99);
     await read(subject);
-    expect(await bucket(key)).toBe(98);
+    expect((await bucket(key)).written).not.toBe(first.written);
   });
 
   it('remembers a bounded number of leases, forgetting the least recently used', async () => {
     const read = app({ leasedBucketsMax: 2 });
     const [a, b, c] = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
-    for (const subject of [a, b, c]) await read(subject);
-    // a's lease was forgotten when c's arrived: its next read takes a new one.
-    await read(b);
-    expect(await bucket(`api:relaxed:${b}`)).toBeGreaterThanOrEqual(990);
     await read(a);
-    expect(await bucket(`api:relaxed:${a}`)).toBeLessThan(990);
+    await read(b);
+    await read(a); // a is now the most recently used
+    await read(c); // three leases: b's goes
+    const before = { a: await bucket(`api:relaxed:${a}`), b: await bucket(`api:relaxed:${b}`) };
+    await read(a);
+    await read(b);
+    expect(await bucket(`api:relaxed:${a}`)).toEqual(before.a); // spent from its lease
+    expect((await bucket(`api:relaxed:${b}`)).written).not.toBe(before.b.written); // took anew
   });
 });

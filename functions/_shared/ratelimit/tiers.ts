@@ -31,6 +31,13 @@ export interface RateLimitOptions {
   readonly leasedBucketsMax?: number;
 }
 
+/** What `rate_limit_lease` answers. */
+interface Taken extends Record<string, unknown> {
+  granted: number;
+  remaining: number;
+  retry_after_ms: number;
+}
+
 /** Tokens an instance holds for a bucket, and what the bucket held when they were taken. */
 interface Lease {
   tokens: number;
@@ -58,43 +65,68 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler {
   // Insertion order is use order: a bucket is moved to the end when its lease is used.
   const leases = new Map<string, Lease>();
   const leasedBucketsMax = options.leasedBucketsMax ?? LEASED_BUCKETS_MAX;
+  /** Takes running now, by bucket: requests that find no token wait for the same one. */
+  const inFlight = new Map<string, Promise<Taken>>();
+  /** Keeps `lease` as the most recently used; forgets the least recently used beyond the cap. */
+  const remember = (key: string, lease: Lease) => {
+    leases.delete(key);
+    if (lease.tokens < 1) return;
+    leases.set(key, lease);
+    // A forgotten lease's tokens are lost to its subject: fewer requests, never more.
+    if (leases.size > leasedBucketsMax) leases.delete(leases.keys().next().value!);
+  };
+  const take = async (key: string, limit: number, refill: number, want: number) => {
+    const [taken] = await options.db.query<Taken>(
+      // The take's commit does not wait for its WAL flush (synchronous_commit off for this
+      // transaction alone): a crash may forget the last moment's takes, which at worst
+      // grants a few requests again, and every request is spared a disk flush.
+      `select t.* from public.rate_limit_lease($1, $2, $3, $4) t,
+              set_config('synchronous_commit', 'off', true)`,
+      [key, limit, refill, want],
+    );
+    return taken!;
+  };
   return async function rateLimit(c, next) {
     const tier = tierOf(c);
     const { limit, windowSeconds, lease: want } = RATE_TIERS[tier];
     const refill = limit / windowSeconds;
     const key = `api:${tier}:${options.subject(c)}`;
-    let held = leases.get(key);
-    leases.delete(key);
-    if (!held || held.tokens < 1) {
-      const [taken] = await options.db.query<
-        { granted: number; remaining: number; retry_after_ms: number }
-      >(
-        // The take's commit does not wait for its WAL flush (synchronous_commit off for
-        // this transaction alone): a crash may forget the last moment's takes, which at
-        // worst grants a few requests again, and every request is spared a disk flush.
-        `select t.* from public.rate_limit_lease($1, $2, $3, $4) t,
-                set_config('synchronous_commit', 'off', true)`,
-        [key, limit, refill, want],
-      );
-      if (taken!.granted < 1) {
+    let held: Lease | undefined;
+    // Spends a token this instance holds; when none is left, one take refills the lease for
+    // every request of the subject waiting at that moment (a take per request would lease
+    // ten tokens each and strand them), and whoever finds it empty again takes again.
+    for (;;) {
+      held = leases.get(key);
+      if (held && held.tokens >= 1) break;
+      let taking = inFlight.get(key);
+      if (!taking) {
+        taking = take(key, limit, refill, want).then((taken) => {
+          if (taken.granted > 0) {
+            const lease = leases.get(key);
+            remember(key, {
+              tokens: (lease?.tokens ?? 0) + taken.granted,
+              bucket: taken.remaining,
+            });
+          }
+          return taken;
+        }).finally(() => inFlight.delete(key));
+        inFlight.set(key, taking);
+      }
+      const taken = await taking;
+      if (taken.granted < 1) {
         const fields = c.get('logFields') as Record<string, unknown> | undefined;
         if (fields) fields.reason = 'rate_limited';
         throw new ProblemError(429, {
           detail: `more than ${limit} requests a minute of this kind; slow down`,
           headers: {
-            ...headers(tier, taken!.remaining),
-            'Retry-After': retryAfterSeconds(taken!.retry_after_ms),
+            ...headers(tier, taken.remaining),
+            'Retry-After': retryAfterSeconds(taken.retry_after_ms),
           },
         });
       }
-      held = { tokens: taken!.granted, bucket: taken!.remaining };
     }
     held.tokens -= 1;
-    if (held.tokens >= 1) {
-      leases.set(key, held);
-      // A forgotten lease's tokens are lost to its subject: fewer requests, never more.
-      if (leases.size > leasedBucketsMax) leases.delete(leases.keys().next().value!);
-    }
+    remember(key, held);
     const answer = headers(tier, held.bucket + held.tokens);
     await next();
     for (const [name, value] of Object.entries(answer)) c.res.headers.set(name, value);
