@@ -17,6 +17,9 @@ export const RATE_TIERS = {
 } as const;
 export type RateTier = keyof typeof RATE_TIERS;
 
+/** A lease of several tokens down to this many starts taking the next in the background. */
+const REFILL_AHEAD_AT = 2;
+
 /** Buckets whose leased tokens an instance remembers; the least recently used go first. */
 export const LEASED_BUCKETS_MAX = 10_000;
 
@@ -47,9 +50,10 @@ interface Lease {
 /**
  * Limits each subject per tier with the SQL token bucket (`rate_limit_lease`: shared by
  * every instance; a bucket holds a minute's allowance and refills evenly). An instance
- * takes up to the tier's `lease` tokens at a time and spends them locally, one a request,
- * so a subject never gets more than its limit across instances, and an instance may hold
- * up to `lease - 1` of its tokens unspent (at most 1 % of a read budget). Every answer says
+ * takes up to the tier's `lease` tokens at a time and spends them locally, one a request
+ * (taking the next lease in the background when one runs low), so a subject never gets more
+ * than its limit across instances, and an instance may hold up to `lease + 2` of its tokens
+ * unspent (about 1 % of a read budget). Every answer says
  * where the caller stands, in the IETF RateLimit fields
  * (draft-ietf-httpapi-ratelimit-headers): `RateLimit-Policy: "moderate";q=100;w=60` and
  * `RateLimit: "moderate";r=<left>;t=<seconds until full>` (`r` counts this instance's
@@ -91,16 +95,11 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler {
     const { limit, windowSeconds, lease: want } = RATE_TIERS[tier];
     const refill = limit / windowSeconds;
     const key = `api:${tier}:${options.subject(c)}`;
-    let held: Lease | undefined;
-    // Spends a token this instance holds; when none is left, one take refills the lease for
-    // every request of the subject waiting at that moment (a take per request would lease
-    // ten tokens each and strand them), and whoever finds it empty again takes again.
-    for (;;) {
-      held = leases.get(key);
-      if (held && held.tokens >= 1) break;
-      let taking = inFlight.get(key);
-      if (!taking) {
-        taking = take(key, limit, refill, want).then((taken) => {
+    /** The take running for this bucket, or a new one that adds what it grants to the lease. */
+    const taking = () => {
+      let running = inFlight.get(key);
+      if (!running) {
+        running = take(key, limit, refill, want).then((taken) => {
           if (taken.granted > 0) {
             const lease = leases.get(key);
             remember(key, {
@@ -110,9 +109,18 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler {
           }
           return taken;
         }).finally(() => inFlight.delete(key));
-        inFlight.set(key, taking);
+        inFlight.set(key, running);
       }
-      const taken = await taking;
+      return running;
+    };
+    let held: Lease | undefined;
+    // Spends a token this instance holds; when none is left, one take refills the lease for
+    // every request of the subject waiting at that moment (a take per request would lease
+    // ten tokens each and strand them), and whoever finds it empty again takes again.
+    for (;;) {
+      held = leases.get(key);
+      if (held && held.tokens >= 1) break;
+      const taken = await taking();
       if (taken.granted < 1) {
         const fields = c.get('logFields') as Record<string, unknown> | undefined;
         if (fields) fields.reason = 'rate_limited';
@@ -127,6 +135,12 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler {
     }
     held.tokens -= 1;
     remember(key, held);
+    if (want > 1 && held.tokens <= REFILL_AHEAD_AT && !inFlight.has(key)) {
+      // The next lease is taken in the background while this one runs out, so a steady
+      // caller's requests seldom wait for a take. Its failure is this request's no concern:
+      // a request that then finds no token takes one itself, and answers for that.
+      taking().catch(() => {});
+    }
     const answer = headers(tier, held.bucket + held.tokens);
     await next();
     for (const [name, value] of Object.entries(answer)) c.res.headers.set(name, value);
