@@ -27,6 +27,7 @@ import { loadMigrationFiles, runMigrations } from './migrate.ts';
 import { registerFlags } from '../functions/_shared/flags/index.ts';
 import { createJobRunner } from '../functions/_shared/jobs/index.ts';
 import { webhookEndpoints } from '../functions/webhooks/endpoints.ts';
+import { printBanner, switchedOffFlags } from './banner.ts';
 import { type Scheduler, startScheduler } from './scheduler.ts';
 
 export interface HttpServer {
@@ -171,12 +172,15 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
   }
   const opened = database;
 
+  const flags = webhookEndpoints(config).flatMap((endpoint) => endpoint.flag ?? []);
   printBanner(print, {
     config,
     base,
     database: opened.description,
     filled,
     anonKey: localAuth?.anonKey ?? null,
+    // Only a note in the banner: a database that cannot say leaves every provider unmarked.
+    switchedOff: await switchedOffFlags(opened.adminDb, flags).catch(() => new Set<string>()),
   });
 
   let stopping: Promise<boolean> | undefined;
@@ -219,63 +223,4 @@ function startingUp(): Response {
       'Cache-Control': 'no-store',
     },
   });
-}
-
-function printBanner(
-  print: (line: string) => void,
-  details: {
-    config: Config;
-    base: string;
-    database: string;
-    filled: Partial<Record<GeneratedSecretName, string>>;
-    /** The local sign-in's anon key; null when a Supabase project signs users in. */
-    anonKey: string | null;
-  },
-): void {
-  const { config, base, filled } = details;
-  const functions = `${base}${FUNCTIONS_PREFIX}`;
-  print(`Gatehouse (${config.env}) listening on ${base}`);
-  print(`  Functions  ${functions}/<name>`);
-  for (const name of Object.keys(FUNCTIONS)) {
-    if (name !== 'webhooks') print(`    ${name.padEnd(9)} ${functions}/${name}`);
-  }
-  print('  Webhooks   the URLs to give each provider:');
-  const endpoints = webhookEndpoints(config);
-  const width = Math.max(...endpoints.map((endpoint) => endpoint.provider.length));
-  for (const endpoint of endpoints) {
-    const url = `${functions}/webhooks${endpoint.path}`;
-    const note = endpoint.missing
-      ? `  (refuses every delivery until ${endpoint.missing} is set)`
-      : endpoint.note
-      ? `  (${endpoint.note})`
-      : '';
-    print(`    ${endpoint.provider.padEnd(width)}  ${url}${note}`);
-  }
-  if (details.anonKey !== null) {
-    print(
-      `  Auth       ${base}${AUTH_PREFIX}  (local sign-in for development; SUPABASE_ANON_KEY below)`,
-    );
-  }
-  print(`  Web        ${base}/`);
-  print(`  Database   ${details.database}`);
-  const generated = Object.entries(filled);
-  if (generated.length > 0) {
-    print('');
-    print(
-      `Development secrets (generated once, kept in ${join(config.dataDir, 'dev-secrets.json')};` +
-        ' set them in .env to choose your own):',
-    );
-    for (const [name, value] of generated) print(`  ${name}=${value}`);
-  }
-  if (details.anonKey !== null) {
-    print('');
-    print(`Local sign-in (keys kept in ${join(config.dataDir, LOCAL_AUTH_FILE)}):`);
-    print(`  SUPABASE_URL=${base}`);
-    print(`  SUPABASE_ANON_KEY=${details.anonKey}`);
-  }
-  print('');
-  print('Try it:');
-  print(`  curl ${base}${FUNCTIONS_PREFIX}/health`);
-  print(`  curl ${base}${FUNCTIONS_PREFIX}/health/ready`);
-  print('');
 }

@@ -3,22 +3,34 @@ import { parseConfig } from '../_shared/config/index.ts';
 import { webhookEndpoints } from './endpoints.ts';
 
 describe('webhookEndpoints', () => {
-  it('lists every route, saying which variable a provider still lacks', () => {
+  it('lists every route and its switch, saying which variable a provider still lacks', () => {
     expect(webhookEndpoints(parseConfig({}))).toEqual([
       {
         provider: 'whatsapp',
         path: '/whatsapp',
+        flag: 'intake.whatsapp',
         note: 'verify token: WHATSAPP_VERIFY_TOKEN',
         missing: 'WHATSAPP_APP_SECRET',
       },
-      { provider: 'stripe', path: '/stripe', missing: 'STRIPE_WEBHOOK_SECRET' },
-      { provider: 'paypal', path: '/paypal', missing: 'PAYPAL_WEBHOOK_ID' },
+      {
+        provider: 'stripe',
+        path: '/stripe',
+        flag: 'intake.stripe',
+        missing: 'STRIPE_WEBHOOK_SECRET',
+      },
+      { provider: 'paypal', path: '/paypal', flag: 'intake.paypal', missing: 'PAYPAL_WEBHOOK_ID' },
       {
         provider: 'standard:<source>',
         path: '/standard/<source>',
+        flag: 'intake.standard',
         missing: 'WEBHOOK_SECRET_<SOURCE>',
       },
-      { provider: 'ussd', path: '/ussd', missing: 'USSD_PATH_TOKEN or USSD_ALLOWED_IPS' },
+      {
+        provider: 'ussd',
+        path: '/ussd',
+        flag: 'intake.ussd',
+        missing: 'USSD_PATH_TOKEN or USSD_ALLOWED_IPS',
+      },
     ]);
   });
 

@@ -122,6 +122,8 @@ export interface WebhookEndpoint {
   readonly note?: string;
   /** The variable that is not set, when the route refuses every delivery. */
   readonly missing?: string;
+  /** The feature flag that switches this intake off (the route's `flag`). */
+  readonly flag?: string;
 }
 
 /**
@@ -147,7 +149,12 @@ export function endpoint(
   secrets: readonly unknown[],
   variable: string,
 ): WebhookEndpoint {
-  return { provider, path, ...(secrets.length === 0 ? { missing: variable } : {}) };
+  return {
+    provider,
+    path,
+    flag: `intake.${provider}`,
+    ...(secrets.length === 0 ? { missing: variable } : {}),
+  };
 }
 
 /** The limits of a provider with one bucket for all its deliveries. */

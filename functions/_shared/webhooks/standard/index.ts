@@ -17,11 +17,16 @@ export const standard: ProviderModule = {
     if (sources.length === 0) {
       return [{
         provider: 'standard:<source>',
+        flag: 'intake.standard',
         path: '/standard/<source>',
         missing: 'WEBHOOK_SECRET_<SOURCE>',
       }];
     }
-    return sources.map((name) => ({ provider: `standard:${name}`, path: `/standard/${name}` }));
+    return sources.map((name) => ({
+      provider: `standard:${name}`,
+      path: `/standard/${name}`,
+      flag: 'intake.standard',
+    }));
   },
   create: ({ config, now, limits }) => {
     const secretsOf = (params: RouteParams) =>

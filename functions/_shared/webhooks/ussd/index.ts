@@ -30,6 +30,7 @@ export const ussd: ProviderModule = {
   // The path token shown as a placeholder, never its value.
   endpoints: ({ ussd: { pathTokens, allowedIps } }) => [{
     provider: 'ussd',
+    flag: 'intake.ussd',
     path: pathTokens.length > 0 ? '/ussd/<USSD_PATH_TOKEN>' : '/ussd',
     ...(pathTokens.length === 0 && allowedIps.length === 0
       ? { missing: 'USSD_PATH_TOKEN or USSD_ALLOWED_IPS' }
