@@ -15,14 +15,8 @@ import {
 } from './startup-errors.ts';
 import { ensureDevelopmentSecrets, type GeneratedSecretName } from './dev-secrets.ts';
 import { FUNCTIONS } from './functions.ts';
-import {
-  AUTH_PREFIX,
-  LOCAL_AUTH_FILE,
-  type LocalAuth,
-  startLocalAuth,
-  wantsLocalAuth,
-} from './local-auth/index.ts';
-import { createLocalRouter, type FetchApp, FUNCTIONS_PREFIX } from './local-router.ts';
+import { type LocalAuth, startLocalAuth, wantsLocalAuth } from './local-auth/index.ts';
+import { createLocalRouter, type FetchApp } from './local-router.ts';
 import { loadMigrationFiles, runMigrations } from './migrate.ts';
 import { registerFlags } from '../functions/_shared/flags/index.ts';
 import { createJobRunner } from '../functions/_shared/jobs/index.ts';
