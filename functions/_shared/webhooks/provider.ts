@@ -131,7 +131,7 @@ export interface WebhookEndpoint {
  * events become, the URLs to register with the provider, and how to build its route from
  * the webhooks function's context.
  */
-export interface ProviderModule {
+export interface ProviderModule<V = unknown> {
   readonly jobKinds: readonly string[];
   /**
    * The URLs to register with the provider under this config (the start-up banner lists
@@ -139,7 +139,8 @@ export interface ProviderModule {
    * about at start). Never a secret's value.
    */
   endpoints(config: Config): WebhookEndpoint[];
-  create(context: ProviderContext): WebhookProvider;
+  /** Builds its route; `V` ties what its `verify` returns to what its `extract` receives. */
+  create(context: ProviderContext): WebhookProvider<V>;
 }
 
 /** A provider's one endpoint, naming `variable` as missing when it has no secret. */

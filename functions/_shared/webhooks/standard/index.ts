@@ -9,7 +9,7 @@ const source = (params: RouteParams) => (params.source ?? '').toLowerCase().repl
  * Standard Webhooks senders, one route per source (`/standard/<source>`, secrets in
  * `WEBHOOK_SECRET_<SOURCE>`), each its own provider `standard:<source>` and bucket.
  */
-export const standard: ProviderModule = {
+export const standard: ProviderModule<{ id: string }> = {
   jobKinds: ['standard.event'],
   // One per configured source; with none, the route to configure, refusing until then.
   endpoints: (config) => {
@@ -43,7 +43,7 @@ export const standard: ProviderModule = {
       }),
       verify: (raw, headers, params) =>
         verifyStandardWebhook(raw, headers, secretsOf(params), seconds(now)),
-      extract(raw, verified: { id: string }, params) {
+      extract(raw, verified, params) {
         return {
           events: [extractStandardEvent(parseJson(raw), verified.id)],
           limits: providerBucket(`standard:${source(params)}:global`, limits),
