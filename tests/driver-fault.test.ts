@@ -56,7 +56,7 @@ if (process.env.TEST_DATABASE_URL) {
       expect(seen.faults.unhandledRejections).toBe(0);
       expect(seen.logged.join('\n')).toContain('pools replaced');
       for (const step of seen.after) {
-        expect(step.ok).toBe(true);
+        expect(step.ok, `${step.error} (logged: ${seen.logged.join(' | ')})`).toBe(true);
         expect(step.ms).toBeLessThan(1_000);
       }
     });
