@@ -45,32 +45,31 @@ export const PROBLEM_RESPONSES = {
  * row the policies refuse (403), a change the row's state does not allow (409, e.g. a
  * passenger marking a ride completed; the database's words say which).
  */
-export async function asCaller<T>(
+export function asCaller<T>(
   c: Context<UserEnv>,
   deps: ApiDeps,
   fn: (tx: Transaction) => Promise<T>,
 ): Promise<T> {
-  try {
-    return await asUser(deps.db, c.get('user'), fn);
-  } catch (error) {
-    throw asClientError(error);
-  }
+  return answeringRefusals(asUser(deps.db, c.get('user'), fn));
 }
 
 /**
  * A read of one statement as the caller, its transaction sent in one flight (see
  * `readAsUser`); the database's refusals are answered as `asCaller` answers them.
  */
-export async function readAsCaller<T>(
+export function readAsCaller<T>(
   c: Context<UserEnv>,
   deps: ApiDeps,
   fn: (q: Queryable) => Promise<T>,
 ): Promise<T> {
-  try {
-    return await readAsUser(deps.db, c.get('user'), fn);
-  } catch (error) {
+  return answeringRefusals(readAsUser(deps.db, c.get('user'), fn));
+}
+
+/** `work`'s result, or what the database refused because of the request as a client error. */
+function answeringRefusals<T>(work: Promise<T>): Promise<T> {
+  return work.catch((error: unknown) => {
     throw asClientError(error);
-  }
+  });
 }
 
 /** What the database refused because of the request, as the client error it is. */
