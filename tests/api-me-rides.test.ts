@@ -18,6 +18,10 @@ const PASSENGER = '6d7e8f9a-0b1c-4d3e-8f4a-5b6c7d8e9f0a';
 const DRIVER = '7e8f9a0b-1c2d-4e4f-9a5b-6c7d8e9f0a1b';
 const STRANGER = '8f9a0b1c-2d3e-4f5a-8b6c-7d8e9f0a1b2c';
 
+/** A ride request as the PWA sends it: POST /rides with its Idempotency-Key. */
+const requestRide = (user: string, body: Record<string, unknown>) =>
+  api.call(user, '/rides', send('POST', body, { 'idempotency-key': crypto.randomUUID() }));
+
 describe('/api/me', () => {
   it('tells who the caller is, with no profile until one is written', async () => {
     const res = await api.call(PASSENGER, '/me');
@@ -67,13 +71,7 @@ describe('/api/flags', () => {
 
 describe('/api/rides', () => {
   it('lets a passenger request a ride, and shows it to its driver and no one else', async () => {
-    const res = await api.call(
-      PASSENGER,
-      '/rides',
-      send('POST', { pickup: 'Kencom', dropoff: 'Westlands' }, {
-        'idempotency-key': crypto.randomUUID(),
-      }),
-    );
+    const res = await requestRide(PASSENGER, { pickup: 'Kencom', dropoff: 'Westlands' });
     expect(res.status).toBe(201);
     const ride = await res.json() as { id: string; driver_user_id: string | null };
     expect(ride).toMatchObject({ passenger_user_id: PASSENGER, status: 'requested' });
@@ -99,13 +97,7 @@ describe('/api/rides', () => {
   });
 
   it('holds a ride to its course: the passenger cancels, the driver drives', async () => {
-    const requested = await api.call(
-      PASSENGER,
-      '/rides',
-      send('POST', { pickup: 'Kencom', dropoff: 'Westlands' }, {
-        'idempotency-key': crypto.randomUUID(),
-      }),
-    );
+    const requested = await requestRide(PASSENGER, { pickup: 'Kencom', dropoff: 'Westlands' });
     const ride = await requested.json() as { id: string };
     let version = 1;
     const patch = async (user: string, body: Record<string, unknown>) => {
@@ -141,13 +133,7 @@ describe('/api/rides', () => {
 
   it('does not let a passenger assign a driver or set a fare', async () => {
     for (const body of [{ driver_user_id: DRIVER }, { fare_cents: 1 }]) {
-      const res = await api.call(
-        PASSENGER,
-        '/rides',
-        send('POST', { pickup: 'A', dropoff: 'B', ...body }, {
-          'idempotency-key': crypto.randomUUID(),
-        }),
-      );
+      const res = await requestRide(PASSENGER, { pickup: 'A', dropoff: 'B', ...body });
       expect(res.status).toBe(400);
     }
   });
