@@ -159,6 +159,49 @@ describe('the catalogue', () => {
   });
 });
 
+describe("the policies' caller, public.request_user_id()", () => {
+  /** What request_user_id() and auth.uid() answer as a signed-in user after `setup`. */
+  const callerIds = (claims: Record<string, unknown>, setup = '') =>
+    asRole(database.db, 'authenticated', async (tx) => {
+      if (setup) await tx.exec(setup);
+      const [row] = await tx.query<{ ours: string | null; supabase: string | null }>(
+        'select public.request_user_id() as ours, auth.uid() as supabase',
+      );
+      return row!;
+    }, claims);
+
+  it.each(
+    [
+      ['the claims name a sub', { role: 'authenticated', sub: A }, '', A],
+      [
+        'the legacy claim.sub setting is set',
+        { role: 'authenticated', sub: B },
+        `select set_config('request.jwt.claim.sub', '${C}', true)`,
+        C,
+      ],
+      ['the claims have no sub', { role: 'authenticated' }, '', null],
+      ['the claims are empty', {}, `select set_config('request.jwt.claims', '', true)`, null],
+    ] as const,
+  )('answers as auth.uid() does when %s', async (_case, claims, setup, expected) => {
+    expect(await callerIds(claims, setup)).toEqual({ ours: expected, supabase: expected });
+  });
+
+  it('is refused to anon', async () => {
+    expect(await asAnon('select public.request_user_id()')).toBe('42501');
+  });
+
+  it('is what every user table policy that names the caller calls', async () => {
+    const rows = await database.db.query<{ policy: string }>(
+      `select tablename || ': ' || policyname as policy
+         from pg_policies
+        where schemaname = 'public'
+          and concat(qual, ' ', with_check) like '%auth.uid()%'
+        order by 1`,
+    );
+    expect(rows.map((row) => row.policy)).toEqual([]);
+  });
+});
+
 describe.each(Object.keys(PLATFORM_TABLES))('platform table %s', (table) => {
   it('is closed to anon', async () => {
     expect(await asAnon(`select * from ${table}`)).toBe('42501');

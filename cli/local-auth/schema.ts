@@ -3,7 +3,7 @@
  * Supabase Auth's table that Gatehouse and supabase-js read, `auth.sessions` and
  * `auth.refresh_tokens`. Created only where missing and only by the local server in
  * development (a Supabase project has its own, owned by Supabase Auth), so the same
- * `auth.uid()` policies run unchanged here and there. No API role may touch them.
+ * tables' policies run unchanged here and there. No API role may touch them.
  */
 export const LOCAL_AUTH_SCHEMA = `
 create schema if not exists auth;

@@ -55,4 +55,8 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
     name: '20261205210000_rate_limit_lease.sql',
     checksum: 'd804597e6a4d02bd939851059658acb55f96fb70fb837b264dd80eae1cc385a0',
   },
+  {
+    name: '20261206090000_request_user_id.sql',
+    checksum: '4d3e8047ab2ea24bf18862a9684aee37c816d88e37276c999204a6d069db72f9',
+  },
 ];
