@@ -2,7 +2,7 @@
  * Where the local sign-in keeps users and sessions: `auth.users` with the columns of
  * Supabase Auth's table that Gatehouse and supabase-js read, `auth.sessions` and
  * `auth.refresh_tokens`. Created only where missing and only by the local server in
- * development (a Supabase project has its own, owned by Supabase Auth), so the same
+ * development (a Supabase project has its own, owned by Supabase Auth), so the
  * tables' policies run unchanged here and there. No API role may touch them.
  */
 export const LOCAL_AUTH_SCHEMA = `
