@@ -1,4 +1,4 @@
--- The app tables' policies name the caller through public.request_user_id() instead of
+-- The app tables' policies name the caller through gatehouse.request_user_id() instead of
 -- auth.uid(). Both read the same setting: the token's sub from `request.jwt.claims` (or the
 -- older `request.jwt.claim.sub`), and the same null without a signed-in caller.
 --
@@ -11,11 +11,19 @@
 -- inlines it into the policy; every name in its body is schema-qualified, so no search_path
 -- can change what it means.
 --
+-- It lives in Gatehouse's own schema, which the Data API does not expose: signed-in users must be
+-- able to execute it (a policy runs with the caller's rights, and Postgres inlines only a
+-- function the caller may call), and nothing in public is callable by them as an RPC.
+--
 -- The policies keep their shape, (select ...) included, so the caller's id is computed once
 -- per statement. Column defaults and the rides trigger keep auth.uid(): they run per row
 -- written, not per row read.
 
-create function public.request_user_id() returns uuid
+create schema if not exists gatehouse; -- the migration runner's own schema, where it runs
+revoke all on schema gatehouse from public;
+grant usage on schema gatehouse to authenticated, service_role;
+
+create function gatehouse.request_user_id() returns uuid
 language sql stable as $$
   select coalesce(
     nullif(pg_catalog.current_setting('request.jwt.claim.sub', true), ''),
@@ -23,53 +31,53 @@ language sql stable as $$
       operator(pg_catalog.->>) 'sub'
   )::pg_catalog.uuid
 $$;
-comment on function public.request_user_id() is
+comment on function gatehouse.request_user_id() is
   'The signed-in caller''s id (the token''s sub), as auth.uid() answers it; inlinable into policies.';
-revoke execute on function public.request_user_id() from public, anon;
-grant execute on function public.request_user_id() to authenticated, service_role;
+revoke execute on function gatehouse.request_user_id() from public, anon;
+grant execute on function gatehouse.request_user_id() to authenticated, service_role;
 
 alter policy "users read their profile" on public.profiles
-  using (id = (select public.request_user_id()));
+  using (id = (select gatehouse.request_user_id()));
 alter policy "users create their profile" on public.profiles
-  with check (id = (select public.request_user_id()));
+  with check (id = (select gatehouse.request_user_id()));
 alter policy "users edit their profile" on public.profiles
-  using (id = (select public.request_user_id()))
-  with check (id = (select public.request_user_id()));
+  using (id = (select gatehouse.request_user_id()))
+  with check (id = (select gatehouse.request_user_id()));
 
 alter policy "owners read their vehicles" on public.vehicles
-  using (owner_user_id = (select public.request_user_id()));
+  using (owner_user_id = (select gatehouse.request_user_id()));
 alter policy "owners add vehicles" on public.vehicles
-  with check (owner_user_id = (select public.request_user_id()));
+  with check (owner_user_id = (select gatehouse.request_user_id()));
 alter policy "owners edit their vehicles" on public.vehicles
-  using (owner_user_id = (select public.request_user_id()))
-  with check (owner_user_id = (select public.request_user_id()));
+  using (owner_user_id = (select gatehouse.request_user_id()))
+  with check (owner_user_id = (select gatehouse.request_user_id()));
 alter policy "owners remove their vehicles" on public.vehicles
-  using (owner_user_id = (select public.request_user_id()));
+  using (owner_user_id = (select gatehouse.request_user_id()));
 
 alter policy "passengers and drivers read their rides" on public.rides
-  using (passenger_user_id = (select public.request_user_id())
-         or driver_user_id = (select public.request_user_id()));
+  using (passenger_user_id = (select gatehouse.request_user_id())
+         or driver_user_id = (select gatehouse.request_user_id()));
 alter policy "passengers request rides" on public.rides
-  with check (passenger_user_id = (select public.request_user_id()) and driver_user_id is null);
+  with check (passenger_user_id = (select gatehouse.request_user_id()) and driver_user_id is null);
 alter policy "passengers and drivers update their rides" on public.rides
-  using (passenger_user_id = (select public.request_user_id())
-         or driver_user_id = (select public.request_user_id()))
-  with check (passenger_user_id = (select public.request_user_id())
-              or driver_user_id = (select public.request_user_id()));
+  using (passenger_user_id = (select gatehouse.request_user_id())
+         or driver_user_id = (select gatehouse.request_user_id()))
+  with check (passenger_user_id = (select gatehouse.request_user_id())
+              or driver_user_id = (select gatehouse.request_user_id()));
 
 alter policy "users read their QR codes" on public.qr_generations
-  using (user_id = (select public.request_user_id()));
+  using (user_id = (select gatehouse.request_user_id()));
 alter policy "users issue QR codes" on public.qr_generations
-  with check (user_id = (select public.request_user_id()));
+  with check (user_id = (select gatehouse.request_user_id()));
 alter policy "users remove their QR codes" on public.qr_generations
-  using (user_id = (select public.request_user_id()));
+  using (user_id = (select gatehouse.request_user_id()));
 
 alter policy "users read their OCR jobs" on public.vehicle_ocr_jobs
-  using (user_id = (select public.request_user_id()));
+  using (user_id = (select gatehouse.request_user_id()));
 alter policy "users submit OCR jobs for their vehicles" on public.vehicle_ocr_jobs
   with check (
-    user_id = (select public.request_user_id()) and status = 'pending'
+    user_id = (select gatehouse.request_user_id()) and status = 'pending'
     and (vehicle_id is null or exists (
       select from public.vehicles v
-       where v.id = vehicle_id and v.owner_user_id = (select public.request_user_id())))
+       where v.id = vehicle_id and v.owner_user_id = (select gatehouse.request_user_id())))
   );

@@ -159,13 +159,13 @@ describe('the catalogue', () => {
   });
 });
 
-describe("the policies' caller, public.request_user_id()", () => {
+describe("the policies' caller, gatehouse.request_user_id()", () => {
   /** What request_user_id() and auth.uid() answer as a signed-in user after `setup`. */
   const callerIds = (claims: Record<string, unknown>, setup = '') =>
     asRole(database.db, 'authenticated', async (tx) => {
       if (setup) await tx.exec(setup);
       const [row] = await tx.query<{ ours: string | null; supabase: string | null }>(
-        'select public.request_user_id() as ours, auth.uid() as supabase',
+        'select gatehouse.request_user_id() as ours, auth.uid() as supabase',
       );
       return row!;
     }, claims);
@@ -187,7 +187,7 @@ describe("the policies' caller, public.request_user_id()", () => {
   });
 
   it('is refused to anon', async () => {
-    expect(await asAnon('select public.request_user_id()')).toBe('42501');
+    expect(await asAnon('select gatehouse.request_user_id()')).toBe('42501');
   });
 
   it('is what every user table policy that names the caller calls', async () => {

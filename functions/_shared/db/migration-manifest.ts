@@ -57,6 +57,6 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
   },
   {
     name: '20261206090000_request_user_id.sql',
-    checksum: '4d3e8047ab2ea24bf18862a9684aee37c816d88e37276c999204a6d069db72f9',
+    checksum: '172befe241bece7458c2af252df0ecbc92886cc943f4e28baae1e45aadb32428',
   },
 ];
