@@ -1,9 +1,10 @@
 /**
- * postgres.js 3.x writes a transaction's ROLLBACK to a socket its close handler has already
- * nulled when the backend dies mid-statement: an uncaught TypeError from a setImmediate,
- * which ends a Deno process and leaves the connection unable to send its StartupMessage
- * again (porsager/postgres#1154, #1208). With the crash guard the process survives, logs
- * it, and the pools are replaced so every later statement is served.
+ * A backend terminated while a transaction's statement runs, under Deno. postgres.js 3.x
+ * then wrote the transaction's ROLLBACK to a socket its close handler had already nulled:
+ * an uncaught TypeError from a setImmediate, which ended a Deno process and left the
+ * connection unable to start again (porsager/postgres#1154, #1208); Gatehouse's crash guard
+ * survived it and replaced the pools. postgres.js 4 fails the transaction cleanly: nothing
+ * uncaught, and every later statement is served. The crash guard stays, as the net.
  *
  * Needs two sessions (one terminates the other): real Postgres only, so vitest.config.ts
  * leaves this file out of the embedded run.
@@ -25,8 +26,8 @@ if (process.env.TEST_DATABASE_URL) {
     await database.drop();
   });
 
-  describe('the postgres.js closed-socket fault under Deno', () => {
-    it('is survived, logged, and leaves a pool that serves every later statement', () => {
+  describe('a backend terminated mid-transaction under Deno', () => {
+    it('fails that transaction alone, throws nothing uncaught, and every later statement is served', () => {
       const deno = join(projectRoot, 'node_modules/.bin/deno');
       const run = spawnSync(
         deno,
@@ -50,11 +51,7 @@ if (process.env.TEST_DATABASE_URL) {
         'DatabaseUnavailableError',
         'DatabaseUnavailableError',
       ]);
-      // The fault happened (Deno runs the cancelled write anyway) and was recovered from.
-      expect(seen.faults.driverFaults).toBeGreaterThanOrEqual(1);
-      expect(seen.faults.uncaughtErrors).toBe(seen.faults.driverFaults);
-      expect(seen.faults.unhandledRejections).toBe(0);
-      expect(seen.logged.join('\n')).toContain('pools replaced');
+      expect(seen.faults).toEqual({ driverFaults: 0, uncaughtErrors: 0, unhandledRejections: 0 });
       for (const step of seen.after) {
         expect(step.ok, `${step.error} (logged: ${seen.logged.join(' | ')})`).toBe(true);
         expect(step.ms).toBeLessThan(1_000);
@@ -62,7 +59,7 @@ if (process.env.TEST_DATABASE_URL) {
     });
   });
 
-  describe('a batch whose connection is killed (postgres.js reserve(), porsager/postgres#1199)', () => {
+  describe('a batch whose connection is killed', () => {
     it('answers DatabaseUnavailableError, and the pool serves the next batch and query', async () => {
       const db = createPostgresDb({ url: database.url, max: 1 });
       const killer = createPostgresDb({ url: database.url, max: 1 });

@@ -1,6 +1,7 @@
 /**
- * A guard around postgres.js 3.x for a fault it has no fix for (porsager/postgres#1154,
- * #1208; still in 3.4.10): a message under 1 KiB is written from a `setImmediate`, and when
+ * A guard written for a postgres.js 3.x fault (porsager/postgres#1154, #1208; still in
+ * 3.4.10; postgres.js 4 no longer shows it, see tests/driver-fault.test.ts), kept as the net
+ * for a connection left unable to start: a message under 1 KiB is written from a `setImmediate`, and when
  * the connection closes before that callback runs (a backend killed, Postgres restarting,
  * a transaction's own ROLLBACK after its connection died), `closed()` has set the socket to
  * null and the callback throws `Cannot read properties of null (reading 'write')` outside

@@ -51,35 +51,6 @@ function unavailableReason(error: unknown): UnavailableReason | undefined {
   return typeof name === 'string' && UNAVAILABLE_NAMES.has(name) ? 'unreachable' : undefined;
 }
 
-/** Codes with which a connection itself ends (the socket, or the server closing it). */
-const CONNECTION_LOST_CODES = new Set([
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-  'CONNECTION_CLOSED',
-  'CONNECTION_ENDED',
-  'CONNECTION_DESTROYED',
-  '57P01',
-  '57P02',
-  '08000',
-  '08003',
-  '08006',
-]);
-
-/**
- * True when `error` says the connection it came from is gone, not just the statement: a
- * socket error, postgres.js's closed or ended connection, or a FATAL or PANIC from the
- * server (which closes the connection after it).
- */
-export function connectionLost(error: unknown): boolean {
-  const code = errorCode(error);
-  if (code !== undefined && CONNECTION_LOST_CODES.has(code)) return true;
-  const name = (error as { name?: unknown } | null)?.name;
-  if (typeof name === 'string' && UNAVAILABLE_NAMES.has(name)) return true;
-  const severity = (error as { severity?: unknown } | null)?.severity;
-  return severity === 'FATAL' || severity === 'PANIC';
-}
-
 /** True when `error` means the database cannot serve the call now (retry later). */
 export function isUnavailableError(error: unknown): boolean {
   return error instanceof DatabaseUnavailableError || unavailableReason(error) !== undefined;

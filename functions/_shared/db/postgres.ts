@@ -9,7 +9,7 @@ import {
   type Statement,
   type Transaction,
 } from './types.ts';
-import { connectionLost, describeDatabaseUrl, translateError } from './errors.ts';
+import { describeDatabaseUrl, translateError } from './errors.ts';
 import { createDriverGuard } from './driver-guard.ts';
 
 export { describeDatabaseUrl, isUnavailableError } from './errors.ts';
@@ -194,66 +194,33 @@ export function createPostgresDb(options: PostgresDbOptions): Db {
   });
 
   /**
-   * One transaction on a reserved connection with every message sent at once: BEGIN, the
-   * statements, COMMIT. Postgres runs them in order; after a failure it refuses the rest
-   * (25P02) and answers COMMIT with a rollback, so the connection ends the batch clean.
-   *
-   * postgres.js 3.4.9 mishandles two reserve() cases (porsager/postgres#1199, #1195):
-   * releasing a connection that has closed puts the dead connection back into the pool
-   * (later queries hang, or fail outside any promise), and a reserve() still queued when a
-   * connection closes may never settle. So a connection that failed as a connection (a
-   * socket error, the driver's closed connection, a FATAL from the server) is not released,
-   * and the pool is replaced (seen without it: the next reserve() got the dead connection,
-   * and those after it none at all). Getting a connection and running the
-   * statements share the call's one deadline; `held` counts the connection as the caller's
-   * until it is back in the pool, past a deadline too.
+   * One implicit transaction sent in one flight: the statements, then a single Sync
+   * (postgres.js `sql.batch`). Postgres runs them in order and commits them together at the
+   * Sync, so settings made with `set_config(..., true)` hold for the statements after them;
+   * after a failure it skips the rest and rolls back, and the call rejects with the first
+   * failure. No BEGIN or COMMIT, and no connection reserved: with prepared statements it is
+   * one round trip and one answer from the server. The call's deadline covers waiting for a
+   * connection and running; `held` counts it as the caller's until the server has answered,
+   * past the deadline too.
    */
   const runBatch = async (
     statements: readonly Statement[],
     timeoutMs: number,
     held: { returned(): void },
   ) => {
-    const deadline = timeoutMs > 0 ? performance.now() + timeoutMs : 0;
-    const left = () => (deadline === 0 ? 0 : Math.max(1, deadline - performance.now()));
-    const reserving = guard.current().reserve();
-    let reserved: postgres.ReservedSql;
+    const sql = guard.current();
+    let work: Promise<unknown>;
     try {
-      reserved = await withDeadline(reserving, left(), 'getting a connection');
+      work = sql.batch(statements.map((statement) =>
+        // deno-lint-ignore no-explicit-any
+        sql.unsafe(statement.text, (statement.values ?? []) as any[], { prepare: true })
+      ));
     } catch (error) {
-      // Nothing is held yet; a connection that still comes is given back unused.
-      held.returned();
-      reserving.then((late) => late.release(), () => {});
-      throw error;
-    }
-    let sent: Promise<unknown>[];
-    try {
-      sent = [
-        reserved.unsafe('begin'),
-        ...statements.map((statement) =>
-          // deno-lint-ignore no-explicit-any
-          reserved.unsafe(statement.text, (statement.values ?? []) as any[], { prepare: true })
-        ),
-        reserved.unsafe('commit'),
-      ];
-    } catch (error) {
-      reserved.release();
       held.returned();
       throw error;
     }
-    const settled = Promise.allSettled(sent).then((outcomes) => {
-      const lost = outcomes.some((o) => o.status === 'rejected' && connectionLost(o.reason));
-      // A lost connection is not released; and since the driver may then hand a dead
-      // connection to the next reserve(), or strand it, the pool is replaced.
-      if (lost) guard.replace(true);
-      else reserved.release();
-      held.returned();
-      return outcomes;
-    });
-    const outcomes = await withDeadline(settled, left(), 'a database batch');
-    // The first failure is the cause; those after it are the transaction refusing the rest.
-    const failed = outcomes.find((o) => o.status === 'rejected');
-    if (failed) throw translateError((failed as PromiseRejectedResult).reason);
-    return outcomes.slice(1, -1).map((o) => (o as PromiseFulfilledResult<Row[]>).value);
+    const settled = work.finally(() => held.returned());
+    return await withDeadline(settled, timeoutMs, 'a database batch') as Row[][];
   };
 
   const transaction = (sql: TxSql): Transaction => ({

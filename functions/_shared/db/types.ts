@@ -58,9 +58,10 @@ export interface Statement {
 
 export interface Db extends Queryable {
   /**
-   * Runs `statements` in order in one transaction whose messages go out together (BEGIN,
-   * each statement, COMMIT: one round trip once the statements are prepared) and returns
-   * each statement's rows. The first failure rolls all of them back and is thrown.
+   * Runs `statements` in order in one transaction whose messages go out together (the
+   * statements and one Sync, which makes them one implicit transaction: one round trip once
+   * the statements are prepared) and returns each statement's rows. The first failure rolls
+   * all of them back and is thrown.
    */
   batch(statements: readonly Statement[], options?: QueryOptions): Promise<Row[][]>;
   /** Runs `fn` in one transaction on one connection: commit on return, rollback on throw. */
