@@ -140,6 +140,10 @@ export function createPostgresDb(options: PostgresDbOptions): Db {
     backoff: (retries: number) => reconnectDelaySeconds(retries),
     connection: startupParameters(options),
     onnotice: () => {},
+    // The database's array types and domains are read when the pool starts, as postgres.js
+    // 3 did, not when a query first meets one: that read needs a second connection while
+    // the first waits, which a pool of one (the embedded database) never gets.
+    eager_types: true,
   };
   const open = (): Sql => postgres(options.url, settings);
   const guard = createDriverGuard({ open, describe: describeDatabaseUrl(options.url) });
