@@ -108,8 +108,8 @@ function claimsStatement(user: AuthUser): Statement {
 /**
  * Runs `fn`'s one statement as the user, like `asUser`, with its whole transaction sent in
  * one flight (`Db.batch`: the claims and the statement, one implicit transaction), where
- * `asUser` waits for BEGIN, then the statements, then COMMIT. For reads made of a single statement; `fn`
- * may call `query` once (a second call throws).
+ * `asUser` waits for BEGIN, then the statements, then COMMIT. For reads made of a single
+ * statement; `fn` may call `query` once (a second call throws).
  *
  * @example
  * const rows = await readAsUser(db, user, (q) => q.query('select * from vehicles'));

@@ -197,36 +197,6 @@ export function createPostgresDb(options: PostgresDbOptions): Db {
     },
   });
 
-  /**
-   * One implicit transaction sent in one flight: the statements, then a single Sync
-   * (postgres.js `sql.batch`). Postgres runs them in order and commits them together at the
-   * Sync, so settings made with `set_config(..., true)` hold for the statements after them;
-   * after a failure it skips the rest and rolls back, and the call rejects with the first
-   * failure. No BEGIN or COMMIT, and no connection reserved: with prepared statements it is
-   * one round trip and one answer from the server. The call's deadline covers waiting for a
-   * connection and running; `held` counts it as the caller's until the server has answered,
-   * past the deadline too.
-   */
-  const runBatch = async (
-    statements: readonly Statement[],
-    timeoutMs: number,
-    held: { returned(): void },
-  ) => {
-    const sql = guard.current();
-    let work: Promise<unknown>;
-    try {
-      work = sql.batch(statements.map((statement) =>
-        // deno-lint-ignore no-explicit-any
-        sql.unsafe(statement.text, (statement.values ?? []) as any[], { prepare: true })
-      ));
-    } catch (error) {
-      held.returned();
-      throw error;
-    }
-    const settled = work.finally(() => held.returned());
-    return await withDeadline(settled, timeoutMs, 'a database batch') as Row[][];
-  };
-
   const transaction = (sql: TxSql): Transaction => ({
     ...queryable(() => sql),
     savepoint<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
@@ -237,19 +207,26 @@ export function createPostgresDb(options: PostgresDbOptions): Db {
   return {
     ...queryable(() => guard.current()),
     description: describeDatabaseUrl(options.url),
+    /**
+     * One implicit transaction sent in one flight: the statements, then a single Sync
+     * (postgres.js `sql.batch`). Postgres runs them in order and commits them together at
+     * the Sync, so settings made with `set_config(..., true)` hold for the statements after
+     * them; after a failure it skips the rest and rolls back, and the call rejects with the
+     * first failure. No BEGIN or COMMIT and no reserved connection: with prepared statements
+     * it is one round trip. The deadline covers waiting for a connection and running; the
+     * batch counts as a transaction in `stats()` until the server has answered, past the
+     * deadline too, so a pool full of abandoned batches shows as saturated.
+     */
     batch(statements: readonly Statement[], call?: QueryOptions): Promise<Row[][]> {
       return track(() => {
-        // Counted until its connection is back, even when the caller stopped waiting: a
-        // pool full of abandoned batches shows as saturated.
+        const sql = guard.current();
+        const work = sql.batch(statements.map((statement) =>
+          // deno-lint-ignore no-explicit-any
+          sql.unsafe(statement.text, (statement.values ?? []) as any[], { prepare: true })
+        ));
         transactions += 1;
-        let returned = false;
-        const held = {
-          returned() {
-            if (!returned) transactions -= 1;
-            returned = true;
-          },
-        };
-        return guard.watch(runBatch(statements, timeoutOf(call), held));
+        const settled = work.finally(() => (transactions -= 1)) as Promise<Row[][]>;
+        return guard.watch(withDeadline(settled, timeoutOf(call), 'a database batch'));
       });
     },
     transaction<T>(fn: (tx: Transaction) => Promise<T>, call?: QueryOptions): Promise<T> {
