@@ -46,11 +46,7 @@ describe('the start-up banner', () => {
       `insert into feature_flags (key, enabled) values ('intake.stripe', false), ('intake.whatsapp', true)
        on conflict (key) do update set enabled = excluded.enabled`,
     );
-    const off = await switchedOffFlags(database.db, [
-      'intake.stripe',
-      'intake.whatsapp',
-      'intake.ussd',
-    ]);
+    const off = await switchedOffFlags(database.db, config);
     expect([...off]).toEqual(['intake.stripe']);
   });
 });

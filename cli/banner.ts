@@ -18,11 +18,9 @@ export interface BannerDetails {
   readonly switchedOff?: ReadonlySet<string>;
 }
 
-/** The intake switches among `keys` that are off in `feature_flags` now. */
-export async function switchedOffFlags(
-  db: Queryable,
-  keys: readonly string[],
-): Promise<Set<string>> {
+/** The switches of `config`'s webhook endpoints that are off in `feature_flags` now. */
+export async function switchedOffFlags(db: Queryable, config: Config): Promise<Set<string>> {
+  const keys = webhookEndpoints(config).flatMap((endpoint) => endpoint.flag ?? []);
   const rows = await db.query<{ key: string }>(
     'select key from public.feature_flags where key = any($1::text[]) and not enabled',
     [keys],

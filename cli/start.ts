@@ -20,7 +20,6 @@ import { createLocalRouter, type FetchApp } from './local-router.ts';
 import { loadMigrationFiles, runMigrations } from './migrate.ts';
 import { registerFlags } from '../functions/_shared/flags/index.ts';
 import { createJobRunner } from '../functions/_shared/jobs/index.ts';
-import { webhookEndpoints } from '../functions/webhooks/endpoints.ts';
 import { printBanner, switchedOffFlags } from './banner.ts';
 import { type Scheduler, startScheduler } from './scheduler.ts';
 
@@ -166,7 +165,6 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
   }
   const opened = database;
 
-  const flags = webhookEndpoints(config).flatMap((endpoint) => endpoint.flag ?? []);
   printBanner(print, {
     config,
     base,
@@ -174,7 +172,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
     filled,
     anonKey: localAuth?.anonKey ?? null,
     // Only a note in the banner: a database that cannot say leaves every provider unmarked.
-    switchedOff: await switchedOffFlags(opened.adminDb, flags).catch(() => new Set<string>()),
+    switchedOff: await switchedOffFlags(opened.adminDb, config).catch(() => new Set<string>()),
   });
 
   let stopping: Promise<boolean> | undefined;
