@@ -33,6 +33,7 @@ import { createJwksCache, createJwtVerifier } from '../functions/_shared/auth/in
 import { systemClock } from '../functions/_shared/clock.ts';
 import { parseConfig } from '../functions/_shared/config/index.ts';
 import { createPostgresDb } from '../functions/_shared/db/postgres.ts';
+import { typed } from '../functions/_shared/db/types.ts';
 import { createFunctionApp } from '../functions/_shared/http/index.ts';
 import { createLogger } from '../functions/_shared/log/index.ts';
 import { cpuSeconds, startCpu } from './lib/cpu.ts';
@@ -113,7 +114,8 @@ try {
       items: await db.query(
         `select ${COLUMNS} from public.vehicles where owner_user_id = $1
           order by created_at desc, id desc limit 21`,
-        [c.req.param('owner')],
+        // Typed as the API's own statements are, so it too goes out in one round trip.
+        [typed(c.req.param('owner'), 'uuid')],
       ),
     }));
 

@@ -1,4 +1,4 @@
-import type { Queryable, Row, Transaction } from '../_shared/db/types.ts';
+import { type Queryable, type Row, type Transaction, typed } from '../_shared/db/types.ts';
 import { ProblemError } from '../_shared/http/index.ts';
 
 /**
@@ -48,13 +48,18 @@ export async function listPage(
          or (created_at, id) < (timestamptz 'epoch' + $1::int8 * interval '1 microsecond', $2::uuid)
       order by created_at desc, id desc
       limit $3`,
-    [afterUs, afterId, page.limit + 1],
+    [typed(afterUs, 'int8'), typed(afterId, 'uuid'), typed(page.limit + 1, 'int4')],
   );
   const more = rows.length > page.limit;
-  const items = rows.slice(0, page.limit);
-  const last = items.at(-1);
-  const nextCursor = more && last ? cursorOf(last) : null;
-  for (const item of items) delete item.created_us;
+  const count = Math.min(rows.length, page.limit);
+  const nextCursor = more && count > 0 ? cursorOf(rows[count - 1]!) : null;
+  // Copies without the cursor column rather than `delete`, which would turn each row into a
+  // dictionary-mode object: about 1 KB more per row to allocate and a slower JSON answer.
+  const items = new Array<Row>(count);
+  for (let i = 0; i < count; i += 1) {
+    const { created_us: _cursor, ...item } = rows[i]!;
+    items[i] = item;
+  }
   return { items, next_cursor: nextCursor };
 }
 
@@ -62,7 +67,7 @@ export async function listPage(
 export async function getRow(tx: Queryable, spec: TableSpec, id: string): Promise<Row> {
   const [row] = await tx.query(
     `select ${spec.columns} from public.${spec.table} where id = $1`,
-    [id],
+    [typed(id, 'uuid')],
   );
   if (!row) throw notFound(spec);
   return row;

@@ -1,5 +1,13 @@
 import type { MiddlewareHandler } from 'hono';
-import type { Db, Queryable, QueryOptions, Row, Statement, Transaction } from '../db/types.ts';
+import {
+  type Db,
+  type Queryable,
+  type QueryOptions,
+  type Row,
+  type Statement,
+  type Transaction,
+  typed,
+} from '../db/types.ts';
 import type { AppEnv } from '../http/env.ts';
 import { ProblemError, retryAfterSeconds } from '../http/problem.ts';
 import { JWKS_RETRY_MS } from './jwks.ts';
@@ -101,7 +109,7 @@ function claimsStatement(user: AuthUser): Statement {
   return {
     text: `select set_config('role', 'authenticated', true),
                   set_config('request.jwt.claims', $1, true)`,
-    values: [JSON.stringify(user.claims)],
+    values: [typed(JSON.stringify(user.claims), 'text')],
   };
 }
 

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../tests/support/database.ts';
 import { createPostgresDb } from './postgres.ts';
-import { DatabaseTimeoutError } from './types.ts';
+import { DatabaseTimeoutError, typed } from './types.ts';
 
 let database: TestDatabase;
 
@@ -49,6 +49,53 @@ describe('createPostgresDb prepare', () => {
     expect(await preparedAfterTwoQueries(false)).toEqual([]);
     expect(await preparedAfterTwoQueries(undefined)).toEqual([]);
   });
+});
+
+describe('createPostgresDb typed parameters', () => {
+  for (const prepare of [false, true]) {
+    it(`sends each declared type with its value, null included (${prepare ? 'named' : 'unnamed'} statements)`, async () => {
+      const db = createPostgresDb({ url: database.url, max: 1, prepare });
+      const when = new Date('2026-12-06T10:00:00.123Z');
+      try {
+        const values = [
+          typed('plain', 'text'),
+          typed({ nested: [1, 'two'] }, 'jsonb'),
+          typed(41, 'int4'),
+          typed('9007199254740993', 'int8'),
+          typed(true, 'bool'),
+          typed(when, 'timestamptz'),
+          typed('6f1c2a40-0000-4000-8000-000000000001', 'uuid'),
+          typed(null, 'int8'),
+        ];
+        // Untyped, `pg_typeof($n)` would say text (or fail to choose) for every one.
+        const text = `select ${
+          values.map((_, i) => `pg_typeof($${i + 1})::text as t${i}`).join(', ')
+        }, $2 -> 'nested' ->> 1 as two, $3 + 1 as n, $4 + 0 as big, $6 as at, $8 is null as absent`;
+        const [row] = await db.query(text, values);
+        expect(row).toEqual({
+          t0: 'text',
+          t1: 'jsonb',
+          t2: 'integer',
+          t3: 'bigint',
+          t4: 'boolean',
+          t5: 'timestamp with time zone',
+          t6: 'uuid',
+          t7: 'bigint',
+          two: 'two',
+          n: 42,
+          big: '9007199254740993',
+          at: when,
+          absent: true,
+        });
+        const [[batched]] = await db.batch([
+          { text: 'select pg_typeof($1)::text as t, $1 as v', values: [typed('7', 'int8')] },
+        ]) as [[Record<string, unknown>]];
+        expect(batched).toEqual({ t: 'bigint', v: '7' });
+      } finally {
+        await db.close();
+      }
+    });
+  }
 });
 
 describe('createPostgresDb batch', () => {

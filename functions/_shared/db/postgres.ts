@@ -2,12 +2,14 @@ import postgres from 'postgres';
 import {
   DatabaseTimeoutError,
   type Db,
+  type ParamType,
   type PoolStats,
   type Queryable,
   type QueryOptions,
   type Row,
   type Statement,
   type Transaction,
+  TypedParam,
 } from './types.ts';
 import { describeDatabaseUrl, translateError } from './errors.ts';
 import { createDriverGuard } from './driver-guard.ts';
@@ -71,6 +73,25 @@ export function reconnectDelaySeconds(retries: number, random: () => number = Ma
 
 type Sql = postgres.Sql;
 type TxSql = postgres.TransactionSql;
+
+/** Postgres type oids of the parameter types callers may declare. */
+const PARAM_OIDS: Record<ParamType, number> = {
+  text: 25,
+  jsonb: 3802,
+  int4: 23,
+  int8: 20,
+  bool: 16,
+  timestamptz: 1184,
+  uuid: 2950,
+};
+
+/** The values as postgres.js takes them: declared types become its typed parameters. */
+// deno-lint-ignore no-explicit-any
+function wireValues(sql: Sql | TxSql, values: readonly unknown[]): any[] {
+  return values.map((value) =>
+    value instanceof TypedParam ? sql.typed(value.value as never, PARAM_OIDS[value.type]) : value
+  );
+}
 
 function startupParameters(options: PostgresDbOptions): Record<string, string> {
   const parameters: Record<string, string> = {
@@ -184,8 +205,10 @@ export function createPostgresDb(options: PostgresDbOptions): Db {
       // `prepare: true` asks for a named statement; the pool's own `prepare` option (off
       // unless GATEHOUSE_DB_PREPARE) still decides. postgres.js never prepares `unsafe`
       // queries unless asked, so without this the setting did nothing.
-      // deno-lint-ignore no-explicit-any
-      const run = () => current().unsafe(text, values as any[], { prepare: true });
+      const run = () => {
+        const sql = current();
+        return sql.unsafe(text, wireValues(sql, values), { prepare: true });
+      };
       return track(() =>
         guard.watch(withDeadline(run(), timeoutOf(call), 'a database statement'))
       ) as unknown as Promise<T[]>;
@@ -220,10 +243,11 @@ export function createPostgresDb(options: PostgresDbOptions): Db {
     batch(statements: readonly Statement[], call?: QueryOptions): Promise<Row[][]> {
       return track(() => {
         const sql = guard.current();
-        const work = sql.batch(statements.map((statement) =>
-          // deno-lint-ignore no-explicit-any
-          sql.unsafe(statement.text, (statement.values ?? []) as any[], { prepare: true })
-        ));
+        const work = sql.batch(
+          statements.map((statement) =>
+            sql.unsafe(statement.text, wireValues(sql, statement.values ?? []), { prepare: true })
+          ),
+        );
         transactions += 1;
         const settled = work.finally(() => (transactions -= 1)) as Promise<Row[][]>;
         return guard.watch(withDeadline(settled, timeoutOf(call), 'a database batch'));

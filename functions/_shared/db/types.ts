@@ -6,6 +6,28 @@
  */
 export type Row = Record<string, unknown>;
 
+/** Parameter types a statement can declare (see {@link typed}). */
+export type ParamType = 'text' | 'jsonb' | 'int4' | 'int8' | 'bool' | 'timestamptz' | 'uuid';
+
+/** A parameter sent with its type; make one with {@link typed}. */
+export class TypedParam {
+  constructor(readonly value: unknown, readonly type: ParamType) {}
+}
+
+/**
+ * A parameter with its type declared. The driver otherwise sends a statement's text first,
+ * waits for Postgres to describe its parameters and only then sends their values (two round
+ * trips, with named statements only the first time); when every parameter of a statement is
+ * typed, statement and values go out together. `jsonb` takes the JavaScript value itself
+ * (sent as its JSON text); null stays SQL null.
+ *
+ * @example
+ * await db.query('select * from ingest_events($1, $2)', [typed('whatsapp', 'text'), typed(events, 'jsonb')]);
+ */
+export function typed(value: unknown, type: ParamType): TypedParam {
+  return new TypedParam(value, type);
+}
+
 /** Per-call settings. */
 export interface QueryOptions {
   /**

@@ -1,4 +1,4 @@
-import { DatabaseUnavailableError, type Queryable } from '../db/types.ts';
+import { DatabaseUnavailableError, type Queryable, typed } from '../db/types.ts';
 import { createCommitQueue, type Entry } from './commit-queue.ts';
 import type { IntakeEvent } from './events/types.ts';
 import { asInputRefusal } from './input-refused.ts';
@@ -213,11 +213,11 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
     try {
       rows = await (groups.length === 1
         ? db.query<Row>(INGEST_STATEMENT, [
-          groups[0]!.provider,
-          groups[0]!.events,
-          groups[0]!.limits,
+          typed(groups[0]!.provider, 'text'),
+          typed(groups[0]!.events, 'jsonb'),
+          typed(groups[0]!.limits, 'jsonb'),
         ])
-        : db.query<Row>(INGEST_GROUPS_STATEMENT, [groups]));
+        : db.query<Row>(INGEST_GROUPS_STATEMENT, [typed(groups, 'jsonb')]));
     } finally {
       const milliseconds = performance.now() - started;
       onCall?.({ events, milliseconds, ok: rows !== undefined, groups: parts.length });
