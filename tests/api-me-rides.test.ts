@@ -67,6 +67,61 @@ describe('/api/flags', () => {
     const { flags } = await res.json() as { flags: Record<string, boolean> };
     expect(flags).toMatchObject({ 'intake.paypal': false, 'intake.stripe': true });
   });
+
+  it('evaluates each flag for the caller: groups from the token, rollout by id, app version', async () => {
+    await database.db.query(
+      `insert into feature_flags (key, description, groups, rollout_percent, min_app_version)
+       values ('test.drivers', 'drivers only', '{drivers}', 100, null),
+              ('test.admins', 'admins only', '{admin}', 100, null),
+              ('test.nobody', 'rolled out to no one', '{}', 0, null),
+              ('test.new_app', 'needs app 2.3.0', '{}', 100, '2.3.0')`,
+    );
+    try {
+      const flagsOf = async (res: Response) =>
+        (await res.json() as { flags: Record<string, boolean> }).flags;
+      // The api function re-reads flags within a second of a change: wait until it has.
+      const deadline = Date.now() + 3_000;
+      let plain = await flagsOf(await api.call(PASSENGER, '/flags'));
+      while (!('test.new_app' in plain) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        plain = await flagsOf(await api.call(PASSENGER, '/flags'));
+      }
+      expect(plain).toMatchObject({
+        'test.drivers': false,
+        'test.admins': false,
+        'test.nobody': false,
+        'test.new_app': false, // no X-App-Version
+        'intake.stripe': true,
+      });
+      const driver = await flagsOf(
+        await api.call(DRIVER, '/flags', { headers: { 'x-app-version': '2.3.1' } }, {
+          groups: ['drivers'],
+        }),
+      );
+      expect(driver).toMatchObject({
+        'test.drivers': true,
+        'test.admins': false,
+        'test.new_app': true,
+      });
+      const admin = await flagsOf(
+        await api.call(STRANGER, '/flags', { headers: { 'x-app-version': '2.3.0-rc.1' } }, {
+          role: 'admin',
+        }),
+      );
+      expect(admin).toMatchObject({
+        'test.drivers': false,
+        'test.admins': true,
+        'test.new_app': false, // a pre-release ranks below its release
+      });
+      // A version string longer than 64 characters is refused before anything is evaluated.
+      const res = await api.call(PASSENGER, '/flags', {
+        headers: { 'x-app-version': 'x'.repeat(65) },
+      });
+      expect(res.status).toBe(400);
+    } finally {
+      await database.db.query(`delete from feature_flags where key like 'test.%'`);
+    }
+  });
 });
 
 describe('/api/rides', () => {

@@ -82,7 +82,11 @@ export function createApiApp(deps: ApiAppDeps): Hono<AppEnv> {
     );
   }
   const flags = deps.flags ??
-    createFlagReader(deps.db, { clock: deps.clock, defaults: flagDefaults(deps.app?.flags) });
+    createFlagReader(deps.db, {
+      clock: deps.clock,
+      defaults: flagDefaults(deps.app?.flags),
+      environment: deps.config.env,
+    });
 
   const app = createFunctionApp('api', {
     logger: deps.logger,

@@ -10,7 +10,25 @@ import {
   PROBLEM_RESPONSES,
 } from './context.ts';
 import { etagOf, precondition, type TableSpec, updateRow } from './rows.ts';
-import { Flags, Me, Profile, ProfileUpdate } from './schemas.ts';
+import { AppVersionHeader, Flags, Me, Profile, ProfileUpdate } from './schemas.ts';
+import type { AuthUser } from '../_shared/auth/index.ts';
+import type { FlagContext } from '../_shared/flags/index.ts';
+
+/** Groups a token may put a user in beyond their role (`app_metadata.groups`), at most. */
+const MAX_TOKEN_GROUPS = 32;
+
+/**
+ * Whom flags are evaluated for: the user's id (the rollout's subject), their role and the
+ * groups `app_metadata` names (set by the service role; users cannot edit it), and the app
+ * version the client sent.
+ */
+function flagContext(user: AuthUser, appVersion: string | undefined): FlagContext {
+  const meta = user.claims.app_metadata as { groups?: unknown } | undefined;
+  const named = Array.isArray(meta?.groups) ? meta.groups : [];
+  const groups = named.filter((group): group is string => typeof group === 'string')
+    .slice(0, MAX_TOKEN_GROUPS);
+  return { subject: user.id, groups: [user.role, ...groups], appVersion: appVersion ?? null };
+}
 
 const PROFILES: TableSpec = {
   table: 'profiles',
@@ -94,8 +112,15 @@ export function meRoutes(api: Api, deps: ApiDeps): void {
       path: '/flags',
       tags: ['me'],
       summary: 'Feature flags as they apply to you',
+      description: 'Each flag evaluated for the caller: its kill switch, environments, groups ' +
+        '(your role and `app_metadata.groups`), a rollout sticky to your id, and a minimum app ' +
+        'version checked against `X-App-Version`.',
+      request: { headers: AppVersionHeader },
       responses: { 200: json(Flags, 'Each flag, on or off'), ...PROBLEM_RESPONSES },
     }),
-    async (c) => c.json({ flags: await deps.flags.all() }, 200),
+    async (c) => {
+      const context = flagContext(c.get('user'), c.req.valid('header')['x-app-version']);
+      return c.json({ flags: await deps.flags.all(context) }, 200);
+    },
   );
 }

@@ -44,6 +44,13 @@ export const Me = z.object({
   profile: Profile.nullable(),
 }).openapi('Me');
 
+/** The client's version, for flags with a minimum app version. */
+export const AppVersionHeader = z.object({
+  'x-app-version': z.string().max(64).optional().openapi({
+    description: "Your app's version (semver, e.g. 2.3.0); flags with a minimum are off without it",
+  }),
+});
+
 export const Flags = z.object({
   flags: z.record(z.string(), z.boolean()),
 }).openapi('Flags');

@@ -74,7 +74,11 @@ export interface WebhooksDeps {
 export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
   const limits = deps.limits ?? DEFAULT_INTAKE_LIMITS;
   const flags = deps.flags ??
-    createFlagReader(deps.db, { clock: deps.clock, defaults: flagDefaults(deps.app?.flags) });
+    createFlagReader(deps.db, {
+      clock: deps.clock,
+      defaults: flagDefaults(deps.app?.flags),
+      environment: deps.config.env,
+    });
   const ingestor = deps.ingestor ??
     createIngestor(deps.db, { timeoutMs: deps.config.database.timeoutMs });
   const counters = deps.counters ?? createIntakeCounters();

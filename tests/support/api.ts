@@ -15,8 +15,16 @@ import type { TestDatabase } from './database.ts';
 import { capturedLogger } from './logs.ts';
 
 export interface ApiHarness {
-  /** Calls `/api<path>` as `user` (a UUID), or without a token when null. */
-  call(user: string | null, path: string, init?: RequestInit): Promise<Response>;
+  /**
+   * Calls `/api<path>` as `user` (a UUID), or without a token when null; `appMetadata` is
+   * merged into the token's `app_metadata` (e.g. `{ role: 'admin' }`).
+   */
+  call(
+    user: string | null,
+    path: string,
+    init?: RequestInit,
+    appMetadata?: Record<string, unknown>,
+  ): Promise<Response>;
 }
 
 /**
@@ -41,13 +49,12 @@ export function useApi(database: TestDatabase): ApiHarness {
   });
   afterAll(() => jwks?.close());
   return {
-    async call(user, path, init = {}) {
+    async call(user, path, init = {}, appMetadata = {}) {
       const headers = new Headers(init.headers);
       if (user !== null) {
-        headers.set(
-          'authorization',
-          `Bearer ${await signToken(supabaseClaims(`${jwks.url}/auth/v1`, user), key)}`,
-        );
+        const claims = supabaseClaims(`${jwks.url}/auth/v1`, user);
+        claims.app_metadata = { ...(claims.app_metadata as object), ...appMetadata };
+        headers.set('authorization', `Bearer ${await signToken(claims, key)}`);
       }
       if (init.body !== undefined && !headers.has('content-type')) {
         headers.set('content-type', 'application/json');

@@ -59,4 +59,8 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
     name: '20261206090000_request_user_id.sql',
     checksum: '172befe241bece7458c2af252df0ecbc92886cc943f4e28baae1e45aadb32428',
   },
+  {
+    name: '20261206120000_feature_flag_targeting.sql',
+    checksum: '3cb63e0567cd3975b18e4cb488b059ed826b9fa68fb52314d52cbb3ad68aa548',
+  },
 ];

@@ -1,8 +1,30 @@
 import type { AppFlag } from '../app.ts';
 import type { Clock } from '../clock.ts';
 import type { Queryable } from '../db/types.ts';
+import {
+  evaluateFlag,
+  FLAG_RULE_DEFAULTS,
+  type FlagContext,
+  type FlagEvaluation,
+  type FlagRule,
+} from './evaluate.ts';
 
-/** How old a cached snapshot may be; operators' SQL updates show within this + one query. */
+export {
+  compareSemver,
+  evaluateFlag,
+  FLAG_RULE_DEFAULTS,
+  type FlagContext,
+  type FlagEvaluation,
+  type FlagReason,
+  type FlagRule,
+  murmur3,
+  rolloutBucket,
+} from './evaluate.ts';
+
+/**
+ * How old a snapshot may be before the flags' version is checked again; an operator's SQL
+ * update shows within this and one query.
+ */
 export const FLAG_MAX_AGE_MS = 1_000;
 /**
  * How long a caller holding a stale snapshot waits for its refresh before it answers from
@@ -11,10 +33,16 @@ export const FLAG_MAX_AGE_MS = 1_000;
 export const FLAG_REFRESH_WAIT_MS = 250;
 
 export interface FlagReader {
-  /** A flag with no row is enabled: switches exist before anyone writes them. */
+  /**
+   * Whether `key` is on for no one in particular, in this instance's environment: what
+   * platform switches (`intake.stripe`) ask. A flag rolled out to part of its subjects,
+   * or limited to groups, is off here. A flag with no row is enabled.
+   */
   isEnabled(key: string): Promise<boolean>;
-  /** Every flag there is a row or a declared default for, on or off. */
-  all(): Promise<Record<string, boolean>>;
+  /** `key` evaluated for `context` (see `evaluateFlag`), and the rule that decided. */
+  evaluate(key: string, context?: FlagContext): Promise<FlagEvaluation>;
+  /** Every flag there is a row or a declared default for, evaluated for `context`. */
+  all(context?: FlagContext): Promise<Record<string, boolean>>;
 }
 
 export interface FlagReaderOptions {
@@ -22,69 +50,141 @@ export interface FlagReaderOptions {
   readonly maxAgeMs?: number;
   /** What a flag with no row answers, by key (the app's declared flags); else enabled. */
   readonly defaults?: Readonly<Record<string, boolean>>;
+  /** This instance's environment (`GATEHOUSE_ENV`), for flags limited to environments. */
+  readonly environment?: string;
   /** Called when a refresh fails and a stale snapshot is used instead. */
   readonly onStale?: (error: unknown) => void;
 }
 
+interface Snapshot {
+  /** When the query that produced or confirmed it started. */
+  readonly loadedAt: number;
+  /** `gatehouse.feature_flags_version` when the rows were read. */
+  readonly version: string;
+  readonly rules: Map<string, FlagRule>;
+}
+
+interface FlagRow extends Record<string, unknown> {
+  version: string;
+  key: string | null;
+  enabled: boolean;
+  rollout_percent: number;
+  groups: string[];
+  environments: string[];
+  min_app_version: string | null;
+}
+
 /**
- * Reads `feature_flags` through a per-instance snapshot refreshed at most every
- * `maxAgeMs`; concurrent callers share one refresh. If a refresh fails, or takes longer
- * than {@link FLAG_REFRESH_WAIT_MS}, the last snapshot keeps answering (a failure is
- * reported through `onStale`); with no snapshot at all the caller waits for the refresh and
- * its error propagates, so callers answer 503 rather than guess.
+ * Reads `feature_flags` through a per-instance snapshot. At most every `maxAgeMs` it asks
+ * the database one cheap question, whether the flags' version (bumped by every committed
+ * change, `gatehouse.feature_flags_version`) moved, and reads the rows again only when it
+ * did; concurrent callers share one refresh. If a refresh fails, or takes longer than
+ * {@link FLAG_REFRESH_WAIT_MS}, the last snapshot keeps answering (a failure is reported
+ * through `onStale`); with no snapshot at all the caller waits for the refresh and its error
+ * propagates, so callers answer 503 rather than guess. Evaluation itself is in process
+ * (`evaluateFlag`): no query per request.
  *
  * @example
- * const flags = createFlagReader(db, { clock: systemClock });
+ * const flags = createFlagReader(db, { clock: systemClock, environment: config.env });
  * if (!(await flags.isEnabled('intake.stripe'))) throw new ProblemError(503);
+ * const { on } = await flags.evaluate('rides.pooling', { subject: user.id, groups: [user.role] });
  */
 export function createFlagReader(db: Queryable, options: FlagReaderOptions): FlagReader {
   const maxAgeMs = options.maxAgeMs ?? FLAG_MAX_AGE_MS;
-  let snapshot: { loadedAt: number; flags: Map<string, boolean> } | undefined;
-  let refreshing: Promise<Map<string, boolean>> | undefined;
+  let snapshot: Snapshot | undefined;
+  let refreshing: Promise<Snapshot> | undefined;
 
-  async function load(): Promise<Map<string, boolean>> {
+  async function load(): Promise<Snapshot> {
     const startedAt = options.clock.now();
-    const rows = await db.query<{ key: string; enabled: boolean }>(
-      'select key, enabled from public.feature_flags',
+    const rows = await db.query<FlagRow>(
+      `select v.version::text as version, f.key, f.enabled, f.rollout_percent, f.groups,
+              f.environments, f.min_app_version
+         from gatehouse.feature_flags_version v
+         left join public.feature_flags f on true`,
     );
-    const flags = new Map(rows.map((row) => [row.key, row.enabled]));
-    // Stamp with the time the query started: the snapshot is at least that fresh.
-    snapshot = { loadedAt: startedAt, flags };
-    return flags;
+    const rules = new Map<string, FlagRule>();
+    for (const row of rows) {
+      if (row.key === null) continue;
+      rules.set(row.key, {
+        key: row.key,
+        enabled: row.enabled,
+        rollout_percent: row.rollout_percent,
+        groups: row.groups,
+        environments: row.environments,
+        min_app_version: row.min_app_version,
+      });
+    }
+    // Stamped with the time the query started: the snapshot is at least that fresh.
+    return { loadedAt: startedAt, version: rows[0]?.version ?? '', rules };
   }
 
-  async function current(): Promise<Map<string, boolean>> {
-    if (snapshot && options.clock.now() - snapshot.loadedAt < maxAgeMs) return snapshot.flags;
+  /** The rows again if the version moved since `last`, else `last` confirmed as fresh. */
+  async function refresh(last: Snapshot | undefined): Promise<Snapshot> {
+    if (last !== undefined) {
+      const startedAt = options.clock.now();
+      const [row] = await db.query<{ version: string }>(
+        'select version::text as version from gatehouse.feature_flags_version',
+      );
+      if (row?.version === last.version) return { ...last, loadedAt: startedAt };
+    }
+    return await load();
+  }
+
+  async function current(): Promise<Map<string, FlagRule>> {
+    if (snapshot && options.clock.now() - snapshot.loadedAt < maxAgeMs) return snapshot.rules;
     if (!refreshing) {
-      const started = load().finally(() => (refreshing = undefined));
+      const started = refresh(snapshot).then((fresh) => (snapshot = fresh)).finally(() =>
+        refreshing = undefined
+      );
       // Reported once per failed refresh, whoever waited for it.
       started.catch((error) => {
         if (snapshot) options.onStale?.(error);
       });
       refreshing = started;
     }
-    if (!snapshot) return await refreshing;
+    const pending = refreshing;
+    if (!snapshot) return (await pending).rules;
     const last = snapshot;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const waited = new Promise<Map<string, boolean>>((resolve) => {
-      timer = setTimeout(() => resolve(last.flags), FLAG_REFRESH_WAIT_MS);
+    const waited = new Promise<Snapshot>((resolve) => {
+      timer = setTimeout(() => resolve(last), FLAG_REFRESH_WAIT_MS);
     });
     try {
-      return await Promise.race([refreshing, waited]);
+      return (await Promise.race([pending, waited])).rules;
     } catch {
-      return last.flags;
+      return last.rules;
     } finally {
       clearTimeout(timer);
     }
   }
 
   const defaults = options.defaults ?? {};
+  const ruleOf = (rules: Map<string, FlagRule>, key: string): FlagRule =>
+    rules.get(key) ?? {
+      ...FLAG_RULE_DEFAULTS,
+      key,
+      enabled: Object.hasOwn(defaults, key) ? defaults[key]! : true,
+    };
+  const withEnvironment = (context: FlagContext | undefined): FlagContext =>
+    context?.environment !== undefined || options.environment === undefined
+      ? context ?? {}
+      : { ...context, environment: options.environment };
+
   return {
     async isEnabled(key) {
-      return (await current()).get(key) ?? (Object.hasOwn(defaults, key) ? defaults[key]! : true);
+      return evaluateFlag(ruleOf(await current(), key), withEnvironment(undefined)).on;
     },
-    async all() {
-      return { ...defaults, ...Object.fromEntries(await current()) };
+    async evaluate(key, context) {
+      return evaluateFlag(ruleOf(await current(), key), withEnvironment(context));
+    },
+    async all(context) {
+      const rules = await current();
+      const evaluated = withEnvironment(context);
+      const answer: Record<string, boolean> = {};
+      for (const key of new Set([...Object.keys(defaults), ...rules.keys()])) {
+        answer[key] = evaluateFlag(ruleOf(rules, key), evaluated).on;
+      }
+      return answer;
     },
   };
 }

@@ -132,6 +132,7 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
       signal: options.signal,
       yieldTo: deps.admission ? () => deps.admission!.pressed() : undefined,
       flagDefaults: defaults,
+      environment: deps.config.env,
     });
   };
   const kick = createKicker(() => pass({ budgetMs: KICK_BUDGET_MS }), logger);

@@ -125,7 +125,11 @@ async function runHandler(
       logger,
       signal: controller.signal,
       // Read in the job's own transaction: a job never waits for a second connection.
-      flags: createFlagReader(lazy.tx, { clock: options.clock, defaults: options.flagDefaults }),
+      flags: createFlagReader(lazy.tx, {
+        clock: options.clock,
+        defaults: options.flagDefaults,
+        environment: options.environment,
+      }),
       describe: (fields) => void Object.assign(described, fields),
     };
     await abortable(handler(job.payload, ctx), controller.signal);

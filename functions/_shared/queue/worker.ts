@@ -45,6 +45,8 @@ export interface WorkerOptions {
   readonly random?: () => number;
   /** What `ctx.flags` answers for a flag with no row (the app's declared defaults). */
   readonly flagDefaults?: Readonly<Record<string, boolean>>;
+  /** The environment `ctx.flags` evaluates in (`GATEHOUSE_ENV`), for environment-limited flags. */
+  readonly environment?: string;
 }
 
 /**

@@ -6,7 +6,7 @@
 begin;
 create extension if not exists pgtap;
 
-select plan(32);
+select plan(36);
 
 -- The catalogue.
 select is(
@@ -143,6 +143,20 @@ select results_eq(
 set local role service_role;
 select results_eq('select count(*)::int from public.vehicles', $$values (2)$$,
   'the service role sees every vehicle');
+reset role;
+
+-- The flags' version counter: read by the service role, bumped only by the flags' trigger.
+set local role authenticated;
+select throws_ok('select version from gatehouse.feature_flags_version', '42501', null,
+  'a signed-in user cannot read the flags version');
+select throws_ok('update gatehouse.feature_flags_version set version = 0', '42501', null,
+  'a signed-in user cannot move the flags version');
+reset role;
+set local role service_role;
+select throws_ok('update gatehouse.feature_flags_version set version = 0', '42501', null,
+  'the service role cannot move the flags version by hand');
+select lives_ok($$update public.feature_flags set rollout_percent = 50 where key = 'intake.ussd'$$,
+  'the service role changes a flag, which bumps the version through the trigger');
 reset role;
 
 select * from finish();
