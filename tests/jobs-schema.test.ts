@@ -447,6 +447,30 @@ describe('retention', () => {
     ]);
   });
 
+  it('deletes rate-limit buckets idle for a day, and a take on one finds it full', async () => {
+    await database.db.query(
+      `insert into rate_limits (key, tokens, updated_at)
+       select 'retention:' || n, 0, now() - case when n <= 3 then interval '25 hours'
+                                                 else interval '23 hours' end
+         from generate_series(1, 5) n`,
+    );
+    const registry = new JobRegistry().register(RETENTION_KIND, {
+      handler: retentionHandler(7, 2),
+    });
+    const { runner: worker, logs } = runner(registry);
+    await worker.pass({ maintenance: true });
+    const purged = logs.entries().filter((entry) => entry.msg === 'retention purge');
+    expect(purged.map((entry) => entry.rate_limit_buckets_deleted)).toEqual([2, 1]);
+    expect(
+      await rows(`select key, tokens from rate_limits where key like 'retention:%' order by key`),
+    ).toEqual([{ key: 'retention:4', tokens: 0 }, { key: 'retention:5', tokens: 0 }]);
+    // A purged bucket is a full one: its next take is allowed and leaves capacity - 1.
+    expect(
+      await rows(`select allowed, remaining from rate_limit_take('retention:1', 10, 1)`),
+    ).toEqual([{ allowed: true, remaining: 9 }]);
+    await database.db.query(`delete from rate_limits where key like 'retention:%'`);
+  });
+
   it('purges through the platform registry, scheduling one job per hour', async () => {
     await oldCompletedJobs(3);
     // One instant, so both passes fall in the same hour.

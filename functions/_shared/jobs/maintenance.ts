@@ -1,6 +1,7 @@
 import type { Queryable } from '../db/types.ts';
 import { purgeExpiredIdempotencyKeys } from '../http/idempotency.ts';
 import { enqueueJobs, purgeRetention } from '../queue/store.ts';
+import { purgeIdleRateLimits } from '../ratelimit/retention.ts';
 import type { JobHandler } from '../queue/types.ts';
 
 export const MAINTENANCE_QUEUE = 'gatehouse';
@@ -24,7 +25,8 @@ export async function scheduleMaintenance(db: Queryable, now: Date): Promise<voi
 
 /**
  * Purges one batch of completed jobs, settled inbound events and slow-job records older
- * than the retention period, and of expired idempotency keys; when a batch came back full,
+ * than the retention period, of expired idempotency keys and of rate-limit buckets idle for
+ * a day (full again, so a missing row answers the same); when a batch came back full,
  * enqueues the next run in the same commit.
  */
 export function retentionHandler(
@@ -34,13 +36,15 @@ export function retentionHandler(
   return async (payload, ctx) => {
     const purged = await purgeRetention(ctx.tx, retentionDays, batch);
     const keys = await purgeExpiredIdempotencyKeys(ctx.tx, batch);
+    const buckets = await purgeIdleRateLimits(ctx.tx, batch);
     ctx.logger.info('retention purge', {
       jobs_deleted: purged.jobs,
       events_deleted: purged.events,
       slow_jobs_deleted: purged.slowJobs,
       idempotency_keys_deleted: keys,
+      rate_limit_buckets_deleted: buckets,
     });
-    if (Math.max(purged.jobs, purged.events, purged.slowJobs, keys) >= batch) {
+    if (Math.max(purged.jobs, purged.events, purged.slowJobs, keys, buckets) >= batch) {
       const round = (payload.round ?? 0) + 1;
       await enqueueJobs(ctx.tx, [{
         queue: MAINTENANCE_QUEUE,
