@@ -61,26 +61,34 @@ create trigger feature_flags_bump_version
   after insert or update or delete or truncate on public.feature_flags
   for each statement execute function gatehouse.feature_flags_bump_version();
 
+-- Who is acting: the signed-in caller's token subject when the statement carries their
+-- claims (the admin API acts as the service role with the admin's claims), else the role the
+-- session switched to (service_role behind the service key), else the role that logged in
+-- (postgres in SQL studio). Unlike current_user, none of these change inside a security
+-- definer function.
+create function gatehouse.audit_actor() returns text
+language sql stable set search_path = '' as $$
+  select coalesce(
+    nullif(nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb
+      operator(pg_catalog.->>) 'sub', ''),
+    nullif(pg_catalog.current_setting('role', true), 'none'),
+    session_user
+  )
+$$;
+revoke execute on function gatehouse.audit_actor() from public;
+
 -- Every changed row leaves an audit row: the caller's token subject when the change came with
 -- one (the admin API runs as the service role with the admin's claims), else the database
 -- role that made it (service_role for the service key, postgres for SQL studio).
 create function gatehouse.feature_flags_audit() returns trigger
 language plpgsql security definer set search_path = '' as $$
-declare
-  claims jsonb := nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb;
-  actor text := coalesce(
-    nullif(claims operator(pg_catalog.->>) 'sub', ''),
-    -- Evaluated in the caller's rights: a security definer function's current_user is its owner.
-    nullif(pg_catalog.current_setting('role', true), 'none'),
-    session_user
-  );
 begin
   if tg_op = 'UPDATE' and old is not distinct from new then
     return null;
   end if;
   insert into public.audit_logs (actor, action, entity_type, entity_id, before, after)
   values (
-    actor,
+    gatehouse.audit_actor(),
     'feature_flag.' || lower(tg_op),
     'feature_flag',
     coalesce(new.key, old.key),

@@ -61,6 +61,10 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
   },
   {
     name: '20261206120000_feature_flag_targeting.sql',
-    checksum: '3cb63e0567cd3975b18e4cb488b059ed826b9fa68fb52314d52cbb3ad68aa548',
+    checksum: 'f2886313d2eaa80820bbb4e298fce9c29b46984e5dfc019534a136885eaac62a',
+  },
+  {
+    name: '20261206130000_audit_log_purge.sql',
+    checksum: '8fb24ad372b49dc657eb9b278fbe3825d7816916a69ea7137d56900088f16b04',
   },
 ];
