@@ -235,8 +235,8 @@ export function createPostgresDb(options: PostgresDbOptions): Db {
      * (postgres.js `sql.batch`). Postgres runs them in order and commits them together at
      * the Sync, so settings made with `set_config(..., true)` hold for the statements after
      * them; after a failure it skips the rest and rolls back, and the call rejects with the
-     * first failure. No BEGIN or COMMIT and no reserved connection: with prepared statements
-     * it is one round trip. The deadline covers waiting for a connection and running; the
+     * first failure. No BEGIN or COMMIT and no reserved connection: one round trip when every
+     * parameter is typed (or the statements are prepared). The deadline covers waiting for a connection and running; the
      * batch counts as a transaction in `stats()` until the server has answered, past the
      * deadline too, so a pool full of abandoned batches shows as saturated.
      */

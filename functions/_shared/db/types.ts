@@ -81,8 +81,9 @@ export interface Statement {
 export interface Db extends Queryable {
   /**
    * Runs `statements` in order in one transaction whose messages go out together (the
-   * statements and one Sync, which makes them one implicit transaction: one round trip once
-   * the statements are prepared) and returns each statement's rows. The first failure rolls
+   * statements and one Sync, which makes them one implicit transaction: one round trip when
+   * every parameter is {@link typed} or the statements are prepared) and returns each
+   * statement's rows. The first failure rolls
    * all of them back and is thrown.
    */
   batch(statements: readonly Statement[], options?: QueryOptions): Promise<Row[][]>;

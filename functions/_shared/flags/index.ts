@@ -165,9 +165,15 @@ export function createFlagReader(db: Queryable, options: FlagReaderOptions): Fla
       key,
       enabled: Object.hasOwn(defaults, key) ? defaults[key]! : true,
     };
+  // No one in particular, here: built once, since intake asks it on every delivery.
+  const instance: FlagContext = options.environment === undefined
+    ? {}
+    : { environment: options.environment };
   const withEnvironment = (context: FlagContext | undefined): FlagContext =>
-    context?.environment !== undefined || options.environment === undefined
-      ? context ?? {}
+    context === undefined
+      ? instance
+      : context.environment !== undefined || options.environment === undefined
+      ? context
       : { ...context, environment: options.environment };
 
   return {
