@@ -1,6 +1,7 @@
 import type { Hono } from 'hono';
 import { createApiFunction } from '../functions/api/index.ts';
 import { createHealthFunction } from '../functions/health/index.ts';
+import { createMetricsFunction } from '../functions/metrics/index.ts';
 import { createWebhooksFunction } from '../functions/webhooks/index.ts';
 import { createWorkerFunction } from '../functions/worker/index.ts';
 import type { AppEnv } from '../functions/_shared/http/index.ts';
@@ -13,6 +14,7 @@ import type { Runtime } from '../functions/_shared/runtime/index.ts';
 export const FUNCTIONS: Readonly<Record<string, (runtime: Runtime) => Hono<AppEnv>>> = {
   api: (runtime) => createApiFunction(runtime),
   health: (runtime) => createHealthFunction(runtime),
+  metrics: (runtime) => createMetricsFunction(runtime),
   webhooks: (runtime) => createWebhooksFunction(runtime),
   worker: (runtime) => createWorkerFunction(runtime),
 };

@@ -6,6 +6,7 @@ import type { Runtime } from '../functions/_shared/runtime/index.ts';
 import { type GatehouseApp, NO_APP } from '../functions/_shared/app.ts';
 import { openDatabase, type OpenedDatabase } from './database.ts';
 import { createAdmission } from '../functions/_shared/http/admission.ts';
+import { createProcessMetrics, type ProcessMetrics } from '../functions/_shared/metrics/process.ts';
 import { installCrashGuard } from '../functions/_shared/runtime/crash-guard.ts';
 import {
   databaseStartupError,
@@ -105,6 +106,8 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
   const background = new Set<Promise<unknown>>();
   let database: OpenedDatabase | undefined;
   let scheduler: Scheduler;
+  let metrics: ProcessMetrics;
+  let flushTimer: ReturnType<typeof setInterval> | undefined;
   let localAuth: LocalAuth | null = null;
   try {
     database = await openDatabase(config, {
@@ -127,6 +130,18 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
     localAuth = wantsLocalAuth(config)
       ? await startLocalAuth(config, database.adminDb, base)
       : null;
+    const backgroundTask = (task: Promise<unknown>) => {
+      const guarded = task.catch((error) => logger.error('background task failed', { error }))
+        .finally(() => background.delete(guarded));
+      background.add(guarded);
+    };
+    metrics = createProcessMetrics(database.jobsDb, {
+      ...config.metrics,
+      clock: systemClock,
+      logger,
+      background: backgroundTask,
+      timeoutMs: config.database.timeoutMs,
+    });
     const runtime: Runtime = {
       config: localAuth?.config ?? config,
       db: database.db,
@@ -134,14 +149,11 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
       logger,
       clock: systemClock,
       fetch: globalThis.fetch.bind(globalThis),
-      background: (task) => {
-        const guarded = task.catch((error) => logger.error('background task failed', { error }))
-          .finally(() => background.delete(guarded));
-        background.add(guarded);
-      },
+      background: backgroundTask,
       admission: createAdmission(config.http),
       faults: guard.counts,
       app: options.app ?? NO_APP,
+      metrics,
     };
     const functions = Object.fromEntries(
       Object.entries(FUNCTIONS).map(([name, build]) => [name, build(runtime)]),
@@ -152,12 +164,19 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
       notFound: options.notFound(logger),
       ...(localAuth ? { auth: localAuth.app } : {}),
     });
+    if (config.metrics.enabled) {
+      // Requests start a flush when one is due; the timer covers a process gone quiet.
+      flushTimer = setInterval(() => {
+        if (metrics.flusher.due()) backgroundTask(metrics.flusher.flush());
+      }, config.metrics.flushIntervalMs);
+    }
     scheduler = startScheduler({
       runner: createJobRunner(runtime),
       intervalMs: config.queue.schedulerIntervalMs,
       logger: logger.child({ component: 'scheduler' }),
     });
   } catch (error) {
+    clearInterval(flushTimer);
     await server.shutdown().catch(() => {});
     await database?.close();
     guard.uninstall();
@@ -186,6 +205,9 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
             .then(() => true),
           new Promise<false>((resolve) => setTimeout(() => resolve(false), deadlineMs - 2_000)),
         ]);
+        clearInterval(flushTimer);
+        // What was recorded since the last flush, the shutdown's own requests included.
+        if (config.metrics.enabled) await metrics.flusher.flush();
         await opened.close();
         return drained;
       })();

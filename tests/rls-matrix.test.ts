@@ -81,6 +81,7 @@ const PLATFORM_TABLES: Record<string, { usersRead: boolean }> = {
   queue_settings: { usersRead: false },
   rate_limits: { usersRead: false },
   slow_jobs: { usersRead: false },
+  system_metrics: { usersRead: false },
   whatsapp_logs: { usersRead: false },
 };
 

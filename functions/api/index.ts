@@ -1,3 +1,4 @@
+import type { ProcessMetrics } from '../_shared/metrics/process.ts';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Hono } from 'hono';
 import {
@@ -31,6 +32,8 @@ import { rideRoutes } from './rides.ts';
 import { vehicleRoutes } from './vehicles.ts';
 
 export interface ApiAppDeps {
+  /** The process's metrics (requests counted and timed); none: nothing recorded. */
+  readonly metrics?: ProcessMetrics;
   readonly config: Config;
   readonly db: Db;
   readonly logger: Logger;
@@ -89,6 +92,7 @@ export function createApiApp(deps: ApiAppDeps): Hono<AppEnv> {
     });
 
   const app = createFunctionApp('api', {
+    metrics: deps.metrics,
     logger: deps.logger,
     corsOrigins: deps.config.http.corsOrigins,
     bodyLimitBytes: 64 * 1024,

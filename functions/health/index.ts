@@ -1,3 +1,4 @@
+import type { ProcessMetrics } from '../_shared/metrics/process.ts';
 import type { Hono } from 'hono';
 import type { Clock } from '../_shared/clock.ts';
 import { systemClock } from '../_shared/clock.ts';
@@ -14,6 +15,8 @@ import type { FaultCounts, Runtime } from '../_shared/runtime/index.ts';
 import type { Admission } from '../_shared/http/index.ts';
 
 export interface HealthDeps {
+  /** The process's metrics (requests counted and timed); none: nothing recorded. */
+  readonly metrics?: ProcessMetrics;
   readonly config: Pick<Config, 'http'>;
   readonly db: Db;
   readonly logger: Logger;
@@ -44,6 +47,7 @@ export function createHealthApp(deps: HealthDeps): Hono<AppEnv> {
   const all = [...readiness, ...(deps.checks ?? [])];
 
   const app = createFunctionApp('health', {
+    metrics: deps.metrics,
     logger: deps.logger,
     corsOrigins: deps.config.http.corsOrigins,
     bodyLimitBytes: deps.config.http.bodyLimitBytes,

@@ -1,3 +1,4 @@
+import type { ProcessMetrics } from '../_shared/metrics/process.ts';
 import type { Context, Hono } from 'hono';
 import type { Clock } from '../_shared/clock.ts';
 import type { Config } from '../_shared/config/index.ts';
@@ -38,6 +39,8 @@ import { storedAny, storeEvents } from './store.ts';
 export { EDGE_LIMIT_PER_MINUTE, type EdgeLimiter } from './client.ts';
 
 export interface WebhooksDeps {
+  /** The process's metrics (requests counted and timed); none: nothing recorded. */
+  readonly metrics?: ProcessMetrics;
   readonly config: Config;
   readonly db: Db;
   readonly logger: Logger;
@@ -81,7 +84,7 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
     });
   const ingestor = deps.ingestor ??
     createIngestor(deps.db, { timeoutMs: deps.config.database.timeoutMs });
-  const counters = deps.counters ?? createIntakeCounters();
+  const counters = deps.counters ?? createIntakeCounters(deps.metrics?.record);
   const background = deps.background ??
     ((task: Promise<unknown>) =>
       void task.catch((error) => deps.logger.error('after-ack task failed', { error })));
@@ -97,6 +100,7 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
   const providers = (deps.providers ?? PROVIDERS).map((module) => module.create(context));
 
   const app = createFunctionApp('webhooks', {
+    metrics: deps.metrics,
     logger: deps.logger,
     corsOrigins: [],
     bodyLimitBytes: Math.max(
@@ -126,6 +130,7 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
     const params = c.req.param() as RouteParams;
     const name = provider.name(params);
     c.get('logFields').provider = name;
+    counters.received(name);
     try {
       provider.gate?.({ params, clientIp: clientIp(c) });
     } catch (error) {

@@ -1,3 +1,4 @@
+import type { ProcessMetrics } from '../_shared/metrics/process.ts';
 import type { Hono } from 'hono';
 import { z } from 'zod';
 import { requireServiceKey } from '../_shared/auth/service-key.ts';
@@ -16,6 +17,8 @@ import type { Logger } from '../_shared/log/index.ts';
 import type { Runtime } from '../_shared/runtime/index.ts';
 
 export interface WorkerDeps {
+  /** The process's metrics (requests counted and timed); none: nothing recorded. */
+  readonly metrics?: ProcessMetrics;
   readonly config: Config;
   readonly db: Db;
   readonly logger: Logger;
@@ -45,6 +48,7 @@ const runRequest = z.object({
 export function createWorkerApp(deps: WorkerDeps): Hono<AppEnv> {
   const runner = deps.runner ?? createJobRunner(deps);
   const app = createFunctionApp('worker', {
+    metrics: deps.metrics,
     logger: deps.logger,
     corsOrigins: [],
     bodyLimitBytes: 16 * 1024,

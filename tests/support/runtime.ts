@@ -6,6 +6,7 @@ import type { Logger } from '../../functions/_shared/log/index.ts';
 import type { Runtime } from '../../functions/_shared/runtime/index.ts';
 import type { GatehouseApp } from '../../functions/_shared/app.ts';
 import { app as referenceApp } from '../../functions/_app/index.ts';
+import { createProcessMetrics } from '../../functions/_shared/metrics/process.ts';
 
 /**
  * A {@link Runtime} for tests that build a deployed function from the parts they care
@@ -23,6 +24,7 @@ export function testRuntime(parts: {
   /** The app on the platform; the reference app (`functions/_app`) unless given. */
   app?: GatehouseApp;
 }): Runtime {
+  const background = parts.background ?? (() => {});
   return {
     config: parts.config,
     db: parts.db,
@@ -30,9 +32,15 @@ export function testRuntime(parts: {
     logger: parts.logger,
     clock: parts.clock,
     fetch: parts.fetch ?? globalThis.fetch.bind(globalThis),
-    background: parts.background ?? (() => {}),
+    background,
     admission: createAdmission(parts.config.http),
     faults: () => ({ unhandledRejections: 0, uncaughtErrors: 0, driverFaults: 0 }),
     app: parts.app ?? referenceApp,
+    metrics: createProcessMetrics(parts.jobsDb ?? parts.db, {
+      ...parts.config.metrics,
+      clock: parts.clock,
+      logger: parts.logger,
+      background,
+    }),
   };
 }

@@ -73,6 +73,11 @@ export interface Config {
   };
   /** The user API: how long an `Idempotency-Key`'s first answer is kept for retries. */
   readonly api: { readonly idempotencyTtlSeconds: number };
+  /**
+   * In-process metrics: recorded unless switched off, and added to `system_metrics` at most
+   * every `flushIntervalMs` (and at shutdown).
+   */
+  readonly metrics: { readonly enabled: boolean; readonly flushIntervalMs: number };
   readonly upstash: { readonly url: string; readonly token: string } | null;
   /** The job engine: worker budget, batches, leases, health thresholds, retention. */
   readonly queue: QueueConfig;
@@ -156,6 +161,9 @@ function productionProblems(parsed: ParsedEnv): string[] {
  * const config = parseConfig(Deno.env.toObject());
  * const db = createPostgresDb({ url: config.database.url!, max: config.database.poolSize });
  */
+/** How often a process adds its metrics to `system_metrics` by default. */
+export const DEFAULT_METRICS_FLUSH_MS = 10_000;
+
 export function parseConfig(env: Env): Config {
   const result = envSchema.safeParse(env);
   const problems = result.success ? [] : describeIssues(result.error.issues, env);
@@ -235,6 +243,10 @@ export function parseConfig(env: Env): Config {
     api: {
       idempotencyTtlSeconds: parsed.GATEHOUSE_IDEMPOTENCY_TTL_SECONDS ??
         DEFAULT_IDEMPOTENCY_TTL_SECONDS,
+    },
+    metrics: {
+      enabled: parsed.GATEHOUSE_METRICS ?? true,
+      flushIntervalMs: parsed.GATEHOUSE_METRICS_FLUSH_MS ?? DEFAULT_METRICS_FLUSH_MS,
     },
     upstash: parsed.UPSTASH_REDIS_REST_URL && parsed.UPSTASH_REDIS_REST_TOKEN
       ? { url: parsed.UPSTASH_REDIS_REST_URL, token: parsed.UPSTASH_REDIS_REST_TOKEN }

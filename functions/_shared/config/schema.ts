@@ -102,6 +102,8 @@ export const envSchema = z.object({
   SUPABASE_JWT_SECRET: secretList,
   SUPABASE_JWKS_URL: httpUrl,
   GATEHOUSE_IDEMPOTENCY_TTL_SECONDS: wholeNumber(60, 30 * 86_400),
+  GATEHOUSE_METRICS: boolean,
+  GATEHOUSE_METRICS_FLUSH_MS: wholeNumber(100, 3_600_000),
   UPSTASH_REDIS_REST_URL: httpUrl,
   UPSTASH_REDIS_REST_TOKEN: optionalText,
   ...queueEnvShape,

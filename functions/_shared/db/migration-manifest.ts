@@ -67,4 +67,8 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
     name: '20261206130000_audit_log_purge.sql',
     checksum: '8fb24ad372b49dc657eb9b278fbe3825d7816916a69ea7137d56900088f16b04',
   },
+  {
+    name: '20261206140000_system_metrics.sql',
+    checksum: '473bd3a765a7dc51060a093de4e232ef5a9dfb461bf2cddc0363789cc919f938',
+  },
 ];

@@ -242,6 +242,8 @@ export interface AdmissionGateOptions {
   readonly summaryEveryMs?: number;
   /** Milliseconds on a monotonic clock, to time admitted requests (`performance.now`). */
   readonly now?: () => number;
+  /** Told of each refusal, with its cause (metrics count them). */
+  readonly onShed?: (verdict: 'in_flight' | 'bytes', method: string) => void;
 }
 
 /** Serves an admitted request; `admissionGate` calls it only when there is room. */
@@ -316,6 +318,7 @@ export function admissionGate(admission: Admission, options: AdmissionGateOption
       }
     }
     count(verdict);
+    options.onShed?.(verdict, request.method);
     const incoming = request.headers.get('x-request-id');
     const requestId = incoming !== null && REQUEST_ID.test(incoming)
       ? incoming

@@ -15,9 +15,10 @@ import {
 } from './errors.ts';
 import { ProblemError } from './problem.ts';
 import { requestBodyLimit } from './body-limit.ts';
+import type { ProcessMetrics } from '../metrics/process.ts';
 import { type Admission, admissionGate } from './admission.ts';
 import { headerLimits } from './header-limits.ts';
-import { requestLog } from './request-log.ts';
+import { requestLog, type RequestObserver } from './request-log.ts';
 import { settleUnreadBody } from './unread-body.ts';
 import { apiSecurityHeaders } from './security-headers.ts';
 
@@ -35,6 +36,11 @@ export interface FunctionAppOptions {
    * apps that must always answer (health probes).
    */
   admission?: Admission;
+  /**
+   * The process's metrics: every answered request (shed ones included) counted by route
+   * pattern, method and status, and timed; after each, a flush starts if one is due.
+   */
+  metrics?: ProcessMetrics;
 }
 
 const FUNCTION_NAME = /^[a-z0-9][a-z0-9_-]*$/;
@@ -125,6 +131,7 @@ export function createFunctionApp<Name extends string>(
         const last = matchedRoutes(c).at(-1);
         return unmatched.has(c) || !last || stack.includes(last.handler) ? 'unmatched' : last.path;
       },
+      observe: options.metrics ? requestObserver(name, options.metrics) : undefined,
     }),
     apiSecurityHeaders(),
     headerLimits(),
@@ -153,6 +160,7 @@ export function createFunctionApp<Name extends string>(
       bodyLimitBytes: options.bodyLimitBytes,
       logger: options.logger,
       functionName: name,
+      onShed: options.metrics ? shedObserver(name, options.metrics) : undefined,
     });
     const serve = app.fetch;
     app.fetch = (request, env, executionCtx) =>
@@ -174,4 +182,22 @@ function corsMiddleware(origins: readonly string[]): MiddlewareHandler[] {
       exposeHeaders: ['X-Request-Id'],
     }),
   ];
+}
+
+/** Counts and times each answered request of function `name`, then lets a flush start. */
+function requestObserver(name: string, metrics: ProcessMetrics): RequestObserver {
+  const { httpRequests, httpDuration } = metrics.record;
+  return (route, method, status, durationMs) => {
+    httpRequests.inc({ function: name, route, method, status });
+    httpDuration.observe({ function: name, route }, durationMs / 1000);
+    metrics.afterRequest();
+  };
+}
+
+/** Counts a request the door refused (503 before routing: its route is not known). */
+function shedObserver(name: string, metrics: ProcessMetrics) {
+  const { httpRequests } = metrics.record;
+  return (_verdict: string, method: string) => {
+    httpRequests.inc({ function: name, route: 'shed', method, status: 503 });
+  };
 }

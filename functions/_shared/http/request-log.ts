@@ -15,7 +15,17 @@ export interface RequestLogOptions {
    * pattern; the app factory passes one that also knows which requests went unmatched.
    */
   route?: (c: Context) => string;
+  /** Told of each finished request (metrics), after its line is written. */
+  observe?: RequestObserver;
 }
+
+/** Sees each finished request: its route pattern, method, status and duration in ms. */
+export type RequestObserver = (
+  route: string,
+  method: string,
+  status: number,
+  durationMs: number,
+) => void;
 
 /**
  * Writes one JSON line per request when it finishes — `request_id, function, method, route,
@@ -48,12 +58,13 @@ export function requestLog(options: RequestLogOptions): MiddlewareHandler<AppEnv
     const extra: LogFields = {};
     c.set('logFields', extra);
     const finish = (status: number, error: unknown) => {
+      const elapsed = now() - started;
       const fields: LogFields = {
         ...extra,
         method: c.req.method,
         route: route(c),
         status,
-        duration_ms: Math.round((now() - started) * 100) / 100,
+        duration_ms: Math.round(elapsed * 100) / 100,
       };
       if (status === 503) {
         if (error !== undefined) fields.error = refusal(error);
@@ -64,6 +75,7 @@ export function requestLog(options: RequestLogOptions): MiddlewareHandler<AppEnv
       } else {
         log.info('request', fields);
       }
+      options.observe?.(fields.route as string, fields.method as string, status, elapsed);
     };
     try {
       // Thrown errors normally stop inside: Hono's compose hands them to onError and leaves

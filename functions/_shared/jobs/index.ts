@@ -1,3 +1,4 @@
+import type { ProcessMetrics } from '../metrics/process.ts';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/index.ts';
 import type { Db } from '../db/types.ts';
@@ -78,6 +79,8 @@ export interface JobRunnerDeps {
   readonly registry?: JobRegistry;
   /** The process's request admission: while it is pressed, jobs run one at a time. */
   readonly admission?: { pressed(): boolean };
+  /** The process's metrics: each job run counted by kind and outcome, and timed. */
+  readonly metrics?: ProcessMetrics;
 }
 
 export interface PassOptions {
@@ -131,6 +134,7 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
       queues: options.queues ?? null,
       signal: options.signal,
       yieldTo: deps.admission ? () => deps.admission!.pressed() : undefined,
+      metrics: deps.metrics?.record,
       flagDefaults: defaults,
       environment: deps.config.env,
     });

@@ -2,6 +2,7 @@ import type { Queryable } from '../db/types.ts';
 import { purgeExpiredIdempotencyKeys } from '../http/idempotency.ts';
 import { enqueueJobs, purgeRetention } from '../queue/store.ts';
 import { purgeIdleRateLimits } from '../ratelimit/retention.ts';
+import { rollUpMetrics } from '../metrics/store.ts';
 import type { JobHandler } from '../queue/types.ts';
 
 export const MAINTENANCE_QUEUE = 'gatehouse';
@@ -37,14 +38,16 @@ export function retentionHandler(
     const purged = await purgeRetention(ctx.tx, retentionDays, batch);
     const keys = await purgeExpiredIdempotencyKeys(ctx.tx, batch);
     const buckets = await purgeIdleRateLimits(ctx.tx, batch);
+    const metricRows = await rollUpMetrics(ctx.tx, batch);
     ctx.logger.info('retention purge', {
       jobs_deleted: purged.jobs,
       events_deleted: purged.events,
       slow_jobs_deleted: purged.slowJobs,
       idempotency_keys_deleted: keys,
       rate_limit_buckets_deleted: buckets,
+      metric_minutes_rolled_up: metricRows,
     });
-    if (Math.max(purged.jobs, purged.events, purged.slowJobs, keys, buckets) >= batch) {
+    if (Math.max(purged.jobs, purged.events, purged.slowJobs, keys, buckets, metricRows) >= batch) {
       const round = (payload.round ?? 0) + 1;
       await enqueueJobs(ctx.tx, [{
         queue: MAINTENANCE_QUEUE,

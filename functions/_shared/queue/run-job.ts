@@ -79,6 +79,11 @@ export async function runJob(run: JobRun, options: WorkerOptions, report: Worker
 
   report[outcome] += 1;
   const durationMs = clock.now() - started;
+  if (options.metrics) {
+    const counted = outcome === 'completed' ? 'succeeded' : outcome;
+    options.metrics.jobs.inc({ kind: job.kind, outcome: counted });
+    options.metrics.jobDuration.observe({ kind: job.kind }, durationMs / 1000);
+  }
   if (outcome === 'completed') {
     logger.info('job completed', { ...described, duration_ms: Math.round(durationMs) });
   }

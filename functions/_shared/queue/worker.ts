@@ -1,3 +1,4 @@
+import type { GatehouseMetrics } from '../metrics/catalog.ts';
 import type { Clock } from '../clock.ts';
 import type { Db } from '../db/types.ts';
 import type { Logger } from '../log/index.ts';
@@ -10,6 +11,8 @@ import { type ClaimedJob, emptyReport, type WorkerReport } from './types.ts';
 
 export interface WorkerOptions {
   readonly db: Db;
+  /** Where each finished run is counted and timed (`gatehouse_jobs_total`, ...). */
+  readonly metrics?: GatehouseMetrics;
   /** The queue's storage (`postgresJobStore`): claims, completions, failures, leases. */
   readonly store: JobStore;
   readonly registry: JobRegistry;

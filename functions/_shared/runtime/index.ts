@@ -4,6 +4,7 @@ import { type Config, ConfigError, type Env, parseConfig } from '../config/index
 import type { Db } from '../db/types.ts';
 import { type Admission, createAdmission } from '../http/admission.ts';
 import { createLogger, type Logger } from '../log/index.ts';
+import { createProcessMetrics, type ProcessMetrics } from '../metrics/process.ts';
 import { type FaultCounts, installCrashGuard } from './crash-guard.ts';
 import { openPools } from './pools.ts';
 
@@ -31,6 +32,8 @@ export interface Runtime {
   readonly faults: () => FaultCounts;
   /** The app built on the platform (`functions/_app`): its processors, its USSD menu. */
   readonly app: GatehouseApp;
+  /** The process's metrics, flushed to `system_metrics` (metrics/process.ts). */
+  readonly metrics: ProcessMetrics;
 }
 
 /** Supabase's edge runtime global, present only there. */
@@ -64,6 +67,19 @@ export function createEdgeRuntime(env: Env, app: GatehouseApp = NO_APP): Runtime
   const logger = createLogger({ level: config.log.level });
   const guard = installCrashGuard({ logger });
   const pools = openPools(config.database.url, config.database);
+  const background = edgeBackground(logger);
+  const metrics = createProcessMetrics(pools.jobsDb, {
+    ...config.metrics,
+    clock: systemClock,
+    logger,
+    background,
+    timeoutMs: config.database.timeoutMs,
+  });
+  // The edge runtime announces a worker's end; what it recorded since its last flush goes
+  // out then (a flush also starts after any request once the interval has passed).
+  if (config.metrics.enabled) {
+    globalThis.addEventListener?.('beforeunload', () => background(metrics.flusher.flush()));
+  }
   return {
     config,
     db: pools.db,
@@ -71,9 +87,10 @@ export function createEdgeRuntime(env: Env, app: GatehouseApp = NO_APP): Runtime
     logger,
     clock: systemClock,
     fetch: globalThis.fetch.bind(globalThis),
-    background: edgeBackground(logger),
+    background,
     admission: createAdmission(config.http),
     faults: guard.counts,
     app,
+    metrics,
   };
 }

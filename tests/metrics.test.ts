@@ -1,0 +1,233 @@
+/**
+ * Metrics end to end on a real database: traffic through the deployed functions is counted
+ * in-process, flushed to system_metrics and served by GET /metrics in the Prometheus text
+ * format (parsed here by a real parser); counters add up across instances and never
+ * decrease across a restart; the roll-up keeps every total.
+ */
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { describe, expect, it } from 'vitest';
+import { systemClock } from '../functions/_shared/clock.ts';
+import { parseConfig } from '../functions/_shared/config/index.ts';
+import { createHealthFunction } from '../functions/health/index.ts';
+import { createMetricsFunction } from '../functions/metrics/index.ts';
+import { createWebhooksFunction } from '../functions/webhooks/index.ts';
+import { enqueueJobs } from '../functions/_shared/queue/index.ts';
+import type { Runtime } from '../functions/_shared/runtime/index.ts';
+import { signStripe } from './support/webhooks/index.ts';
+import { capturedLogger } from './support/logs.ts';
+import { useMigratedDatabase } from './support/migrated.ts';
+import { testRuntime } from './support/runtime.ts';
+
+const TOKEN = 'metrics-token-0123456789abcdef0123';
+const SERVICE_KEY = 'service-key-0123456789abcdef012345';
+const STRIPE_SECRET = 'whsec_stripe_metrics_secret';
+
+const database = useMigratedDatabase({
+  reset: 'delete from system_metrics; delete from jobs; delete from dead_jobs;',
+});
+
+/** One instance of Gatehouse: its own process metrics, the shared database. */
+function instance(env: Record<string, string> = {}): Runtime {
+  const config = parseConfig({
+    METRICS_TOKEN: TOKEN,
+    GATEHOUSE_SERVICE_KEY: SERVICE_KEY,
+    STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
+    ...env,
+  });
+  return testRuntime({
+    config,
+    db: database.db,
+    logger: capturedLogger().logger,
+    clock: systemClock,
+  });
+}
+
+interface Sample {
+  labels?: Record<string, string>;
+  value?: string;
+  buckets?: Record<string, string>;
+  count?: string;
+  sum?: string;
+}
+interface Family {
+  name: string;
+  help: string;
+  type: string;
+  metrics: Sample[];
+}
+
+/** GET /metrics, parsed; the parser merges a histogram's labelled series, so the text too. */
+async function scrapeText(runtime: Runtime): Promise<{ families: Family[]; text: string }> {
+  const res = await createMetricsFunction(runtime).request('/metrics', {
+    headers: { authorization: `Bearer ${TOKEN}` },
+  });
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+  const text = await res.text();
+  return { families: parsePrometheusTextFormat(text) as Family[], text };
+}
+
+async function scrape(runtime: Runtime): Promise<Family[]> {
+  return (await scrapeText(runtime)).families;
+}
+
+/** The numbers of a histogram series' lines, by suffix (`_count`, `_bucket` by `le`, `_sum`). */
+function histogram(text: string, name: string, route: string) {
+  const lines = text.split('\n').filter((line) =>
+    line.startsWith(name) && line.includes(`route="${route}"`)
+  );
+  const number = (line: string) => Number(line.slice(line.lastIndexOf(' ') + 1));
+  const buckets = lines.filter((line) => line.startsWith(`${name}_bucket{`)).map((line) => ({
+    le: /le="([^"]+)"/.exec(line)![1],
+    value: number(line),
+  }));
+  return {
+    buckets,
+    count: number(lines.find((line) => line.startsWith(`${name}_count{`))!),
+    sum: number(lines.find((line) => line.startsWith(`${name}_sum{`))!),
+  };
+}
+
+/** The value of the series of `name` whose labels include `labels` (0 when absent). */
+function valueOf(families: Family[], name: string, labels: Record<string, string>): number {
+  const family = families.find((f) => f.name === name);
+  const sample = family?.metrics.find((m) =>
+    Object.entries(labels).every(([k, v]) => m.labels?.[k] === v)
+  );
+  return sample ? Number(sample.value ?? sample.count) : 0;
+}
+
+async function stripeDelivery(runtime: Runtime, id: string, signed = true) {
+  const body = JSON.stringify({ id, object: 'event', type: 'charge.succeeded', data: {} });
+  return await createWebhooksFunction(runtime).request('/webhooks/stripe', {
+    method: 'POST',
+    body,
+    headers: {
+      'content-type': 'application/json',
+      ...(signed
+        ? signStripe(body, STRIPE_SECRET, Math.floor(Date.now() / 1000))
+        : { 'stripe-signature': 't=1,v1=00' }),
+    },
+  });
+}
+
+describe('GET /metrics', () => {
+  it('refuses anon and wrong tokens with 401, takes the metrics token or the service key', async () => {
+    const app = createMetricsFunction(instance());
+    expect((await app.request('/metrics')).status).toBe(401);
+    const wrong = await app.request('/metrics', { headers: { authorization: 'Bearer nope' } });
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get('content-type')).toContain('application/problem+json');
+    const byKey = await app.request('/metrics', { headers: { apikey: SERVICE_KEY } });
+    expect(byKey.status).toBe(200);
+  });
+
+  it('counts known traffic: requests by route and status, webhook outcomes and rejections', async () => {
+    const runtime = instance();
+    const health = createHealthFunction(runtime);
+    for (let i = 0; i < 3; i++) expect((await health.request('/health/live')).status).toBe(200);
+    const id = `evt_metrics_${crypto.randomUUID()}`;
+    expect((await stripeDelivery(runtime, id)).status).toBe(200);
+    expect((await stripeDelivery(runtime, id)).status).toBe(200); // duplicate
+    expect((await stripeDelivery(runtime, id, false)).status).toBe(401);
+    await enqueueJobs(database.db, [{ kind: 'metrics.test' }, { kind: 'metrics.test' }]);
+
+    const { families, text } = await scrapeText(runtime);
+    const live = { function: 'health', route: '/health/live', method: 'GET', status: '200' };
+    expect(valueOf(families, 'gatehouse_http_requests_total', live)).toBe(3);
+    expect(
+      valueOf(families, 'gatehouse_http_requests_total', {
+        function: 'webhooks',
+        route: '/webhooks/stripe',
+        status: '401',
+      }),
+    ).toBe(1);
+    expect(valueOf(families, 'gatehouse_webhook_requests_total', { provider: 'stripe' })).toBe(3);
+    for (const outcome of ['accepted', 'duplicate']) {
+      expect(
+        valueOf(families, 'gatehouse_webhook_events_total', { provider: 'stripe', outcome }),
+      ).toBe(1);
+    }
+    const rejected = families.find((f) => f.name === 'gatehouse_webhook_rejected_total');
+    expect(rejected?.metrics.map((m) => m.labels?.provider)).toEqual(['stripe']);
+
+    // The histogram: HELP and TYPE, cumulative buckets ending at +Inf, and a count that
+    // matches the requests.
+    const duration = families.find((f) => f.name === 'gatehouse_http_request_duration_seconds')!;
+    expect(duration.type).toBe('HISTOGRAM');
+    expect(duration.help).toMatch(/request/);
+    const liveDuration = histogram(text, duration.name, '/health/live');
+    expect(liveDuration.count).toBe(3);
+    expect(liveDuration.buckets.at(-1)).toEqual({ le: '+Inf', value: 3 });
+    expect(liveDuration.buckets.map((b) => b.le).slice(0, 3)).toEqual(['0.005', '0.01', '0.025']);
+    const cumulative = liveDuration.buckets.map((b) => b.value);
+    expect(cumulative).toEqual([...cumulative].sort((a, b) => a - b));
+    expect(liveDuration.sum).toBeGreaterThanOrEqual(0);
+
+    // The queue, read live: two due jobs on the default queue (enqueued above).
+    expect(valueOf(families, 'gatehouse_queue_jobs', { queue: 'default', state: 'due' })).toBe(2);
+    expect(valueOf(families, 'gatehouse_queue_jobs', { queue: 'default', state: 'dead' })).toBe(0);
+    expect(families.find((f) => f.name === 'gatehouse_queue_oldest_age_seconds')?.type).toBe(
+      'GAUGE',
+    );
+  });
+
+  it('adds up counters across instances, and they never decrease across a restart', async () => {
+    const first = instance();
+    const second = instance();
+    const route = { function: 'health', route: '/health/live', status: '200' };
+    await createHealthFunction(first).request('/health/live');
+    await createHealthFunction(second).request('/health/live');
+    await createHealthFunction(second).request('/health/live');
+    await first.metrics.flusher.flush();
+    const before = valueOf(await scrape(second), 'gatehouse_http_requests_total', route);
+    expect(before).toBe(3);
+
+    // A restart: a new process starts from zero in memory; the total carries on.
+    const restarted = instance();
+    expect(valueOf(await scrape(restarted), 'gatehouse_http_requests_total', route)).toBe(3);
+    await createHealthFunction(restarted).request('/health/live');
+    expect(valueOf(await scrape(restarted), 'gatehouse_http_requests_total', route)).toBe(4);
+  });
+
+  it('keeps every total through the roll-up of old minutes into hours', async () => {
+    const runtime = instance();
+    for (let i = 0; i < 2; i++) await createHealthFunction(runtime).request('/health/live');
+    await runtime.metrics.flusher.flush();
+    // Age the rows as if they were written three hours ago, then roll them up.
+    await database.db.query(
+      "update system_metrics set bucket = bucket - interval '3 hours'",
+    );
+    const route = { function: 'health', route: '/health/live', status: '200' };
+    const before = await scrapeText(runtime);
+    const [rolled] = await database.db.query<{ moved: string }>(
+      "select system_metrics_rollup('1 hour') as moved",
+    );
+    expect(Number(rolled!.moved)).toBeGreaterThan(0);
+    const widths = await database.db.query<{ width: string }>(
+      `select distinct width::text as width from system_metrics
+        where bucket < now() - interval '2 hours'`,
+    );
+    expect(widths.map((w) => w.width)).toEqual(['01:00:00']);
+    const after = await scrapeText(runtime);
+    expect(valueOf(after.families, 'gatehouse_http_requests_total', route)).toBe(2);
+    expect(valueOf(before.families, 'gatehouse_http_requests_total', route)).toBe(2);
+    const duration = (text: string) =>
+      histogram(text, 'gatehouse_http_request_duration_seconds', '/health/live');
+    expect(duration(after.text)).toEqual(duration(before.text));
+    expect(duration(after.text).count).toBe(2);
+  });
+
+  it('refuses a roll-up that would leave less than an hour of minutes', async () => {
+    await expect(database.db.query("select system_metrics_rollup('5 minutes')")).rejects
+      .toMatchObject({ code: '22023' });
+  });
+
+  it('records nothing when switched off', async () => {
+    const runtime = instance({ GATEHOUSE_METRICS: 'false' });
+    await createHealthFunction(runtime).request('/health/live');
+    await runtime.metrics.flusher.flush();
+    const rows = await database.db.query('select 1 from system_metrics');
+    expect(rows).toHaveLength(0);
+  });
+});

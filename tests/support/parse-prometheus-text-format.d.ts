@@ -1,0 +1,17 @@
+// The parser ships no types: what tests/metrics.test.ts reads of its output.
+declare module 'parse-prometheus-text-format' {
+  interface PrometheusSample {
+    labels?: Record<string, string>;
+    value?: string;
+    buckets?: Record<string, string>;
+    count?: string;
+    sum?: string;
+  }
+  interface PrometheusFamily {
+    name: string;
+    help: string;
+    type: string;
+    metrics: PrometheusSample[];
+  }
+  export default function parsePrometheusTextFormat(text: string): PrometheusFamily[];
+}
