@@ -4,7 +4,7 @@
  * format (parsed here by a real parser); counters add up across instances and never
  * decrease across a restart; the roll-up keeps every total.
  */
-import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import parsePrometheusTextFormat, { type PrometheusFamily } from 'parse-prometheus-text-format';
 import { describe, expect, it } from 'vitest';
 import { systemClock } from '../functions/_shared/clock.ts';
 import { parseConfig } from '../functions/_shared/config/index.ts';
@@ -42,19 +42,7 @@ function instance(env: Record<string, string> = {}): Runtime {
   });
 }
 
-interface Sample {
-  labels?: Record<string, string>;
-  value?: string;
-  buckets?: Record<string, string>;
-  count?: string;
-  sum?: string;
-}
-interface Family {
-  name: string;
-  help: string;
-  type: string;
-  metrics: Sample[];
-}
+type Family = PrometheusFamily;
 
 /** GET /metrics, parsed; the parser merges a histogram's labelled series, so the text too. */
 async function scrapeText(runtime: Runtime): Promise<{ families: Family[]; text: string }> {

@@ -1,13 +1,13 @@
 // The parser ships no types: what tests/metrics.test.ts reads of its output.
 declare module 'parse-prometheus-text-format' {
-  interface PrometheusSample {
+  export interface PrometheusSample {
     labels?: Record<string, string>;
     value?: string;
     buckets?: Record<string, string>;
     count?: string;
     sum?: string;
   }
-  interface PrometheusFamily {
+  export interface PrometheusFamily {
     name: string;
     help: string;
     type: string;

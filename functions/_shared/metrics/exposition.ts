@@ -1,16 +1,8 @@
 import type { Db } from '../db/types.ts';
-import type { MetricDefinition, MetricKind } from './registry.ts';
+import type { MetricDefinition, MetricKind, SeriesDelta } from './registry.ts';
 
-/** One series as aggregated over every instance and every bucket. */
-export interface AggregatedSeries {
-  readonly name: string;
-  readonly kind: MetricKind;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly value: number;
-  readonly count: number;
-  readonly bounds: readonly number[] | null;
-  readonly counts: readonly number[] | null;
-}
+/** One series as aggregated over every instance and every bucket (fields as a delta's). */
+export type AggregatedSeries = SeriesDelta;
 
 /** How recent a gauge's last report must be to be shown (older: the reporter is gone). */
 export const GAUGE_FRESHNESS_MS = 5 * 60_000;
