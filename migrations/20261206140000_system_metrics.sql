@@ -1,15 +1,18 @@
 -- Metrics aggregated across instances. Each process records counters, gauges and
--- histograms in memory and adds what changed since its last flush to the row of the current
--- minute (one statement per flush, never a write per request). Rows of one series from
--- different instances and flushes add up, so a counter's total is the sum of its rows and
--- never decreases, across instances and restarts alike. Retention rolls minute rows up into
--- hour rows (system_metrics_rollup) before it removes anything, keeping every total.
+-- histograms in memory and adds what changed since its last flush to two rows of each series
+-- (one statement per flush, never a write per request): the current minute's, for windows
+-- and charts, and the series' total (width 0, bucket -infinity), which /metrics reads, so a
+-- scrape costs one row per series however long the history. Rows of one series from
+-- different instances and flushes add up, so a counter never decreases, across instances
+-- and restarts alike. Retention rolls minute rows up into hour rows (system_metrics_rollup)
+-- and never touches a total.
 
 create table public.system_metrics (
   name text not null,
   -- Label names to values, e.g. {"provider": "stripe", "outcome": "accepted"}.
   labels jsonb not null default '{}',
-  -- Start of the time bucket the row covers, and its width (1 minute raw, 1 hour rolled up).
+  -- Start of the time bucket the row covers, and its width (1 minute raw, 1 hour rolled up;
+  -- a counter's or histogram's total since it was first recorded: -infinity, width 0).
   bucket timestamptz not null,
   width interval not null default interval '1 minute',
   kind text not null check (kind in ('counter', 'gauge', 'histogram')),
@@ -25,10 +28,15 @@ create table public.system_metrics (
   updated_at timestamptz not null default now(),
   primary key (name, labels, width, bucket),
   check ((kind = 'histogram') = (bounds is not null and counts is not null)),
-  check (counts is null or cardinality(counts) = cardinality(bounds) + 1)
+  check (counts is null or cardinality(counts) = cardinality(bounds) + 1),
+  -- A gauge has no total: only its latest value means anything.
+  check (width > interval '0' or (kind <> 'gauge' and bucket = '-infinity'))
 );
 
 create index system_metrics_bucket_idx on public.system_metrics (bucket);
+-- The totals /metrics reads, without a scan of the history.
+create index system_metrics_totals_idx on public.system_metrics (name, labels)
+  where width = interval '0';
 
 comment on table public.system_metrics is
   'Counters, gauges and histograms from every instance, added up per minute (rolled up per hour later). Written by the metrics flush; read by /metrics, SLOs and the admin API.';

@@ -14,7 +14,7 @@ import {
   whatsappNotification,
 } from './support/webhooks/index.ts';
 import { createWebhooksApp, type WebhooksDeps } from '../functions/webhooks/index.ts';
-import { createIntakeCounters } from '../functions/webhooks/counters.ts';
+import { countedIntake } from './support/intake-counters.ts';
 import { DEFAULT_INTAKE_LIMITS } from '../functions/_shared/webhooks/limits.ts';
 import { capturedLogger } from './support/logs.ts';
 import { useMigratedDatabase } from './support/migrated.ts';
@@ -382,7 +382,7 @@ describe('rejected deliveries write nothing', () => {
   });
 
   it('counts each rejection by reason, and each stored event by outcome', async () => {
-    const counters = createIntakeCounters();
+    const { counters, counts } = countedIntake();
     const subject = app({ counters });
     const body = whatsappBody([{ id: unique('wamid.c'), from: '1' }]);
     await subject.request('/webhooks/whatsapp', {
@@ -395,10 +395,11 @@ describe('rejected deliveries write nothing', () => {
     });
     await postWhatsApp(body, subject);
     await postWhatsApp(body, subject);
-    expect(counters.snapshot()).toEqual({
-      'webhook_rejected_total{provider="whatsapp",reason="signature_mismatch"}': 1,
-      'webhook_events_total{provider="whatsapp",outcome="accepted"}': 1,
-      'webhook_events_total{provider="whatsapp",outcome="duplicate"}': 1,
+    expect(counts()).toEqual({
+      'gatehouse_webhook_requests_total{provider="whatsapp"}': 3,
+      'gatehouse_webhook_rejected_total{provider="whatsapp",reason="signature_mismatch"}': 1,
+      'gatehouse_webhook_events_total{outcome="accepted",provider="whatsapp"}': 1,
+      'gatehouse_webhook_events_total{outcome="duplicate",provider="whatsapp"}': 1,
     });
   });
 

@@ -17,7 +17,8 @@ import {
   signPayPalDelivery,
 } from './support/webhooks/paypal-signer.ts';
 import { createWebhooksApp } from '../functions/webhooks/index.ts';
-import { createIntakeCounters, type IntakeCounters } from '../functions/webhooks/counters.ts';
+import type { IntakeCounters } from '../functions/webhooks/counters.ts';
+import { countedIntake } from './support/intake-counters.ts';
 import type { TestDatabase } from './support/database.ts';
 import { capturedLogger } from './support/logs.ts';
 import { createMigratedDatabase } from './support/migrated.ts';
@@ -174,14 +175,15 @@ describe('refused PayPal deliveries store nothing', () => {
     subject = app,
   ) {
     const id = (JSON.parse(body) as { id: string }).id;
-    const counters = createIntakeCounters();
+    const { counters, counts } = countedIntake();
     const res = await post(subject({}, counters), body, headers);
     expect(res.status).toBe(401);
     expect(res.headers.get('content-type')).toContain('application/problem+json');
     // The caller learns nothing about why.
     expect((await res.json()).detail).toBe('signature verification failed');
-    expect(counters.snapshot()).toEqual({
-      [`webhook_rejected_total{provider="paypal",reason="${reason}"}`]: 1,
+    expect(counts()).toEqual({
+      'gatehouse_webhook_requests_total{provider="paypal"}': 1,
+      [`gatehouse_webhook_rejected_total{provider="paypal",reason="${reason}"}`]: 1,
     });
     expect(await storedFor(id)).toEqual({ events: 0, jobs: 0 });
   }
@@ -273,7 +275,7 @@ describe('refused PayPal deliveries store nothing', () => {
 
   it('refuses everything while PAYPAL_WEBHOOK_ID is unset (fail closed)', async () => {
     const body = event(uniqueId());
-    const counters = createIntakeCounters();
+    const { counters, counts } = countedIntake();
     const subject = createWebhooksApp({
       config: parseConfig({}),
       db: database.db,
@@ -284,8 +286,9 @@ describe('refused PayPal deliveries store nothing', () => {
     });
     const res = await post(subject, body, await signed(body));
     expect(res.status).toBe(401);
-    expect(counters.snapshot()).toEqual({
-      'webhook_rejected_total{provider="paypal",reason="no_secret_configured"}': 1,
+    expect(counts()).toEqual({
+      'gatehouse_webhook_requests_total{provider="paypal"}': 1,
+      'gatehouse_webhook_rejected_total{provider="paypal",reason="no_secret_configured"}': 1,
     });
   });
 });

@@ -16,7 +16,7 @@ import {
   type Ingestor,
 } from '../functions/_shared/webhooks/ingest.ts';
 import { signStripe } from './support/webhooks/index.ts';
-import { createIntakeCounters } from '../functions/webhooks/counters.ts';
+import { countedIntake } from './support/intake-counters.ts';
 import { app as referenceApp } from '../functions/_app/index.ts';
 import { createWebhooksApp } from '../functions/webhooks/index.ts';
 import { INPUT_REFUSED_DETAIL } from '../functions/webhooks/store.ts';
@@ -63,7 +63,7 @@ function together(inner: Ingestor, size: number): Ingestor {
 
 let calls: IngestCall[];
 const captured = capturedLogger();
-const counters = createIntakeCounters();
+const { counters, counts } = countedIntake();
 let app: ReturnType<typeof createWebhooksApp>;
 let alone: ReturnType<typeof createWebhooksApp>;
 
@@ -133,9 +133,9 @@ describe('a value Postgres refuses', () => {
     expect(calls.slice(1).map((call) => call.ok).sort()).toEqual([false, true]);
 
     // Counted and logged with its SQLSTATE, never with the server's message.
-    expect(counters.snapshot()).toMatchObject({
-      'webhook_rejected_total{provider="stripe",reason="input_refused"}': 1,
-      'webhook_events_total{provider="stripe",outcome="accepted"}': 1,
+    expect(counts()).toMatchObject({
+      'gatehouse_webhook_rejected_total{provider="stripe",reason="input_refused"}': 1,
+      'gatehouse_webhook_events_total{outcome="accepted",provider="stripe"}': 1,
     });
     const line = captured.entries().find((entry) => entry.status === 400);
     expect(line).toMatchObject({ reason: 'input_refused', sqlstate: '54000' });

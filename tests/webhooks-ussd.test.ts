@@ -10,7 +10,7 @@ import { createFlagReader } from '../functions/_shared/flags/index.ts';
 import { app as referenceApp } from '../functions/_app/index.ts';
 import { NO_APP } from '../functions/_shared/app.ts';
 import { createWebhooksApp, type WebhooksDeps } from '../functions/webhooks/index.ts';
-import { createIntakeCounters } from '../functions/webhooks/counters.ts';
+import { countedIntake } from './support/intake-counters.ts';
 import { type LocalServer, startLocalServer } from './support/local-server.ts';
 import { capturedLogger } from './support/logs.ts';
 import { useMigratedDatabase } from './support/migrated.ts';
@@ -226,7 +226,7 @@ describe('the gate', () => {
   });
 
   it('refuses other addresses with 403, a spoofed first X-Forwarded-For entry included', async () => {
-    const counters = createIntakeCounters();
+    const { counters, counts } = countedIntake();
     const { app: subject, logs } = app(ipGate, { counters });
     const cases: Record<string, string>[] = [
       { 'x-forwarded-for': `${GATEWAY_IP}, 10.1.2.3` },
@@ -242,9 +242,10 @@ describe('the gate', () => {
       (await post(subject, `/webhooks/ussd/${TOKEN}`, form(), { 'x-forwarded-for': GATEWAY_IP }))
         .status,
     ).toBe(404);
-    expect(counters.snapshot()).toEqual({
-      'webhook_rejected_total{provider="ussd",reason="signature_mismatch"}': 3,
-      'webhook_rejected_total{provider="ussd",reason="missing_header"}': 1,
+    expect(counts()).toEqual({
+      'gatehouse_webhook_requests_total{provider="ussd"}': 4,
+      'gatehouse_webhook_rejected_total{provider="ussd",reason="signature_mismatch"}': 3,
+      'gatehouse_webhook_rejected_total{provider="ussd",reason="missing_header"}': 1,
     });
     const refused = logs.entries().filter((entry) => entry.status === 403)
       .map((entry) => entry.client_ip);

@@ -69,6 +69,6 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
   },
   {
     name: '20261206140000_system_metrics.sql',
-    checksum: '473bd3a765a7dc51060a093de4e232ef5a9dfb461bf2cddc0363789cc919f938',
+    checksum: 'f863822cc9c4a472d42a0c01543d5d26e90dc73963a7d98b287300a7651059d3',
   },
 ];

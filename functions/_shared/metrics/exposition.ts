@@ -8,8 +8,8 @@ export type AggregatedSeries = SeriesDelta;
 export const GAUGE_FRESHNESS_MS = 5 * 60_000;
 
 /**
- * Every series in `system_metrics`, across instances: counters and histograms summed over
- * all their rows (so they never decrease), gauges from their latest minute within
+ * Every series in `system_metrics`, across instances: counters and histograms from their
+ * total rows (so they never decrease), gauges from their latest minute within
  * {@link GAUGE_FRESHNESS_MS} (the highest value any instance reported in it).
  */
 export async function readAggregated(
@@ -25,15 +25,12 @@ export async function readAggregated(
     bounds: number[] | null;
     counts: (string | number)[] | null;
   }>(
-    `select name, kind, labels, sum(value) as value, sum(count) as count,
-            max(bounds) as bounds, public.system_metrics_sum_counts(counts) as counts
+    `select name, kind, labels, value, count, bounds, counts
        from public.system_metrics
-      where kind <> 'gauge'
-      group by name, kind, labels
+      where width = interval '0'
      union all
      select * from (
-       select distinct on (name, labels) name, kind, labels, value, count::numeric,
-              bounds, counts
+       select distinct on (name, labels) name, kind, labels, value, count, bounds, counts
          from public.system_metrics
         where kind = 'gauge' and bucket > pg_catalog.now() - $1::interval
         order by name, labels, bucket desc

@@ -35,7 +35,7 @@ export {
 } from './exposition.ts';
 export {
   createProcessMetrics,
-  detachedMetrics,
+  NO_METRICS,
   type ProcessMetrics,
   type ProcessMetricsOptions,
 } from './process.ts';

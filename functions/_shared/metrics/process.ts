@@ -37,7 +37,7 @@ export interface ProcessMetricsOptions {
  */
 export function createProcessMetrics(db: Db, options: ProcessMetricsOptions): ProcessMetrics {
   const registry = createMetrics();
-  const record = options.enabled ? gatehouseMetrics(registry) : SWITCHED_OFF;
+  const record = options.enabled ? gatehouseMetrics(registry) : NO_METRICS;
   const flusher = createMetricsFlusher(registry, db, {
     clock: options.clock,
     logger: options.logger,
@@ -59,15 +59,10 @@ export function createProcessMetrics(db: Db, options: ProcessMetricsOptions): Pr
 
 const nothing = () => {};
 
-/** The recorders of switched-off metrics: each call does nothing. */
-const SWITCHED_OFF = Object.fromEntries(
+/** Recorders that record nothing: switched-off metrics, and parts built without any. */
+export const NO_METRICS: GatehouseMetrics = Object.fromEntries(
   Object.entries(CATALOG).map(([key, definition]) => [
     key,
     { definition, inc: nothing, set: nothing, observe: nothing },
   ]),
 ) as unknown as GatehouseMetrics;
-
-/** Metrics that record into a registry nobody flushes (tests, tools). */
-export function detachedMetrics(): GatehouseMetrics {
-  return gatehouseMetrics(createMetrics());
-}

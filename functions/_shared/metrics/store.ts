@@ -2,13 +2,14 @@ import type { Clock } from '../clock.ts';
 import type { Db, Queryable } from '../db/types.ts';
 import { typed } from '../db/types.ts';
 import type { Logger } from '../log/index.ts';
-import type { MetricKind, Metrics, SeriesDelta } from './registry.ts';
+import type { Metrics, SeriesDelta } from './registry.ts';
 
 /**
- * Adds drained deltas to the current minute's rows of `system_metrics` in one statement.
- * Rows are sent sorted, so two instances flushing the same series lock them in the same
- * order and never deadlock; deltas of the same series are merged first (one statement may
- * not touch a row twice).
+ * Adds drained deltas to `system_metrics` in one statement: to the current minute's row of
+ * each series and, for counters and histograms, to its total row (width 0). Rows are sent
+ * sorted, so two instances flushing the same series lock them in the same order and never
+ * deadlock; deltas of the same series are merged first (one statement may not touch a row
+ * twice).
  */
 export async function writeDeltas(
   db: Db,
@@ -17,32 +18,27 @@ export async function writeDeltas(
   options: { timeoutMs?: number } = {},
 ): Promise<void> {
   if (deltas.length === 0) return;
-  const rows = mergeDeltas(deltas).map((delta) => ({
-    name: delta.name,
-    labels: delta.labels,
-    kind: delta.kind,
-    value: delta.value,
-    count: delta.count,
-    bounds: delta.bounds,
-    counts: delta.counts,
-  }));
   await db.query(
     `insert into public.system_metrics as m
             (name, labels, bucket, width, kind, value, count, bounds, counts, updated_at)
-     select r.name, r.labels, pg_catalog.date_trunc('minute', $1::timestamptz),
-            interval '1 minute', r.kind, r.value, r.count, r.bounds, r.counts, pg_catalog.now()
+     select r.name, r.labels, t.bucket, t.width, r.kind, r.value, r.count, r.bounds, r.counts,
+            pg_catalog.now()
        from rows from (jsonb_to_recordset($2::jsonb)
               as (name text, labels jsonb, kind text, value double precision, count bigint,
                   bounds double precision[], counts bigint[]))
             with ordinality as r(name, labels, kind, value, count, bounds, counts, i)
-      order by r.i
+      cross join lateral (values
+              (pg_catalog.date_trunc('minute', $1::timestamptz), interval '1 minute'),
+              ('-infinity'::timestamptz, interval '0')) as t(bucket, width)
+      where r.kind <> 'gauge' or t.width > interval '0'
+      order by r.i, t.width
      on conflict (name, labels, width, bucket) do update set
        value = case when m.kind = 'gauge' then greatest(m.value, excluded.value)
                     else m.value + excluded.value end,
        count = m.count + excluded.count,
        counts = public.system_metrics_add_counts(m.counts, excluded.counts),
        updated_at = excluded.updated_at`,
-    [typed(new Date(at).toISOString(), 'timestamptz'), typed(rows, 'jsonb')],
+    [typed(new Date(at).toISOString(), 'timestamptz'), typed(mergeDeltas(deltas), 'jsonb')],
     options.timeoutMs === undefined ? undefined : { timeoutMs: options.timeoutMs },
   );
 }
@@ -136,8 +132,6 @@ export function createMetricsFlusher(
     },
   };
 }
-
-export type { MetricKind };
 
 /** How long minute rows of `system_metrics` stay before retention rolls them into hours. */
 export const MINUTE_ROWS_KEPT = '2 days';
