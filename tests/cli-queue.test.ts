@@ -350,10 +350,11 @@ describe('gatehouse worker --once', () => {
 
     const { code, lines } = await run(runWorkerCommand, ['--once']);
     expect(code).toBe(0);
-    // The intake job and the hourly retention job the pass schedules.
+    // The intake job, and the hourly retention job and this minute's alert evaluation the
+    // pass schedules.
     expect(JSON.parse(lines.at(-1)!)).toEqual({
-      claimed: 2,
-      completed: 2,
+      claimed: 3,
+      completed: 3,
       retried: 0,
       dead: 0,
       slow: 0,

@@ -13,6 +13,7 @@ import {
   RETENTION_KIND,
 } from '../functions/_shared/jobs/index.ts';
 import { retentionHandler } from '../functions/_shared/jobs/maintenance.ts';
+import { ALERTS_EVALUATE_KIND } from '../functions/_shared/alerts/index.ts';
 import {
   claimJobs,
   completeJob,
@@ -461,12 +462,15 @@ describe('retention', () => {
 
   it('purges through the platform registry, scheduling one job per hour', async () => {
     await oldCompletedJobs(3);
-    // One instant, so both passes fall in the same hour.
+    // One instant, so both passes fall in the same hour (and minute).
     const instant = Date.now();
     const { runner: worker } = runner(undefined, { now: () => instant });
-    expect(await worker.pass({ maintenance: true })).toMatchObject({ claimed: 1, completed: 1 });
+    expect(await worker.pass({ maintenance: true })).toMatchObject({ claimed: 2, completed: 2 });
     expect(await worker.pass({ maintenance: true })).toMatchObject({ claimed: 0 });
-    expect(await rows('select kind from jobs')).toEqual([{ kind: RETENTION_KIND }]);
+    expect(await rows('select kind from jobs order by id')).toEqual([
+      { kind: RETENTION_KIND },
+      { kind: ALERTS_EVALUATE_KIND },
+    ]);
   });
 });
 

@@ -72,6 +72,7 @@ const USER_TABLES: Record<string, UserTable> = {
 
 /** Tables of the platform: the service role's alone; signed-in users may read the ones listed. */
 const PLATFORM_TABLES: Record<string, { usersRead: boolean }> = {
+  alerts: { usersRead: false },
   audit_logs: { usersRead: false },
   dead_jobs: { usersRead: false },
   feature_flags: { usersRead: true },

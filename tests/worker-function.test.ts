@@ -122,8 +122,9 @@ describe('POST /worker: running jobs', () => {
     const res = await post(app, { authorization: `Bearer ${KEY}` });
     expect(res.status).toBe(200);
     const body = await res.json();
-    // The two jobs, the failing one, and this hour's retention run the call scheduled.
-    expect(body).toMatchObject({ claimed: 4, completed: 3, retried: 1, dead: 0, slow: 0 });
+    // The two jobs, the failing one, and this hour's retention run and this minute's alert
+    // evaluation the call scheduled.
+    expect(body).toMatchObject({ claimed: 5, completed: 4, retried: 1, dead: 0, slow: 0 });
     expect(body.worker).toMatch(/^worker-/);
   });
 

@@ -78,6 +78,14 @@ export interface Config {
    * every `flushIntervalMs` (and at shutdown).
    */
   readonly metrics: { readonly enabled: boolean; readonly flushIntervalMs: number };
+  /**
+   * Alerts: evaluated once a minute by a job unless switched off; messages to a
+   * Slack-compatible URL per severity (none: the alert is only recorded in `alerts`).
+   */
+  readonly alerts: {
+    readonly enabled: boolean;
+    readonly receivers: Readonly<Partial<Record<'P0' | 'P1' | 'P2' | 'P3', string>>>;
+  };
   readonly upstash: { readonly url: string; readonly token: string } | null;
   /** The job engine: worker budget, batches, leases, health thresholds, retention. */
   readonly queue: QueueConfig;
@@ -150,7 +158,29 @@ function productionProblems(parsed: ParsedEnv): string[] {
       'DATABASE_URL: required when GATEHOUSE_ENV=production (the embedded database is for development)',
     );
   }
+  for (const severity of ALERT_SEVERITIES) {
+    const url = parsed[`GATEHOUSE_ALERT_WEBHOOK_URL_${severity}`];
+    if (url !== undefined && !url.startsWith('https://')) {
+      problems.push(
+        `GATEHOUSE_ALERT_WEBHOOK_URL_${severity}: must be https in production (the URL is a secret)`,
+      );
+    }
+  }
   return problems;
+}
+
+const ALERT_SEVERITIES = ['P0', 'P1', 'P2', 'P3'] as const;
+
+/** The alert receivers set, by severity. */
+function alertReceivers(
+  parsed: ParsedEnv,
+): Partial<Record<(typeof ALERT_SEVERITIES)[number], string>> {
+  const receivers: Partial<Record<(typeof ALERT_SEVERITIES)[number], string>> = {};
+  for (const severity of ALERT_SEVERITIES) {
+    const url = parsed[`GATEHOUSE_ALERT_WEBHOOK_URL_${severity}`];
+    if (url !== undefined) receivers[severity] = url;
+  }
+  return receivers;
 }
 
 /**
@@ -248,6 +278,7 @@ export function parseConfig(env: Env): Config {
       enabled: parsed.GATEHOUSE_METRICS ?? true,
       flushIntervalMs: parsed.GATEHOUSE_METRICS_FLUSH_MS ?? DEFAULT_METRICS_FLUSH_MS,
     },
+    alerts: { enabled: parsed.GATEHOUSE_ALERTS ?? true, receivers: alertReceivers(parsed) },
     upstash: parsed.UPSTASH_REDIS_REST_URL && parsed.UPSTASH_REDIS_REST_TOKEN
       ? { url: parsed.UPSTASH_REDIS_REST_URL, token: parsed.UPSTASH_REDIS_REST_TOKEN }
       : null,

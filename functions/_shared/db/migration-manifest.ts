@@ -71,4 +71,8 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
     name: '20261206140000_system_metrics.sql',
     checksum: 'f863822cc9c4a472d42a0c01543d5d26e90dc73963a7d98b287300a7651059d3',
   },
+  {
+    name: '20261206150000_alerts.sql',
+    checksum: 'b39eeb44491e8ffb5a41954a383af45274e8c858abe373000dac360f49ded3d3',
+  },
 ];

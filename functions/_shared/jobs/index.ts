@@ -15,6 +15,16 @@ import { PROVIDERS } from '../webhooks/providers.ts';
 import { RETENTION_KIND, retentionHandler, scheduleMaintenance } from './maintenance.ts';
 import { logInboundWhatsAppMessage } from '../webhooks/whatsapp/inbound-log.ts';
 import { type GatehouseApp, NO_APP } from '../app.ts';
+import {
+  type AlertReceivers,
+  type AlertRule,
+  ALERTS_EVALUATE_KIND,
+  ALERTS_NOTIFY_KIND,
+  alertsEvaluateHandler,
+  alertsNotifyHandler,
+  DEFAULT_ALERT_RULES,
+} from '../alerts/index.ts';
+import { systemClock } from '../clock.ts';
 
 export { type InboundEvent, type InboundEventProcessor } from './inbound.ts';
 export { MAINTENANCE_QUEUE, RETENTION_KIND, scheduleMaintenance } from './maintenance.ts';
@@ -45,6 +55,8 @@ export function createJobRegistry(options: {
    * given, and a list given replaces it (pass `[...PROVIDERS, yours]` to add one).
    */
   providers?: readonly Pick<ProviderModule, 'jobKinds'>[];
+  /** The alert jobs' rules (the built-in ones by default), receivers and clock. */
+  alerts?: AlertJobOptions;
 }): JobRegistry {
   const app = options.app ?? NO_APP;
   const processors = app.processors ?? {};
@@ -63,7 +75,31 @@ export function createJobRegistry(options: {
     handler: retentionHandler(options.retentionDays),
     policy: { maxAttempts: 3 },
   });
+  const alerts = options.alerts ?? {};
+  registry.register(ALERTS_EVALUATE_KIND, {
+    handler: alertsEvaluateHandler(alerts.rules ?? DEFAULT_ALERT_RULES, alerts.clock ?? systemClock),
+    // The next minute's evaluation is the retry.
+    policy: { maxAttempts: 1, timeoutMs: 30_000 },
+  });
+  registry.register(ALERTS_NOTIFY_KIND, {
+    handler: alertsNotifyHandler({
+      receivers: alerts.receivers ?? {},
+      environment: alerts.environment ?? 'development',
+      fetch: alerts.fetch,
+    }),
+    policy: { maxAttempts: 10 },
+  });
   return registry;
+}
+
+export interface AlertJobOptions {
+  readonly rules?: readonly AlertRule[];
+  /** Slack-compatible URLs by severity (GATEHOUSE_ALERT_WEBHOOK_URL_P0.._P3). */
+  readonly receivers?: AlertReceivers;
+  /** GATEHOUSE_ENV, shown in each message. */
+  readonly environment?: string;
+  readonly clock?: { now(): number };
+  readonly fetch?: typeof fetch;
 }
 
 export interface JobRunnerDeps {
@@ -81,6 +117,8 @@ export interface JobRunnerDeps {
   readonly admission?: { pressed(): boolean };
   /** The process's metrics: each job run counted by kind and outcome, and timed. */
   readonly metrics?: ProcessMetrics;
+  /** Outbound HTTP (alert messages); the global fetch unless given. */
+  readonly fetch?: typeof fetch;
 }
 
 export interface PassOptions {
@@ -107,7 +145,16 @@ export interface JobRunner {
 export function createJobRunner(deps: JobRunnerDeps): JobRunner {
   const settings = deps.config.queue;
   const registry = deps.registry ??
-    createJobRegistry({ retentionDays: settings.retentionDays, app: deps.app });
+    createJobRegistry({
+      retentionDays: settings.retentionDays,
+      app: deps.app,
+      alerts: {
+        receivers: deps.config.alerts.receivers,
+        environment: deps.config.env,
+        clock: deps.clock,
+        fetch: deps.fetch,
+      },
+    });
   const db = deps.jobsDb ?? deps.db;
   const workerId = newWorkerId();
   const logger = deps.logger.child({ worker: workerId });
@@ -115,7 +162,10 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
 
   const pass = async (options: PassOptions = {}): Promise<WorkerReport> => {
     if (options.maintenance) {
-      await scheduleMaintenance(db, new Date(deps.clock.now())).catch((error) =>
+      await scheduleMaintenance(db, new Date(deps.clock.now()), {
+        // A registry of one's own without the alert kinds gets no evaluation to dead-letter.
+        alerts: deps.config.alerts.enabled && registry.get(ALERTS_EVALUATE_KIND) !== undefined,
+      }).catch((error) =>
         logger.error('scheduling maintenance failed', { error })
       );
     }

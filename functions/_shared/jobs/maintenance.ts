@@ -4,6 +4,7 @@ import { enqueueJobs, purgeRetention } from '../queue/store.ts';
 import { purgeIdleRateLimits } from '../ratelimit/retention.ts';
 import { rollUpMetrics } from '../metrics/store.ts';
 import type { JobHandler } from '../queue/types.ts';
+import { ALERTS_EVALUATE_KIND, ALERTS_QUEUE, evaluationDedupeKey } from '../alerts/evaluate.ts';
 
 export const MAINTENANCE_QUEUE = 'gatehouse';
 export const RETENTION_KIND = 'gatehouse.retention';
@@ -11,17 +12,30 @@ export const RETENTION_KIND = 'gatehouse.retention';
 export const RETENTION_BATCH = 1_000;
 
 /**
- * Enqueues the hourly retention job unless this hour's already exists (dedupe key), so
- * any number of workers calling it at once schedule it once.
+ * Enqueues the hourly retention job and, unless `alerts` is false, this minute's alert
+ * evaluation, each unless it already exists (dedupe keys), so any number of workers calling
+ * it at once schedule each once.
  */
-export async function scheduleMaintenance(db: Queryable, now: Date): Promise<void> {
+export async function scheduleMaintenance(
+  db: Queryable,
+  now: Date,
+  options: { alerts?: boolean } = {},
+): Promise<void> {
   const hour = now.toISOString().slice(0, 13);
-  await enqueueJobs(db, [{
-    queue: MAINTENANCE_QUEUE,
-    kind: RETENTION_KIND,
-    payload: { hour },
-    dedupeKey: `${RETENTION_KIND}:${hour}`,
-  }]);
+  await enqueueJobs(db, [
+    {
+      queue: MAINTENANCE_QUEUE,
+      kind: RETENTION_KIND,
+      payload: { hour },
+      dedupeKey: `${RETENTION_KIND}:${hour}`,
+    },
+    ...(options.alerts === false ? [] : [{
+      queue: ALERTS_QUEUE,
+      kind: ALERTS_EVALUATE_KIND,
+      payload: {},
+      dedupeKey: evaluationDedupeKey(now),
+    }]),
+  ]);
 }
 
 /**
