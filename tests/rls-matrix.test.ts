@@ -74,6 +74,7 @@ const USER_TABLES: Record<string, UserTable> = {
 const PLATFORM_TABLES: Record<string, { usersRead: boolean }> = {
   alerts: { usersRead: false },
   audit_logs: { usersRead: false },
+  circuit_breakers: { usersRead: false },
   dead_jobs: { usersRead: false },
   feature_flags: { usersRead: true },
   idempotency_keys: { usersRead: false },

@@ -75,4 +75,12 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
     name: '20261206150000_alerts.sql',
     checksum: 'b39eeb44491e8ffb5a41954a383af45274e8c858abe373000dac360f49ded3d3',
   },
+  {
+    name: '20261206160000_circuit_breakers.sql',
+    checksum: '7e4acef2513cf7e915f193cce69b0de6bbf8038b00c30f73a1151626cf4f5dbd',
+  },
+  {
+    name: '20261206170000_whatsapp_message_status.sql',
+    checksum: '7c338c3354b14beb75cc94965bd2e057f8179243148c60cb93ed753fac27322c',
+  },
 ];

@@ -14,6 +14,7 @@ import type { ProviderModule } from '../webhooks/provider.ts';
 import { PROVIDERS } from '../webhooks/providers.ts';
 import { RETENTION_KIND, retentionHandler, scheduleMaintenance } from './maintenance.ts';
 import { logInboundWhatsAppMessage } from '../webhooks/whatsapp/inbound-log.ts';
+import { applyWhatsAppStatus } from '../whatsapp/log.ts';
 import { type GatehouseApp, NO_APP } from '../app.ts';
 import {
   type AlertReceivers,
@@ -38,6 +39,7 @@ export const KICK_BUDGET_MS = 2_000;
  */
 const PLATFORM_STEPS: Partial<Record<string, InboundEventProcessor>> = {
   'whatsapp.message': logInboundWhatsAppMessage,
+  'whatsapp.status': applyWhatsAppStatus,
 };
 
 /**
@@ -77,7 +79,10 @@ export function createJobRegistry(options: {
   });
   const alerts = options.alerts ?? {};
   registry.register(ALERTS_EVALUATE_KIND, {
-    handler: alertsEvaluateHandler(alerts.rules ?? DEFAULT_ALERT_RULES, alerts.clock ?? systemClock),
+    handler: alertsEvaluateHandler(
+      alerts.rules ?? DEFAULT_ALERT_RULES,
+      alerts.clock ?? systemClock,
+    ),
     // The next minute's evaluation is the retry.
     policy: { maxAttempts: 1, timeoutMs: 30_000 },
   });
@@ -165,9 +170,7 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
       await scheduleMaintenance(db, new Date(deps.clock.now()), {
         // A registry of one's own without the alert kinds gets no evaluation to dead-letter.
         alerts: deps.config.alerts.enabled && registry.get(ALERTS_EVALUATE_KIND) !== undefined,
-      }).catch((error) =>
-        logger.error('scheduling maintenance failed', { error })
-      );
+      }).catch((error) => logger.error('scheduling maintenance failed', { error }));
     }
     return runWorker({
       db,
