@@ -5,6 +5,8 @@
  *   subject  evaluateFlag on the flag's row: a kill-switched flag, one on for everyone, a
  *            25 % rollout, one targeted at groups and environments, one with a minimum app
  *            version;
+ *   counted  the same, each evaluation also counted in `gatehouse_flag_evaluations_total`
+ *            as the flag reader counts it (`countFlagEvaluations`);
  *   ceiling  the same loop reading the same rows from the same Map and checking one boolean,
  *            what a plain on/off switch costs.
  *
@@ -15,9 +17,10 @@
  * first; each pass evaluates every flag for every subject, passes repeat until the round's
  * time is up. One thread, no I/O. Prints evaluations per second and ns per evaluation per
  * subject and round (alternating), the median ceiling / subject ratio, and whether the
- * subject meets the target of 2,000,000 evaluations per second. Every answer is checked
- * against the flags' rules first, and every pass's count of "on" against those answers, or
- * the run fails.
+ * subject and the counted evaluation meet the target of 2,000,000 evaluations per second.
+ * Every answer is checked against the flags' rules first, every pass's count of "on"
+ * against those answers, and after each counted round what the registry hands over against
+ * the evaluations made, or the run fails.
  */
 import {
   compareSemver,
@@ -26,6 +29,9 @@ import {
   type FlagContext,
   type FlagRule,
 } from '../functions/_shared/flags/evaluate.ts';
+import { countFlagEvaluations } from '../functions/_shared/flags/count.ts';
+import { gatehouseMetrics } from '../functions/_shared/metrics/catalog.ts';
+import { createMetrics } from '../functions/_shared/metrics/registry.ts';
 
 const args = new Map<string, string>();
 for (let i = 0; i < Deno.args.length; i += 2) args.set(Deno.args[i]!, Deno.args[i + 1] ?? '');
@@ -72,6 +78,39 @@ function evaluatePass(): number {
   return on;
 }
 
+const registry = createMetrics();
+const count = countFlagEvaluations(gatehouseMetrics(registry).flagEvaluations);
+
+/** A pass of `evaluatePass`, each evaluation counted as the flag reader counts it. */
+function countedPass(): number {
+  let on = 0;
+  for (let i = 0; i < CONTEXTS.length; i += 1) {
+    const context = CONTEXTS[i]!;
+    for (let f = 0; f < KEYS.length; f += 1) {
+      const key = KEYS[f]!;
+      const answer = evaluateFlag(RULES.get(key)!, context).on;
+      count(key, answer);
+      if (answer) on += 1;
+    }
+  }
+  return on;
+}
+
+/** What the registry hands over (as a flush would) against `passes` counted passes. */
+function checkCounted(passes: number): void {
+  let on = 0;
+  let all = 0;
+  for (const delta of registry.drain()) {
+    all += delta.value;
+    if (delta.labels.result === 'on') on += delta.value;
+  }
+  check(
+    `counted ${all} evaluations (${on} on), made ${passes * CONTEXTS.length * KEYS.length} ` +
+      `(${passes * expectedOn} on)`,
+    all === passes * CONTEXTS.length * KEYS.length && on === passes * expectedOn,
+  );
+}
+
 function ceilingPass(): number {
   let on = 0;
   for (let i = 0; i < CONTEXTS.length; i += 1) {
@@ -111,16 +150,21 @@ check(
 const expectedOn = evaluatePass();
 const expectedCeiling = ceilingPass();
 
-const PASSES: Record<string, { pass: () => number; expected: number }> = {
+const PASSES: Record<
+  string,
+  { pass: () => number; expected: number; after?: (passes: number) => void }
+> = {
   'evaluateFlag (subject)': { pass: evaluatePass, expected: expectedOn },
+  'evaluateFlag + count': { pass: countedPass, expected: expectedOn, after: checkCounted },
   'Map.get + boolean (ceiling)': { pass: ceilingPass, expected: expectedCeiling },
 };
 
 /** Passes until `seconds` are up; evaluations per second. */
 function run(name: string, seconds: number): number {
-  const { pass, expected } = PASSES[name]!;
+  const { pass, expected, after } = PASSES[name]!;
   const perPass = CONTEXTS.length * KEYS.length;
   let evaluations = 0;
+  let passes = 0;
   const started = performance.now();
   const until = started + seconds * 1000;
   let now = started;
@@ -131,8 +175,10 @@ function run(name: string, seconds: number): number {
       console.log(`FAIL ${name}: a pass answered ${on} on, expected ${expected}`);
     }
     evaluations += perPass;
+    passes += 1;
     now = performance.now();
   } while (now < until);
+  after?.(passes);
   return evaluations / ((now - started) / 1000);
 }
 
@@ -158,15 +204,22 @@ for (let round = 1; round <= ROUNDS; round += 1) {
   }
 }
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1]!;
-const [subject, ceiling] = Object.keys(PASSES).map((name) => rates[name]!);
+const [subject, counted, ceiling] = Object.keys(PASSES).map((name) => rates[name]!);
 const ratios = subject!.map((rate, i) => ceiling![i]! / rate).sort((a, b) => a - b);
 const rate = median(subject!);
+const countedRate = median(counted!);
 console.log(
   `\nevaluateFlag: ${Math.round(rate).toLocaleString('en')} evaluations/s (median), ` +
     `ceiling ${Math.round(median(ceiling!)).toLocaleString('en')}/s, ceiling / subject ` +
     `${median(ratios).toFixed(2)}x (rounds: ${ratios.map((r) => r.toFixed(2)).join(', ')})`,
 );
 console.log(
-  `target >= ${TARGET.toLocaleString('en')} evaluations/s: ${rate >= TARGET ? 'met' : 'NOT met'}`,
+  `evaluateFlag + count: ${Math.round(countedRate).toLocaleString('en')} evaluations/s ` +
+    `(median), ${(1e9 / countedRate - 1e9 / rate).toFixed(1)} ns per evaluation for counting`,
+);
+const met = rate >= TARGET && countedRate >= TARGET;
+console.log(
+  `target >= ${TARGET.toLocaleString('en')} evaluations/s, counted too: ` +
+    `${met ? 'met' : 'NOT met'}`,
 );
 if (failed) Deno.exit(1);

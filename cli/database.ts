@@ -3,6 +3,7 @@ import type { Config } from '../functions/_shared/config/index.ts';
 import {
   createPostgresDb,
   describeDatabaseUrl,
+  type PoolMetrics,
   type PostgresDbOptions,
 } from '../functions/_shared/db/postgres.ts';
 import type { Db } from '../functions/_shared/db/types.ts';
@@ -36,6 +37,8 @@ export interface OpenDatabaseOptions {
    * port it serves (the CLI's commands) instead of refusing; `warn` says so.
    */
   readonly viaRunningServer?: boolean;
+  /** Where the requests' and jobs' pools record their waits (the server's metrics). */
+  readonly metrics?: PoolMetrics;
 }
 
 /**
@@ -47,8 +50,11 @@ export async function openDatabase(
   config: Config,
   options: OpenDatabaseOptions = {},
 ): Promise<OpenedDatabase> {
+  const metrics = options.metrics;
   if (config.database.url !== null) {
-    return openRemote(config.database.url, config, describeDatabaseUrl(config.database.url));
+    return openRemote(config.database.url, config, describeDatabaseUrl(config.database.url), {
+      metrics,
+    });
   }
   let lock: DataDirLock;
   try {
@@ -65,7 +71,7 @@ export async function openDatabase(
         holder.url,
         config,
         `${describeDatabaseUrl(holder.url)} (the running server's embedded database)`,
-        EMBEDDED_POOL,
+        { ...EMBEDDED_POOL, metrics },
       );
     }
     throw dataDirStartupError(error, config.dataDir) ?? error;
@@ -90,6 +96,7 @@ export async function openDatabase(
     const pools = openPools(started.url, config.database, {
       ...EMBEDDED_POOL,
       applicationName: 'gatehouse-embedded',
+      metrics,
     });
     return {
       db: pools.db,
@@ -117,7 +124,7 @@ function openRemote(
   url: string,
   config: Config,
   description: string,
-  pool: Partial<PostgresDbOptions> = {},
+  pool: Omit<Partial<PostgresDbOptions>, 'name'> = {},
 ): OpenedDatabase {
   const pools = openPools(url, config.database, pool);
   const adminDb = createPostgresDb({

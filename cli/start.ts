@@ -6,7 +6,12 @@ import type { Runtime } from '../functions/_shared/runtime/index.ts';
 import { type GatehouseApp, NO_APP } from '../functions/_shared/app.ts';
 import { openDatabase, type OpenedDatabase } from './database.ts';
 import { createAdmission } from '../functions/_shared/http/admission.ts';
-import { createProcessMetrics, type ProcessMetrics } from '../functions/_shared/metrics/process.ts';
+import {
+  createProcessMetrics,
+  type ProcessMetrics,
+  processRecorders,
+} from '../functions/_shared/metrics/process.ts';
+import { createMetrics } from '../functions/_shared/metrics/registry.ts';
 import { installCrashGuard } from '../functions/_shared/runtime/crash-guard.ts';
 import {
   databaseStartupError,
@@ -109,10 +114,13 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
   let metrics: ProcessMetrics;
   let flushTimer: ReturnType<typeof setInterval> | undefined;
   let localAuth: LocalAuth | null = null;
+  // The pools record into the registry before the metrics' flush, which needs one, exists.
+  const registry = createMetrics();
   try {
     database = await openDatabase(config, {
       warn: (message) => logger.warn(message),
       inWorker: true,
+      metrics: processRecorders(registry, config.metrics.enabled),
     });
     await database.adminDb.query('select 1', [], { timeoutMs: DATABASE_CHECK_TIMEOUT_MS })
       .catch((error) => {
@@ -137,6 +145,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
     };
     metrics = createProcessMetrics(database.jobsDb, {
       ...config.metrics,
+      registry,
       clock: systemClock,
       logger,
       background: backgroundTask,

@@ -4,7 +4,6 @@
  * format (parsed here by a real parser); counters add up across instances and never
  * decrease across a restart; the roll-up keeps every total.
  */
-import parsePrometheusTextFormat, { type PrometheusFamily } from 'parse-prometheus-text-format';
 import { describe, expect, it } from 'vitest';
 import { systemClock } from '../functions/_shared/clock.ts';
 import { parseConfig } from '../functions/_shared/config/index.ts';
@@ -15,6 +14,12 @@ import { enqueueJobs } from '../functions/_shared/queue/index.ts';
 import type { Runtime } from '../functions/_shared/runtime/index.ts';
 import { signStripe } from './support/webhooks/index.ts';
 import { capturedLogger } from './support/logs.ts';
+import {
+  histogram,
+  scrape as scrapeMetrics,
+  scrapeText as scrapeMetricsText,
+  valueOf,
+} from './support/metrics.ts';
 import { useMigratedDatabase } from './support/migrated.ts';
 import { testRuntime } from './support/runtime.ts';
 
@@ -42,48 +47,9 @@ function instance(env: Record<string, string> = {}): Runtime {
   });
 }
 
-type Family = PrometheusFamily;
-
-/** GET /metrics, parsed; the parser merges a histogram's labelled series, so the text too. */
-async function scrapeText(runtime: Runtime): Promise<{ families: Family[]; text: string }> {
-  const res = await createMetricsFunction(runtime).request('/metrics', {
-    headers: { authorization: `Bearer ${TOKEN}` },
-  });
-  expect(res.status).toBe(200);
-  expect(res.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
-  const text = await res.text();
-  return { families: parsePrometheusTextFormat(text) as Family[], text };
-}
-
-async function scrape(runtime: Runtime): Promise<Family[]> {
-  return (await scrapeText(runtime)).families;
-}
-
-/** The numbers of a histogram series' lines, by suffix (`_count`, `_bucket` by `le`, `_sum`). */
-function histogram(text: string, name: string, route: string) {
-  const lines = text.split('\n').filter((line) =>
-    line.startsWith(name) && line.includes(`route="${route}"`)
-  );
-  const number = (line: string) => Number(line.slice(line.lastIndexOf(' ') + 1));
-  const buckets = lines.filter((line) => line.startsWith(`${name}_bucket{`)).map((line) => ({
-    le: /le="([^"]+)"/.exec(line)![1],
-    value: number(line),
-  }));
-  return {
-    buckets,
-    count: number(lines.find((line) => line.startsWith(`${name}_count{`))!),
-    sum: number(lines.find((line) => line.startsWith(`${name}_sum{`))!),
-  };
-}
-
-/** The value of the series of `name` whose labels include `labels` (0 when absent). */
-function valueOf(families: Family[], name: string, labels: Record<string, string>): number {
-  const family = families.find((f) => f.name === name);
-  const sample = family?.metrics.find((m) =>
-    Object.entries(labels).every(([k, v]) => m.labels?.[k] === v)
-  );
-  return sample ? Number(sample.value ?? sample.count) : 0;
-}
+/** GET /metrics with the metrics token, parsed; and the exposition text. */
+const scrapeText = (runtime: Runtime) => scrapeMetricsText(runtime, TOKEN);
+const scrape = (runtime: Runtime) => scrapeMetrics(runtime, TOKEN);
 
 async function stripeDelivery(runtime: Runtime, id: string, signed = true) {
   const body = JSON.stringify({ id, object: 'event', type: 'charge.succeeded', data: {} });
@@ -144,7 +110,7 @@ describe('GET /metrics', () => {
     const duration = families.find((f) => f.name === 'gatehouse_http_request_duration_seconds')!;
     expect(duration.type).toBe('HISTOGRAM');
     expect(duration.help).toMatch(/request/);
-    const liveDuration = histogram(text, duration.name, '/health/live');
+    const liveDuration = histogram(text, duration.name, { route: '/health/live' });
     expect(liveDuration.count).toBe(3);
     expect(liveDuration.buckets.at(-1)).toEqual({ le: '+Inf', value: 3 });
     expect(liveDuration.buckets.map((b) => b.le).slice(0, 3)).toEqual(['0.005', '0.01', '0.025']);
@@ -210,7 +176,7 @@ describe('GET /metrics', () => {
 
     // The totals /metrics serves are untouched.
     const duration = (text: string) =>
-      histogram(text, 'gatehouse_http_request_duration_seconds', '/health/live');
+      histogram(text, 'gatehouse_http_request_duration_seconds', { route: '/health/live' });
     const rescraped = await scrapeText(runtime);
     expect(duration(rescraped.text)).toEqual(duration(scraped.text));
     expect(duration(rescraped.text).count).toBe(2);

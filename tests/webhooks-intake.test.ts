@@ -381,7 +381,7 @@ describe('rejected deliveries write nothing', () => {
     expect(await eventCount()).toBe(before);
   });
 
-  it('counts each rejection by reason, and each stored event by outcome', async () => {
+  it('counts each rejection by reason, each stored event by outcome, and what the buckets decided', async () => {
     const { counters, counts } = countedIntake();
     const subject = app({ counters });
     const body = whatsappBody([{ id: unique('wamid.c'), from: '1' }]);
@@ -400,6 +400,9 @@ describe('rejected deliveries write nothing', () => {
       'gatehouse_webhook_rejected_total{provider="whatsapp",reason="signature_mismatch"}': 1,
       'gatehouse_webhook_events_total{outcome="accepted",provider="whatsapp"}': 1,
       'gatehouse_webhook_events_total{outcome="duplicate",provider="whatsapp"}': 1,
+      // The number's bucket decides each stored delivery; the sender's only a new event.
+      'gatehouse_rate_limit_decisions_total{decision="allowed",scope="intake_provider"}': 2,
+      'gatehouse_rate_limit_decisions_total{decision="allowed",scope="intake_sender"}': 1,
     });
   });
 

@@ -89,6 +89,7 @@ export function createApiApp(deps: ApiAppDeps): Hono<AppEnv> {
       clock: deps.clock,
       defaults: flagDefaults(deps.app?.flags),
       environment: deps.config.env,
+      metrics: deps.metrics?.record,
     });
 
   const app = createFunctionApp('api', {
@@ -133,7 +134,10 @@ export function createApiApp(deps: ApiAppDeps): Hono<AppEnv> {
       });
     },
   );
-  api.use('*', rateLimit({ db: deps.db, subject: (c) => c.get('user').id }));
+  api.use(
+    '*',
+    rateLimit({ db: deps.db, subject: (c) => c.get('user').id, metrics: deps.metrics?.record }),
+  );
   api.use(
     '*',
     idempotency({

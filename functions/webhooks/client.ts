@@ -23,6 +23,7 @@ export async function checkEdgeLimit(
 ): Promise<void> {
   if (!limiter) return;
   const verdict = await limiter.check(`${provider}:${clientIp(c) ?? 'unknown'}`);
+  counters.edgeDecided(verdict.allowed);
   if (verdict.allowed) return;
   counters.rejected(provider, 'edge_rate_limited');
   Object.assign(c.get('logFields'), { outcome: 'rate_limited', reason: 'edge_rate_limited' });

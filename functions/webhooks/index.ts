@@ -81,6 +81,7 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
       clock: deps.clock,
       defaults: flagDefaults(deps.app?.flags),
       environment: deps.config.env,
+      metrics: deps.metrics?.record,
     });
   const ingestor = deps.ingestor ??
     createIngestor(deps.db, { timeoutMs: deps.config.database.timeoutMs });

@@ -39,6 +39,7 @@ export async function storeEvents(
     fields.sqlstate = error.sqlstate;
     throw new ProblemError(400, { detail: INPUT_REFUSED_DETAIL, cause: error });
   }
+  deps.counters.bucketsDecided(request, outcomes);
   const logKeys = options.logKeys ?? true;
   const throttled = outcomes.find((outcome) => outcome.outcome === 'throttled');
   if (throttled) {

@@ -1,6 +1,6 @@
 // The user API on a migrated test database, with a JWKS on loopback and tokens for any user.
 import { afterAll, beforeAll } from 'vitest';
-import { createApiApp } from '../../functions/api/index.ts';
+import { type ApiAppDeps, createApiApp } from '../../functions/api/index.ts';
 import { systemClock } from '../../functions/_shared/clock.ts';
 import { parseConfig } from '../../functions/_shared/config/index.ts';
 import {
@@ -29,9 +29,13 @@ export interface ApiHarness {
 
 /**
  * The api function as the local server mounts it (the path without `/functions/v1`),
- * its users' tokens signed with an ES256 key from a loopback JWKS.
+ * its users' tokens signed with an ES256 key from a loopback JWKS. `deps` gives parts of
+ * its own (a runtime with metrics), given the `SUPABASE_URL` its tokens are issued under.
  */
-export function useApi(database: TestDatabase): ApiHarness {
+export function useApi(
+  database: TestDatabase,
+  deps: (supabaseUrl: string) => Partial<ApiAppDeps> = () => ({}),
+): ApiHarness {
   let jwks: JwksServer;
   let key: SigningKey;
   let fetchApp: (request: Request) => Response | Promise<Response>;
@@ -44,6 +48,7 @@ export function useApi(database: TestDatabase): ApiHarness {
       db: database.db,
       logger: capturedLogger().logger,
       clock: systemClock,
+      ...deps(jwks.url),
     });
     fetchApp = (request) => app.fetch(request);
   });

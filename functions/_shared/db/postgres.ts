@@ -13,6 +13,7 @@ import {
 } from './types.ts';
 import { describeDatabaseUrl, translateError } from './errors.ts';
 import { createDriverGuard } from './driver-guard.ts';
+import { type PoolMetrics, recordedPoolSlots } from './pool-slots.ts';
 
 export { describeDatabaseUrl, isUnavailableError } from './errors.ts';
 export { isDriverFault, recoverFromDriverFault } from './driver-guard.ts';
@@ -52,7 +53,16 @@ export interface PostgresDbOptions {
   statementTimeoutMs?: number;
   lockTimeoutMs?: number;
   idleInTransactionTimeoutMs?: number;
+  /** The pool's name in metrics (`requests`, `jobs`); with `metrics`, its calls are recorded. */
+  name?: string;
+  /**
+   * Where each call's wait for a connection (`poolWait`) and the pool's busiest share since
+   * the last flush (`poolSaturation`) are recorded, as counted by pool-slots.ts.
+   */
+  metrics?: PoolMetrics;
 }
+
+export type { PoolMetrics } from './pool-slots.ts';
 
 /**
  * Longest pause between reconnect attempts while the server is away. postgres.js grows its
@@ -199,8 +209,26 @@ export function createPostgresDb(options: PostgresDbOptions): Db {
     );
   };
   const timeoutOf = (call?: QueryOptions) => call?.timeoutMs ?? defaultTimeoutMs;
+  const slots = recordedPoolSlots(max, options.name, options.metrics);
+  /**
+   * Starts the driver's work for a call to the pool holding one of its slots until that
+   * work settles (past the caller's deadline too: the connection is busy until then).
+   */
+  const inSlot = <T>(start: () => PromiseLike<T>): PromiseLike<T> => {
+    const leave = slots.enter();
+    let work: PromiseLike<T>;
+    try {
+      work = start();
+    } catch (error) {
+      leave();
+      throw error;
+    }
+    work.then(leave, leave);
+    return work;
+  };
 
-  const queryable = (current: () => Sql | TxSql) => ({
+  /** Statements of the pool (`slotted`, each holding a slot) or of one transaction. */
+  const queryable = (current: () => Sql | TxSql, slotted: boolean) => ({
     query<T extends Row = Row>(text: string, values: readonly unknown[] = [], call?: QueryOptions) {
       // `prepare: true` asks for a named statement; the pool's own `prepare` option (off
       // unless GATEHOUSE_DB_PREPARE) still decides. postgres.js never prepares `unsafe`
@@ -209,26 +237,29 @@ export function createPostgresDb(options: PostgresDbOptions): Db {
         const sql = current();
         return sql.unsafe(text, wireValues(sql, values), { prepare: true });
       };
+      const work = slotted ? () => inSlot(run) : run;
       return track(() =>
-        guard.watch(withDeadline(run(), timeoutOf(call), 'a database statement'))
+        guard.watch(withDeadline(work(), timeoutOf(call), 'a database statement'))
       ) as unknown as Promise<T[]>;
     },
     exec(text: string) {
-      return track(() =>
-        guard.watch(withDeadline(current().unsafe(text).simple(), 0, 'a database script'))
-      ).then(() => undefined);
+      const run = () => current().unsafe(text).simple();
+      const work = slotted ? () => inSlot(run) : run;
+      return track(() => guard.watch(withDeadline(work(), 0, 'a database script'))).then(() =>
+        undefined
+      );
     },
   });
 
   const transaction = (sql: TxSql): Transaction => ({
-    ...queryable(() => sql),
+    ...queryable(() => sql, false),
     savepoint<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
       return sql.savepoint((inner) => fn(transaction(inner))) as Promise<T>;
     },
   });
 
   return {
-    ...queryable(() => guard.current()),
+    ...queryable(() => guard.current(), true),
     description: describeDatabaseUrl(options.url),
     /**
      * One implicit transaction sent in one flight: the statements, then a single Sync
@@ -243,13 +274,19 @@ export function createPostgresDb(options: PostgresDbOptions): Db {
     batch(statements: readonly Statement[], call?: QueryOptions): Promise<Row[][]> {
       return track(() => {
         const sql = guard.current();
-        const work = sql.batch(
-          statements.map((statement) =>
-            sql.unsafe(statement.text, wireValues(sql, statement.values ?? []), { prepare: true })
-          ),
+        const work = inSlot(() =>
+          sql.batch(
+            statements.map((statement) =>
+              sql.unsafe(statement.text, wireValues(sql, statement.values ?? []), {
+                prepare: true,
+              })
+            ),
+          )
         );
         transactions += 1;
-        const settled = work.finally(() => (transactions -= 1)) as Promise<Row[][]>;
+        const settled = Promise.resolve(work).finally(() => (transactions -= 1)) as Promise<
+          Row[][]
+        >;
         return guard.watch(withDeadline(settled, timeoutOf(call), 'a database batch'));
       });
     },
@@ -262,11 +299,13 @@ export function createPostgresDb(options: PostgresDbOptions): Db {
         let started = false;
         let abandoned = false;
         transactions += 1;
-        const work = guard.current().begin(async (tx) => {
-          started = true;
-          if (abandoned) throw new DatabaseTimeoutError('transaction started after its deadline');
-          return await fn(transaction(tx));
-        }) as Promise<T>;
+        const work = Promise.resolve(inSlot(() =>
+          guard.current().begin(async (tx) => {
+            started = true;
+            if (abandoned) throw new DatabaseTimeoutError('transaction started after its deadline');
+            return await fn(transaction(tx));
+          }) as Promise<T>
+        ));
         try {
           if (!(timeoutMs > 0)) return await guard.watch(withDeadline(work, 0, ''));
           const opened = new Promise<never>((_, reject) => {

@@ -1,6 +1,8 @@
 import type { AppFlag } from '../app.ts';
 import type { Clock } from '../clock.ts';
 import type { Queryable } from '../db/types.ts';
+import type { GatehouseMetrics } from '../metrics/catalog.ts';
+import { countFlagEvaluations } from './count.ts';
 import {
   evaluateFlag,
   FLAG_RULE_DEFAULTS,
@@ -9,6 +11,7 @@ import {
   type FlagRule,
 } from './evaluate.ts';
 
+export { countFlagEvaluations, type FlagEvaluationCounter } from './count.ts';
 export {
   compareSemver,
   evaluateFlag,
@@ -54,6 +57,11 @@ export interface FlagReaderOptions {
   readonly environment?: string;
   /** Called when a refresh fails and a stale snapshot is used instead. */
   readonly onStale?: (error: unknown) => void;
+  /**
+   * Where every evaluation is counted by flag and result (`gatehouse_flag_evaluations_total`;
+   * `all` counts one per flag it answers); none: nothing is counted.
+   */
+  readonly metrics?: Pick<GatehouseMetrics, 'flagEvaluations'>;
 }
 
 interface Snapshot {
@@ -176,19 +184,27 @@ export function createFlagReader(db: Queryable, options: FlagReaderOptions): Fla
       ? context
       : { ...context, environment: options.environment };
 
+  const count = options.metrics ? countFlagEvaluations(options.metrics.flagEvaluations) : null;
+  /** Evaluates `key` from `rules` for `context`, counted. */
+  const evaluated = (rules: Map<string, FlagRule>, key: string, context: FlagContext) => {
+    const answer = evaluateFlag(ruleOf(rules, key), context);
+    count?.(key, answer.on);
+    return answer;
+  };
+
   return {
     async isEnabled(key) {
-      return evaluateFlag(ruleOf(await current(), key), withEnvironment(undefined)).on;
+      return evaluated(await current(), key, withEnvironment(undefined)).on;
     },
     async evaluate(key, context) {
-      return evaluateFlag(ruleOf(await current(), key), withEnvironment(context));
+      return evaluated(await current(), key, withEnvironment(context));
     },
     async all(context) {
       const rules = await current();
-      const evaluated = withEnvironment(context);
+      const full = withEnvironment(context);
       const answer: Record<string, boolean> = {};
       for (const key of new Set([...Object.keys(defaults), ...rules.keys()])) {
-        answer[key] = evaluateFlag(ruleOf(rules, key), evaluated).on;
+        answer[key] = evaluated(rules, key, full).on;
       }
       return answer;
     },

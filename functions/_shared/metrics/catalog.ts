@@ -80,14 +80,16 @@ export const CATALOG = {
   },
   poolWait: {
     name: 'gatehouse_db_pool_wait_seconds',
-    help: 'Time spent waiting for a database connection, by pool.',
+    help:
+      'Time a call to a database pool (statement, batch or transaction) waited because every connection was busy with earlier calls, by pool.',
     kind: 'histogram',
     labels: ['pool'],
     buckets: LATENCY_BUCKETS,
   },
   poolSaturation: {
     name: 'gatehouse_db_pool_saturation_ratio',
-    help: 'Share of a pool busy at the last flush (highest over instances), by pool.',
+    help:
+      "Highest share of a pool's connections busy with calls in the minute (over instances and flushes), by pool.",
     kind: 'gauge',
     labels: ['pool'],
   },

@@ -1,4 +1,5 @@
 export {
+  type BoundCounter,
   type Counter,
   createMetrics,
   DEFAULT_MAX_SERIES_PER_METRIC,
@@ -38,4 +39,5 @@ export {
   NO_METRICS,
   type ProcessMetrics,
   type ProcessMetricsOptions,
+  processRecorders,
 } from './process.ts';

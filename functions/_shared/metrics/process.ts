@@ -25,6 +25,24 @@ export interface ProcessMetricsOptions {
   readonly background: (task: Promise<unknown>) => void;
   /** Bound on one flush statement. */
   readonly timeoutMs?: number;
+  /**
+   * The registry to record into, when it had to exist first: the database pools record
+   * into it (see {@link processRecorders}) and the flush needs one of them. A new one if absent.
+   */
+  readonly registry?: Metrics;
+}
+
+/**
+ * The catalog's recorders on `registry`, or {@link NO_METRICS} when metrics are switched
+ * off: what a part built before the process's metrics (a database pool) records into.
+ *
+ * @example
+ * const registry = createMetrics();
+ * const pools = openPools(url, config.database, { metrics: processRecorders(registry, true) });
+ * const metrics = createProcessMetrics(pools.jobsDb, { ...options, registry });
+ */
+export function processRecorders(registry: Metrics, enabled: boolean): GatehouseMetrics {
+  return enabled ? gatehouseMetrics(registry) : NO_METRICS;
 }
 
 /**
@@ -36,8 +54,8 @@ export interface ProcessMetricsOptions {
  * metrics.record.webhookRequests.inc({ provider: 'stripe' });
  */
 export function createProcessMetrics(db: Db, options: ProcessMetricsOptions): ProcessMetrics {
-  const registry = createMetrics();
-  const record = options.enabled ? gatehouseMetrics(registry) : NO_METRICS;
+  const registry = options.registry ?? createMetrics();
+  const record = processRecorders(registry, options.enabled);
   const flusher = createMetricsFlusher(registry, db, {
     clock: options.clock,
     logger: options.logger,
@@ -58,11 +76,19 @@ export function createProcessMetrics(db: Db, options: ProcessMetricsOptions): Pr
 }
 
 const nothing = () => {};
+const unbound = { inc: nothing };
 
 /** Recorders that record nothing: switched-off metrics, and parts built without any. */
 export const NO_METRICS: GatehouseMetrics = Object.fromEntries(
   Object.entries(CATALOG).map(([key, definition]) => [
     key,
-    { definition, inc: nothing, set: nothing, observe: nothing },
+    {
+      definition,
+      inc: nothing,
+      bind: () => unbound,
+      set: nothing,
+      setMax: nothing,
+      observe: nothing,
+    },
   ]),
 ) as unknown as GatehouseMetrics;

@@ -70,6 +70,28 @@ describe('Metrics', () => {
     });
   });
 
+  it('a bound series counts into the same series as inc, and finds it again after a drain', () => {
+    const metrics = createMetrics();
+    const counter = metrics.counter(counterDef);
+    const stripe = counter.bind({ provider: 'stripe' });
+    stripe.inc();
+    counter.inc({ provider: 'stripe' });
+    stripe.inc(-1); // a counter never goes down
+    expect(metrics.drain().map((d) => [d.labels.provider, d.value])).toEqual([['stripe', 2]]);
+    stripe.inc(3);
+    expect(metrics.drain().map((d) => [d.labels.provider, d.value])).toEqual([['stripe', 3]]);
+    expect(metrics.drain()).toEqual([]);
+  });
+
+  it('setMax keeps the highest value set since the last drain', () => {
+    const metrics = createMetrics();
+    const gauge = metrics.gauge({ name: 'test_ratio', help: 'R.', kind: 'gauge', labels: ['p'] });
+    for (const value of [0.5, 1, 0.25, Number.NaN]) gauge.setMax({ p: 'a' }, value);
+    expect(metrics.drain().map((d) => d.value)).toEqual([1]);
+    gauge.setMax({ p: 'a' }, 0.25);
+    expect(metrics.drain().map((d) => d.value)).toEqual([0.25]);
+  });
+
   it('refuses bad names and a second, different definition of a name', () => {
     const metrics = createMetrics();
     expect(() => metrics.counter({ ...counterDef, name: 'bad name' })).toThrow(TypeError);

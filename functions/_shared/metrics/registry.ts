@@ -26,11 +26,26 @@ export type LabelValues<L extends string> = { readonly [K in L]: string | number
 export interface Counter<L extends string = string> {
   readonly definition: MetricDefinition<L>;
   inc(labels: LabelValues<L>, by?: number): void;
+  /**
+   * The series of `labels`, found once per flush interval instead of once per call: for a
+   * hot path that counts the same few label sets again and again (flag evaluations).
+   */
+  bind(labels: LabelValues<L>): BoundCounter;
+}
+
+/** One series of a counter (see {@link Counter.bind}). */
+export interface BoundCounter {
+  inc(by?: number): void;
 }
 
 export interface Gauge<L extends string = string> {
   readonly definition: MetricDefinition<L>;
   set(labels: LabelValues<L>, value: number): void;
+  /**
+   * Sets the series to `value` unless a higher value was set since the last drain: the
+   * peak of the interval, for a gauge sampled on every change (a pool's share busy).
+   */
+  setMax(labels: LabelValues<L>, value: number): void;
 }
 
 export interface Histogram<L extends string = string> {
@@ -96,6 +111,8 @@ export class Metrics {
   readonly #maxSeries: number;
   readonly #maxLabel: number;
   #dropped = 0;
+  /** Drains so far: a bound series found before the last one is looked up again. */
+  #drains = 0;
 
   constructor(options: MetricsOptions = {}) {
     this.#maxSeries = options.maxSeriesPerMetric ?? DEFAULT_MAX_SERIES_PER_METRIC;
@@ -115,6 +132,20 @@ export class Metrics {
         if (!(by >= 0) || by === Infinity) return; // a counter only goes up, by a finite step
         this.#series(metric, labels).value += by;
       },
+      bind: (labels) => {
+        let series: Series | undefined;
+        let found = -1;
+        return {
+          inc: (by = 1) => {
+            if (!(by >= 0) || by === Infinity) return;
+            if (found !== this.#drains) {
+              series = this.#series(metric, labels);
+              found = this.#drains;
+            }
+            series!.value += by;
+          },
+        };
+      },
     };
   }
 
@@ -126,6 +157,12 @@ export class Metrics {
         if (!Number.isFinite(value)) return;
         const series = this.#series(metric, labels);
         series.value = value;
+        series.count += 1;
+      },
+      setMax: (labels, value) => {
+        if (!Number.isFinite(value)) return;
+        const series = this.#series(metric, labels);
+        if (series.count === 0 || value > series.value) series.value = value;
         series.count += 1;
       },
     };
@@ -158,6 +195,7 @@ export class Metrics {
     const out: SeriesDelta[] = [];
     let overflowed = this.#dropped;
     this.#dropped = 0;
+    this.#drains += 1;
     for (const metric of this.#metrics.values()) {
       const { definition } = metric;
       overflowed += metric.overflowed;

@@ -134,6 +134,7 @@ async function runHandler(
         clock: options.clock,
         defaults: options.flagDefaults,
         environment: options.environment,
+        metrics: options.metrics,
       }),
       describe: (fields) => void Object.assign(described, fields),
     };

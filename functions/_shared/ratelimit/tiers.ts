@@ -1,6 +1,8 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { Queryable } from '../db/types.ts';
 import { ProblemError, retryAfterSeconds } from '../http/problem.ts';
+import { NO_METRICS } from '../metrics/process.ts';
+import { countDecision, type RateLimitMetrics } from './decisions.ts';
 
 /**
  * Requests per minute of each tier, chosen per route, and how many tokens an instance
@@ -32,6 +34,11 @@ export interface RateLimitOptions {
   readonly tier?: (c: Context) => RateTier;
   /** Buckets whose leased tokens are remembered ({@link LEASED_BUCKETS_MAX} by default). */
   readonly leasedBucketsMax?: number;
+  /**
+   * Where each request's decision is counted (`scope` `api_<tier>`, `allowed` or
+   * `limited`); none: nothing is counted.
+   */
+  readonly metrics?: RateLimitMetrics;
 }
 
 /** What `rate_limit_lease` answers. */
@@ -59,6 +66,7 @@ interface Lease {
  * `RateLimit: "moderate";r=<left>;t=<seconds until full>` (`r` counts this instance's
  * leased tokens and what the bucket held when they were taken). Over the limit: 429 with
  * `Retry-After`. A database that cannot answer fails the request (503): closed, not open.
+ * Each request that got an answer counts one decision in `options.metrics`.
  *
  * @example
  * api.use('*', rateLimit({ db, subject: (c) => c.get('user').id }));
@@ -69,6 +77,7 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler {
   // Insertion order is use order: a bucket is moved to the end when its lease is used.
   const leases = new Map<string, Lease>();
   const leasedBucketsMax = options.leasedBucketsMax ?? LEASED_BUCKETS_MAX;
+  const metrics = options.metrics ?? NO_METRICS;
   /** Takes running now, by bucket: requests that find no token wait for the same one. */
   const inFlight = new Map<string, Promise<Taken>>();
   /** Keeps `lease` as the most recently used; forgets the least recently used beyond the cap. */
@@ -122,6 +131,7 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler {
       if (held && held.tokens >= 1) break;
       const taken = await taking();
       if (taken.granted < 1) {
+        countDecision(metrics, `api_${tier}`, false);
         const fields = c.get('logFields') as Record<string, unknown> | undefined;
         if (fields) fields.reason = 'rate_limited';
         throw new ProblemError(429, {
@@ -135,6 +145,7 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler {
     }
     held.tokens -= 1;
     remember(key, held);
+    countDecision(metrics, `api_${tier}`, true);
     if (want > 1 && held.tokens <= REFILL_AHEAD_AT && !inFlight.has(key)) {
       // The next lease is taken in the background while this one runs out, so a steady
       // caller's requests seldom wait for a take. Its failure is this request's no concern:

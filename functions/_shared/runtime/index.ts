@@ -4,7 +4,8 @@ import { type Config, ConfigError, type Env, parseConfig } from '../config/index
 import type { Db } from '../db/types.ts';
 import { type Admission, createAdmission } from '../http/admission.ts';
 import { createLogger, type Logger } from '../log/index.ts';
-import { createProcessMetrics, type ProcessMetrics } from '../metrics/process.ts';
+import { createProcessMetrics, type ProcessMetrics, processRecorders } from '../metrics/process.ts';
+import { createMetrics } from '../metrics/registry.ts';
 import { type FaultCounts, installCrashGuard } from './crash-guard.ts';
 import { openPools } from './pools.ts';
 
@@ -66,10 +67,15 @@ export function createEdgeRuntime(env: Env, app: GatehouseApp = NO_APP): Runtime
   }
   const logger = createLogger({ level: config.log.level });
   const guard = installCrashGuard({ logger });
-  const pools = openPools(config.database.url, config.database);
+  // The pools record into the registry before the metrics' flush, which needs one, exists.
+  const registry = createMetrics();
+  const pools = openPools(config.database.url, config.database, {
+    metrics: processRecorders(registry, config.metrics.enabled),
+  });
   const background = edgeBackground(logger);
   const metrics = createProcessMetrics(pools.jobsDb, {
     ...config.metrics,
+    registry,
     clock: systemClock,
     logger,
     background,

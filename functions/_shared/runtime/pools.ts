@@ -21,18 +21,22 @@ export interface Pools {
   close(timeoutSeconds?: number): Promise<void>;
 }
 
+/** The pools' names in metrics (`gatehouse_db_pool_*{pool}`). */
+export const POOL_NAMES = { requests: 'requests', jobs: 'jobs' } as const;
+
 /**
- * Opens the two pools a process uses on one database, from the database settings.
- * `overrides` adjusts both (the embedded database: one connection each, no type lookup).
+ * Opens the two pools a process uses on one database, from the database settings, named
+ * {@link POOL_NAMES}. `overrides` adjusts both (the embedded database: one connection each;
+ * `metrics`: the process's recorders, which both pools record their waits into).
  *
  * @example
- * const pools = openPools(config.database.url!, config.database);
+ * const pools = openPools(config.database.url!, config.database, { metrics: record });
  * await pools.db.query('select 1'); // answers, or DatabaseTimeoutError after 3 s
  */
 export function openPools(
   url: string,
   database: Omit<DatabaseConfig, 'url' | 'embeddedPort'>,
-  overrides: Partial<PostgresDbOptions> = {},
+  overrides: Omit<Partial<PostgresDbOptions>, 'name'> = {},
 ): Pools {
   const db = createPostgresDb({
     url,
@@ -42,6 +46,7 @@ export function openPools(
     statementTimeoutMs: database.statementTimeoutMs,
     lockTimeoutMs: database.lockTimeoutMs,
     idleInTransactionTimeoutMs: REQUEST_IDLE_IN_TRANSACTION_MS,
+    name: POOL_NAMES.requests,
     ...overrides,
   });
   const jobsDb = createPostgresDb({
@@ -53,6 +58,7 @@ export function openPools(
     lockTimeoutMs: database.lockTimeoutMs,
     idleInTransactionTimeoutMs: JOB_IDLE_IN_TRANSACTION_MS,
     applicationName: 'gatehouse-jobs',
+    name: POOL_NAMES.jobs,
     ...overrides,
   });
   return {
