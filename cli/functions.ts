@@ -1,4 +1,5 @@
 import type { Hono } from 'hono';
+import { createAdminFunction } from '../functions/admin/index.ts';
 import { createApiFunction } from '../functions/api/index.ts';
 import { createHealthFunction } from '../functions/health/index.ts';
 import { createMetricsFunction } from '../functions/metrics/index.ts';
@@ -12,6 +13,7 @@ import type { Runtime } from '../functions/_shared/runtime/index.ts';
  * `/functions/v1/<name>`; `supabase/functions/<name>/index.ts` serves the same factory.
  */
 export const FUNCTIONS: Readonly<Record<string, (runtime: Runtime) => Hono<AppEnv>>> = {
+  admin: (runtime) => createAdminFunction(runtime),
   api: (runtime) => createApiFunction(runtime),
   health: (runtime) => createHealthFunction(runtime),
   metrics: (runtime) => createMetricsFunction(runtime),

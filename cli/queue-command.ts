@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { createJobRunner } from '../functions/_shared/jobs/index.ts';
 import {
+  ALL_TIME,
   type DeadJob,
   type DeadJobFilter,
   listDeadJobs,
@@ -167,7 +168,7 @@ export async function runDlqCommand(
       return await withDatabase(options, print, async (db) => {
         const [job] = await listDeadJobs(
           db,
-          { since: '100 years', ids: [Number(id)] },
+          { since: ALL_TIME, ids: [Number(id)] },
           1,
         );
         if (!job) {

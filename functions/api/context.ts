@@ -5,7 +5,7 @@ import type { Db, Queryable, Transaction } from '../_shared/db/types.ts';
 import { ProblemError } from '../_shared/http/index.ts';
 import { isInputRefusal } from '../_shared/db/sqlstate.ts';
 import type { FlagReader } from '../_shared/flags/index.ts';
-import { Problem } from './schemas.ts';
+export { json, problem } from '../_shared/http/openapi.ts';
 
 /** What the user API's routes need. */
 export interface ApiDeps {
@@ -15,13 +15,6 @@ export interface ApiDeps {
 
 export type Api = OpenAPIHono<UserEnv>;
 
-/** A JSON response of `schema`, for a route's `responses`. */
-export const json = <T extends z.ZodType>(schema: T, description: string) => ({
-  content: { 'application/json': { schema } },
-  description,
-});
-/** A problem+json response, for a route's `responses`. */
-export const problem = (description: string) => json(Problem, description);
 /** The `ETag` header of a response carrying one row. */
 export const etag = z.object({
   ETag: z.string().openapi({ description: 'The version, for If-Match' }),

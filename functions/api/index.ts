@@ -1,9 +1,7 @@
 import type { ProcessMetrics } from '../_shared/metrics/process.ts';
-import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Hono } from 'hono';
 import {
-  createJwtVerifier,
-  jwtSettings,
+  configuredVerifier,
   type JwtVerifier,
   requireUser,
   type UserEnv,
@@ -17,10 +15,10 @@ import {
   type Admission,
   type AppEnv,
   createFunctionApp,
-  invalidInput,
   ProblemError,
 } from '../_shared/http/index.ts';
 import { idempotency } from '../_shared/http/idempotency.ts';
+import { openApiRouter, serveOpenApiDocument } from '../_shared/http/openapi.ts';
 import type { Logger } from '../_shared/log/index.ts';
 import { rateLimit } from '../_shared/ratelimit/tiers.ts';
 import type { Runtime } from '../_shared/runtime/index.ts';
@@ -66,24 +64,9 @@ const INFO = {
  * Deno.serve(app.fetch);
  */
 export function createApiApp(deps: ApiAppDeps): Hono<AppEnv> {
-  const settings = jwtSettings(deps.config);
-  const verifier = deps.verifier !== undefined ? deps.verifier : settings && createJwtVerifier({
-    secrets: settings.secrets,
-    jwks: settings.jwksUrl === null ? null : {
-      url: settings.jwksUrl,
-      onFetchError: (error) =>
-        deps.logger.warn('the signing keys could not be fetched', { url: settings.jwksUrl, error }),
-    },
-    issuer: settings.issuer,
-  });
-  if (verifier === null) {
-    const log = deps.config.env === 'production' ? deps.logger.error : deps.logger.warn;
-    log.call(
-      deps.logger,
-      'user sign-in is not configured: set SUPABASE_URL (or SUPABASE_JWKS_URL, or ' +
-        'SUPABASE_JWT_SECRET with SUPABASE_URL); every /api route answers 503 until then',
-    );
-  }
+  const verifier = deps.verifier !== undefined
+    ? deps.verifier
+    : configuredVerifier(deps.config, deps.logger, 'every /api route answers 503 until then');
   const flags = deps.flags ??
     createFlagReader(deps.db, {
       clock: deps.clock,
@@ -101,28 +84,20 @@ export function createApiApp(deps: ApiAppDeps): Hono<AppEnv> {
     admission: deps.admission,
   });
 
-  const api: Api = new OpenAPIHono<UserEnv>({
-    defaultHook: (result) => {
-      if (!result.success) throw invalidInput(result.error.issues, result.target);
+  const api: Api = openApiRouter<UserEnv>();
+  // Public: the document and the page that renders it.
+  serveOpenApiDocument(api, {
+    info: INFO,
+    server: '/functions/v1/api',
+    securitySchemes: {
+      bearer: {
+        type: 'http',
+        scheme: 'bearer',
+        bearerFormat: 'JWT',
+        description: 'A Supabase access token',
+      },
     },
   });
-  let generated: unknown;
-  // Generated on first request, once every route is registered, then kept.
-  const document = () =>
-    generated ??= api.getOpenAPI31Document({
-      openapi: '3.1.0',
-      info: INFO,
-      servers: [{ url: '/functions/v1/api' }],
-      security: [{ bearer: [] }],
-    });
-  api.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
-    type: 'http',
-    scheme: 'bearer',
-    bearerFormat: 'JWT',
-    description: 'A Supabase access token',
-  });
-  // Public: the document and the page that renders it.
-  api.get('/openapi.json', (c) => c.json(document(), 200, { 'Cache-Control': 'max-age=60' }));
   api.get('/docs', (c) => docsPage(c));
 
   api.use(

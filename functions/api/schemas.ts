@@ -8,15 +8,6 @@ const Version = z.number().int().min(1).openapi({
   description: 'Bumped by every change; send it back (or `If-Match`) to update.',
 });
 
-export const Problem = z.object({
-  type: z.string(),
-  title: z.string(),
-  status: z.number().int(),
-  detail: z.string().optional(),
-  instance: z.string(),
-  request_id: z.string(),
-}).passthrough().openapi('Problem');
-
 export const Profile = z.object({
   id: Uuid,
   display_name: z.string().nullable(),

@@ -17,5 +17,22 @@ export {
   MAX_TOKEN_BYTES,
 } from './jwt.ts';
 export { can, type Permission, PERMISSIONS, type Role, roleOf, ROLES } from './roles.ts';
-export { asUser, bearerToken, readAsUser, requireRole, requireUser, type UserEnv } from './user.ts';
-export { jwtSettings } from './settings.ts';
+export {
+  asUser,
+  bearerToken,
+  checkPermission,
+  readAsUser,
+  requireRole,
+  requireUser,
+  type UserEnv,
+  verifiedUser,
+} from './user.ts';
+export {
+  type Operator,
+  type OperatorEnv,
+  requireOperator,
+  type RequireOperatorOptions,
+  requirePermission,
+  SERVICE_KEY_ACTOR,
+} from './operator.ts';
+export { configuredVerifier, jwtSettings } from './settings.ts';

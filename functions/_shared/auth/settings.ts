@@ -1,4 +1,6 @@
 import type { Config } from '../config/index.ts';
+import type { Logger } from '../log/index.ts';
+import { createJwtVerifier, type JwtVerifier } from './jwt.ts';
 
 /** Where Supabase Auth publishes a project's signing keys, below its URL. */
 const JWKS_PATH = '/auth/v1/.well-known/jwks.json';
@@ -32,4 +34,38 @@ export function jwtSettings(config: Pick<Config, 'supabase'>): JwtSettings | nul
   const secrets = config.supabase.jwtSecrets;
   if (issuer === null || (secrets.length === 0 && jwksUrl === null)) return null;
   return { secrets, jwksUrl, issuer };
+}
+
+/**
+ * The user-token verifier `config` implies (see `jwtSettings`), a failed JWKS fetch logged
+ * as a warning; null, with a log line saying so, when sign-in is not configured (an error
+ * in production, a warning elsewhere), so the function refuses users with 503.
+ *
+ * @example
+ * const verifier = configuredVerifier(config, logger, 'every /api route answers 503 until then');
+ */
+export function configuredVerifier(
+  config: Pick<Config, 'supabase' | 'env'>,
+  logger: Logger,
+  consequence: string,
+): JwtVerifier | null {
+  const settings = jwtSettings(config);
+  if (settings === null) {
+    const log = config.env === 'production' ? logger.error : logger.warn;
+    log.call(
+      logger,
+      'user sign-in is not configured: set SUPABASE_URL (or SUPABASE_JWKS_URL, or ' +
+        `SUPABASE_JWT_SECRET with SUPABASE_URL); ${consequence}`,
+    );
+    return null;
+  }
+  return createJwtVerifier({
+    secrets: settings.secrets,
+    jwks: settings.jwksUrl === null ? null : {
+      url: settings.jwksUrl,
+      onFetchError: (error) =>
+        logger.warn('the signing keys could not be fetched', { url: settings.jwksUrl, error }),
+    },
+    issuer: settings.issuer,
+  });
 }

@@ -9,10 +9,11 @@ import {
   typed,
 } from '../db/types.ts';
 import type { AppEnv } from '../http/env.ts';
+import type { LogFields } from '../log/index.ts';
 import { ProblemError, retryAfterSeconds } from '../http/problem.ts';
 import { JWKS_RETRY_MS } from './jwks.ts';
 import { type AuthUser, InvalidTokenError, type JwtVerifier, KeysUnavailableError } from './jwt.ts';
-import { can, type Permission } from './roles.ts';
+import { can, type Permission, type Role } from './roles.ts';
 
 /** A function app's environment once `requireUser` ran: `c.get('user')` is the caller. */
 export type UserEnv = {
@@ -40,45 +41,56 @@ export function bearerToken(headers: Headers): string | null {
  */
 export function requireUser(verifier: JwtVerifier): MiddlewareHandler<UserEnv> {
   return async function requireUser(c, next) {
-    const token = bearerToken(c.req.raw.headers);
-    if (token === null) {
-      c.get('logFields').reason = 'missing_token';
-      throw new ProblemError(401, {
-        detail: 'sign in: send Authorization: Bearer <access token>',
-        headers: { 'WWW-Authenticate': 'Bearer realm="gatehouse"' },
-      });
-    }
-    let user: AuthUser;
-    try {
-      user = await verifier.verify(token);
-    } catch (error) {
-      if (error instanceof KeysUnavailableError) {
-        throw new ProblemError(503, {
-          detail: 'user tokens cannot be checked right now; retry later',
-          // The JWKS is fetched again no sooner than this.
-          headers: { 'Retry-After': retryAfterSeconds(JWKS_RETRY_MS) },
-          expose: true,
-          cause: error,
-        });
-      }
-      if (!(error instanceof InvalidTokenError)) throw error;
-      const fields = c.get('logFields');
-      fields.reason = 'invalid_token';
-      fields.auth_problem = error.reason;
-      throw new ProblemError(401, {
-        detail: error.message,
-        headers: {
-          'WWW-Authenticate':
-            `Bearer realm="gatehouse", error="invalid_token", error_description="${
-              error.message.replaceAll('"', "'")
-            }"`,
-        },
-      });
-    }
-    c.set('user', user);
-    c.get('logFields').user_id = user.id;
+    c.set('user', await verifiedUser(verifier, c.req.raw.headers, c.get('logFields')));
     await next();
   };
+}
+
+/**
+ * The signed-in caller a request's `headers` name, from the bearer token `verifier` accepts;
+ * throws the 401 or 503 problem `requireUser` answers with otherwise. Why a token was
+ * refused, or the user's id, goes into `logFields` (the request's log line).
+ */
+export async function verifiedUser(
+  verifier: JwtVerifier,
+  headers: Headers,
+  logFields: LogFields,
+): Promise<AuthUser> {
+  const token = bearerToken(headers);
+  if (token === null) {
+    logFields.reason = 'missing_token';
+    throw new ProblemError(401, {
+      detail: 'sign in: send Authorization: Bearer <access token>',
+      headers: { 'WWW-Authenticate': 'Bearer realm="gatehouse"' },
+    });
+  }
+  let user: AuthUser;
+  try {
+    user = await verifier.verify(token);
+  } catch (error) {
+    if (error instanceof KeysUnavailableError) {
+      throw new ProblemError(503, {
+        detail: 'user tokens cannot be checked right now; retry later',
+        // The JWKS is fetched again no sooner than this.
+        headers: { 'Retry-After': retryAfterSeconds(JWKS_RETRY_MS) },
+        expose: true,
+        cause: error,
+      });
+    }
+    if (!(error instanceof InvalidTokenError)) throw error;
+    logFields.reason = 'invalid_token';
+    logFields.auth_problem = error.reason;
+    throw new ProblemError(401, {
+      detail: error.message,
+      headers: {
+        'WWW-Authenticate': `Bearer realm="gatehouse", error="invalid_token", error_description="${
+          error.message.replaceAll('"', "'")
+        }"`,
+      },
+    });
+  }
+  logFields.user_id = user.id;
+  return user;
 }
 
 /**
@@ -90,18 +102,23 @@ export function requireUser(verifier: JwtVerifier): MiddlewareHandler<UserEnv> {
  */
 export function requireRole(permission: Permission): MiddlewareHandler<UserEnv> {
   return async function requireRole(c, next) {
-    const user = c.get('user');
-    if (!can(user.role, permission)) {
-      const fields = c.get('logFields');
-      fields.reason = 'forbidden';
-      fields.permission = permission;
-      throw new ProblemError(403, {
-        detail: `this needs the ${permission} permission, which the ${user.role} role lacks`,
-        headers: { 'WWW-Authenticate': 'Bearer realm="gatehouse", error="insufficient_scope"' },
-      });
-    }
+    checkPermission(c.get('logFields'), c.get('user').role, permission);
     await next();
   };
+}
+
+/**
+ * Throws the 403 `requireRole` answers with when `role` lacks `permission`, saying why in
+ * `logFields` (the request's log line).
+ */
+export function checkPermission(logFields: LogFields, role: Role, permission: Permission): void {
+  if (can(role, permission)) return;
+  logFields.reason = 'forbidden';
+  logFields.permission = permission;
+  throw new ProblemError(403, {
+    detail: `this needs the ${permission} permission, which the ${role} role lacks`,
+    headers: { 'WWW-Authenticate': 'Bearer realm="gatehouse", error="insufficient_scope"' },
+  });
 }
 
 /** The statement that makes the rest of a transaction run as `user` (see `asUser`). */

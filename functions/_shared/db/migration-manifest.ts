@@ -83,4 +83,8 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
     name: '20261206170000_whatsapp_message_status.sql',
     checksum: '7c338c3354b14beb75cc94965bd2e057f8179243148c60cb93ed753fac27322c',
   },
+  {
+    name: '20261207090000_audit_request_context.sql',
+    checksum: 'f28a5602fcf9fdb153c30eb318983de48e79a708d752a14696e7d1fb97f3d868',
+  },
 ];

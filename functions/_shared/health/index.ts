@@ -61,3 +61,19 @@ export async function runHealthChecks(
   const results = Object.fromEntries(entries);
   return { status: worstStatus(entries.map(([, result]) => result.status)), checks: results };
 }
+
+/**
+ * The status a report of `checks` stands for: `down` only when a critical check is down,
+ * so load balancers act on the same signal as readiness; a non-critical check down makes
+ * it `degraded`.
+ */
+export function overallStatus(
+  checks: readonly HealthCheck[],
+  report: HealthReport,
+): HealthStatus {
+  const criticalDown = checks.some((check) =>
+    check.critical && report.checks[check.name]?.status === 'down'
+  );
+  if (criticalDown) return 'down';
+  return report.status === 'down' ? 'degraded' : report.status;
+}

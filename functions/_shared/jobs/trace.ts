@@ -1,5 +1,13 @@
 import type { Queryable } from '../db/types.ts';
-import type { JobError } from '../queue/store.ts';
+import type { JobError } from '../queue/dead-letters.ts';
+import {
+  type Keyset,
+  KEYSET_US,
+  keysetAfter,
+  keysetValues,
+  type Page,
+  pageOf,
+} from '../paging/index.ts';
 
 /** Event statuses, as `inbound_events.status` holds them. */
 export const EVENT_STATUSES = ['accepted', 'rate_limited', 'processed', 'failed'] as const;
@@ -7,9 +15,15 @@ export type EventStatus = (typeof EVENT_STATUSES)[number];
 
 export interface EventFilter {
   /** Received at most this long ago, as a Postgres interval ('1 hour'). */
-  readonly since: string;
+  readonly since?: string | null;
   readonly provider?: string | null;
   readonly status?: EventStatus | null;
+  /** The provider's key for the event (`wamid`, Stripe's event id, ...), exactly. */
+  readonly key?: string | null;
+  /** Received at or after this time (ISO 8601). */
+  readonly from?: string | null;
+  /** Received before this time (ISO 8601). */
+  readonly to?: string | null;
 }
 
 /** A stored event and where its job stands. */
@@ -50,10 +64,10 @@ export interface EventTrace extends EventSummary {
 // `jobs` and `dead_jobs` index.
 const JOB_KEY = `'inbound:' || e.provider || ':' || e.event_key`;
 
-/** Events with their job's state; `payload` adds the events' payloads. */
-const summarySql = (payload = false) => `
+/** Events with their job's state, and the `extra` columns (the payload, a cursor). */
+const summarySql = (...extra: string[]) => `
   select ${
-  payload ? 'e.payload, ' : ''
+  extra.map((column) => `${column}, `).join('')
 }e.id, e.provider, e.event_key, e.event_type, e.status, e.sender, e.request_id,
          e.received_at,
          coalesce(j.status, case when d.id is not null then 'dead' end) as job_status,
@@ -79,34 +93,69 @@ function summary(row: Record<string, unknown>): EventSummary {
   };
 }
 
-/** Events received within `filter.since`, newest first, with their jobs' state. */
+/** One page of the events matching `filter`, newest first, with their jobs' state. */
+export async function pageEvents(
+  db: Queryable,
+  filter: EventFilter,
+  page: { readonly limit: number; readonly after?: Keyset | null },
+): Promise<Page<EventSummary>> {
+  const rows = await db.query<Record<string, unknown> & { cursor_us: string; id: string }>(
+    `${summarySql(KEYSET_US('e.received_at'))}
+      where ($1::interval is null or e.received_at > now() - $1::interval)
+        and ($2::text is null or e.provider = $2)
+        and ($3::text is null or e.status = $3)
+        and ($4::text is null or e.event_key = $4)
+        and ($5::timestamptz is null or e.received_at >= $5::timestamptz)
+        and ($6::timestamptz is null or e.received_at < $6::timestamptz)
+        and ${keysetAfter('e.received_at', 'e.id', 7)}
+      order by e.received_at desc, e.id desc
+      limit $9`,
+    [
+      filter.since ?? null,
+      filter.provider ?? null,
+      filter.status ?? null,
+      filter.key ?? null,
+      filter.from ?? null,
+      filter.to ?? null,
+      ...keysetValues(page.after),
+      page.limit + 1,
+    ],
+  );
+  return pageOf(rows, page.limit, summary);
+}
+
+/** Events matching `filter` (e.g. received within `since`), newest first. */
 export async function listEvents(
   db: Queryable,
   filter: EventFilter,
   limit = 50,
 ): Promise<EventSummary[]> {
-  const rows = await db.query<Record<string, unknown>>(
-    `${summarySql()}
-      where e.received_at > now() - $1::interval
-        and ($2::text is null or e.provider = $2)
-        and ($3::text is null or e.status = $3)
-      order by e.received_at desc, e.id desc
-      limit $4`,
-    [filter.since, filter.provider ?? null, filter.status ?? null, limit],
-  );
-  return rows.map(summary);
+  return (await pageEvents(db, filter, { limit })).items;
 }
 
 /** One event by provider and key, with its payload and every job it had; null if none. */
-export async function traceEvent(
+export function traceEvent(
   db: Queryable,
   provider: string,
   key: string,
 ): Promise<EventTrace | null> {
+  return traceWhere(db, 'e.provider = $1 and e.event_key = $2', [provider, key]);
+}
+
+/** One event by its id (`inbound_events.id`), as `traceEvent` answers; null if none. */
+export function traceEventById(db: Queryable, id: number): Promise<EventTrace | null> {
+  return traceWhere(db, 'e.id = $1', [id]);
+}
+
+async function traceWhere(
+  db: Queryable,
+  where: string,
+  values: readonly unknown[],
+): Promise<EventTrace | null> {
   const [row] = await db.query<Record<string, unknown>>(
-    `${summarySql(true)}
-      where e.provider = $1 and e.event_key = $2`,
-    [provider, key],
+    `${summarySql('e.payload')}
+      where ${where}`,
+    values,
   );
   if (!row) return null;
   const jobs = await db.query<Record<string, unknown>>(
@@ -119,7 +168,7 @@ export async function traceEvent(
             d.created_at, d.dead_at
        from public.dead_jobs d where d.dedupe_key = $1
      order by at desc nulls first`,
-    [`inbound:${provider}:${key}`],
+    [`inbound:${row.provider}:${row.event_key}`],
   );
   return {
     ...summary(row),

@@ -6,16 +6,31 @@ export { DEFAULT_JOB_POLICY, type JobDefinition, JobRegistry } from './registry.
 export {
   claimJobs,
   completeJob,
-  type DeadJob,
-  type DeadJobFilter,
   enqueueJobs,
   failJob,
-  listDeadJobs,
   type NewJob,
   purgeRetention,
   type QueueStats,
   queueStats,
-  replayDeadJobs,
 } from './store.ts';
+export {
+  ALL_TIME,
+  type DeadJob,
+  type DeadJobFilter,
+  type DeadJobPageOptions,
+  type JobError,
+  listDeadJobs,
+  pageDeadJobs,
+  replayDeadJobs,
+} from './dead-letters.ts';
+export {
+  findJob,
+  JOB_STATES,
+  type JobDetail,
+  type JobFilter,
+  type JobState,
+  type JobSummary,
+  pageJobs,
+} from './job-listing.ts';
 export type { ClaimedJob, JobContext, JobHandler, JobPolicy, WorkerReport } from './types.ts';
 export { newWorkerId, PRESSED_START_GAP_MS, runWorker, type WorkerOptions } from './worker.ts';
