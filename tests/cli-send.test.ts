@@ -62,7 +62,7 @@ describe('gatehouse send', () => {
       `-> POST ${server.base}/functions/v1/webhooks/ussd/<USSD_PATH_TOKEN>`,
     );
     expect(sent.lines.slice(1).join('\n')).toMatch(
-      /^<- 200 CON Gatehouse Mobility\n1\. Request a ride\n2\. My vehicles \/ balance\n0\. Exit {2}\(request id \S+\)$/,
+      /^<- 200 CON Gatehouse Mobility\n1\. Request a ride\n2\. My rides\n3\. Pay with QR code\n0\. Exit {2}\(request id \S+\)$/,
     );
     const token = /USSD_PATH_TOKEN=(\S+)/.exec(server.gatehouse.output())![1]!;
     expect(sent.text).not.toContain(token);

@@ -19,7 +19,8 @@ import { freePort, type GatehouseProcess, waitForOutput } from './support/proces
 const TOKEN = 'ussd-token-new-0123456789';
 const OLD_TOKEN = 'ussd-token-old-9876543210';
 const GATEWAY_IP = '196.201.214.10';
-const MAIN_MENU = 'CON Gatehouse Mobility\n1. Request a ride\n2. My vehicles / balance\n0. Exit';
+const MAIN_MENU =
+  'CON Gatehouse Mobility\n1. Request a ride\n2. My rides\n3. Pay with QR code\n0. Exit';
 
 const database = useMigratedDatabase();
 
@@ -111,7 +112,7 @@ describe('a USSD session through the token route', () => {
       `/webhooks/ussd/${OLD_TOKEN}`,
       form({ sessionId: session, text: '1' }),
     );
-    expect(await ride.text()).toBe('CON Where should the driver pick you up?');
+    expect(await ride.text()).toBe('CON Where should the driver pick you up?\n0. Back  00. Home');
 
     const exit = await post(subject, `/webhooks/ussd/${TOKEN}`, form({ text: '0' }));
     expect(await exit.text()).toBe('END Goodbye.');

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   answerUssd,
+  dynamic,
   end,
   excerpt,
   input,
@@ -11,60 +12,69 @@ import {
 } from '../_shared/webhooks/ussd/menu.ts';
 import { mobilityMenu } from './ussd-menu.ts';
 
-const MAIN = 'Gatehouse Mobility\n1. Request a ride\n2. My vehicles / balance\n0. Exit';
+const MAIN = 'Gatehouse Mobility\n1. Request a ride\n2. My rides\n3. Pay with QR code\n0. Exit';
+const PICKUP = 'Where should the driver pick you up?\n0. Back  00. Home';
 
 describe('answerUssd with the mobility menu', () => {
-  it('shows the main menu at the start of a session', () => {
-    expect(answerUssd(mobilityMenu, '')).toEqual({ kind: 'CON', text: MAIN, action: null });
-    expect(renderUssdReply(answerUssd(mobilityMenu, ''))).toBe(`CON ${MAIN}`);
+  it('shows the main menu at the start of a session', async () => {
+    expect(await answerUssd(mobilityMenu, '')).toEqual({ kind: 'CON', text: MAIN, action: null });
+    expect(renderUssdReply(await answerUssd(mobilityMenu, ''))).toBe(`CON ${MAIN}`);
   });
 
-  it('asks for the pickup, then ends the session with a ride request action', () => {
-    expect(answerUssd(mobilityMenu, '1')).toEqual({
+  it('asks for the pickup, then ends the session with a ride request action', async () => {
+    expect(await answerUssd(mobilityMenu, '1')).toEqual({
       kind: 'CON',
-      text: 'Where should the driver pick you up?',
+      text: PICKUP,
       action: null,
     });
-    expect(answerUssd(mobilityMenu, '1*Kenyatta Ave, stage 3')).toEqual({
+    expect(await answerUssd(mobilityMenu, '1*Kenyatta Ave, stage 3')).toEqual({
       kind: 'END',
       text: 'Your ride request (pickup: Kenyatta Ave, stage 3) is recorded.',
       action: { type: 'ride_request', data: { pickup: 'Kenyatta Ave, stage 3' } },
     });
   });
 
-  it('ends the session for vehicles / balance and for exit, with no action', () => {
-    expect(answerUssd(mobilityMenu, '2')).toEqual({
-      kind: 'END',
-      text: 'Your vehicles and balance are shown in the app.',
-      action: null,
-    });
-    expect(renderUssdReply(answerUssd(mobilityMenu, '0'))).toBe('END Goodbye.');
+  it('exits on 0 at the main menu, where 0 is an option', async () => {
+    expect(renderUssdReply(await answerUssd(mobilityMenu, '0'))).toBe('END Goodbye.');
   });
 
-  it('repeats the screen with a notice after an invalid choice, and carries on from there', () => {
-    expect(answerUssd(mobilityMenu, '9').text).toBe(`Invalid choice. ${MAIN}`);
-    expect(answerUssd(mobilityMenu, '9').kind).toBe('CON');
-    expect(answerUssd(mobilityMenu, '9*x*1').text).toBe('Where should the driver pick you up?');
-    expect(answerUssd(mobilityMenu, '1* ').text).toBe(
-      'Please type an answer. Where should the driver pick you up?',
-    );
-    expect(answerUssd(mobilityMenu, '1* *Market').action).toEqual({
+  it('goes back with 0 and home with 00, from questions too', async () => {
+    expect((await answerUssd(mobilityMenu, '1*0')).text).toBe(MAIN);
+    expect((await answerUssd(mobilityMenu, '1*00')).text).toBe(MAIN);
+    expect((await answerUssd(mobilityMenu, '1*0*1*Market')).action).toEqual({
       type: 'ride_request',
       data: { pickup: 'Market' },
     });
   });
 
-  it('ignores input after the session ended', () => {
-    expect(renderUssdReply(answerUssd(mobilityMenu, '0*1*2'))).toBe('END Goodbye.');
+  it('repeats the screen with a notice after an invalid choice, and carries on from there', async () => {
+    expect((await answerUssd(mobilityMenu, '9')).text).toBe(`Invalid choice. ${MAIN}`);
+    expect((await answerUssd(mobilityMenu, '9')).kind).toBe('CON');
+    expect((await answerUssd(mobilityMenu, '9*x*1')).text).toBe(PICKUP);
+    expect((await answerUssd(mobilityMenu, '1* ')).text).toBe(`Please type an answer. ${PICKUP}`);
+    expect((await answerUssd(mobilityMenu, '1* *Market')).action).toEqual({
+      type: 'ride_request',
+      data: { pickup: 'Market' },
+    });
   });
 
-  it('keeps every screen within what a handset shows, even for a long pickup', () => {
-    const texts = ['', '9', '1', '1* ', '1*' + 'x'.repeat(500), '2', '0'];
+  it('ignores input after the session ended', async () => {
+    expect(renderUssdReply(await answerUssd(mobilityMenu, '0*1*2'))).toBe('END Goodbye.');
+  });
+
+  it('keeps every screen within what a handset shows, even for a long pickup', async () => {
+    const texts = ['', '9', '1', '1* ', '1*' + 'x'.repeat(500), '0'];
     for (const text of texts) {
-      expect(renderUssdReply(answerUssd(mobilityMenu, text)).length).toBeLessThanOrEqual(
+      expect(renderUssdReply(await answerUssd(mobilityMenu, text)).length).toBeLessThanOrEqual(
         USSD_SCREEN_MAX_CHARS,
       );
     }
+  });
+
+  it('needs the session for the screens it reads from the database', async () => {
+    await expect(answerUssd(mobilityMenu, '2')).rejects.toThrow(
+      'a dynamic USSD screen needs the session',
+    );
   });
 });
 
@@ -75,7 +85,7 @@ describe('building blocks', () => {
     expect(ussdInputs('1*Main St*')).toEqual(['1', 'Main St', '']);
   });
 
-  it('lets an app build its own menu, with answers threaded into the action', () => {
+  it('lets an app build its own menu, with answers threaded into the action', async () => {
     const topUp = menu('Top up', [
       {
         key: '1',
@@ -91,17 +101,45 @@ describe('building blocks', () => {
           ])),
       },
     ]);
-    expect(answerUssd(topUp, '1*50')).toEqual({
+    expect(await answerUssd(topUp, '1*50')).toEqual({
       kind: 'CON',
-      text: 'Top up 50?\n1. Yes\n2. No',
+      text: 'Top up 50?\n1. Yes\n2. No\n0. Back  00. Home',
       action: null,
     });
-    expect(answerUssd(topUp, '1*50*1')).toEqual({
+    expect(await answerUssd(topUp, '1*50*1')).toEqual({
       kind: 'END',
       text: 'Topping up 50.',
       action: { type: 'top_up', data: { amount: '50' } },
     });
-    expect(answerUssd(topUp, '1*50*2').action).toBeNull();
+    expect((await answerUssd(topUp, '1*50*2')).action).toBeNull();
+    // Back from the confirmation to the amount, then a different amount.
+    expect((await answerUssd(topUp, '1*50*0*70*1')).action).toEqual({
+      type: 'top_up',
+      data: { amount: '70' },
+    });
+    // 0 at the root, which has no option 0, stays there.
+    expect((await answerUssd(topUp, '0')).text).toBe('Top up\n1. M-Pesa');
+  });
+
+  it('builds dynamic screens from the session when they are reached', async () => {
+    const seen: string[] = [];
+    const root = menu('Hi', [{
+      key: '1',
+      label: 'Me',
+      next: dynamic((session) => {
+        seen.push(session.phoneNumber);
+        return Promise.resolve(end(`You are ${session.phoneNumber}.`));
+      }),
+    }]);
+    const session = { phoneNumber: '+254711000001', sessionId: 's', serviceCode: '*1#' } as const;
+    expect(await answerUssd(root, '', { ...session, db: null as never })).toMatchObject({
+      kind: 'CON',
+    });
+    expect(seen).toEqual([]);
+    expect((await answerUssd(root, '1', { ...session, db: null as never })).text).toBe(
+      'You are +254711000001.',
+    );
+    expect(seen).toEqual(['+254711000001']);
   });
 
   it('shortens long input by characters, not bytes', () => {

@@ -1,5 +1,8 @@
+import type { Clock } from './clock.ts';
 import type { InboundEventProcessor } from './jobs/inbound.ts';
+import type { JobContext, JobPolicy } from './queue/types.ts';
 import type { UssdNode } from './webhooks/ussd/menu.ts';
+import type { WhatsAppSender } from './whatsapp/sender.ts';
 
 /**
  * What an app built on Gatehouse adds to the platform, registered in one place
@@ -45,7 +48,36 @@ export interface GatehouseApp {
    * Read them with `ctx.flags.isEnabled(key)` in a processor.
    */
   readonly flags?: Readonly<Record<string, AppFlag>>;
+  /**
+   * The app's own job kinds (work its processors enqueue with `enqueueJobs(ctx.tx, ...)`,
+   * e.g. reading a photo), by kind: a handler of the payload and, if the defaults do not
+   * suit, a retry policy. Kinds must not start with `gatehouse.` (the platform's).
+   */
+  readonly jobs?: Readonly<Record<string, AppJob>>;
 }
+
+/** One of the app's own job kinds. */
+export interface AppJob {
+  readonly handler: (payload: unknown, ctx: AppContext) => Promise<void>;
+  readonly policy?: Partial<JobPolicy>;
+}
+
+/** What the platform lends an app's processors and jobs besides the job itself. */
+export interface AppServices {
+  /**
+   * Sending on WhatsApp as WHATSAPP_PHONE_NUMBER_ID, behind the Graph API's shared breaker;
+   * null when WHATSAPP_ACCESS_TOKEN or WHATSAPP_PHONE_NUMBER_ID is unset.
+   */
+  readonly whatsapp: WhatsAppSender | null;
+  readonly clock: Clock;
+  /** The app's settings: the `APP_*` environment variables (`Config.appSettings`). */
+  readonly settings: Readonly<Record<string, string>>;
+  /** Outbound HTTP for the app's own calls (the runtime's fetch). */
+  readonly fetch: typeof fetch;
+}
+
+/** A processor's or app job's context: the job's (transaction, flags, logger...) and the services. */
+export type AppContext = JobContext & AppServices;
 
 /** One of the app's feature flags. */
 export interface AppFlag {

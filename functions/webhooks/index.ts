@@ -97,6 +97,7 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
     fetch: deps.fetch as FetchLike,
     limits,
     app: deps.app ?? NO_APP,
+    db: deps.db,
   };
   const providers = (deps.providers ?? PROVIDERS).map((module) => module.create(context));
 

@@ -3,6 +3,7 @@
 // answered with a wamid, GET /<version>/<media-id> answered with a download URL, that URL
 // serving the bytes to the same token, and Meta's error object for whatever a test asks to
 // fail next.
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -147,12 +148,11 @@ export async function startGraphApiStub(token = 'graph-token-for-tests'): Promis
       const id = decodeURIComponent(mediaInfo[1]!);
       const item = media.get(id);
       if (!item) return metaError(res, { status: 400, code: 100 });
-      const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', item.bytes));
       return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({
         messaging_product: 'whatsapp',
         url: item.url ?? `${origin}/media-bytes/${encodeURIComponent(id)}`,
         mime_type: item.mimeType,
-        sha256: Buffer.from(digest).toString('hex'),
+        sha256: createHash('sha256').update(item.bytes).digest('hex'),
         file_size: item.bytes.byteLength,
         id,
       }));

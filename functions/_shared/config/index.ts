@@ -89,7 +89,15 @@ export interface Config {
   readonly upstash: { readonly url: string; readonly token: string } | null;
   /** The job engine: worker budget, batches, leases, health thresholds, retention. */
   readonly queue: QueueConfig;
+  /**
+   * The app's own settings: every variable whose name starts with `APP_`, untouched (the
+   * app in `functions/_app` reads and checks them; the platform never does).
+   */
+  readonly appSettings: Readonly<Record<string, string>>;
 }
+
+/** Variables with this prefix are the app's (`Config.appSettings`). */
+export const APP_SETTING_PREFIX = 'APP_';
 
 /** One line per bad variable, each naming it, so start-up failures say what to fix. */
 export class ConfigError extends Error {
@@ -283,5 +291,11 @@ export function parseConfig(env: Env): Config {
       ? { url: parsed.UPSTASH_REDIS_REST_URL, token: parsed.UPSTASH_REDIS_REST_TOKEN }
       : null,
     queue,
+    appSettings: Object.fromEntries(
+      Object.entries(env).filter((entry): entry is [string, string] =>
+        entry[0].startsWith(APP_SETTING_PREFIX) && typeof entry[1] === 'string' &&
+        entry[1].trim() !== ''
+      ).map(([key, value]) => [key, value.trim()]),
+    ),
   };
 }

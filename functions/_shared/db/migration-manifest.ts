@@ -84,6 +84,14 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
     checksum: '7c338c3354b14beb75cc94965bd2e057f8179243148c60cb93ed753fac27322c',
   },
   {
+    name: '20261206180000_whatsapp_conversations.sql',
+    checksum: 'f61f0048fc387dbd51e9d0176b131b0e0e0cc40504ed8c9a9809b49c7d2f5473',
+  },
+  {
+    name: '20261206200000_ride_payments.sql',
+    checksum: 'afd317ae572253814ba4f789383e32eefff384e95f4eab969f7f8169d5fce97c',
+  },
+  {
     name: '20261207090000_audit_request_context.sql',
     checksum: 'f28a5602fcf9fdb153c30eb318983de48e79a708d752a14696e7d1fb97f3d868',
   },

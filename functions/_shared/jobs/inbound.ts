@@ -1,6 +1,7 @@
 import type { Transaction } from '../db/types.ts';
 import { PermanentJobError } from '../queue/errors.ts';
-import type { JobContext, JobHandler } from '../queue/types.ts';
+import type { JobHandler } from '../queue/types.ts';
+import type { AppContext, AppServices } from '../app.ts';
 
 export interface InboundEvent {
   readonly id: number;
@@ -17,7 +18,7 @@ export interface InboundEvent {
  * What the app does with one stored event, inside the job's transaction. The reference
  * app plugs its processors in here; without one an event is simply marked processed.
  */
-export type InboundEventProcessor = (event: InboundEvent, ctx: JobContext) => Promise<void>;
+export type InboundEventProcessor = (event: InboundEvent, ctx: AppContext) => Promise<void>;
 
 async function loadEvent(tx: Transaction, id: number): Promise<InboundEvent | null> {
   const [row] = await tx.query<Record<string, unknown>>(
@@ -45,10 +46,12 @@ async function loadEvent(tx: Transaction, id: number): Promise<InboundEvent | nu
  * writes, and the retry runs them all again.
  */
 export function inboundEventHandler(
+  services: AppServices,
   ...steps: readonly (InboundEventProcessor | undefined)[]
 ): JobHandler<{ inbound_event_id?: unknown }> {
   const defined = steps.filter((step): step is InboundEventProcessor => step !== undefined);
-  return async (payload, ctx) => {
+  return async (payload, jobCtx) => {
+    const ctx: AppContext = { ...jobCtx, ...services };
     const id = Number(payload?.inbound_event_id);
     if (!Number.isSafeInteger(id) || id < 1) {
       throw new PermanentJobError('payload has no valid inbound_event_id');

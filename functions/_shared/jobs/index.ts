@@ -15,7 +15,15 @@ import { PROVIDERS } from '../webhooks/providers.ts';
 import { RETENTION_KIND, retentionHandler, scheduleMaintenance } from './maintenance.ts';
 import { logInboundWhatsAppMessage } from '../webhooks/whatsapp/inbound-log.ts';
 import { applyWhatsAppStatus } from '../whatsapp/log.ts';
-import { type GatehouseApp, NO_APP } from '../app.ts';
+import { type AppServices, type GatehouseApp, NO_APP } from '../app.ts';
+import { createBreakers } from '../breaker/index.ts';
+import {
+  createWhatsAppClient,
+  createWhatsAppSender,
+  WHATSAPP_SEND_KIND,
+  whatsappSendHandler,
+} from '../whatsapp/index.ts';
+import { PLATFORM_JOB_PREFIX } from '../slo/definitions.ts';
 import {
   type AlertReceivers,
   type AlertRule,
@@ -59,9 +67,13 @@ export function createJobRegistry(options: {
   providers?: readonly Pick<ProviderModule, 'jobKinds'>[];
   /** The alert jobs' rules (the built-in ones by default), receivers and clock. */
   alerts?: AlertJobOptions;
+  /** What the app's processors and jobs are lent (no WhatsApp sender by default). */
+  services?: AppServices;
 }): JobRegistry {
   const app = options.app ?? NO_APP;
   const processors = app.processors ?? {};
+  const services = options.services ??
+    { whatsapp: null, clock: systemClock, settings: {}, fetch: globalThis.fetch };
   const kinds = new Set<string>([
     ...(options.providers ?? PROVIDERS).flatMap((provider) => provider.jobKinds),
     ...(app.ussd?.actions ?? []).map((action) => `ussd.${action}`),
@@ -70,7 +82,16 @@ export function createJobRegistry(options: {
   const registry = new JobRegistry();
   for (const kind of kinds) {
     registry.register(kind, {
-      handler: inboundEventHandler(PLATFORM_STEPS[kind], processors[kind]),
+      handler: inboundEventHandler(services, PLATFORM_STEPS[kind], processors[kind]),
+    });
+  }
+  for (const [kind, job] of Object.entries(app.jobs ?? {})) {
+    if (kind.startsWith(PLATFORM_JOB_PREFIX) || kinds.has(kind)) {
+      throw new Error(`app job kind ${kind} is the platform's or an event kind`);
+    }
+    registry.register(kind, {
+      handler: (payload, ctx) => job.handler(payload, { ...ctx, ...services }),
+      policy: job.policy,
     });
   }
   registry.register(RETENTION_KIND, {
@@ -78,6 +99,11 @@ export function createJobRegistry(options: {
     policy: { maxAttempts: 3 },
   });
   const alerts = options.alerts ?? {};
+  // Outbound WhatsApp messages queued by processors (`ctx.whatsapp.send`).
+  registry.register(WHATSAPP_SEND_KIND, {
+    handler: whatsappSendHandler(services.whatsapp),
+    policy: { maxAttempts: 8, timeoutMs: 30_000 },
+  });
   registry.register(ALERTS_EVALUATE_KIND, {
     handler: alertsEvaluateHandler(
       alerts.rules ?? DEFAULT_ALERT_RULES,
@@ -122,8 +148,36 @@ export interface JobRunnerDeps {
   readonly admission?: { pressed(): boolean };
   /** The process's metrics: each job run counted by kind and outcome, and timed. */
   readonly metrics?: ProcessMetrics;
-  /** Outbound HTTP (alert messages); the global fetch unless given. */
+  /** Outbound HTTP (alert messages, WhatsApp); the global fetch unless given. */
   readonly fetch?: typeof fetch;
+}
+
+/** The Graph API's breaker: every instance stops calling Meta together while it fails. */
+export const WHATSAPP_BREAKER = 'whatsapp.graph';
+
+/**
+ * The services the platform lends the app, from the config: a WhatsApp sender when the
+ * access token and phone number id are set, behind the shared Graph API breaker.
+ */
+export function appServices(
+  deps: Pick<JobRunnerDeps, 'config' | 'db' | 'jobsDb' | 'clock' | 'fetch'>,
+): AppServices {
+  const { accessToken, phoneNumberId, graphUrl } = deps.config.whatsapp;
+  const base = {
+    clock: deps.clock,
+    settings: deps.config.appSettings,
+    fetch: deps.fetch ?? globalThis.fetch,
+  };
+  if (!accessToken || !phoneNumberId) return { ...base, whatsapp: null };
+  const breakers = createBreakers(deps.jobsDb ?? deps.db, { clock: deps.clock });
+  const client = createWhatsAppClient({
+    graphUrl,
+    accessToken,
+    phoneNumberId,
+    fetch: deps.fetch,
+    breaker: breakers.get(WHATSAPP_BREAKER),
+  });
+  return { ...base, whatsapp: createWhatsAppSender(client, phoneNumberId) };
 }
 
 export interface PassOptions {
@@ -159,6 +213,7 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
         clock: deps.clock,
         fetch: deps.fetch,
       },
+      services: appServices(deps),
     });
   const db = deps.jobsDb ?? deps.db;
   const workerId = newWorkerId();

@@ -1,3 +1,4 @@
+import type { Queryable } from '../db/types.ts';
 import type { GatehouseApp } from '../app.ts';
 import type { Config } from '../config/index.ts';
 import type { IntakeEvent } from './events/types.ts';
@@ -14,6 +15,8 @@ export interface ProviderContext {
   readonly limits: IntakeLimitSettings;
   /** The app built on the platform (its USSD menu). */
   readonly app: GatehouseApp;
+  /** The requests' pool: what synchronous answers may read (USSD's dynamic screens). */
+  readonly db: Queryable;
 }
 
 /** A verified delivery: its events, and the rate-limit buckets they are taken from. */

@@ -22,3 +22,11 @@ export {
   WhatsAppApiError,
 } from './errors.ts';
 export { applyWhatsAppStatus, logOutboundMessage } from './log.ts';
+export {
+  createWhatsAppSender,
+  WHATSAPP_SEND_KIND,
+  WHATSAPP_SEND_QUEUE,
+  type WhatsAppSender,
+  whatsappSendHandler,
+  type WhatsAppSendPayload,
+} from './sender.ts';

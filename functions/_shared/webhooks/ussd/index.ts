@@ -2,10 +2,49 @@ import { decodeUtf8, MalformedPayloadError } from '../events/types.ts';
 import { USSD_BODY_LIMIT_BYTES } from '../limits.ts';
 import { CallerRefusedError, providerBucket, type ProviderModule } from '../provider.ts';
 import { createUssdGate, parseUssdForm, UssdFormError, UssdGateError } from './callback.ts';
-import { answerUssd, renderUssdReply, type UssdReply } from './menu.ts';
+import {
+  answerUssd,
+  renderUssdReply,
+  type UssdNode,
+  type UssdReply,
+  type UssdSession,
+} from './menu.ts';
 
 /** The answer of a USSD route without a menu (an app that registered no USSD service). */
 const NO_SERVICE: UssdReply = { kind: 'END', text: 'This service is not available.', action: null };
+
+/** The answer when a screen could not be built in time: the session ends, politely. */
+const BUSY: UssdReply = {
+  kind: 'END',
+  text: 'The service is busy. Please try again in a moment.',
+  action: null,
+};
+
+/**
+ * How long building a session's screen may take (its dynamic screens' reads included):
+ * gateways drop a session whose answer takes a few seconds, and users see the wait.
+ */
+export const USSD_ANSWER_DEADLINE_MS = 800;
+
+/** The session's next screen within the deadline; BUSY when it could not be built. */
+async function answerWithin(
+  menu: UssdNode,
+  text: string,
+  session: UssdSession,
+): Promise<{ reply: UssdReply; failure: string | null }> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), USSD_ANSWER_DEADLINE_MS);
+  });
+  try {
+    const reply = await Promise.race([answerUssd(menu, text, session), late]);
+    return reply === 'late' ? { reply: BUSY, failure: 'deadline' } : { reply, failure: null };
+  } catch (error) {
+    return { reply: BUSY, failure: error instanceof Error ? error.name : 'error' };
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /**
  * Africa's Talking USSD session callbacks, `POST /webhooks/ussd` and
@@ -36,7 +75,7 @@ export const ussd: ProviderModule = {
       ? { missing: 'USSD_PATH_TOKEN or USSD_ALLOWED_IPS' }
       : {}),
   }],
-  create: ({ config, limits, app }) => {
+  create: ({ config, limits, app, db }) => {
     const gate = createUssdGate(config.ussd);
     const menu = app.ussd?.menu ?? null;
     return {
@@ -55,7 +94,7 @@ export const ussd: ProviderModule = {
         }
       },
       // The gate above stands in for a signature, which the gateway does not send.
-      extract(raw) {
+      async extract(raw) {
         let form;
         try {
           form = parseUssdForm(decodeUtf8(raw));
@@ -63,7 +102,14 @@ export const ussd: ProviderModule = {
           if (!(error instanceof UssdFormError)) throw error;
           throw new MalformedPayloadError(error.message, error.issues);
         }
-        const reply = menu === null ? NO_SERVICE : answerUssd(menu, form.text);
+        const { reply, failure } = menu === null
+          ? { reply: NO_SERVICE, failure: null }
+          : await answerWithin(menu, form.text, {
+            phoneNumber: form.phoneNumber,
+            sessionId: form.sessionId,
+            serviceCode: form.serviceCode,
+            db,
+          });
         const action = reply.action;
         return {
           events: action
@@ -78,7 +124,7 @@ export const ussd: ProviderModule = {
           limits: providerBucket('ussd:global', limits),
           reply: renderUssdReply(reply),
           logKeys: false,
-          logFields: { ussd: reply.kind },
+          logFields: failure ? { ussd: reply.kind, ussd_failure: failure } : { ussd: reply.kind },
         };
       },
     };

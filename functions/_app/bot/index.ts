@@ -1,0 +1,66 @@
+import type { AppContext } from '../../_shared/app.ts';
+import type { InboundEvent } from '../../_shared/jobs/inbound.ts';
+import { PermanentJobError } from '../../_shared/queue/errors.ts';
+import { enqueueJobs } from '../../_shared/queue/store.ts';
+import { answer, type BotFlag } from './flows.ts';
+import { readIncoming } from './incoming.ts';
+import { loadConversation, profileFor, saveConversation } from './state.ts';
+import { READ_PLATE_JOB, type ReadPlatePayload } from '../ocr/index.ts';
+
+export { BOT_FLAGS, CHOICES, HELP_TEXT, mainMenu, normalizePlate } from './flows.ts';
+
+/**
+ * The bot's processor for `whatsapp.message`: finds (or makes) the sender's profile, reads
+ * where their conversation stands, answers from it (flows in `flows.ts`, each behind its
+ * flag, evaluated for this user), records where it stands now and sends the answer as a
+ * reply to the message, all in the message's job: a failure rolls it all back and the
+ * retry answers again. Duplicated deliveries never get here twice (intake keeps one event
+ * per `wamid`).
+ */
+export async function handleWhatsAppMessage(event: InboundEvent, ctx: AppContext): Promise<void> {
+  const incoming = readIncoming(event);
+  if (!incoming) throw new PermanentJobError('the message has no sender or id');
+  if (!/^[1-9][0-9]{6,14}$/.test(incoming.from)) {
+    throw new PermanentJobError('the sender is not a phone number');
+  }
+  const profileId = await profileFor(ctx.tx, incoming.from, incoming.name);
+  const conversation = await loadConversation(ctx.tx, profileId);
+  const result = await answer({
+    tx: ctx.tx,
+    profileId,
+    name: incoming.name,
+    conversation,
+    enabled: async (flag: BotFlag) => (await ctx.flags.evaluate(flag, { subject: profileId })).on,
+  }, incoming.content);
+  if (result.readPlate) {
+    const payload: ReadPlatePayload = {
+      ocr_job_id: result.readPlate.ocrJobId,
+      media_id: result.readPlate.mediaId,
+      to: incoming.from,
+      reply_to: incoming.id,
+    };
+    await enqueueJobs(ctx.tx, [{
+      queue: 'app',
+      kind: READ_PLATE_JOB,
+      payload,
+      dedupeKey: `${READ_PLATE_JOB}:${result.readPlate.ocrJobId}`,
+    }]);
+  }
+  await saveConversation(ctx.tx, profileId, result.next, incoming.id);
+  ctx.describe({
+    received: incoming.content.kind,
+    flow: result.next.flow,
+    reply: result.reply.type,
+  });
+  if (!ctx.whatsapp) {
+    ctx.logger.warn(
+      'reply not sent: WhatsApp sending is not configured (WHATSAPP_ACCESS_TOKEN, WHATSAPP_PHONE_NUMBER_ID)',
+    );
+    return;
+  }
+  await ctx.whatsapp.send(ctx.tx, incoming.from, result.reply, {
+    replyTo: incoming.id,
+    inboundEventId: event.id,
+    requestId: event.requestId,
+  });
+}
