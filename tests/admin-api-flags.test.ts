@@ -168,7 +168,7 @@ describe('GET /audit', () => {
   it('filters by actor, action, entity and time, and pages newest first', async () => {
     const entity = crypto.randomUUID();
     await database.db.query(
-      `insert into audit_logs (at, actor, action, entity_type, entity_id)
+      `insert into audit_logs (created_at, actor, action, entity_type, entity_id)
        values (now() - interval '3 hours', 'ops-a', 'probe.one', 'probe', $1),
               (now() - interval '2 hours', 'ops-b', 'probe.two', 'probe', $1),
               (now() - interval '1 hour', 'ops-a', 'probe.two', 'probe', $1)`,

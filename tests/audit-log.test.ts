@@ -12,7 +12,7 @@ const database = useMigratedDatabase();
 /** Audit rows written `daysAgo` days ago for entity `id`. */
 async function backdated(id: string, daysAgo: readonly number[]): Promise<void> {
   await database.db.query(
-    `insert into audit_logs (at, action, entity_type, entity_id, ip, user_agent)
+    `insert into audit_logs (created_at, action, entity_type, entity_id, ip, user_agent)
      select now() - make_interval(days => d), 'probe.purge', 'purge-test', $1,
             '203.0.113.7', 'probe/1.0'
        from unnest($2::int[]) d`,
@@ -22,8 +22,8 @@ async function backdated(id: string, daysAgo: readonly number[]): Promise<void> 
 
 const ages = (id: string) =>
   database.db.query<{ days: number }>(
-    `select extract(day from now() - at)::int as days from audit_logs
-      where entity_id = $1 order by at`,
+    `select extract(day from now() - created_at)::int as days from audit_logs
+      where entity_id = $1 order by created_at`,
     [id],
   );
 
@@ -40,8 +40,8 @@ describe('audit_logs_purge', () => {
           order by id desc limit 1`,
       );
       const left = await tx.query<{ days: number }>(
-        `select extract(day from now() - at)::int as days from audit_logs
-          where entity_id = $1 order by at`,
+        `select extract(day from now() - created_at)::int as days from audit_logs
+          where entity_id = $1 order by created_at`,
         [id],
       );
       return { count: Number(row!.deleted), record, left: left.map((r) => r.days) };

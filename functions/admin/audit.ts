@@ -16,7 +16,7 @@ import { AuditEntry, filterText } from './schemas.ts';
 /** One audit row as the API returns it (`/audit`, a flag's history). */
 export const auditView = (entry: Entry) => ({
   id: entry.id,
-  at: entry.at.toISOString(),
+  created_at: entry.createdAt.toISOString(),
   actor: entry.actor,
   action: entry.action,
   entity_type: entry.entityType,

@@ -129,7 +129,7 @@ export const FlagUpdate = z.object({
 
 export const AuditEntry = z.object({
   id: z.number().int(),
-  at: Timestamp,
+  created_at: Timestamp,
   actor: z.string(),
   action: z.string(),
   entity_type: z.string(),

@@ -56,7 +56,7 @@ export async function withAuditContext(tx: Queryable, context: AuditContext): Pr
 
 export interface AuditEntry {
   readonly id: number;
-  readonly at: Date;
+  readonly createdAt: Date;
   readonly actor: string;
   readonly action: string;
   readonly entityType: string;
@@ -85,7 +85,7 @@ function toEntry(row: Record<string, unknown>): AuditEntry {
   const text = (value: unknown) => (value === null ? null : String(value));
   return {
     id: Number(row.id),
-    at: new Date(row.at as string),
+    createdAt: new Date(row.created_at as string),
     actor: String(row.actor),
     action: String(row.action),
     entityType: String(row.entity_type),
@@ -106,17 +106,17 @@ export async function pageAuditLogs(
   page: { readonly limit: number; readonly after?: Keyset | null },
 ): Promise<Page<AuditEntry>> {
   const rows = await db.query<Record<string, unknown> & { cursor_us: string; id: string }>(
-    `select a.id, a.at, a.actor, a.action, a.entity_type, a.entity_id, a.before, a.after,
-            a.context, a.request_id, host(a.ip) as ip, a.user_agent, ${KEYSET_US('a.at')}
+    `select a.id, a.created_at, a.actor, a.action, a.entity_type, a.entity_id, a.before, a.after,
+            a.context, a.request_id, host(a.ip) as ip, a.user_agent, ${KEYSET_US('a.created_at')}
        from public.audit_logs a
       where ($1::text is null or a.actor = $1)
         and ($2::text is null or a.action = $2)
         and ($3::text is null or a.entity_type = $3)
         and ($4::text is null or a.entity_id = $4)
-        and ($5::timestamptz is null or a.at >= $5::timestamptz)
-        and ($6::timestamptz is null or a.at < $6::timestamptz)
-        and ${keysetAfter('a.at', 'a.id', 7)}
-      order by a.at desc, a.id desc
+        and ($5::timestamptz is null or a.created_at >= $5::timestamptz)
+        and ($6::timestamptz is null or a.created_at < $6::timestamptz)
+        and ${keysetAfter('a.created_at', 'a.id', 7)}
+      order by a.created_at desc, a.id desc
       limit $9`,
     [
       filter.actor ?? null,

@@ -88,6 +88,10 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
     checksum: 'f61f0048fc387dbd51e9d0176b131b0e0e0cc40504ed8c9a9809b49c7d2f5473',
   },
   {
+    name: '20261206190000_audit_logs_created_at.sql',
+    checksum: '72f994cdb1f94b1489c47d4610c942d07747a0e5ecf45568a8e36df804fc8030',
+  },
+  {
     name: '20261206200000_ride_payments.sql',
     checksum: 'afd317ae572253814ba4f789383e32eefff384e95f4eab969f7f8169d5fce97c',
   },
