@@ -31,6 +31,8 @@ import { openPools } from '../functions/_shared/runtime/pools.ts';
 import { createLogger } from '../functions/_shared/log/index.ts';
 import { createWebhooksApp } from '../functions/webhooks/index.ts';
 import { createIngestor, type IngestCall } from '../functions/_shared/webhooks/ingest.ts';
+import { createProcessMetrics, processRecorders } from '../functions/_shared/metrics/process.ts';
+import { createMetrics } from '../functions/_shared/metrics/registry.ts';
 import type { LoadResult, LoadSpec } from './intake-load.ts';
 import { type CpuUse, startCpu } from './lib/cpu.ts';
 
@@ -51,8 +53,14 @@ const PREPARE = args.get('--prepare') === 'true';
  * moves by a tenth or more.
  */
 const ROUNDS = Number(args.get('--rounds') ?? 3);
-/** Which subjects to run (all three unless narrowed, e.g. `--only full` to profile one). */
-const ONLY = new Set((args.get('--only') ?? 'bare,raw,full').split(','));
+/**
+ * Which subjects to run (all four unless narrowed, e.g. `--only full` to profile one):
+ * `metered` is the full path with metrics on (recorded per request and per pool call,
+ * flushed on the local server's timer), run in the same rounds as `full` (metrics off).
+ */
+const ONLY = new Set((args.get('--only') ?? 'bare,raw,full,metered').split(','));
+/** The metrics issue's target: intake with metrics on within 5 % of it with them off. */
+const METRICS_TARGET_RATIO = 0.95;
 /**
  * The target for the full path at 64 connections, with the fault protections on (deadlines,
  * admission control, crash guard): 1.1x the INSERT loop, p99 within 20 ms.
@@ -205,6 +213,13 @@ const pools = openPools(url.toString(), {
   prepare: PREPARE,
 });
 const db = pools.db;
+// The metered subject's pools, recording their waits into its registry.
+const meteredRegistry = createMetrics();
+const meteredPools = openPools(url.toString(), {
+  ...config.database,
+  poolSize: POOL_SIZE,
+  prepare: PREPARE,
+}, { metrics: processRecorders(meteredRegistry, true) });
 const adminDb = createPostgresDb({ url: url.toString(), max: 2 });
 const benchLogger = createLogger({
   level: 'info',
@@ -243,10 +258,38 @@ try {
     fetch,
     limits: { whatsappPerNumber: unlimited, whatsappPerSender: unlimited, perProvider: unlimited },
   });
+  // The same path with metrics on: its own pools (made with the others), its own ingestor,
+  // and the flush the local server runs on a timer.
+  const metrics = createProcessMetrics(meteredPools.jobsDb, {
+    enabled: true,
+    flushIntervalMs: config.metrics.flushIntervalMs,
+    registry: meteredRegistry,
+    clock: systemClock,
+    logger: benchLogger,
+    background: (task) => void task.catch(() => {}),
+  });
+  const flushTimer = setInterval(
+    () => void metrics.flusher.flush(),
+    config.metrics.flushIntervalMs,
+  );
+  const metered = createWebhooksApp({
+    ingestor: createIngestor(meteredPools.db, { timeoutMs: config.database.timeoutMs }),
+    config,
+    db: meteredPools.db,
+    logger: benchLogger,
+    admission: createAdmission(config.http),
+    clock: systemClock,
+    fetch,
+    metrics,
+    limits: { whatsappPerNumber: unlimited, whatsappPerSender: unlimited, perProvider: unlimited },
+  });
   const notFound = { fetch: () => new Response('not found', { status: 404 }) };
   const bareServer = await serve(bare.fetch);
   const fullServer = await serve(
     createLocalRouter({ functions: { webhooks: full }, web: notFound, notFound }),
+  );
+  const meteredServer = await serve(
+    createLocalRouter({ functions: { webhooks: metered }, web: notFound, notFound }),
   );
   const barePort = bareServer.port;
   const fullPort = fullServer.port;
@@ -292,12 +335,33 @@ try {
     results.push(result);
     paths.push(result);
   };
-  const subjects = [...(ONLY.has('raw') ? [runRaw] : []), ...(ONLY.has('full') ? [runFull] : [])];
+  const meteredRuns: Result[] = [];
+  const runMetered = async (round: number) => {
+    await checkpoint();
+    const result = await load(`full intake path, metrics on${tag(round)}`, {
+      subject: 'http',
+      port: meteredServer.port,
+      path: '/functions/v1/webhooks/whatsapp',
+      secret: SECRET,
+      unique: true,
+      run: `${RUN}-m${round}`,
+    });
+    results.push(result);
+    meteredRuns.push(result);
+  };
+  const subjects = [
+    ...(ONLY.has('raw') ? [runRaw] : []),
+    ...(ONLY.has('full') ? [runFull] : []),
+    ...(ONLY.has('metered') ? [runMetered] : []),
+  ];
   for (let round = 1; round <= ROUNDS; round += 1) {
     for (const run of round % 2 === 1 ? subjects : subjects.toReversed()) await run(round);
   }
   await bareServer.shutdown();
   await fullServer.shutdown();
+  await meteredServer.shutdown();
+  clearInterval(flushTimer);
+  await metrics.flusher.flush();
 
   const rate = (r: Result) => r.requests / r.seconds;
   const cpu = (micros: number | null, width: number) =>
@@ -336,6 +400,23 @@ try {
         `(${ratio.toFixed(2)}x, p99 ${p99.toFixed(1)} ms)`,
     );
   }
+  if (paths.length > 0 && meteredRuns.length === paths.length) {
+    // Round n with metrics on against round n with them off.
+    const ratios = meteredRuns.map((on, i) => rate(on) / rate(paths[i]!));
+    const ratio = median(ratios);
+    const p99On = median(meteredRuns.map((on) => on.p99));
+    const p99Off = median(paths.map((off) => off.p99));
+    console.log(
+      `metrics on / off: ${ratio.toFixed(3)}x (rounds: ${
+        ratios.map((r) => r.toFixed(3)).join(', ')
+      }; p99 ${p99On.toFixed(1)} vs ${p99Off.toFixed(1)} ms)`,
+    );
+    console.log(
+      `target (metrics on within 5 % of off, median over rounds): ${
+        ratio >= METRICS_TARGET_RATIO ? 'met' : 'not met'
+      } (${((1 - ratio) * 100).toFixed(1)} % slower)`,
+    );
+  }
   if (paths.length > 0 && http) {
     const ratio = median(paths.map((full) => rate(full) / rate(http!)));
     console.log(`full path / bare HTTP ceiling:  ${ratio.toFixed(2)}x`);
@@ -352,7 +433,7 @@ try {
     );
   }
 
-  const accepted = paths.reduce((sum, full) => sum + full.ok, 0);
+  const accepted = [...paths, ...meteredRuns].reduce((sum, full) => sum + full.ok, 0);
   const [stored] = await adminDb.query<{ events: number; jobs: number; unmatched: number }>(
     `select (select count(*) from public.inbound_events)::int as events,
             (select count(*) from public.jobs)::int as jobs,
@@ -392,6 +473,7 @@ try {
     if (!passed) failed = true;
   }
 } finally {
+  await meteredPools.close();
   await pools.close();
   await adminDb.close();
   await admin.unsafe(`drop database if exists "${dbName}" with (force)`);
