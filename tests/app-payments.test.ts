@@ -12,7 +12,7 @@ import { createWebhooksApp } from '../functions/webhooks/index.ts';
 import { type GraphApiStub, startGraphApiStub } from './support/graph-api.ts';
 import { capturedLogger } from './support/logs.ts';
 import { useMigratedDatabase } from './support/migrated.ts';
-import { asRole } from './support/rls.ts';
+import { asRole, sqlState } from './support/rls.ts';
 import { testRuntime } from './support/runtime.ts';
 import { signStripe } from './support/webhooks/index.ts';
 
@@ -294,5 +294,78 @@ describe('ride payments', () => {
       );
     expect(await asUser(PASSENGER)).toBe(1);
     expect(await asUser('bbbbbbbb-0000-4000-8000-0000000000b2')).toBe(0);
+  });
+});
+
+describe('manual adjustments', () => {
+  async function paidRide() {
+    const success = succeeded('pi_ADJ');
+    (success.data.object as { metadata: { ride_id: string } }).metadata.ride_id = rideId;
+    await stripe(success);
+    const [{ id }] = await database.db.query<{ id: string }>(
+      `select id from ride_payments where provider_payment_id = 'pi_ADJ'`,
+    ) as [{ id: string }];
+    return id;
+  }
+
+  it('sets a payment by hand with a reason, moves the ride and audits who did it', async () => {
+    const id = await paidRide();
+    await database.db.transaction(async (tx) => {
+      await tx.query(`select set_config('gatehouse.actor', 'ops:amina', true)`);
+      await tx.query(
+        `select ride_payment_adjust($1, 'refunded', 'refunded in cash at the office')`,
+        [
+          id,
+        ],
+      );
+    });
+    expect(await payment()).toMatchObject({ status: 'refunded', ride: 'refunded' });
+    const [audit] = await database.db.query<Record<string, unknown>>(
+      `select actor, before->>'status' as before, after->>'status' as after,
+              context->>'reason' as reason
+         from audit_logs where action = 'payment.adjust' and entity_id = $1`,
+      [id],
+    );
+    expect(audit).toEqual({
+      actor: 'ops:amina',
+      before: 'succeeded',
+      after: 'refunded',
+      reason: 'refunded in cash at the office',
+    });
+  });
+
+  it('refuses a bad status, no reason, an unknown payment, and anyone but the service role', async () => {
+    const id = await paidRide();
+    const state = (sql: string, values: unknown[]) =>
+      sqlState(() => database.db.query(sql, values));
+    expect(await state(`select ride_payment_adjust($1, 'paid', 'x')`, [id])).toBe('22023');
+    expect(await state(`select ride_payment_adjust($1, 'failed', ' ')`, [id])).toBe('22023');
+    expect(
+      await state(`select ride_payment_adjust($1, 'failed', 'x')`, [
+        'cccccccc-0000-4000-8000-0000000000c9',
+      ]),
+    ).toBe('P0002');
+    const asUser = await asRole(
+      database.db,
+      'authenticated',
+      (tx) => sqlState(() => tx.query(`select ride_payment_adjust($1, 'refunded', 'mine')`, [id])),
+      { sub: PASSENGER, role: 'authenticated' },
+    );
+    expect(asUser).toBe('42501');
+    expect(await payment()).toMatchObject({ status: 'succeeded' });
+  });
+});
+
+describe("the app's flags", () => {
+  it('are seeded by migration, so every deployment lists them', async () => {
+    const flags = await database.db.query<{ key: string; enabled: boolean }>(
+      `select key, enabled from feature_flags where key like 'app.%' order by key`,
+    );
+    expect(flags).toEqual([
+      { key: 'app.ocr', enabled: true },
+      { key: 'app.payments', enabled: true },
+      { key: 'app.rides', enabled: true },
+      { key: 'app.vehicles', enabled: true },
+    ]);
   });
 });

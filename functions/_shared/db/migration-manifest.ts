@@ -96,6 +96,10 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
     checksum: 'afd317ae572253814ba4f789383e32eefff384e95f4eab969f7f8169d5fce97c',
   },
   {
+    name: '20261206210000_app_flags_and_payment_adjustments.sql',
+    checksum: 'fdeaae58d72f74d3b28b36eae8e136e6c36255a7f77b23dcddfbf2b8fbf24759',
+  },
+  {
     name: '20261207090000_audit_request_context.sql',
     checksum: 'f28a5602fcf9fdb153c30eb318983de48e79a708d752a14696e7d1fb97f3d868',
   },
