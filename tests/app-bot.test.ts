@@ -241,6 +241,17 @@ describe('the WhatsApp bot', () => {
     expect(graph.sent).toHaveLength(1);
   });
 
+  it('leaves a message it cannot answer processed, not dead-lettered', async () => {
+    const id = await deliver(text('hi'), '1555');
+    expect(graph.sent).toEqual([]);
+    const [event] = await database.db.query<{ status: string }>(
+      'select status from inbound_events where event_key = $1',
+      [id],
+    );
+    expect(event).toEqual({ status: 'processed' });
+    expect(await database.db.query('select id from dead_jobs')).toEqual([]);
+  });
+
   it("does not hand a user's account to whoever messages from a number they typed", async () => {
     // A user of the app typed this number into their profile: it is not proven.
     await database.db.query(

@@ -1,6 +1,5 @@
 import type { AppContext } from '../../_shared/app.ts';
 import type { InboundEvent } from '../../_shared/jobs/inbound.ts';
-import { PermanentJobError } from '../../_shared/queue/errors.ts';
 import { enqueueJobs } from '../../_shared/queue/store.ts';
 import { answer, type BotFlag } from './flows.ts';
 import { readIncoming } from './incoming.ts';
@@ -19,9 +18,11 @@ export { BOT_FLAGS, CHOICES, HELP_TEXT, mainMenu, normalizePlate } from './flows
  */
 export async function handleWhatsAppMessage(event: InboundEvent, ctx: AppContext): Promise<void> {
   const incoming = readIncoming(event);
-  if (!incoming) throw new PermanentJobError('the message has no sender or id');
-  if (!/^[1-9][0-9]{6,14}$/.test(incoming.from)) {
-    throw new PermanentJobError('the sender is not a phone number');
+  // Nothing to answer (no sender to answer, or one that is no phone number): the event is
+  // recorded and processed, and no operator needs to replay it.
+  if (!incoming || !/^[1-9][0-9]{6,14}$/.test(incoming.from)) {
+    ctx.describe({ ignored: incoming ? 'sender is not a phone number' : 'no sender or id' });
+    return;
   }
   const profileId = await profileFor(ctx.tx, incoming.from, incoming.name);
   const conversation = await loadConversation(ctx.tx, profileId);
