@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -18,6 +19,9 @@ export default defineConfig({
     // Each test file gets its own database (see tests/support/database.ts), so files
     // run in parallel without seeing each other's rows.
     pool: 'forks',
+    // The files mostly wait (on Postgres, servers they start, timers), so more of them run
+    // at once than there are cores: at least 3 (vitest's default on 2 cores is 1).
+    maxWorkers: Math.max(3, availableParallelism() - 1),
     testTimeout: 30_000,
     hookTimeout: 60_000,
     globalSetup: ['tests/support/global-setup.ts'],
