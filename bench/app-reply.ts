@@ -29,6 +29,7 @@ import { createJobRunner } from '../functions/_shared/jobs/index.ts';
 import { createLogger } from '../functions/_shared/log/index.ts';
 import { openPools } from '../functions/_shared/runtime/pools.ts';
 import { signWhatsApp } from '../functions/_shared/webhooks/signing.ts';
+import { whatsappDelivery } from '../functions/_shared/webhooks/whatsapp/notification.ts';
 import { kickWorker } from '../functions/webhooks/after-ack.ts';
 import { createWebhooksApp } from '../functions/webhooks/index.ts';
 
@@ -116,26 +117,10 @@ try {
     serial += 1;
     const from = `2547${String(10_000_000 + serial)}`;
     const wamid = `wamid.BENCH${serial}`;
-    const body = JSON.stringify({
-      object: 'whatsapp_business_account',
-      entry: [{
-        id: 'WABA',
-        changes: [{
-          field: 'messages',
-          value: {
-            messaging_product: 'whatsapp',
-            metadata: { display_phone_number: '15550000000', phone_number_id: 'PNID-BENCH' },
-            contacts: [{ wa_id: from, profile: { name: 'Bench' } }],
-            messages: [{
-              id: wamid,
-              from,
-              timestamp: '1700000000',
-              type: 'text',
-              text: { body: 'hi' },
-            }],
-          },
-        }],
-      }],
+    const body = whatsappDelivery({
+      phoneNumberId: 'PNID-BENCH',
+      contacts: [{ wa_id: from, profile: { name: 'Bench' } }],
+      messages: [{ id: wamid, from, timestamp: '1700000000', type: 'text', text: { body: 'hi' } }],
     });
     return {
       wamid,

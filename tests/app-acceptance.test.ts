@@ -9,7 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signWhatsApp } from '../functions/_shared/webhooks/signing.ts';
+import { signWhatsApp, whatsappDelivery } from './support/webhooks/index.ts';
 import { type GraphApiStub, startGraphApiStub } from './support/graph-api.ts';
 import { type LocalServer, startLocalServer } from './support/local-server.ts';
 import { projectRoot } from './support/process.ts';
@@ -42,24 +42,14 @@ let serial = 0;
 /** Meta delivers one message from USER; resolves to its wamid and the answer. */
 async function deliver(message: Record<string, unknown>, id?: string) {
   const wamid = id ?? `wamid.ACC${++serial}${crypto.randomUUID().slice(0, 6)}`;
-  const body = JSON.stringify({
-    object: 'whatsapp_business_account',
-    entry: [{
-      id: 'WABA-1',
-      changes: [{
-        field: 'messages',
-        value: {
-          messaging_product: 'whatsapp',
-          metadata: { display_phone_number: '15550000000', phone_number_id: 'PNID-ACCEPT' },
-          contacts: [{ wa_id: USER, profile: { name: 'Wanjiru' } }],
-          messages: [{
-            id: wamid,
-            from: USER,
-            timestamp: String(Math.floor(Date.now() / 1000)),
-            ...message,
-          }],
-        },
-      }],
+  const body = whatsappDelivery({
+    phoneNumberId: 'PNID-ACCEPT',
+    contacts: [{ wa_id: USER, profile: { name: 'Wanjiru' } }],
+    messages: [{
+      id: wamid,
+      from: USER,
+      timestamp: String(Math.floor(Date.now() / 1000)),
+      ...message,
     }],
   });
   const res = await fetch(`${server.base}/functions/v1/webhooks/whatsapp`, {

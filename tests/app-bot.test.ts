@@ -18,7 +18,7 @@ import { capturedLogger } from './support/logs.ts';
 import { useMigratedDatabase } from './support/migrated.ts';
 import { projectRoot } from './support/process.ts';
 import { testRuntime } from './support/runtime.ts';
-import { signWhatsApp } from './support/webhooks/index.ts';
+import { signWhatsApp, whatsappDelivery } from './support/webhooks/index.ts';
 
 const database = useMigratedDatabase({
   reset: 'delete from whatsapp_conversations; delete from vehicle_ocr_jobs; delete from rides; ' +
@@ -63,20 +63,10 @@ async function deliver(
   from = ADA,
   id = `wamid.IN${++serial}${crypto.randomUUID().slice(0, 6)}`,
 ) {
-  const body = JSON.stringify({
-    object: 'whatsapp_business_account',
-    entry: [{
-      id: 'WABA-1',
-      changes: [{
-        field: 'messages',
-        value: {
-          messaging_product: 'whatsapp',
-          metadata: { display_phone_number: '15550000000', phone_number_id: 'PNID-BOT' },
-          contacts: [{ wa_id: from, profile: { name: 'Ada' } }],
-          messages: [{ id, from, timestamp: String(Math.floor(Date.now() / 1000)), ...message }],
-        },
-      }],
-    }],
+  const body = whatsappDelivery({
+    phoneNumberId: 'PNID-BOT',
+    contacts: [{ wa_id: from, profile: { name: 'Ada' } }],
+    messages: [{ id, from, timestamp: String(Math.floor(Date.now() / 1000)), ...message }],
   });
   const rt = runtime();
   const res = await createWebhooksApp({ ...rt, background: () => {} }).request(

@@ -23,7 +23,7 @@ import { startBlackHole } from './support/black-hole.ts';
 import { type GraphApiStub, startGraphApiStub } from './support/graph-api.ts';
 import { capturedLogger } from './support/logs.ts';
 import { useMigratedDatabase } from './support/migrated.ts';
-import { signWhatsApp } from './support/webhooks/index.ts';
+import { signWhatsApp, whatsappDelivery } from './support/webhooks/index.ts';
 
 const database = useMigratedDatabase({
   reset: 'delete from circuit_breakers; delete from whatsapp_logs; delete from jobs; ' +
@@ -298,24 +298,13 @@ function statusNotification(
   timestamp: number,
   errors?: { code: number; title: string }[],
 ) {
-  return JSON.stringify({
-    object: 'whatsapp_business_account',
-    entry: [{
-      id: 'WABA-1',
-      changes: [{
-        field: 'messages',
-        value: {
-          messaging_product: 'whatsapp',
-          metadata: { display_phone_number: '15550000000', phone_number_id: 'PNID-1' },
-          statuses: [{
-            id: wamid,
-            status,
-            timestamp: String(timestamp),
-            recipient_id: '15551230001',
-            ...(errors ? { errors } : {}),
-          }],
-        },
-      }],
+  return whatsappDelivery({
+    statuses: [{
+      id: wamid,
+      status,
+      timestamp: String(timestamp),
+      recipient_id: '15551230001',
+      ...(errors ? { errors } : {}),
     }],
   });
 }

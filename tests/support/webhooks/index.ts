@@ -8,6 +8,7 @@ export {
 } from '../../../functions/_shared/webhooks/signing.ts';
 export { signatureFailure } from './assertions.ts';
 export {
+  whatsappDelivery,
   whatsappNotification,
   type WhatsAppTextMessage,
 } from '../../../functions/_shared/webhooks/whatsapp/notification.ts';

@@ -24,6 +24,44 @@ export function whatsappNotification(
     phoneNumberId?: string;
   } = {},
 ): string {
+  return whatsappDelivery({
+    phoneNumberId: options.phoneNumberId,
+    contacts: messages.map((m) => ({ wa_id: m.from, profile: { name: 'Ada' } })),
+    messages: messages.map((m) => ({
+      id: m.id,
+      from: m.from,
+      timestamp: '1700000000',
+      type: 'text',
+      text: { body: m.text ?? 'hello' },
+    })),
+    statuses: (options.statuses ?? []).map((s) => ({
+      ...s,
+      timestamp: '1700000001',
+      recipient_id: '1555',
+    })),
+  });
+}
+
+/**
+ * A WhatsApp Cloud API notification as Meta sends it, with the `contacts`, `messages` and
+ * `statuses` given as Meta's objects (any message type: interactive replies, locations,
+ * images), under one `messages` change of the phone number `phoneNumberId`.
+ *
+ * @example
+ * ```ts
+ * const body = whatsappDelivery({
+ *   contacts: [{ wa_id: '254700000001', profile: { name: 'Ada' } }],
+ *   messages: [{ id: 'wamid.1', from: '254700000001', timestamp: '1700000000',
+ *     type: 'interactive', interactive: { type: 'list_reply', list_reply: { id: 'menu', title: 'Menu' } } }],
+ * });
+ * ```
+ */
+export function whatsappDelivery(parts: {
+  phoneNumberId?: string;
+  contacts?: readonly Record<string, unknown>[];
+  messages?: readonly Record<string, unknown>[];
+  statuses?: readonly Record<string, unknown>[];
+}): string {
   return JSON.stringify({
     object: 'whatsapp_business_account',
     entry: [{
@@ -34,21 +72,11 @@ export function whatsappNotification(
           messaging_product: 'whatsapp',
           metadata: {
             display_phone_number: '15550000000',
-            phone_number_id: options.phoneNumberId ?? 'PNID-1',
+            phone_number_id: parts.phoneNumberId ?? 'PNID-1',
           },
-          contacts: messages.map((m) => ({ wa_id: m.from, profile: { name: 'Ada' } })),
-          messages: messages.map((m) => ({
-            id: m.id,
-            from: m.from,
-            timestamp: '1700000000',
-            type: 'text',
-            text: { body: m.text ?? 'hello' },
-          })),
-          statuses: (options.statuses ?? []).map((s) => ({
-            ...s,
-            timestamp: '1700000001',
-            recipient_id: '1555',
-          })),
+          contacts: parts.contacts ?? [],
+          messages: parts.messages ?? [],
+          statuses: parts.statuses ?? [],
         },
       }],
     }],
