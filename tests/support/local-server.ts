@@ -39,7 +39,9 @@ export async function startLocalServer(env: Record<string, string> = {}): Promis
     }
     await gatehouse.exited;
     await database?.drop();
-    await rm(dataDir, { recursive: true, force: true });
+    // The embedded database can still be closing its files a moment after the server's
+    // exit: retry while the folder is not empty yet.
+    await rm(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   };
   try {
     await waitForStatus(`${base}/functions/v1/health/ready`, 200, gatehouse);
