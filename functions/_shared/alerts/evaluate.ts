@@ -3,7 +3,7 @@ import { typed } from '../db/types.ts';
 import type { Logger } from '../log/index.ts';
 import { enqueueJobs } from '../queue/store.ts';
 import type { JobHandler } from '../queue/types.ts';
-import type { AlertContext, AlertFinding, AlertRule, Severity } from './rules.ts';
+import type { AlertContext, AlertFinding, AlertRule } from './rules.ts';
 
 /** The queue alert jobs run in (the platform's own, beside retention). */
 export const ALERTS_QUEUE = 'gatehouse';
@@ -152,5 +152,3 @@ export function alertsEvaluateHandler(
 export function evaluationDedupeKey(now: Date): string {
   return `${ALERTS_EVALUATE_KIND}:${now.toISOString().slice(0, 16)}`;
 }
-
-export type { Severity };

@@ -1,7 +1,7 @@
 import type { Queryable } from '../db/types.ts';
 import { CATALOG } from '../metrics/catalog.ts';
 import { queueStats } from '../queue/store.ts';
-import { readWindowCounts, sloReports, windowStart } from '../slo/read.ts';
+import { burnsFast, readWindowCounts, sloWindow, windowStart } from '../slo/read.ts';
 import { PLATFORM_JOB_PREFIX, SLOS } from '../slo/definitions.ts';
 
 /** P0 pages at once (money is being lost) … P3 is looked at in working hours. */
@@ -196,10 +196,9 @@ export const sloFastBurn: readonly AlertRule[] = SLOS.map((slo) => ({
         '5m': windowStart('5m', now),
         '1h': windowStart('1h', now),
       }));
-    const [report] = sloReports({ ...counts, '30d': counts['1h'] }, [slo]);
-    if (!report || report.status !== 'fast_burn') return null;
-    const hour = report.windows['1h'];
-    const short = report.windows['5m'];
+    const short = sloWindow(slo, counts['5m']);
+    const hour = sloWindow(slo, counts['1h']);
+    if (!burnsFast(short, hour)) return null;
     return {
       value: hour.burn_rate ?? 0,
       summary:

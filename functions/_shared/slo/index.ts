@@ -15,6 +15,7 @@ export {
   WINDOW_MS,
 } from './definitions.ts';
 export {
+  burnsFast,
   createSloReader,
   readWindowCounts,
   type SloReader,
@@ -23,6 +24,7 @@ export {
   sloReports,
   type SloStatus,
   type SloSummary,
+  sloWindow,
   type SloWindowReport,
   type WindowCounts,
   windowStart,

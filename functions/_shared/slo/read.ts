@@ -82,7 +82,8 @@ function eventsOf(key: SloKey, counts: WindowCounts): { events: number; bad: num
   }
 }
 
-function windowReport(
+/** One SLO's report for one window's counts (events, bad, SLI, burn rate). */
+export function sloWindow(
   definition: SloDefinition,
   counts: WindowCounts,
 ): SloWindowReport {
@@ -98,6 +99,15 @@ function windowReport(
 }
 
 /**
+ * Fast burn: the 1 h and the 5 m windows both burn at {@link FAST_BURN_RATE} or more, with
+ * at least {@link MIN_EVENTS_FOR_BURN} events in the hour.
+ */
+export function burnsFast(short: SloWindowReport, hour: SloWindowReport): boolean {
+  return hour.events >= MIN_EVENTS_FOR_BURN && (hour.burn_rate ?? 0) >= FAST_BURN_RATE &&
+    (short.burn_rate ?? 0) >= FAST_BURN_RATE;
+}
+
+/**
  * Every SLO's report from the counts of its three windows: SLIs, burn rates, the budget
  * left and a status (see {@link SloStatus}).
  */
@@ -107,14 +117,12 @@ export function sloReports(
 ): SloReport[] {
   return definitions.map((definition) => {
     const windows = {
-      '5m': windowReport(definition, counts['5m']),
-      '1h': windowReport(definition, counts['1h']),
-      '30d': windowReport(definition, counts['30d']),
+      '5m': sloWindow(definition, counts['5m']),
+      '1h': sloWindow(definition, counts['1h']),
+      '30d': sloWindow(definition, counts['30d']),
     };
     const long = windows['30d'];
-    const fast = windows['1h'].events >= MIN_EVENTS_FOR_BURN &&
-      (windows['1h'].burn_rate ?? 0) >= FAST_BURN_RATE &&
-      (windows['5m'].burn_rate ?? 0) >= FAST_BURN_RATE;
+    const fast = burnsFast(windows['5m'], windows['1h']);
     const status: SloStatus = long.events === 0 && windows['5m'].events === 0
       ? 'no_data'
       : fast
