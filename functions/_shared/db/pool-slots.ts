@@ -126,9 +126,9 @@ export function createPoolSlots(options: PoolSlotsOptions): PoolSlots {
 }
 
 /**
- * A pool's slots, recording into `metrics` when the pool is named: each call's wait in
- * `poolWait{pool}` and, when it gets its slot, the share of slots taken in
- * `poolSaturation{pool}` (the highest since the last flush).
+ * A named pool's slots, recording each call's wait in `poolWait{pool}` and, when it gets
+ * its slot, the share of slots taken in `poolSaturation{pool}` (the highest since the last
+ * flush); null for a pool with no name or no metrics, whose calls are then not counted.
  *
  * @example
  * const slots = recordedPoolSlots(10, 'requests', runtime.metrics.record);
@@ -137,8 +137,9 @@ export function recordedPoolSlots(
   max: number,
   name: string | undefined,
   metrics: PoolMetrics | undefined,
-): PoolSlots {
-  if (!metrics || name === undefined) return createPoolSlots({ max });
+): PoolSlots | null {
+  // Nothing records them: no slot is counted at all.
+  if (!metrics || name === undefined) return null;
   const labels = { pool: name };
   return createPoolSlots({
     max,

@@ -215,6 +215,7 @@ export function createPostgresDb(options: PostgresDbOptions): Db {
    * work settles (past the caller's deadline too: the connection is busy until then).
    */
   const inSlot = <T>(start: () => PromiseLike<T>): PromiseLike<T> => {
+    if (!slots) return start();
     const leave = slots.enter();
     let work: PromiseLike<T>;
     try {
