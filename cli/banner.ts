@@ -6,6 +6,7 @@ import type { GeneratedSecretName } from './dev-secrets.ts';
 import { FUNCTIONS } from './functions.ts';
 import { AUTH_PREFIX, LOCAL_AUTH_FILE } from './local-auth/index.ts';
 import { FUNCTIONS_PREFIX } from './local-router.ts';
+import type { Sandbox } from './sandbox/index.ts';
 
 export interface BannerDetails {
   readonly config: Config;
@@ -14,6 +15,8 @@ export interface BannerDetails {
   readonly filled: Partial<Record<GeneratedSecretName, string>>;
   /** The local sign-in's anon key; null when a Supabase project signs users in. */
   readonly anonKey: string | null;
+  /** The development sandbox the server sends to, if any. */
+  readonly sandbox?: Sandbox | null;
   /** Intake switches an operator has turned off (`feature_flags`), e.g. `intake.stripe`. */
   readonly switchedOff?: ReadonlySet<string>;
 }
@@ -62,6 +65,15 @@ export function printBanner(print: (line: string) => void, details: BannerDetail
   }
   print(`  Web        ${base}/`);
   print(`  Database   ${details.database}`);
+  const sandbox = details.sandbox;
+  if (sandbox) {
+    const what = [
+      sandbox.whatsapp ? 'WhatsApp messages' : '',
+      sandbox.paypal ? 'PayPal certificates' : '',
+    ]
+      .filter(Boolean).join(' and ');
+    print(`  Sandbox    ${sandbox.origin}  (${what}, for development; npm run demo serves it)`);
+  }
   const generated = Object.entries(filled);
   if (generated.length > 0) {
     print('');

@@ -28,6 +28,7 @@ import { registerFlags } from '../functions/_shared/flags/index.ts';
 import { createJobRunner } from '../functions/_shared/jobs/index.ts';
 import { printBanner, switchedOffFlags } from './banner.ts';
 import { type Scheduler, startScheduler } from './scheduler.ts';
+import type { Sandbox } from './sandbox/index.ts';
 
 export interface HttpServer {
   /** The port actually bound (differs from the asked one when that was 0). */
@@ -55,6 +56,8 @@ export interface StartOptions {
   readonly print?: (line: string) => void;
   /** The app built on the platform (`functions/_app`'s, from the command); none by default. */
   readonly app?: GatehouseApp;
+  /** The development sandbox the env was filled for (`withSandbox`): its `fetch`, the banner. */
+  readonly sandbox?: Sandbox | null;
 }
 
 export { StartupError } from './startup-errors.ts';
@@ -157,7 +160,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
       jobsDb: database.jobsDb,
       logger,
       clock: systemClock,
-      fetch: globalThis.fetch.bind(globalThis),
+      fetch: options.sandbox?.fetch ?? globalThis.fetch.bind(globalThis),
       background: backgroundTask,
       admission: createAdmission(config.http),
       faults: guard.counts,
@@ -199,6 +202,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
     database: opened.description,
     filled,
     anonKey: localAuth?.anonKey ?? null,
+    sandbox: options.sandbox ?? null,
     // Only a note in the banner: a database that cannot say leaves every provider unmarked.
     switchedOff: await switchedOffFlags(opened.adminDb, config).catch(() => new Set<string>()),
   });

@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signWhatsApp, whatsappDelivery } from './support/webhooks/index.ts';
-import { type GraphApiStub, startGraphApiStub } from './support/graph-api.ts';
+import { type GraphApiStub, startGraphApiStub } from '../cli/sandbox/graph-api.ts';
 import { type LocalServer, startLocalServer } from './support/local-server.ts';
 import { projectRoot } from './support/process.ts';
 

@@ -9,7 +9,7 @@ import { systemClock } from '../functions/_shared/clock.ts';
 import { parseConfig } from '../functions/_shared/config/index.ts';
 import { createJobRunner } from '../functions/_shared/jobs/index.ts';
 import { createWebhooksApp } from '../functions/webhooks/index.ts';
-import { type GraphApiStub, startGraphApiStub } from './support/graph-api.ts';
+import { type GraphApiStub, startGraphApiStub } from '../cli/sandbox/graph-api.ts';
 import { capturedLogger } from './support/logs.ts';
 import { useMigratedDatabase } from './support/migrated.ts';
 import { asRole, sqlState } from './support/rls.ts';

@@ -38,7 +38,7 @@ import {
   createPayPalTestCertificate,
   type PayPalTestCertificate,
   signPayPalDelivery,
-} from './support/webhooks/paypal-signer.ts';
+} from '../cli/sandbox/paypal-signer.ts';
 import { app as referenceApp } from '../functions/_app/index.ts';
 import { createWebhooksApp } from '../functions/webhooks/index.ts';
 import {

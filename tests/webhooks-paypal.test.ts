@@ -15,7 +15,7 @@ import {
   createPayPalTestCertificate,
   type PayPalTestCertificate,
   signPayPalDelivery,
-} from './support/webhooks/paypal-signer.ts';
+} from '../cli/sandbox/paypal-signer.ts';
 import { createWebhooksApp } from '../functions/webhooks/index.ts';
 import type { IntakeCounters } from '../functions/webhooks/counters.ts';
 import { countedIntake } from './support/intake-counters.ts';

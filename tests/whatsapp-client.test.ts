@@ -20,7 +20,7 @@ import {
 } from '../functions/_shared/whatsapp/index.ts';
 import { createWebhooksApp } from '../functions/webhooks/index.ts';
 import { startBlackHole } from './support/black-hole.ts';
-import { type GraphApiStub, startGraphApiStub } from './support/graph-api.ts';
+import { type GraphApiStub, startGraphApiStub } from '../cli/sandbox/graph-api.ts';
 import { capturedLogger } from './support/logs.ts';
 import { useMigratedDatabase } from './support/migrated.ts';
 import { signWhatsApp, whatsappDelivery } from './support/webhooks/index.ts';

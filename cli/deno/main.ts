@@ -15,6 +15,8 @@ import { runMigrateCommand } from '../migrate-command.ts';
 import { runDlqCommand, runQueueCommand, runWorkerCommand } from '../queue-command.ts';
 import { runEventsCommand } from '../events-command.ts';
 import { runSendCommand } from '../send-command.ts';
+import { runDemoCommand } from '../demo/index.ts';
+import { withSandbox } from '../sandbox/index.ts';
 import { notFoundApp } from '../not-found.ts';
 import { app } from '../../functions/_app/index.ts';
 
@@ -35,6 +37,8 @@ Commands:
   events show <p> <key>    one event: its payload, job(s), every attempt's error, its outcome
   send <provider>          post a signed sample delivery to the running server and follow
                            it (whatsapp, stripe, standard <source>, ussd)
+  demo                     walk the reference app through every provider against the
+                           running server, its replies caught by the local sandbox
   help                     show this text
 
 Environment: see docs/configuration.md (".env" in the project folder is read; real variables win).`;
@@ -48,10 +52,19 @@ function webApp(): Hono {
   return web;
 }
 
+/**
+ * The environment: `.env` under the real variables, then the development sandbox's
+ * settings for providers left unconfigured (none in production).
+ */
+async function localEnv() {
+  return withSandbox(await loadLocalEnv(resolve(projectRoot, '.env'), Deno.env.toObject()));
+}
+
 async function start(): Promise<number> {
-  const env = await loadLocalEnv(resolve(projectRoot, '.env'), Deno.env.toObject());
+  const { env, sandbox } = await localEnv();
   const running = await startGatehouse({
     env,
+    sandbox,
     projectRoot,
     serve: serveWithDeno,
     web: webApp(),
@@ -80,15 +93,20 @@ async function main(args: string[]): Promise<number> {
     case 'start':
       return await start();
     case 'migrate': {
-      const env = await loadLocalEnv(resolve(projectRoot, '.env'), Deno.env.toObject());
+      const { env } = await localEnv();
       return await runMigrateCommand(rest, { env, projectRoot, app });
+    }
+    case 'demo': {
+      // The demo decides on the sandbox itself, from the same variables the server read.
+      const env = await loadLocalEnv(resolve(projectRoot, '.env'), Deno.env.toObject());
+      return await runDemoCommand(rest, { env, projectRoot, app });
     }
     case 'queue':
     case 'dlq':
     case 'events':
     case 'send':
     case 'worker': {
-      const env = await loadLocalEnv(resolve(projectRoot, '.env'), Deno.env.toObject());
+      const { env } = await localEnv();
       const controller = new AbortController();
       for (const signal of ['SIGINT', 'SIGTERM'] as const) {
         Deno.addSignalListener(signal, () => controller.abort());

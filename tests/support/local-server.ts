@@ -19,7 +19,8 @@ export interface LocalServer {
 /**
  * `gatehouse start` (what `npm start` runs) on a free port with a fresh data folder, on a
  * fresh Postgres database when the run targets one, else on the embedded PGlite; resolves
- * once `/health/ready` answers 200.
+ * once `/health/ready` answers 200. The development sandbox is off unless `env` turns it
+ * on (`GATEHOUSE_SANDBOX`).
  */
 export async function startLocalServer(env: Record<string, string> = {}): Promise<LocalServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-start-'));
@@ -30,6 +31,8 @@ export async function startLocalServer(env: Record<string, string> = {}): Promis
     PORT: String(port),
     GATEHOUSE_DATA_DIR: dataDir,
     GATEHOUSE_EMBEDDED_DB_PORT: '0',
+    // Sends go nowhere unless a test says where (the development sandbox is the demo's).
+    GATEHOUSE_SANDBOX: 'false',
     ...(database ? { DATABASE_URL: database.url } : {}),
     ...env,
   });

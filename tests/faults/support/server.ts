@@ -62,6 +62,8 @@ export async function startFaultServer(options: FaultServerOptions = {}): Promis
     GATEHOUSE_DATA_DIR: dataDir,
     GATEHOUSE_EMBEDDED_DB_PORT: '0',
     GATEHOUSE_LOG_LEVEL: 'warn',
+    // The load is intake's: the app's replies have nowhere to go (no development sandbox).
+    GATEHOUSE_SANDBOX: 'false',
     WHATSAPP_APP_SECRET: APP_SECRET,
     ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
     ...options.env,

@@ -5,10 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  createPayPalTestCertificate,
-  derInteger,
-} from '../../../../tests/support/webhooks/paypal-signer.ts';
+import { createPayPalTestCertificate, derInteger } from '../../../../cli/sandbox/paypal-signer.ts';
 import { parseCertificateDer, parseCertificatePem } from './certificate.ts';
 import { DerError } from './der.ts';
 

@@ -20,7 +20,7 @@ import {
   createPayPalTestCertificate,
   type PayPalTestCertificate,
   signPayPalDelivery,
-} from '../../../../tests/support/webhooks/paypal-signer.ts';
+} from '../../../../cli/sandbox/paypal-signer.ts';
 import { signatureFailure } from '../../../../tests/support/webhooks/index.ts';
 import { fromBase64, toBase64 } from '../signing.ts';
 import type { SignatureFailure } from '../types.ts';

@@ -1,14 +1,15 @@
 /**
- * Test-only stand-in for PayPal's signing side: a fresh RSA key with a self-signed X.509
- * certificate (DER written here, since neither Web Crypto nor Node can issue certificates),
- * and deliveries signed the way PayPal signs them. Keys live in memory only.
+ * A stand-in for PayPal's signing side, for the local sandbox and the tests: a fresh RSA key
+ * with a self-signed X.509 certificate (DER written here, since neither Web Crypto nor Node
+ * can issue certificates), and deliveries signed the way PayPal signs them. Keys live in
+ * memory only.
  */
 import { crc32 } from 'node:zlib';
 import {
   PAYPAL_AUTH_ALGO,
   PAYPAL_HEADERS,
-} from '../../../functions/_shared/webhooks/paypal/verify.ts';
-import { toBase64 } from '../../../functions/_shared/webhooks/signing.ts';
+} from '../../functions/_shared/webhooks/paypal/verify.ts';
+import { toBase64 } from '../../functions/_shared/webhooks/signing.ts';
 
 const RSA_PKCS1_SHA256 = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as const;
 const SHA256_WITH_RSA_OID = '1.2.840.113549.1.1.11';

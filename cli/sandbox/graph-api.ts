@@ -1,8 +1,8 @@
 // Meta's WhatsApp Cloud API (Graph API) as a local server speaking its protocol: bearer
 // token auth (190 otherwise), POST /<version>/<phone-number-id>/messages validated and
 // answered with a wamid, GET /<version>/<media-id> answered with a download URL, that URL
-// serving the bytes to the same token, and Meta's error object for whatever a test asks to
-// fail next.
+// serving the bytes to the same token, and Meta's error object for whatever a caller asks
+// to fail next. The development sandbox (`npm run demo`) and the tests both use it.
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -37,7 +37,21 @@ export interface GraphApiStub {
   readonly mediaAuth: (string | undefined)[];
   /** Media served by id; `url` overrides the download URL Meta would give. */
   readonly media: Map<string, { bytes: Uint8Array; mimeType: string; url?: string }>;
+  /** Called with each message as it is accepted. */
+  onSent?: (message: SentByStub) => void;
   close(): Promise<void>;
+}
+
+export interface GraphApiStubOptions {
+  /** The bearer token it accepts (default `graph-token-for-tests`). */
+  readonly token?: string;
+  /** The port on 127.0.0.1 (default: any free one). */
+  readonly port?: number;
+  /**
+   * Other documents it serves to anyone, by path (no token asked), e.g. a PayPal signing
+   * certificate: `{ contentType, body }`.
+   */
+  readonly documents?: ReadonlyMap<string, { contentType: string; body: string }>;
 }
 
 const ERROR_TITLES: Record<number, string> = {
@@ -97,7 +111,11 @@ function validMessage(body: Record<string, unknown>): boolean {
   return false;
 }
 
-export async function startGraphApiStub(token = 'graph-token-for-tests'): Promise<GraphApiStub> {
+export async function startGraphApiStub(
+  options: GraphApiStubOptions = {},
+): Promise<GraphApiStub> {
+  const token = options.token ?? 'graph-token-for-tests';
+  const documents = options.documents ?? new Map();
   const sent: SentByStub[] = [];
   const failNext: ScriptedFailure[] = [];
   const requests: string[] = [];
@@ -110,6 +128,10 @@ export async function startGraphApiStub(token = 'graph-token-for-tests'): Promis
     const path = new URL(req.url ?? '/', 'http://stub').pathname;
     requests.push(`${req.method} ${path}`);
     const body = await readBody(req);
+    const document = req.method === 'GET' ? documents.get(path) : undefined;
+    if (document) {
+      return res.writeHead(200, { 'content-type': document.contentType }).end(document.body);
+    }
     if (req.headers.authorization !== `Bearer ${token}`) {
       return metaError(res, { status: 401, code: 190 });
     }
@@ -136,7 +158,9 @@ export async function startGraphApiStub(token = 'graph-token-for-tests'): Promis
       if (!validMessage(parsed)) return metaError(res, { status: 400, code: 100 });
       serial += 1;
       const messageId = `wamid.STUB${serial}${crypto.randomUUID().slice(0, 8)}`;
-      sent.push({ phoneNumberId: decodeURIComponent(messages[1]!), body: parsed, messageId });
+      const message = { phoneNumberId: decodeURIComponent(messages[1]!), body: parsed, messageId };
+      sent.push(message);
+      stub.onSent?.(message);
       return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({
         messaging_product: 'whatsapp',
         contacts: [{ input: parsed.to, wa_id: parsed.to }],
@@ -159,10 +183,13 @@ export async function startGraphApiStub(token = 'graph-token-for-tests'): Promis
     }
     return metaError(res, { status: 400, code: 100, message: 'Unsupported request' });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', resolve);
+  });
   const { port } = server.address() as AddressInfo;
   origin = `http://127.0.0.1:${port}`;
-  return {
+  const stub: GraphApiStub = {
     url: `${origin}/${GRAPH_VERSION}`,
     token,
     sent,
@@ -176,4 +203,5 @@ export async function startGraphApiStub(token = 'graph-token-for-tests'): Promis
         server.close(() => resolve());
       }),
   };
+  return stub;
 }
