@@ -47,7 +47,7 @@ export function ipMatches(rule: IpRule, clientIp: string): boolean {
 }
 
 /** Dotted quad to a 32-bit number; leading zeros are refused (some parsers read them as octal). */
-function parseIpv4(text: string): number | undefined {
+export function parseIpv4(text: string): number | undefined {
   const parts = text.split('.');
   if (parts.length !== 4 || !parts.every((part) => /^(?:0|[1-9]\d{0,2})$/.test(part))) {
     return undefined;
@@ -55,6 +55,29 @@ function parseIpv4(text: string): number | undefined {
   const octets = parts.map(Number);
   if (octets.some((octet) => octet > 255)) return undefined;
   return octets.reduce((value, octet) => value * 256 + octet, 0);
+}
+
+/**
+ * An IPv6 address (any spelling the URL parser accepts, embedded dotted quad included) to its
+ * 128-bit value; undefined when `text` is no IPv6 address (zone ids such as `%eth0` included).
+ *
+ * @example
+ * ```ts
+ * parseIpv6('::ffff:127.0.0.1'); // 0xffff7f000001n
+ * parseIpv6('example.com'); // undefined
+ * ```
+ */
+export function parseIpv6(text: string): bigint | undefined {
+  const canonical = canonicalIpv6(text);
+  if (canonical === undefined) return undefined;
+  // The canonical form is hex groups only, with at most one `::` standing for the zero groups.
+  const [head = '', tail] = canonical.split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = tail === undefined
+    ? left
+    : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  return groups.reduce((value, group) => (value << 16n) | BigInt(`0x${group}`), 0n);
 }
 
 /** One spelling per IPv6 address (RFC 5952, as the URL parser writes hosts), or undefined. */
