@@ -13,6 +13,8 @@ export const GENERATED_DEV_SECRETS = {
   STRIPE_WEBHOOK_SECRET: () => `whsec_${randomToken(32)}`,
   // The USSD callback's secret path segment: POST /functions/v1/webhooks/ussd/<token>.
   USSD_PATH_TOKEN: () => randomToken(24),
+  // Encrypts outbound webhook endpoints' signing secrets in the database: 32 random bytes.
+  GATEHOUSE_ENCRYPTION_KEY: () => randomToken(32),
 } as const satisfies Record<string, () => string>;
 
 export type GeneratedSecretName = keyof typeof GENERATED_DEV_SECRETS;

@@ -90,10 +90,22 @@ describe('the door', () => {
       'GET /metrics ops:read',
       'GET /metrics/series ops:read',
       'GET /overview ops:read',
+      'GET /webhooks/endpoints ops:read',
+      'GET /webhooks/endpoints/{id} ops:read',
+      'GET /webhooks/endpoints/{id}/deliveries ops:read',
+      'GET /webhooks/endpoints/{id}/health ops:read',
+      'GET /webhooks/messages/{id} ops:read',
       'PATCH /flags/{key} flags:write',
+      'PATCH /webhooks/endpoints/{id} webhooks:write',
       'POST /dead-jobs/replay jobs:replay',
       'POST /dead-jobs/{id}/replay jobs:replay',
-    ]);
+      'POST /webhooks/endpoints webhooks:write',
+      'POST /webhooks/endpoints/{id}/pause webhooks:write',
+      'POST /webhooks/endpoints/{id}/resume webhooks:write',
+      'POST /webhooks/endpoints/{id}/rotate-secret webhooks:write',
+      'POST /webhooks/endpoints/{id}/test webhooks:write',
+      'DELETE /webhooks/endpoints/{id} webhooks:write',
+    ].sort());
     expect(Object.keys(doc.components.securitySchemes).sort()).toEqual(['apikey', 'bearer']);
   });
 

@@ -10,6 +10,7 @@ import {
   ALERTS_EVALUATE_KIND,
   ALERTS_NOTIFY_KIND,
   evaluateAlerts,
+  outboundEndpointsDisabled,
   paymentIntakeFailing,
   queueBacklog,
   sloFastBurn,
@@ -318,6 +319,38 @@ describe('the built-in rules', () => {
     expect((await evaluate([queueBacklog])).firing).toEqual([]);
     await buildBacklog(1);
     expect((await evaluate([queueBacklog])).fired).toEqual(['queue_backlog']);
+  });
+
+  it('outbound endpoints disabled (P2): names the host, reason, held events and owner', async () => {
+    await database.db.query('delete from webhook_endpoints');
+    const [endpoint] = await database.db.query<{ id: string }>(
+      `insert into webhook_endpoints (url, event_types, created_by)
+       values ('https://erp.example.com/hooks?token=s3cret', '{ride.*}', 'ops:amina') returning id`,
+    );
+    expect((await evaluate([outboundEndpointsDisabled])).firing).toEqual([]);
+    await database.db.query(
+      `update webhook_endpoints set status = 'disabled', status_reason = 'the endpoint answered 410 Gone'
+        where id = $1`,
+      [endpoint!.id],
+    );
+    const [event] = await database.db.query<{ id: number }>(
+      `insert into outbound_events (type, payload) values ('ride.updated', '{}') returning id`,
+    );
+    await database.db.query(
+      `insert into outbound_messages (event_id, endpoint_id, status) values ($1, $2, 'held')`,
+      [event!.id, endpoint!.id],
+    );
+    expect((await evaluate([outboundEndpointsDisabled])).fired).toEqual([
+      'outbound_endpoints_disabled',
+    ]);
+    const [alert] = await database.db.query<{ summary: string }>(
+      `select summary from alerts where rule = 'outbound_endpoints_disabled'`,
+    );
+    expect(alert!.summary).toBe(
+      '1 outbound endpoint(s) disabled: erp.example.com (the endpoint answered 410 Gone; ' +
+        '1 event(s) held; owner ops:amina)',
+    );
+    expect(alert!.summary).not.toContain('s3cret');
   });
 
   it('slow jobs (P3): a job over the slow threshold in the last 15 minutes', async () => {

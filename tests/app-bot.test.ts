@@ -25,7 +25,7 @@ const database = useMigratedDatabase({
     'delete from vehicles; delete from qr_generations; delete from profiles; ' +
     'delete from whatsapp_logs; delete from jobs; delete from dead_jobs; ' +
     'delete from inbound_events; delete from feature_flags where key like $$app.%$$; ' +
-    'delete from circuit_breakers;',
+    'delete from circuit_breakers; delete from outbound_events;',
 });
 
 const APP_SECRET = 'bot-app-secret';
@@ -172,6 +172,15 @@ describe('the WhatsApp bot', () => {
     expect(lastSent().text?.body).toBe('Your ride is cancelled.');
     await deliver(buttonReply(`ride.cancel:${ride!.id}`));
     expect(lastSent().text?.body).toBe('That ride can no longer be cancelled.');
+    // Partners subscribed to ride.* hear of both, in order for the ride.
+    const events = await database.db.query<{ type: string; ordering_key: string; ride: string }>(
+      `select type, ordering_key, payload ->> 'ride_id' as ride from outbound_events
+        where type like 'ride.%' order by id`,
+    );
+    expect(events).toEqual([
+      { type: 'ride.requested', ordering_key: `ride:${ride!.id}`, ride: ride!.id },
+      { type: 'ride.cancelled', ordering_key: `ride:${ride!.id}`, ride: ride!.id },
+    ]);
   });
 
   it('registers a vehicle from a typed plate, and asks again for one that is not', async () => {

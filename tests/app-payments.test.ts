@@ -19,7 +19,7 @@ import { signStripe } from './support/webhooks/index.ts';
 const database = useMigratedDatabase({
   reset: 'delete from ride_payments; delete from rides; delete from profiles; ' +
     'delete from whatsapp_logs; delete from jobs; delete from dead_jobs; ' +
-    'delete from inbound_events;',
+    'delete from inbound_events; delete from outbound_events;',
 });
 
 const STRIPE_SECRET = 'whsec_app_payments';
@@ -113,6 +113,14 @@ async function payment() {
   return row;
 }
 
+/** Outbound events the app emitted, oldest first. */
+async function emitted() {
+  return await database.db.query<{ type: string; ordering_key: string; previous: string }>(
+    `select type, ordering_key, payload ->> 'previous_status' as previous
+       from outbound_events order by id`,
+  );
+}
+
 const told = () => graph.sent.map((s) => (s.body as { text: { body: string } }).text.body);
 
 const succeeded = (pi: string) =>
@@ -175,6 +183,7 @@ describe('ride payments', () => {
       ride: 'refunded',
     });
     expect(told()).toEqual(['Your payment of 12.50 KES for the ride Kencom → JKIA was refunded.']);
+    expect((await emitted()).map((event) => event.type)).toEqual(['payment.refunded']);
   });
 
   it('never moves back: a failure after a success, a repeated event, a late pending', async () => {
@@ -197,6 +206,10 @@ describe('ride payments', () => {
     );
     expect(await payment()).toMatchObject({ status: 'succeeded', ride: 'paid' });
     expect(told()).toHaveLength(1);
+    // Partners are told of the new state once, keyed by the ride so they arrive in order.
+    expect(await emitted()).toEqual([
+      { type: 'payment.succeeded', ordering_key: `ride:${rideId}`, previous: null },
+    ]);
     // The same delivery again is a duplicate at intake: nothing runs twice.
     const res = await createWebhooksApp({ ...runtime(), background: () => {} }).request(
       '/webhooks/stripe',

@@ -102,10 +102,15 @@ const PLATFORM_TABLES: Record<string, { usersRead: boolean }> = {
   idempotency_keys: { usersRead: false },
   inbound_events: { usersRead: false },
   jobs: { usersRead: false },
+  outbound_events: { usersRead: false },
+  outbound_messages: { usersRead: false },
   queue_settings: { usersRead: false },
   rate_limits: { usersRead: false },
   slow_jobs: { usersRead: false },
   system_metrics: { usersRead: false },
+  webhook_deliveries: { usersRead: false },
+  webhook_endpoint_secrets: { usersRead: false },
+  webhook_endpoints: { usersRead: false },
   whatsapp_logs: { usersRead: false },
 };
 

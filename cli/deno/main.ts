@@ -14,6 +14,7 @@ import { serveWithDeno } from './serve.ts';
 import { runMigrateCommand } from '../migrate-command.ts';
 import { runDlqCommand, runQueueCommand, runWorkerCommand } from '../queue-command.ts';
 import { runEventsCommand } from '../events-command.ts';
+import { runWebhooksCommand } from '../webhooks-command.ts';
 import { runSendCommand } from '../send-command.ts';
 import { runDemoCommand } from '../demo/index.ts';
 import { withSandbox } from '../sandbox/index.ts';
@@ -35,6 +36,9 @@ Commands:
   dlq retry --since 1h     replay dead jobs by filter (--provider p --kind k --id n); audited
   events list [filters]    latest events and their jobs (--since 1h --provider p --status s)
   events show <p> <key>    one event: its payload, job(s), every attempt's error, its outcome
+  webhooks list            outbound webhook endpoints, each with a health line (--json)
+  webhooks replay          replay an endpoint's failed deliveries: --endpoint <id> --since 2h
+                           (--until <ISO time> --include-succeeded --json); audited
   send <provider>          post a signed sample delivery to the running server and follow
                            it (whatsapp, stripe, standard <source>, ussd)
   demo                     walk the reference app through every provider against the
@@ -104,6 +108,7 @@ async function main(args: string[]): Promise<number> {
     case 'queue':
     case 'dlq':
     case 'events':
+    case 'webhooks':
     case 'send':
     case 'worker': {
       const { env } = await localEnv();
@@ -115,6 +120,14 @@ async function main(args: string[]): Promise<number> {
       if (command === 'queue') return await runQueueCommand(rest, options);
       if (command === 'dlq') return await runDlqCommand(rest, options);
       if (command === 'events') return await runEventsCommand(rest, options);
+      if (command === 'webhooks') {
+        // On a terminal the replay draws its progress bar in place.
+        const encoder = new TextEncoder();
+        const terminal = Deno.stdout.isTerminal()
+          ? { write: (text: string) => void Deno.stdout.writeSync(encoder.encode(text)) }
+          : undefined;
+        return await runWebhooksCommand(rest, { ...options, terminal });
+      }
       if (command === 'send') return await runSendCommand(rest, options);
       return await runWorkerCommand(rest, options);
     }

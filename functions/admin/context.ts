@@ -16,7 +16,7 @@ export { json, problem } from '../_shared/http/openapi.ts';
 
 /** What the admin API's routes need. */
 export interface AdminDeps {
-  readonly config: Pick<Config, 'queue'>;
+  readonly config: Pick<Config, 'queue' | 'outbound'>;
   readonly db: Db;
   readonly clock: Clock;
   /** Migrations this build expects (the overview's status); the generated manifest. */
@@ -103,10 +103,21 @@ export function pageOf<T extends z.ZodType>(item: T, name: string) {
   }).openapi(name);
 }
 
-/** The keyset a `cursor` query names, or 400 for one this API never gave out. */
-export function cursorOf(cursor: string | undefined): Keyset | null {
+/**
+ * The keyset a `cursor` query names, or 400 for one this API never gave out. `parse` reads
+ * another kind of cursor (a page of rows keyed by a uuid).
+ */
+export function cursorOf(cursor: string | undefined): Keyset | null;
+export function cursorOf<K>(
+  cursor: string | undefined,
+  parse: (text: string) => K | null,
+): K | null;
+export function cursorOf(
+  cursor: string | undefined,
+  parse: (text: string) => unknown = parseCursor,
+): unknown {
   if (cursor === undefined) return null;
-  const keyset = parseCursor(cursor);
+  const keyset = parse(cursor);
   if (keyset === null) {
     throw new ProblemError(400, {
       detail: 'cursor is not one this API gave out',

@@ -22,6 +22,7 @@ import { flagRoutes } from './flags.ts';
 import { jobRoutes } from './jobs.ts';
 import { metricRoutes } from './metrics.ts';
 import { overviewRoutes } from './overview.ts';
+import { webhookRoutes } from './webhooks.ts';
 import { createSloReader, type SloSummary } from '../_shared/slo/index.ts';
 
 export interface AdminAppDeps {
@@ -45,7 +46,8 @@ const INFO = {
   title: 'Gatehouse admin API',
   version: '1.0.0',
   description: 'What operators read and steer: the overview, inbound events, jobs and dead ' +
-    'letters, feature flags, metrics for charts and the audit log. Send the service key, or ' +
+    'letters, feature flags, metrics for charts, the audit log and outbound webhook ' +
+    'endpoints with their delivery log. Send the service key, or ' +
     'the access token of a user whose `app_metadata.role` holds the permission a route names ' +
     '(`x-gatehouse-permission`). Every change is audit-logged with the caller, in its own ' +
     'transaction.',
@@ -104,6 +106,7 @@ export function createAdminApp(deps: AdminAppDeps): Hono<AppEnv> {
   flagRoutes(admin, routeDeps);
   metricRoutes(admin, routeDeps);
   auditRoutes(admin, routeDeps);
+  webhookRoutes(admin, routeDeps);
 
   (app as unknown as Hono<OperatorEnv>).route('/', admin);
   return app;

@@ -1,5 +1,12 @@
 import { type Queryable, type Row, type Transaction, typed } from '../_shared/db/types.ts';
-import { ProblemError } from '../_shared/http/index.ts';
+import {
+  type Precondition,
+  ProblemError,
+  staleVersion,
+  versionTag,
+} from '../_shared/http/index.ts';
+
+export { type Precondition, precondition } from '../_shared/http/index.ts';
 
 /**
  * Reading and changing the user's rows: keyset pagination, and updates under optimistic
@@ -73,31 +80,6 @@ export async function getRow(tx: Queryable, spec: TableSpec, id: string): Promis
   return row;
 }
 
-/** The version a change must apply to: `If-Match` (strong ETag) or the body's `version`. */
-export interface Precondition {
-  readonly version: number;
-  /** Where it came from: a stale `If-Match` answers 412, a stale body version 409. */
-  readonly from: 'if-match' | 'body';
-}
-
-/**
- * The change's precondition. Without one the update is refused with 428: a client that
- * does not say which version it read would overwrite changes it never saw.
- */
-export function precondition(ifMatch: string | undefined, bodyVersion: number | undefined) {
-  if (ifMatch !== undefined) {
-    const match = /^\s*"(\d{1,9})"\s*$/.exec(ifMatch);
-    if (!match) {
-      throw new ProblemError(400, { detail: 'If-Match must be the ETag this API sent, e.g. "3"' });
-    }
-    return { version: Number(match[1]), from: 'if-match' } satisfies Precondition;
-  }
-  if (bodyVersion !== undefined) return { version: bodyVersion, from: 'body' } as Precondition;
-  throw new ProblemError(428, {
-    detail: 'send If-Match with the ETag you read, or the version in the body',
-  });
-}
-
 /**
  * Applies `changes` to row `id` if it is still at the precondition's version; the row as
  * it now is. A row the caller cannot see is 404; one changed since it was read, 412 (If-Match)
@@ -130,12 +112,7 @@ export async function updateRow(
 }
 
 function stale(current: Row, expected: Precondition): ProblemError {
-  const detail = `changed since it was read: version ${current.version}, not ${expected.version}`;
-  return new ProblemError(expected.from === 'if-match' ? 412 : 409, {
-    detail,
-    extensions: { current_version: current.version },
-    headers: { ETag: `"${current.version}"` },
-  });
+  return staleVersion(current.version, expected);
 }
 
 /** The 404 for a row the caller cannot see (or that does not exist: the same to them). */
@@ -144,4 +121,4 @@ export function notFound(spec: TableSpec): ProblemError {
 }
 
 /** The ETag of a row: its version. */
-export const etagOf = (row: Row) => `"${row.version}"`;
+export const etagOf = (row: Row) => versionTag(row.version);

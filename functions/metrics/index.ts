@@ -58,13 +58,14 @@ export function createMetricsApp(deps: MetricsDeps): Hono<AppEnv> {
     // This instance's counts since its last flush go out first (a failed flush keeps them
     // for the next one, and the read goes ahead).
     if (deps.metrics?.enabled) await deps.metrics.flusher.flush();
-    const [stored, live] = await Promise.all([
+    const [stored, live, outbound] = await Promise.all([
       readAggregated(deps.db, { timeoutMs }),
       queueSeries(deps.db),
+      outboundSeries(deps.db),
     ]);
     c.header('Cache-Control', 'no-store');
     const known = [...definitions, ...(deps.metrics?.registry.definitions() ?? [])];
-    return c.body(renderExposition([...stored, ...live], known), 200, {
+    return c.body(renderExposition([...stored, ...live, ...outbound], known), 200, {
       'Content-Type': EXPOSITION_CONTENT_TYPE,
     });
   });
@@ -72,17 +73,13 @@ export function createMetricsApp(deps: MetricsDeps): Hono<AppEnv> {
   return app;
 }
 
+/** A gauge read live, in the shape the exposition renders. */
+function gauge(name: string, labels: Record<string, string>, value: number): AggregatedSeries {
+  return { name, kind: 'gauge', labels, value, count: 1, bounds: null, counts: null };
+}
+
 /** The job queue as gauges, read when scraped: every instance sees the same table. */
 async function queueSeries(db: Queryable): Promise<AggregatedSeries[]> {
-  const gauge = (name: string, labels: Record<string, string>, value: number) => ({
-    name,
-    kind: 'gauge' as const,
-    labels,
-    value,
-    count: 1,
-    bounds: null,
-    counts: null,
-  });
   const out: AggregatedSeries[] = [];
   for (const queue of await queueStats(db)) {
     const jobs = LIVE_CATALOG.queueJobs.name;
@@ -93,6 +90,48 @@ async function queueSeries(db: Queryable): Promise<AggregatedSeries[]> {
     out.push(
       gauge(LIVE_CATALOG.queueOldest.name, { queue: queue.queue }, queue.oldestDueMs / 1000),
     );
+  }
+  return out;
+}
+
+/** Outbound endpoints' backlog, its age and their breakers, read when scraped. */
+async function outboundSeries(db: Queryable): Promise<AggregatedSeries[]> {
+  const rows = await db.query<
+    {
+      endpoint: string;
+      status: string | null;
+      n: number;
+      age_s: number | null;
+      breaker: string | null;
+    }
+  >(
+    `select e.id::text as endpoint, m.status, coalesce(m.n, 0)::int as n, m.age_s,
+            (select b.state from public.circuit_breakers b where b.name = 'webhook:' || e.id::text)
+              as breaker
+       from public.webhook_endpoints e
+       left join lateral (
+         select o.status, count(*) as n,
+                extract(epoch from now() - min(ev.created_at))::float8 as age_s
+           from public.outbound_messages o join public.outbound_events ev on ev.id = o.event_id
+          where o.endpoint_id = e.id and o.status not in ('succeeded', 'failed')
+          group by o.status) m on true`,
+  );
+  const out: AggregatedSeries[] = [];
+  const oldest = new Map<string, number>();
+  const breakers = new Map<string, string>();
+  for (const row of rows) {
+    breakers.set(row.endpoint, row.breaker ?? 'closed');
+    if (row.status === null) continue;
+    out.push(gauge(LIVE_CATALOG.outboundBacklog.name, {
+      endpoint: row.endpoint,
+      status: row.status,
+    }, Number(row.n)));
+    oldest.set(row.endpoint, Math.max(oldest.get(row.endpoint) ?? 0, Number(row.age_s ?? 0)));
+  }
+  for (const [endpoint, state] of breakers) {
+    out.push(gauge(LIVE_CATALOG.outboundBacklogAge.name, { endpoint }, oldest.get(endpoint) ?? 0));
+    const value = state === 'open' ? 2 : state === 'half_open' ? 1 : 0;
+    out.push(gauge(LIVE_CATALOG.outboundBreaker.name, { endpoint }, value));
   }
   return out;
 }

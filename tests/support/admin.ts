@@ -45,11 +45,13 @@ export const USER_IDS: Record<Role, string> = {
 
 /**
  * The admin function as the local server mounts it (the path without `/functions/v1`).
- * `deps` adds to or replaces what the function is built with (e.g. `slos`).
+ * `deps` adds to or replaces what the function is built with (e.g. `slos`); `env` adds
+ * variables to its configuration (e.g. `GATEHOUSE_ENCRYPTION_KEY`).
  */
 export function useAdmin(
   database: TestDatabase,
   deps: Partial<Omit<AdminAppDeps, 'config' | 'db'>> = {},
+  env: Record<string, string> = {},
 ): AdminHarness {
   let jwks: JwksServer;
   let key: SigningKey;
@@ -57,7 +59,11 @@ export function useAdmin(
   beforeAll(async () => {
     key = await signingKey('ES256', 'admin-key');
     jwks = await startJwksServer([key]);
-    const config = parseConfig({ SUPABASE_URL: jwks.url, GATEHOUSE_SERVICE_KEY: SERVICE_KEY });
+    const config = parseConfig({
+      ...env,
+      SUPABASE_URL: jwks.url,
+      GATEHOUSE_SERVICE_KEY: SERVICE_KEY,
+    });
     const app = createAdminApp({
       config,
       db: database.db,

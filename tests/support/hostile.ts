@@ -125,7 +125,8 @@ const ussdText: fc.Arbitrary<Piece<string> & { action: boolean }> = fc.oneof(
   {
     weight: 4,
     arbitrary: fc.string({ unit: pickupChar, minLength: 1, maxLength: 60 })
-      .filter((pickup) => pickup.trim() !== '')
+      // `0` and `00` are the menu's back and home, not a pickup.
+      .filter((pickup) => !['', '0', '00'].includes(pickup.trim()))
       .map((pickup) => ({ ...ok(`1*${pickup}`), action: true })),
   },
   fc.constantFrom('', '1', '2', '0', '9', '1* ').map((text) => ({ ...ok(text), action: false })),

@@ -1,4 +1,5 @@
 import type { Queryable } from '../../_shared/db/types.ts';
+import { emitEvent } from '../../_shared/outbound/index.ts';
 import { typed } from '../../_shared/db/types.ts';
 import type { OutboundMessage } from '../../_shared/whatsapp/index.ts';
 import type { Incoming } from './incoming.ts';
@@ -192,6 +193,13 @@ async function rideStep(turn: Turn, incoming: Incoming): Promise<Answer> {
      returning id`,
     [typed(turn.profileId, 'uuid'), typed(pickup, 'text'), typed(place, 'text')],
   );
+  await emitEvent(turn.tx, 'ride.requested', {
+    ride_id: ride!.id,
+    passenger_user_id: turn.profileId,
+    pickup,
+    dropoff: place,
+    channel: 'whatsapp',
+  }, { orderingKey: `ride:${ride!.id}` });
   return {
     reply: {
       type: 'buttons',
@@ -231,7 +239,13 @@ async function cancelRide(turn: Turn, rideId: string): Promise<string> {
      returning id`,
     [typed(rideId, 'uuid'), typed(turn.profileId, 'uuid')],
   );
-  return cancelled.length > 0 ? 'Your ride is cancelled.' : 'That ride can no longer be cancelled.';
+  if (cancelled.length === 0) return 'That ride can no longer be cancelled.';
+  await emitEvent(turn.tx, 'ride.cancelled', {
+    ride_id: rideId,
+    passenger_user_id: turn.profileId,
+    by: 'passenger',
+  }, { orderingKey: `ride:${rideId}` });
+  return 'Your ride is cancelled.';
 }
 
 async function registerPlate(turn: Turn, input: string): Promise<Answer> {

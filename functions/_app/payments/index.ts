@@ -1,5 +1,6 @@
 import type { AppContext } from '../../_shared/app.ts';
 import { withAuditContext } from '../../_shared/audit/index.ts';
+import { emitEvent } from '../../_shared/outbound/index.ts';
 import { typed } from '../../_shared/db/types.ts';
 import type { InboundEvent } from '../../_shared/jobs/inbound.ts';
 import {
@@ -93,6 +94,20 @@ export async function applyPaymentEvent(event: InboundEvent, ctx: AppContext): P
   }
   if (after.status === 'refunded' && before?.status !== 'refunded') {
     await auditRefund(ctx, event, update, before ?? null, after);
+  }
+  if (after.status !== before?.status) {
+    // Partners hear of each new state once, in order per ride, when this transaction commits.
+    await emitEvent(tx, `payment.${after.status}`, {
+      payment_id: after.id,
+      provider: after.provider,
+      provider_payment_id: after.provider_payment_id,
+      ride_id: after.ride_id,
+      status: after.status,
+      previous_status: before?.status ?? null,
+      amount_cents: after.amount_cents === null ? null : Number(after.amount_cents),
+      amount_refunded_cents: Number(after.amount_refunded_cents ?? 0),
+      currency: after.currency,
+    }, { orderingKey: after.ride_id ? `ride:${after.ride_id}` : `payment:${after.id}` });
   }
   ctx.describe({
     payment: update.paymentId,

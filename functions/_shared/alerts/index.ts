@@ -9,6 +9,7 @@ export {
   type AlertFinding,
   type AlertRule,
   DEFAULT_ALERT_RULES,
+  outboundEndpointsDisabled,
   PAYMENT_PROVIDERS,
   paymentIntakeFailing,
   queueBacklog,

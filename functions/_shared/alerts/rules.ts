@@ -147,6 +147,43 @@ export const queueBacklog: AlertRule = {
   },
 };
 
+/**
+ * Outbound endpoints the platform switched off (410 Gone, or failing longer than
+ * GATEHOUSE_WEBHOOK_DISABLE_AFTER_HOURS): their events are held until someone re-enables
+ * them, so their owners must hear of it.
+ */
+export const outboundEndpointsDisabled: AlertRule = {
+  key: 'outbound_endpoints_disabled',
+  severity: 'P2',
+  title: 'Outbound webhook endpoints disabled',
+  condition: 'An outbound webhook endpoint is disabled; its events are held until it is resumed',
+  async evaluate({ db }) {
+    const rows = await db.query<
+      { id: string; url: string; reason: string; owner: string; held: number }
+    >(
+      `select e.id::text, e.url, coalesce(e.status_reason, 'disabled') as reason,
+              e.created_by as owner,
+              (select count(*)::int from public.outbound_messages m
+                where m.endpoint_id = e.id and m.status = 'held') as held
+         from public.webhook_endpoints e where e.status = 'disabled'
+        order by e.updated_at desc`,
+    );
+    if (rows.length === 0) return null;
+    const host = (url: string) => (URL.canParse(url) ? new URL(url).host : 'an endpoint');
+    return {
+      value: rows.length,
+      summary: `${rows.length} outbound endpoint(s) disabled: ${
+        rows.slice(0, 5).map((row) =>
+          `${host(row.url)} (${row.reason}; ${row.held} event(s) held; owner ${row.owner})`
+        ).join(', ')
+      }`,
+      details: {
+        endpoints: rows.map((row) => ({ id: row.id, reason: row.reason, held: row.held })),
+      },
+    };
+  },
+};
+
 /** Jobs that ran past GATEHOUSE_SLOW_JOB_MS (recorded in `slow_jobs`). */
 export const slowJobs: AlertRule = {
   key: 'slow_jobs',
@@ -216,5 +253,6 @@ export const DEFAULT_ALERT_RULES: readonly AlertRule[] = [
   webhookProcessingFailures,
   ...sloFastBurn,
   queueBacklog,
+  outboundEndpointsDisabled,
   slowJobs,
 ];

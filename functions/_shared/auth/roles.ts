@@ -19,6 +19,8 @@ export const PERMISSIONS = {
   'ops:read': ['admin', 'operator', 'support'],
   'flags:write': ['admin', 'operator'],
   'jobs:replay': ['admin', 'operator'],
+  /** Outbound webhook endpoints: create, change, pause, resume, rotate secrets, test. */
+  'webhooks:write': ['admin', 'operator'],
   'audit:read': ['admin', 'operator'],
   'users:read': ['admin', 'support'],
   'users:manage': ['admin'],

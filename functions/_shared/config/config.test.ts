@@ -188,3 +188,52 @@ describe('WEBHOOK_SECRET_<SOURCE>', () => {
     ).toEqual({ shop: ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'] });
   });
 });
+
+describe('outbound webhooks', () => {
+  const production = {
+    GATEHOUSE_ENV: 'production',
+    DATABASE_URL: 'postgres://db.example.com/app',
+    GATEHOUSE_SERVICE_KEY: 'k'.repeat(40),
+  };
+
+  it('defaults: loopback and http allowed in development, neither in production', () => {
+    expect(parseConfig({}).outbound).toEqual({
+      encryptionKeys: [],
+      allowedTargets: ['localhost', '127.0.0.0/8', '::1'],
+      allowHttp: true,
+      disableAfterMs: 120 * 3_600_000,
+      secretOverlapMs: 24 * 3_600_000,
+    });
+    expect(parseConfig(production).outbound).toMatchObject({
+      allowedTargets: [],
+      allowHttp: false,
+    });
+    expect(
+      parseConfig({
+        ...production,
+        GATEHOUSE_WEBHOOK_ALLOWED_TARGETS: 'ERP.internal.example, 10.0.0.0/8',
+      })
+        .outbound.allowedTargets,
+    ).toEqual(['erp.internal.example', '10.0.0.0/8']);
+  });
+
+  it('refuses a key that is not 32 bytes of base64 and a target that is neither host nor range, without echoing the key', () => {
+    const problems = (env: Record<string, string>) => {
+      try {
+        parseConfig(env);
+        return [];
+      } catch (caught) {
+        return (caught as ConfigError).problems;
+      }
+    };
+    const short = problems({ GATEHOUSE_ENCRYPTION_KEY: 'c2hvcnQta2V5' });
+    expect(short).toEqual([
+      'GATEHOUSE_ENCRYPTION_KEY: every key must be 32 random bytes in base64 (e.g. `openssl rand -base64 32`)',
+    ]);
+    expect(short.join()).not.toContain('c2hvcnQta2V5');
+    expect(problems({ GATEHOUSE_WEBHOOK_ALLOWED_TARGETS: '10.0.0.0/33' })).toEqual([
+      'GATEHOUSE_WEBHOOK_ALLOWED_TARGETS: "10.0.0.0/33" is neither a hostname nor an IP address or CIDR range (got "10.0.0.0/33")',
+    ]);
+    expect(problems({ GATEHOUSE_WEBHOOK_DISABLE_AFTER_HOURS: '0' })).toHaveLength(1);
+  });
+});

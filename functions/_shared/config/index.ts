@@ -18,10 +18,12 @@ import {
 } from './schema.ts';
 import { type QueueConfig, queueConfig } from './queue.ts';
 import { type DatabaseConfig, databaseSettings } from './database.ts';
+import { type OutboundConfig, outboundConfig } from './outbound.ts';
 
 export { type Env, envSchema } from './schema.ts';
 export { QUEUE_DEFAULTS, type QueueConfig } from './queue.ts';
 export { DATABASE_DEFAULTS, type DatabaseConfig } from './database.ts';
+export { OUTBOUND_DEFAULTS, type OutboundConfig } from './outbound.ts';
 
 export type GatehouseEnv = 'development' | 'production';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -89,6 +91,8 @@ export interface Config {
   readonly upstash: { readonly url: string; readonly token: string } | null;
   /** The job engine: worker budget, batches, leases, health thresholds, retention. */
   readonly queue: QueueConfig;
+  /** Outbound webhooks: secrets at rest, delivery targets, disabling and rotation. */
+  readonly outbound: OutboundConfig;
   /**
    * The app's own settings: every variable whose name starts with `APP_`, untouched (the
    * app in `functions/_app` reads and checks them; the platform never does).
@@ -291,6 +295,7 @@ export function parseConfig(env: Env): Config {
       ? { url: parsed.UPSTASH_REDIS_REST_URL, token: parsed.UPSTASH_REDIS_REST_TOKEN }
       : null,
     queue,
+    outbound: outboundConfig(parsed, parsed.GATEHOUSE_ENV === 'production'),
     appSettings: Object.fromEntries(
       Object.entries(env).filter((entry): entry is [string, string] =>
         entry[0].startsWith(APP_SETTING_PREFIX) && typeof entry[1] === 'string' &&

@@ -1,3 +1,4 @@
+import { outboundEnvShape } from './outbound.ts';
 import { ussdEnvShape } from './ussd.ts';
 import { z } from 'zod';
 import { queueEnvShape } from './queue.ts';
@@ -113,6 +114,7 @@ export const envSchema = z.object({
   UPSTASH_REDIS_REST_TOKEN: optionalText,
   ...queueEnvShape,
   ...databaseEnvShape,
+  ...outboundEnvShape,
 });
 
 export type ParsedEnv = z.output<typeof envSchema>;

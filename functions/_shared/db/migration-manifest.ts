@@ -103,4 +103,8 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
     name: '20261207090000_audit_request_context.sql',
     checksum: 'f28a5602fcf9fdb153c30eb318983de48e79a708d752a14696e7d1fb97f3d868',
   },
+  {
+    name: '20261207100000_outbound_webhooks.sql',
+    checksum: '41e4c98df0f31215ead94695ab59d8fec809bb9a507226a48a96ebff9632ce34',
+  },
 ];

@@ -38,3 +38,4 @@ export { requestLog, type RequestLogOptions } from './request-log.ts';
 export { settleUnreadBody } from './unread-body.ts';
 export { API_SECURITY_HEADERS, apiSecurityHeaders } from './security-headers.ts';
 export { clientAddress } from './client-address.ts';
+export { type Precondition, precondition, staleVersion, versionTag } from './precondition.ts';

@@ -9,6 +9,13 @@ import { JobRegistry } from '../queue/registry.ts';
 import type { WorkerReport } from '../queue/types.ts';
 import { newWorkerId, runWorker } from '../queue/worker.ts';
 import { postgresJobStore } from '../queue/store.ts';
+import { PermanentJobError } from '../queue/errors.ts';
+import {
+  outboundDelivery,
+  WEBHOOK_DELIVER_KIND,
+  type WebhookDelivererOptions,
+  webhookDeliverHandler,
+} from '../outbound/index.ts';
 import { inboundEventHandler, type InboundEventProcessor } from './inbound.ts';
 import type { ProviderModule } from '../webhooks/provider.ts';
 import { PROVIDERS } from '../webhooks/providers.ts';
@@ -69,6 +76,8 @@ export function createJobRegistry(options: {
   alerts?: AlertJobOptions;
   /** What the app's processors and jobs are lent (no WhatsApp sender by default). */
   services?: AppServices;
+  /** Outbound webhook delivery (`webhook.deliver`); its jobs dead-letter without it. */
+  outbound?: WebhookDelivererOptions;
 }): JobRegistry {
   const app = options.app ?? NO_APP;
   const processors = app.processors ?? {};
@@ -103,6 +112,13 @@ export function createJobRegistry(options: {
   registry.register(WHATSAPP_SEND_KIND, {
     handler: whatsappSendHandler(services.whatsapp),
     policy: { maxAttempts: 8, timeoutMs: 30_000 },
+  });
+  registry.register(WEBHOOK_DELIVER_KIND, {
+    handler: options.outbound
+      ? webhookDeliverHandler(options.outbound)
+      : () => Promise.reject(new PermanentJobError('outbound webhook delivery is not set up')),
+    // Attempts are counted on the message (its retry schedule); the job is only the carrier.
+    policy: { maxAttempts: 3, timeoutMs: 60_000 },
   });
   registry.register(ALERTS_EVALUATE_KIND, {
     handler: alertsEvaluateHandler(
@@ -214,6 +230,12 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
         fetch: deps.fetch,
       },
       services: appServices(deps),
+      outbound: outboundDelivery({
+        config: deps.config.outbound,
+        db: deps.jobsDb ?? deps.db,
+        clock: deps.clock,
+        ...(deps.metrics ? { metrics: deps.metrics.record } : {}),
+      }),
     });
   const db = deps.jobsDb ?? deps.db;
   const workerId = newWorkerId();

@@ -3,6 +3,7 @@ import { purgeExpiredIdempotencyKeys } from '../http/idempotency.ts';
 import { enqueueJobs, purgeRetention } from '../queue/store.ts';
 import { purgeIdleRateLimits } from '../ratelimit/retention.ts';
 import { rollUpMetrics } from '../metrics/store.ts';
+import { purgeOutboundEvents } from '../outbound/emit.ts';
 import type { JobHandler } from '../queue/types.ts';
 import { ALERTS_EVALUATE_KIND, ALERTS_QUEUE, evaluationDedupeKey } from '../alerts/evaluate.ts';
 
@@ -53,6 +54,7 @@ export function retentionHandler(
     const keys = await purgeExpiredIdempotencyKeys(ctx.tx, batch);
     const buckets = await purgeIdleRateLimits(ctx.tx, batch);
     const metricRows = await rollUpMetrics(ctx.tx, batch);
+    const outbound = await purgeOutboundEvents(ctx.tx, retentionDays, batch);
     ctx.logger.info('retention purge', {
       jobs_deleted: purged.jobs,
       events_deleted: purged.events,
@@ -60,8 +62,10 @@ export function retentionHandler(
       idempotency_keys_deleted: keys,
       rate_limit_buckets_deleted: buckets,
       metric_minutes_rolled_up: metricRows,
+      outbound_events_deleted: outbound,
     });
-    if (Math.max(purged.jobs, purged.events, purged.slowJobs, keys, buckets, metricRows) >= batch) {
+    const most = Math.max(purged.jobs, purged.events, purged.slowJobs, keys, buckets, metricRows);
+    if (Math.max(most, outbound) >= batch) {
       const round = (payload.round ?? 0) + 1;
       await enqueueJobs(ctx.tx, [{
         queue: MAINTENANCE_QUEUE,

@@ -93,6 +93,20 @@ export const CATALOG = {
     kind: 'gauge',
     labels: ['pool'],
   },
+  outboundDeliveries: {
+    name: 'gatehouse_outbound_deliveries_total',
+    help:
+      'Outbound webhook attempts, by endpoint and outcome (succeeded, failed, gone: 410, not_sent: the breaker was open).',
+    kind: 'counter',
+    labels: ['endpoint', 'outcome'],
+  },
+  outboundLatency: {
+    name: 'gatehouse_outbound_event_to_success_seconds',
+    help: 'Time from an event being emitted to an endpoint answering it 2xx, by endpoint.',
+    kind: 'histogram',
+    labels: ['endpoint'],
+    buckets: LATENCY_BUCKETS,
+  },
 } as const satisfies Record<string, MetricDefinition>;
 
 /** Series computed from the database when `/metrics` is read, not recorded in-process. */
@@ -109,6 +123,25 @@ export const LIVE_CATALOG = {
     help: 'How long the oldest due job of a queue has waited.',
     kind: 'gauge',
     labels: ['queue'],
+  },
+  outboundBacklog: {
+    name: 'gatehouse_outbound_backlog',
+    help:
+      'Outbound messages not delivered yet, by endpoint and status (pending, queued, waiting, delivering, held).',
+    kind: 'gauge',
+    labels: ['endpoint', 'status'],
+  },
+  outboundBacklogAge: {
+    name: 'gatehouse_outbound_backlog_age_seconds',
+    help: "Age of an endpoint's oldest event not delivered yet.",
+    kind: 'gauge',
+    labels: ['endpoint'],
+  },
+  outboundBreaker: {
+    name: 'gatehouse_outbound_breaker_open',
+    help: "An endpoint's breaker: 0 closed, 1 half-open (a probe is out), 2 open.",
+    kind: 'gauge',
+    labels: ['endpoint'],
   },
 } as const satisfies Record<string, MetricDefinition>;
 
