@@ -67,9 +67,22 @@ async function subscribed(settings: Partial<EndpointSettings> = {}) {
   return { target, id: endpoint.id as string, secret };
 }
 
-function engine(options: { schedule?: readonly number[]; disableAfterMs?: number } = {}) {
+/** The job engine with delivery set up as the platform sets it (a faster schedule). */
+function engine(
+  options: {
+    schedule?: readonly number[];
+    disableAfterMs?: number;
+    outbound?: typeof config.outbound;
+    metrics?: ReturnType<typeof gatehouseMetrics>;
+  } = {},
+) {
   const delivery = {
-    ...outboundDelivery({ config: config.outbound, db: database.db, clock: systemClock }),
+    ...outboundDelivery({
+      config: options.outbound ?? config.outbound,
+      db: database.db,
+      clock: systemClock,
+      ...(options.metrics ? { metrics: options.metrics } : {}),
+    }),
     schedule: options.schedule ?? FAST_SCHEDULE,
     ...(options.disableAfterMs === undefined ? {} : { disableAfterMs: options.disableAfterMs }),
   };
@@ -421,17 +434,7 @@ describe('targets', () => {
     // An endpoint stored anyway (SQL, or a name that resolves privately later) is refused
     // when its delivery is attempted.
     const { target, id } = await subscribed();
-    const delivery = {
-      ...outboundDelivery({ config: production, db: database.db, clock: systemClock }),
-      schedule: FAST_SCHEDULE,
-    };
-    const runner = createJobRunner({
-      config,
-      db: database.db,
-      logger: capturedLogger().logger,
-      clock: systemClock,
-      registry: createJobRegistry({ retentionDays: 7, outbound: delivery }),
-    });
+    const runner = engine({ outbound: production });
     await emit('ride.requested', {});
     await runUntil(runner, async () => (await attempts(id)).length >= 1);
     expect(target.received).toEqual([]);
@@ -445,23 +448,7 @@ describe('metrics', () => {
     const { target, id } = await subscribed();
     target.script.push({ status: 500 });
     const registry = createMetrics();
-    const record = gatehouseMetrics(registry);
-    const delivery = {
-      ...outboundDelivery({
-        config: config.outbound,
-        db: database.db,
-        clock: systemClock,
-        metrics: record,
-      }),
-      schedule: FAST_SCHEDULE,
-    };
-    const runner = createJobRunner({
-      config,
-      db: database.db,
-      logger: capturedLogger().logger,
-      clock: systemClock,
-      registry: createJobRegistry({ retentionDays: 7, outbound: delivery }),
-    });
+    const runner = engine({ metrics: gatehouseMetrics(registry) });
     await emit('ride.requested', {});
     await runUntil(runner, () => target.received.length === 2);
     const deltas = registry.drain();
