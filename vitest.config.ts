@@ -14,6 +14,7 @@ export default defineConfig({
         'tests/driver-fault.test.ts',
         'tests/supabase-cli.test.ts',
         'tests/api-idempotency-race.test.ts',
+        'tests/app-bot-state-race.test.ts',
       ]),
     ],
     // Each test file gets its own database (see tests/support/database.ts), so files

@@ -3,7 +3,7 @@ import type { InboundEvent } from '../../_shared/jobs/inbound.ts';
 import { enqueueJobs } from '../../_shared/queue/store.ts';
 import { answer, type BotFlag } from './flows.ts';
 import { readIncoming } from './incoming.ts';
-import { loadConversation, profileFor, saveConversation } from './state.ts';
+import { saveConversation, standingOf } from './state.ts';
 import { READ_PLATE_JOB, type ReadPlatePayload } from '../ocr/index.ts';
 
 export { BOT_FLAGS, CHOICES, HELP_TEXT, mainMenu, normalizePlate } from './flows.ts';
@@ -24,8 +24,7 @@ export async function handleWhatsAppMessage(event: InboundEvent, ctx: AppContext
     ctx.describe({ ignored: incoming ? 'sender is not a phone number' : 'no sender or id' });
     return;
   }
-  const profileId = await profileFor(ctx.tx, incoming.from, incoming.name);
-  const conversation = await loadConversation(ctx.tx, profileId);
+  const { profileId, conversation } = await standingOf(ctx.tx, incoming.from, incoming.name);
   const result = await answer({
     tx: ctx.tx,
     profileId,

@@ -39,6 +39,65 @@ export async function profileFor(
   return found.id;
 }
 
+/** Where a sender stands: their profile, and their conversation, locked for this job. */
+export interface Standing {
+  readonly profileId: string;
+  readonly conversation: Conversation;
+}
+
+/**
+ * {@link profileFor} and {@link loadConversation} in one statement, so a message costs one
+ * round trip for both. When another message of the same new user made the profile while
+ * this statement waited for it, the statement cannot see that profile yet (it reads from
+ * before it started); the two steps then run on their own, and see it.
+ */
+export async function standingOf(
+  tx: Queryable,
+  from: string,
+  name: string | null,
+): Promise<Standing> {
+  const [row] = await tx.query<{
+    id: string;
+    flow: string | null;
+    step: string | null;
+    data: Record<string, unknown> | null;
+    stale: boolean | null;
+  }>(
+    `with made as (
+       insert into public.profiles (id, display_name, wa_phone, wa_verified_at)
+       values (gen_random_uuid(), $2, $1, now())
+       on conflict (wa_phone) where wa_verified_at is not null do nothing
+       returning id
+     ),
+     profile as (
+       select id from made
+       union all
+       select p.id from public.profiles p
+        where p.wa_phone = $1 and p.wa_verified_at is not null
+          and not exists (select 1 from made)
+     )
+     select profile.id, c.flow, c.step, c.data, c.stale
+       from profile
+       left join lateral (
+         select w.flow, w.step, w.data,
+                w.updated_at < now() - make_interval(mins => $3) as stale
+           from public.whatsapp_conversations w
+          where w.id = profile.id
+            for update
+       ) c on true`,
+    [typed(`+${from}`, 'text'), typed(name, 'text'), typed(CONVERSATION_TTL_MINUTES, 'int4')],
+  );
+  if (!row) {
+    const profileId = await profileFor(tx, from, name);
+    return { profileId, conversation: await loadConversation(tx, profileId) };
+  }
+  const fresh = row.stale === null || row.stale;
+  return {
+    profileId: row.id,
+    conversation: fresh ? FRESH : { flow: row.flow, step: row.step, data: row.data ?? {} },
+  };
+}
+
 /** The conversation where it stands, locked for this job (fresh when none or stale). */
 export async function loadConversation(tx: Queryable, profileId: string): Promise<Conversation> {
   const [row] = await tx.query<{

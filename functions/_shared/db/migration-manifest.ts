@@ -107,4 +107,8 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
     name: '20261207100000_outbound_webhooks.sql',
     checksum: '41e4c98df0f31215ead94695ab59d8fec809bb9a507226a48a96ebff9632ce34',
   },
+  {
+    name: '20261207120000_job_follow_ups.sql',
+    checksum: 'd9fd8209ba649650cbfd9a63dde4c2a93a5df8715b3a96c584c02d99b3cbe9b4',
+  },
 ];

@@ -93,6 +93,8 @@ const PARAM_OIDS: Record<ParamType, number> = {
   bool: 16,
   timestamptz: 1184,
   uuid: 2950,
+  'text[]': 1009,
+  'int8[]': 1016,
 };
 
 /** The values as postgres.js takes them: declared types become its typed parameters. */

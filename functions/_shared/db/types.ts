@@ -7,7 +7,16 @@
 export type Row = Record<string, unknown>;
 
 /** Parameter types a statement can declare (see {@link typed}). */
-export type ParamType = 'text' | 'jsonb' | 'int4' | 'int8' | 'bool' | 'timestamptz' | 'uuid';
+export type ParamType =
+  | 'text'
+  | 'jsonb'
+  | 'int4'
+  | 'int8'
+  | 'bool'
+  | 'timestamptz'
+  | 'uuid'
+  | 'text[]'
+  | 'int8[]';
 
 /** A parameter sent with its type; make one with {@link typed}. */
 export class TypedParam {

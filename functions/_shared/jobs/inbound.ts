@@ -1,4 +1,4 @@
-import type { Transaction } from '../db/types.ts';
+import { type Transaction, typed } from '../db/types.ts';
 import { PermanentJobError } from '../queue/errors.ts';
 import type { JobHandler } from '../queue/types.ts';
 import type { AppContext, AppServices } from '../app.ts';
@@ -20,11 +20,15 @@ export interface InboundEvent {
  */
 export type InboundEventProcessor = (event: InboundEvent, ctx: AppContext) => Promise<void>;
 
+/**
+ * Loads the event, locked for the job, and marks it `processed` in the same statement: the
+ * mark is the job's like every step's write, seen only if they all commit.
+ */
 async function loadEvent(tx: Transaction, id: number): Promise<InboundEvent | null> {
   const [row] = await tx.query<Record<string, unknown>>(
-    `select id, provider, event_key, event_type, sender, payload, request_id, received_at
-       from public.inbound_events where id = $1 for update`,
-    [id],
+    `update public.inbound_events set status = 'processed' where id = $1
+     returning id, provider, event_key, event_type, sender, payload, request_id, received_at`,
+    [typed(id, 'int8')],
   );
   if (!row) return null;
   return {
@@ -40,10 +44,10 @@ async function loadEvent(tx: Transaction, id: number): Promise<InboundEvent | nu
 }
 
 /**
- * The handler of every intake job: loads the event the job points at, runs the kind's
- * steps in order (the platform's own, then the app's processor), and marks the event
- * `processed`, all in the job's transaction: a step that fails rolls back every step's
- * writes, and the retry runs them all again.
+ * The handler of every intake job: loads the event the job points at (marking it
+ * `processed`) and runs the kind's steps in order (the platform's own, then the app's
+ * processor), all in the job's transaction: a step that fails rolls back every step's
+ * writes and the mark, and the retry runs them all again.
  */
 export function inboundEventHandler(
   services: AppServices,
@@ -60,9 +64,5 @@ export function inboundEventHandler(
     if (!event) throw new PermanentJobError(`inbound event ${id} no longer exists`);
     ctx.describe({ provider: event.provider, event_key: event.eventKey });
     for (const step of defined) await step(event, ctx);
-    await ctx.tx.query(
-      `update public.inbound_events set status = 'processed' where id = $1`,
-      [id],
-    );
   };
 }

@@ -8,6 +8,7 @@ import { createKicker } from '../queue/kicker.ts';
 import { JobRegistry } from '../queue/registry.ts';
 import type { WorkerReport } from '../queue/types.ts';
 import { newWorkerId, runWorker } from '../queue/worker.ts';
+import { WorkerPasses } from '../queue/passes.ts';
 import { postgresJobStore } from '../queue/store.ts';
 import { PermanentJobError } from '../queue/errors.ts';
 import {
@@ -209,7 +210,11 @@ export interface JobRunner {
   readonly workerId: string;
   /** One worker pass: runs due jobs until none is due or the budget is spent. */
   pass(options?: PassOptions): Promise<WorkerReport>;
-  /** Fast path after an ack: a short pass, coalesced with any pass already running. */
+  /**
+   * Fast path after an ack: wakes a pass of this runner that is still claiming (it claims
+   * the new jobs at once), else starts a short pass, coalesced with the kicks' passes. Settles
+   * once a pass that claimed after the kick has ended; never rejects.
+   */
   kick(): Promise<void>;
 }
 
@@ -241,6 +246,9 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
   const workerId = newWorkerId();
   const logger = deps.logger.child({ worker: workerId });
   const defaults = flagDefaults(deps.app?.flags);
+  // Every pass of this runner (sweeps, kicks, the worker function's) shares one set of
+  // `concurrency` slots, as the job pool has one connection per slot.
+  const passes = new WorkerPasses();
 
   const pass = async (options: PassOptions = {}): Promise<WorkerReport> => {
     if (options.maintenance) {
@@ -259,6 +267,7 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
       budgetMs: Math.min(options.budgetMs ?? settings.workerBudgetMs, settings.workerBudgetMs),
       batchSize: settings.batchSize,
       concurrency: settings.concurrency,
+      passes,
       leaseSeconds: settings.leaseSeconds,
       slowJobMs: settings.slowJobMs,
       queues: options.queues ?? null,
@@ -269,6 +278,11 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
       environment: deps.config.env,
     });
   };
-  const kick = createKicker(() => pass({ budgetMs: KICK_BUDGET_MS }), logger);
+  const kickPass = createKicker(() => pass({ budgetMs: KICK_BUDGET_MS }), logger);
+  const kick = () => {
+    const woken = passes.wake();
+    // A pass that ran out of time before claiming again leaves the kick to a pass of its own.
+    return woken ? woken.then((claimed) => (claimed ? undefined : kickPass())) : kickPass();
+  };
   return { workerId, pass, kick };
 }

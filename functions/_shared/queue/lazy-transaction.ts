@@ -8,10 +8,14 @@ export interface LazyTransaction {
   /** Whether the handler touched `tx` (a transaction was asked for). */
   readonly used: boolean;
   /**
-   * Runs `step` in the transaction and commits; rejects as BEGIN, `step` or the commit
-   * does. Only for a used transaction.
+   * Runs `step` in the transaction and commits, sending the COMMIT right behind the step's
+   * statements without waiting for their answers (one round trip for both): a statement of
+   * the step that fails aborts the transaction, so the COMMIT rolls back. Resolves to the
+   * step's result; rejects with the step's error if it failed, else as BEGIN or the commit
+   * did. Only for a used transaction, and for a step that sends its statements at once
+   * (before its first `await`).
    */
-  commit(step: (tx: Transaction) => Promise<void>): Promise<void>;
+  commit<T>(step: (tx: Transaction) => Promise<T>): Promise<T>;
   /** Rolls the transaction back, if one was opened, and closes it. Never rejects. */
   discard(reason: unknown): Promise<void>;
   /**
@@ -95,10 +99,23 @@ export function lazyTransaction(
     get used() {
       return ready !== null;
     },
-    async commit(step) {
+    async commit<T>(step: (tx: Transaction) => Promise<T>): Promise<T> {
       closed = true;
-      last?.resolve(step);
-      await settled;
+      let sent: Promise<T> | null = null;
+      last?.resolve((tx) => {
+        sent = step(tx);
+        // Read below, whatever the commit does.
+        sent.catch(ignore);
+        return Promise.resolve();
+      });
+      try {
+        await settled;
+      } catch (error) {
+        // The step's own failure says why the commit rolled back (e.g. a lost lease).
+        if (sent !== null) await sent;
+        throw error;
+      }
+      return await sent!;
     },
     async discard(reason) {
       closed = true;

@@ -2,6 +2,7 @@ import { createFlagReader } from '../flags/index.ts';
 import type { Logger } from '../log/index.ts';
 import { backoffDelay } from './backoff.ts';
 import { JobTimeoutError, LeaseLostError, PermanentJobError, RetryJobError } from './errors.ts';
+import { watchEnqueues } from './follow-ups.ts';
 import { lazyTransaction } from './lazy-transaction.ts';
 import type { RegisteredJob } from './registry.ts';
 import type { FailOutcome } from './store.ts';
@@ -26,15 +27,35 @@ export interface JobRun {
   readonly releaseLease: () => void;
   /** Completes a job whose handler wrote nothing, batched with others; false: lease lost. */
   readonly complete: (id: number) => Promise<boolean>;
-  /** Called once the job no longer needs its slot (before a batched completion). */
+  /**
+   * Called once the job no longer needs its slot (before a batched completion); not called
+   * when the run hands its slot to follow-ups.
+   */
   readonly slotFreed: () => void;
+  /**
+   * How many of the job's follow-ups (follow-ups.ts) to claim as it completes: 0 while the
+   * pass claims nothing more (stopping, out of time, requests first).
+   */
+  readonly followUpRoom: () => number;
+}
+
+/** Follow-ups claimed as a job completed, and when the claim was sent (their leases' start). */
+export interface FollowUps {
+  readonly jobs: readonly ClaimedJob[];
+  readonly claimedAt: number;
 }
 
 /**
  * Runs one claimed job to its end and counts the outcome in `report`. Never rejects: a
  * database that fails mid-job leaves the job to its lease (counted lost) and a log line.
+ * Resolves to the follow-ups claimed as it completed, if any: the caller holds their leases
+ * and runs them in the job's slot, which the run then has not freed.
  */
-export async function runJob(run: JobRun, options: WorkerOptions, report: WorkerReport) {
+export async function runJob(
+  run: JobRun,
+  options: WorkerOptions,
+  report: WorkerReport,
+): Promise<FollowUps | null> {
   const { job } = run;
   const { clock } = options;
   const started = clock.now();
@@ -46,6 +67,7 @@ export async function runJob(run: JobRun, options: WorkerOptions, report: Worker
     ...(job.requestId ? { request_id: job.requestId } : {}),
   });
   let outcome: FailOutcome | 'completed' = 'lost';
+  let followUps: FollowUps | null = null;
   // What the handler said it worked on (`ctx.describe`), for the line that ends the run.
   const described: Record<string, unknown> = {};
   let freed = false;
@@ -66,7 +88,9 @@ export async function runJob(run: JobRun, options: WorkerOptions, report: Worker
         maxAttempts: null,
       }, described);
     } else {
-      outcome = await runHandler(run, registered, options, logger, free, described);
+      const ran = await runHandler(run, registered, options, logger, free, described);
+      outcome = ran.outcome;
+      followUps = ran.followUps;
     }
   } catch (error) {
     // Not expected; the pass drops a task once it settles, so a rejection would go unread.
@@ -74,7 +98,7 @@ export async function runJob(run: JobRun, options: WorkerOptions, report: Worker
     logger.error('running a job failed unexpectedly; the lease will expire', { error });
   } finally {
     run.releaseLease();
-    free();
+    if (followUps === null) free();
   }
 
   report[outcome] += 1;
@@ -98,7 +122,11 @@ export async function runJob(run: JobRun, options: WorkerOptions, report: Worker
       worker: options.workerId,
     }).catch((error) => logger.error('recording a slow job failed', { error }));
   }
+  return followUps;
 }
+
+type Ran = { outcome: FailOutcome | 'completed'; followUps: FollowUps | null };
+const ended = (outcome: FailOutcome | 'completed'): Ran => ({ outcome, followUps: null });
 
 async function runHandler(
   run: JobRun,
@@ -107,7 +135,7 @@ async function runHandler(
   logger: Logger,
   free: () => void,
   described: Record<string, unknown>,
-): Promise<FailOutcome | 'completed'> {
+): Promise<Ran> {
   const { job, controller } = run;
   const { db, workerId } = options;
   // The handler's signal aborts when the worker stops, the lease is lost, time is up, or
@@ -120,6 +148,9 @@ async function runHandler(
     policy.timeoutMs,
   );
   const lazy = lazyTransaction(db, (error) => controller.abort(error));
+  /** Due jobs the handler enqueued through `ctx.tx`: its follow-ups. */
+  const enqueued: number[] = [];
+  watchEnqueues(lazy.tx, (ids) => void enqueued.push(...ids));
   let failure: { error: unknown } | null = null;
   try {
     const ctx: JobContext = {
@@ -152,23 +183,31 @@ async function runHandler(
     lazy.close();
     free();
     try {
-      if (await run.complete(job.id)) return 'completed';
+      if (await run.complete(job.id)) return ended('completed');
       logger.warn('job lease lost: another worker owns it now');
-      return 'lost';
+      return ended('lost');
     } catch (error) {
       // The lease runs out and the job runs again: nothing is lost.
       logger.error('completing a job failed; the lease will expire', { error });
-      return 'lost';
+      return ended('lost');
     }
   }
   if (failure === null) {
     try {
-      await lazy.commit(async (tx) => {
-        if (!(await options.store.complete(tx, job.id, workerId))) {
-          throw new LeaseLostError(job.id);
-        }
-      });
-      return 'completed';
+      const room = enqueued.length > 0 ? run.followUpRoom() : 0;
+      const claimedAt = options.clock.now();
+      // The completion, and the claim of the follow-ups, go out with the COMMIT; a lost
+      // lease (LeaseLostError) rolls the handler's writes back.
+      const claimed = await lazy.commit((tx) =>
+        options.store.completeClaiming(tx, job.id, workerId, {
+          ids: enqueued.slice(0, room),
+          leaseSeconds: options.leaseSeconds,
+          queues: options.queues,
+        })
+      );
+      // Claimed only now that the commit made them (and the job's work) real.
+      const followUps = claimed.length > 0 ? { jobs: claimed, claimedAt } : null;
+      return { outcome: 'completed', followUps };
     } catch (error) {
       failure = { error };
     }
@@ -178,15 +217,17 @@ async function runHandler(
   if (failure.error instanceof LeaseLostError) {
     // The heartbeat or the completion said why (taken over, or not renewed in time).
     logger.warn('job stopped: its lease was lost; writes rolled back');
-    return 'lost';
+    return ended('lost');
   }
-  return recordFailure(job, options, logger, {
-    error: failure.error,
-    retryInMs: failure.error instanceof RetryJobError && failure.error.retryInMs !== undefined
-      ? failure.error.retryInMs
-      : backoffDelay(job.attempts, policy.backoff, options.random),
-    maxAttempts: policy.maxAttempts,
-  }, described);
+  return ended(
+    await recordFailure(job, options, logger, {
+      error: failure.error,
+      retryInMs: failure.error instanceof RetryJobError && failure.error.retryInMs !== undefined
+        ? failure.error.retryInMs
+        : backoffDelay(job.attempts, policy.backoff, options.random),
+      maxAttempts: policy.maxAttempts,
+    }, described),
+  );
 }
 
 async function recordFailure(

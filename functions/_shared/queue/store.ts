@@ -3,7 +3,9 @@
  * worker loop calls these and holds no SQL of its own. The SQL functions they call live
  * in migrations/20261122070000_job_engine.sql and the ones after it.
  */
-import type { Queryable } from '../db/types.ts';
+import { type Queryable, typed } from '../db/types.ts';
+import { LeaseLostError } from './errors.ts';
+import { noteEnqueued } from './follow-ups.ts';
 import type { ClaimedJob } from './types.ts';
 
 interface JobRow {
@@ -19,6 +21,9 @@ interface JobRow {
   created_at: Date | string;
   run_at: Date | string;
 }
+
+const JOB_COLUMNS = `id, queue, kind, payload, priority, attempts, max_attempts, request_id,
+            created_at, run_at`;
 
 function toJob(row: JobRow): ClaimedJob {
   return {
@@ -50,16 +55,15 @@ export async function claimJobs(
     releaseLeases?: boolean;
   },
 ): Promise<ClaimedJob[]> {
+  // Every parameter typed: statement and values go out in one round trip.
   const rows = await db.query<JobRow>(
-    `select id, queue, kind, payload, priority, attempts, max_attempts, request_id,
-            created_at, run_at
-       from public.claim_jobs($1, $2, $3, $4::text[], $5)`,
+    `select ${JOB_COLUMNS} from public.claim_jobs($1, $2, $3, $4, $5)`,
     [
-      options.worker,
-      options.limit,
-      options.leaseSeconds,
-      options.queues ?? null,
-      options.releaseLeases ?? true,
+      typed(options.worker, 'text'),
+      typed(options.limit, 'int4'),
+      typed(options.leaseSeconds, 'int4'),
+      typed(options.queues ?? null, 'text[]'),
+      typed(options.releaseLeases ?? true, 'bool'),
     ],
   );
   return rows.map(toJob).sort((a, b) => b.priority - a.priority || a.id - b.id);
@@ -69,9 +73,49 @@ export async function claimJobs(
 export async function completeJob(tx: Queryable, id: number, worker: string): Promise<boolean> {
   const [row] = await tx.query<{ done: boolean }>(
     'select public.complete_job($1, $2) as done',
-    [id, worker],
+    [typed(id, 'int8'), typed(worker, 'text')],
   );
   return row?.done === true;
+}
+
+/** SQLSTATE of `complete_job_claiming` for a lease that is no longer the worker's. */
+const LEASE_LOST = 'GH001';
+
+/**
+ * Marks the job completed in `tx`, as {@link completeJob}, and in the same statement claims
+ * its follow-ups: the jobs of `followUps.ids` (enqueued in `tx`) that are due, in a queue
+ * `queues` admits, held by no `processing.*` flag and under no throttle or concurrency cap
+ * (those wait for an ordinary claim, which counts them). Returns the follow-ups claimed;
+ * they are claimed only if `tx` commits, as they exist only then. A lease that is no longer
+ * `worker`'s rejects with {@link LeaseLostError} and aborts `tx` (its COMMIT rolls back), so
+ * the COMMIT may be sent without waiting for this answer.
+ */
+export async function completeJobClaiming(
+  tx: Queryable,
+  id: number,
+  worker: string,
+  followUps: {
+    readonly ids: readonly number[];
+    readonly leaseSeconds: number;
+    readonly queues?: readonly string[] | null;
+  },
+): Promise<ClaimedJob[]> {
+  try {
+    const rows = await tx.query<JobRow>(
+      `select ${JOB_COLUMNS} from public.complete_job_claiming($1, $2, $3, $4, $5)`,
+      [
+        typed(id, 'int8'),
+        typed(worker, 'text'),
+        typed(followUps.ids, 'int8[]'),
+        typed(followUps.leaseSeconds, 'int4'),
+        typed(followUps.queues ?? null, 'text[]'),
+      ],
+    );
+    return rows.map(toJob).sort((a, b) => b.priority - a.priority || a.id - b.id);
+  } catch (error) {
+    if ((error as { code?: unknown } | null)?.code === LEASE_LOST) throw new LeaseLostError(id);
+    throw error;
+  }
 }
 
 /**
@@ -86,8 +130,8 @@ export async function completeJobs(
 ): Promise<Set<number>> {
   if (ids.length === 0) return new Set();
   const rows = await db.query<{ id: string | number }>(
-    'select id from public.complete_jobs($1::bigint[], $2) as id',
-    [ids, worker],
+    'select id from public.complete_jobs($1, $2) as id',
+    [typed(ids, 'int8[]'), typed(worker, 'text')],
   );
   return new Set(rows.map((row) => Number(row.id)));
 }
@@ -103,8 +147,8 @@ export async function releaseJobs(
 ): Promise<number> {
   if (ids.length === 0) return 0;
   const [row] = await db.query<{ released: number }>(
-    'select public.release_jobs($1::bigint[], $2) as released',
-    [ids, worker],
+    'select public.release_jobs($1, $2) as released',
+    [typed(ids, 'int8[]'), typed(worker, 'text')],
   );
   return Number(row?.released ?? 0);
 }
@@ -126,12 +170,12 @@ export async function failJob(
   const [row] = await db.query<{ outcome: FailOutcome }>(
     'select public.fail_job($1, $2, $3, $4, $5, $6) as outcome',
     [
-      options.id,
-      options.worker,
-      options.error,
-      Math.max(0, Math.min(Math.round(options.retryInMs), 2_147_483_647)),
-      options.permanent,
-      options.maxAttempts,
+      typed(options.id, 'int8'),
+      typed(options.worker, 'text'),
+      typed(options.error, 'text'),
+      typed(Math.max(0, Math.min(Math.round(options.retryInMs), 2_147_483_647)), 'int4'),
+      typed(options.permanent, 'bool'),
+      typed(options.maxAttempts, 'int4'),
     ],
   );
   return row?.outcome ?? 'lost';
@@ -150,8 +194,8 @@ export async function extendLeases(
   if (ids.length === 0) return new Set();
   // One row per id, so the answer reads the same whether or not the driver parses arrays.
   const rows = await db.query<{ id: string | number }>(
-    'select unnest(public.extend_job_leases($1::bigint[], $2, $3)) as id',
-    [ids, worker, leaseSeconds],
+    'select unnest(public.extend_job_leases($1, $2, $3)) as id',
+    [typed(ids, 'int8[]'), typed(worker, 'text'), typed(leaseSeconds, 'int4')],
   );
   return new Set(rows.map((row) => Number(row.id)));
 }
@@ -171,15 +215,15 @@ export async function recordSlowJob(
        (job_id, queue, kind, attempt, duration_ms, threshold_ms, outcome, worker, request_id)
      values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
     [
-      slow.job.id,
-      slow.job.queue,
-      slow.job.kind,
-      slow.job.attempts,
-      Math.round(slow.durationMs),
-      slow.thresholdMs,
-      slow.outcome,
-      slow.worker,
-      slow.job.requestId,
+      typed(slow.job.id, 'int8'),
+      typed(slow.job.queue, 'text'),
+      typed(slow.job.kind, 'text'),
+      typed(slow.job.attempts, 'int4'),
+      typed(Math.round(slow.durationMs), 'int4'),
+      typed(slow.thresholdMs, 'int4'),
+      typed(slow.outcome, 'text'),
+      typed(slow.worker, 'text'),
+      typed(slow.job.requestId, 'text'),
     ],
   );
 }
@@ -199,11 +243,13 @@ export interface NewJob {
 
 /**
  * Enqueues jobs in one statement; pass a transaction to enqueue atomically with other
- * writes. Returns the new ids (a job whose dedupe key exists is skipped).
+ * writes. Returns the new ids (a job whose dedupe key exists is skipped). Jobs a running
+ * job enqueues through its `ctx.tx` and that are due at once are its follow-ups: the worker
+ * claims them as the job commits and runs them next (see follow-ups.ts).
  */
 export async function enqueueJobs(db: Queryable, jobs: readonly NewJob[]): Promise<number[]> {
   if (jobs.length === 0) return [];
-  const rows = await db.query<{ id: string | number }>(
+  const rows = await db.query<{ id: string | number; due: boolean }>(
     `insert into public.jobs (queue, kind, payload, priority, run_at, max_attempts, dedupe_key,
                               request_id)
      select coalesce(j.queue, 'default'), j.kind, coalesce(j.payload, '{}'::jsonb),
@@ -213,18 +259,22 @@ export async function enqueueJobs(db: Queryable, jobs: readonly NewJob[]): Promi
             priority int, run_at timestamptz, max_attempts int, dedupe_key text,
             request_id text)
      on conflict (dedupe_key) do nothing
-     returning id`,
-    [jobs.map((job) => ({
-      queue: job.queue ?? null,
-      kind: job.kind,
-      payload: job.payload ?? null,
-      priority: job.priority ?? null,
-      run_at: job.runAt?.toISOString() ?? null,
-      max_attempts: job.maxAttempts ?? null,
-      dedupe_key: job.dedupeKey ?? null,
-      request_id: job.requestId ?? null,
-    }))],
+     returning id, run_at <= clock_timestamp() as due`,
+    [typed(
+      jobs.map((job) => ({
+        queue: job.queue ?? null,
+        kind: job.kind,
+        payload: job.payload ?? null,
+        priority: job.priority ?? null,
+        run_at: job.runAt?.toISOString() ?? null,
+        max_attempts: job.maxAttempts ?? null,
+        dedupe_key: job.dedupeKey ?? null,
+        request_id: job.requestId ?? null,
+      })),
+      'jsonb',
+    )],
   );
+  noteEnqueued(db, rows.filter((row) => row.due).map((row) => Number(row.id)));
   return rows.map((row) => Number(row.id));
 }
 
@@ -269,7 +319,7 @@ export async function purgeRetention(
   const [row] = await db.query<Record<string, number>>(
     `select jobs_deleted, events_deleted, slow_jobs_deleted
        from public.purge_retention(make_interval(days => $1), $2)`,
-    [retentionDays, batch],
+    [typed(retentionDays, 'int4'), typed(batch, 'int4')],
   );
   return {
     jobs: Number(row?.jobs_deleted ?? 0),
@@ -285,6 +335,7 @@ export async function purgeRetention(
 export const postgresJobStore = {
   claim: claimJobs,
   complete: completeJob,
+  completeClaiming: completeJobClaiming,
   completeMany: completeJobs,
   release: releaseJobs,
   fail: failJob,

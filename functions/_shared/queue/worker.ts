@@ -2,10 +2,12 @@ import type { GatehouseMetrics } from '../metrics/catalog.ts';
 import type { Clock } from '../clock.ts';
 import type { Db } from '../db/types.ts';
 import type { Logger } from '../log/index.ts';
-import { type Deferred, deferred } from './deferred.ts';
-import { type Hold, type LeaseHeartbeat, startLeaseHeartbeat } from './heartbeat.ts';
+import { batchedCompletion, releaseWaiting, type Waiting } from './claimed.ts';
+import { deferred } from './deferred.ts';
+import { startLeaseHeartbeat } from './heartbeat.ts';
+import { WorkerPasses } from './passes.ts';
 import type { JobRegistry } from './registry.ts';
-import { runJob } from './run-job.ts';
+import { type FollowUps, runJob } from './run-job.ts';
 import type { JobStore } from './store.ts';
 import { type ClaimedJob, emptyReport, type WorkerReport } from './types.ts';
 
@@ -30,8 +32,13 @@ export interface WorkerOptions {
    * many claimed jobs may wait here for a free slot.
    */
   readonly batchSize: number;
-  /** Jobs run at the same time. */
+  /** Jobs run at the same time (by every pass sharing `passes`). */
   readonly concurrency: number;
+  /**
+   * Shared with the runner's other passes: their slots (`concurrency` between them) and
+   * the kicks that wake a pass still claiming. A pass of its own by default.
+   */
+  readonly passes?: WorkerPasses;
   /**
    * While this returns true, one job runs at a time and jobs start at most every
    * {@link PRESSED_START_GAP_MS}: requests come first (the process's admission is shedding
@@ -66,15 +73,13 @@ const CLAIMS_IN_FLIGHT = 2;
  * that died wait for its longest job to end.
  */
 const RELEASE_LEASES_EVERY_MS = 2_000;
-
-/** A claimed job waiting for a free slot. */
-interface Waiting {
-  readonly job: ClaimedJob;
-  /** Its handler's signal, aborted when the heartbeat finds the lease lost. */
-  readonly controller: AbortController;
-  /** Its lease, as the heartbeat keeps it. */
-  readonly lease: Hold;
-}
+/**
+ * After a job ends, the pass claims again within this long (once for every job that ends
+ * meanwhile), and lives at least until then: what the job left due without this worker
+ * seeing it (jobs its SQL enqueued, follow-ups it could not claim, a retry due at once) is
+ * claimed soon, and a burst of endings costs one claim, not one each.
+ */
+const RECHECK_MS = 20;
 
 /** A process-unique worker id: host-free, so it says nothing about the machine. */
 export function newWorkerId(prefix = 'worker'): string {
@@ -90,7 +95,9 @@ export function newWorkerId(prefix = 'worker'): string {
  * runs in a transaction that also marks the job completed; a handler that never touches
  * `ctx.tx` opens none, and its completion is batched with others' in one statement. A
  * failure records the attempt and schedules the retry (backoff with full jitter) or
- * dead-letters the job. The pass never rejects: when the database goes away it stops
+ * dead-letters the job. A job that enqueues due jobs through `ctx.tx` (follow-ups.ts) has
+ * them claimed as it commits and run next in its slot. A kick (`passes.wake`) makes the
+ * pass claim again at once. The pass never rejects: when the database goes away it stops
  * claiming, logs each failure, and reports the jobs it could not finish as lost (their
  * leases run out and another pass runs them).
  *
@@ -104,6 +111,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
   const { clock, concurrency, batchSize, logger } = options;
   const report = emptyReport();
   const deadline = clock.now() + options.budgetMs;
+  const passes = options.passes ?? new WorkerPasses();
   const complete = batchedCompletion(options.db, options.workerId, options.store.completeMany);
   const heartbeat = startLeaseHeartbeat({
     renew: (ids) =>
@@ -115,12 +123,40 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
   const tasks = new Set<Promise<void>>();
   /** Claimed jobs waiting for a free slot, in priority order. */
   const waiting: Waiting[] = [];
-  let active = 0;
   let wake = deferred<void>();
   const nudge = () => wake.resolve();
   /** The last claim came back short: nothing more is due until a job ends or time passes. */
   let dry = false;
+  /** The last claim came back full: more is due than one claim takes. */
+  let backlog = false;
   let claimFailed = false;
+  /** The loop has ended: nothing more is claimed or started. */
+  let over = false;
+  const claiming = () =>
+    !over && !claimFailed && !options.signal?.aborted && clock.now() < deadline;
+  /** Kicks that woke this pass, and how many of them the latest claim sent came after. */
+  let wakes = 0;
+  let wakesClaimed = 0;
+  /** How many kicks a claim sent after them has answered (a failed claim answers none). */
+  let wakesServed = 0;
+  /** The pass claims no more (out of time, stopped, claims failing), and it has ended. */
+  const stopped = deferred<void>();
+  const ended = deferred<void>();
+  const leave = passes.join({
+    nudge,
+    wake: () => {
+      // A pass limited to some queues may not run the kicked jobs.
+      if (!claiming() || options.queues) return null;
+      const woken = ++wakes;
+      dry = false;
+      nudge();
+      // A kick no claim went out for is answered as soon as the pass stops claiming, so
+      // its caller starts another pass then, not once this one's last job has ended.
+      return stopped.promise.then(() =>
+        wakesClaimed >= woken ? ended.promise.then(() => wakesServed >= woken) : false
+      );
+    },
+  });
 
   const leaseLostWhileWaiting = (entry: Waiting) => {
     const at = waiting.indexOf(entry);
@@ -133,20 +169,90 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
     nudge();
   };
 
+  /** A claimed job, its lease now kept by the heartbeat. */
+  const held = (job: ClaimedJob, claimedAt: number): Waiting => {
+    const controller = new AbortController();
+    const entry: Waiting = {
+      job,
+      controller,
+      lease: heartbeat.hold(job.id, claimedAt, (error) => {
+        controller.abort(error);
+        leaseLostWhileWaiting(entry);
+      }),
+    };
+    return entry;
+  };
+  const enqueue = (entries: readonly Waiting[]) => {
+    waiting.push(...entries);
+    // Highest priority first, as claimed (the sort is stable).
+    if (entries.length > 0) waiting.sort((a, b) => b.job.priority - a.job.priority);
+  };
+
+  let recheck: ReturnType<typeof setTimeout> | undefined;
+  const recheckSoon = () => {
+    recheck ??= setTimeout(() => {
+      recheck = undefined;
+      dry = false;
+      nudge();
+    }, RECHECK_MS);
+  };
+
   /** Slots to fill now: all of them, or one while requests come first. */
   const slots = () => (options.yieldTo?.() ? 1 : concurrency);
-  /** When the last job started while requests came first (monotonic ms), and its timer. */
-  let pacedAt = -Infinity;
   let paceTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * Runs `first` in a slot, then the follow-ups each job claimed as it completed (one in
+   * this slot, any others queued for the next free ones), until a job claims none.
+   */
+  const runSlot = async (first: Waiting) => {
+    let freed = false;
+    const slotFreed = () => {
+      if (!freed) passes.freed();
+      freed = true;
+    };
+    const followUpRoom = () => (claiming() && !options.yieldTo?.() ? batchSize : 0);
+    try {
+      let next: Waiting | undefined = first;
+      while (next) {
+        const { job, controller, lease } = next;
+        const followUps: FollowUps | null = await runJob(
+          {
+            job,
+            controller,
+            leaseHeld: () => heartbeat.holds(lease),
+            releaseLease: () => heartbeat.release(lease),
+            complete,
+            slotFreed,
+            followUpRoom,
+          },
+          options,
+          report,
+        );
+        next = undefined;
+        if (followUps === null) continue;
+        report.claimed += followUps.jobs.length;
+        const [own, ...others] = followUps.jobs.map((job) => held(job, followUps.claimedAt));
+        // Any others start at once in free slots (before this slot's own, which may be long).
+        enqueue(others);
+        startWaiting();
+        // Stopped or out of time meanwhile: it goes back with the others not started.
+        if (claiming()) next = own;
+        else enqueue([own!]);
+      }
+    } finally {
+      slotFreed();
+    }
+  };
 
   const startWaiting = () => {
     const pressed = options.yieldTo?.() ?? false;
     const room = pressed ? 1 : concurrency;
-    while (active < room && waiting.length > 0 && !options.signal?.aborted) {
+    while (passes.running < room && waiting.length > 0 && !options.signal?.aborted && !over) {
       if (pressed) {
         // Requests come first: one job at a time, and at most one start per gap, so the
         // worker sharing the process takes a sliver of its CPU until the pressure ends.
-        const wait = pacedAt + PRESSED_START_GAP_MS - performance.now();
+        const wait = passes.pacedAt + PRESSED_START_GAP_MS - performance.now();
         if (wait > 0) {
           paceTimer ??= setTimeout(() => {
             paceTimer = undefined;
@@ -155,32 +261,19 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
           return;
         }
       }
-      const { job, controller, lease } = waiting.shift()!;
-      active += 1;
-      const slotFreed = () => {
-        active -= 1;
-        nudge();
-      };
-      const task: Promise<void> = runJob(
-        {
-          job,
-          controller,
-          leaseHeld: () => heartbeat.holds(lease),
-          releaseLease: () => heartbeat.release(lease),
-          complete,
-          slotFreed,
-        },
-        options,
-        report,
-      ).finally(() => {
+      passes.taken();
+      const task: Promise<void> = runSlot(waiting.shift()!).finally(() => {
         tasks.delete(task);
-        dry = false; // its retry or follow-up may be due now
+        // What the job left due (jobs it enqueued) is claimed soon: by this pass or, once
+        // this one is out of time, by another of the runner's passes still claiming.
+        if (claiming()) recheckSoon();
+        else if (!options.signal?.aborted && !claimFailed) void passes.wake();
         nudge();
       });
       tasks.add(task);
       // Measured once the handler has been called (it runs up to its first await inside
       // runJob), so a pause between here and there cannot shorten the next gap.
-      if (pressed) pacedAt = performance.now();
+      if (pressed) passes.pacedAt = performance.now();
     }
   };
 
@@ -190,26 +283,32 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
     dry = false;
     nudge();
   }, RELEASE_LEASES_EVERY_MS);
-  let claiming = 0;
+  let inFlight = 0;
   let claimingRoom = 0;
   let leasesReleasedAt = -Infinity;
   try {
     while (true) {
+      if (!claiming()) stopped.resolve();
       startWaiting();
       const room = Math.min(
         batchSize,
-        slots() + batchSize - active - waiting.length - claimingRoom,
+        slots() + batchSize - passes.running - waiting.length - claimingRoom,
       );
       // With one slot, one claim at a time, so jobs start strictly in priority order; with
-      // more, jobs of different priorities run side by side anyway.
-      const mayClaim = !claimFailed && !dry && !options.signal?.aborted &&
-        clock.now() < deadline && room > 0 && waiting.length * 2 <= batchSize &&
-        claiming < (concurrency > 1 ? CLAIMS_IN_FLIGHT : 1);
+      // more, jobs of different priorities run side by side anyway. A second claim goes
+      // out beside one on its way only for a backlog (the last claim came back full) or for
+      // a kick that one cannot see: otherwise it would find what the first finds.
+      const mayClaim = claiming() && !dry && room > 0 && waiting.length * 2 <= batchSize &&
+        (inFlight === 0 ||
+          (inFlight < (concurrency > 1 ? CLAIMS_IN_FLIGHT : 1) &&
+            (backlog || wakes > wakesClaimed)));
       if (mayClaim) {
         const sentAt = clock.now();
         const releaseLeases = sentAt - leasesReleasedAt >= RELEASE_LEASES_EVERY_MS;
         if (releaseLeases) leasesReleasedAt = sentAt;
-        claiming += 1;
+        wakesClaimed = wakes;
+        const answers = wakes;
+        inFlight += 1;
         claimingRoom += room;
         options.store.claim(options.db, {
           worker: options.workerId,
@@ -219,21 +318,13 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
           releaseLeases,
         }).then((jobs) => {
           report.claimed += jobs.length;
-          for (const job of jobs) {
-            const controller = new AbortController();
-            const entry: Waiting = {
-              job,
-              controller,
-              lease: heartbeat.hold(job.id, sentAt, (error) => {
-                controller.abort(error);
-                leaseLostWhileWaiting(entry);
-              }),
-            };
-            waiting.push(entry);
-          }
-          // Highest priority first, as claimed (the sort is stable).
-          if (jobs.length > 0) waiting.sort((a, b) => b.job.priority - a.job.priority);
-          if (jobs.length < room) dry = true;
+          wakesServed = Math.max(wakesServed, answers);
+          enqueue(jobs.map((job) => held(job, sentAt)));
+          // Full: more may be due. Short, and every kick so far came before a claim sent
+          // (this one, or one still on its way): nothing more is due for now.
+          backlog = jobs.length === room;
+          if (backlog) dry = false;
+          else if (wakes === wakesClaimed) dry = true;
         }, (error) => {
           // Two claims may be in flight: one line for the pass, not one per claim.
           if (!claimFailed) {
@@ -241,7 +332,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
           }
           claimFailed = true;
         }).finally(() => {
-          claiming -= 1;
+          inFlight -= 1;
           claimingRoom -= room;
           nudge();
         });
@@ -251,81 +342,23 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
         // Out of time (or stopped): jobs not started yet go back rather than overrun it.
         report.claimed -= await releaseWaiting(waiting.splice(0), options, heartbeat);
       }
-      if (tasks.size === 0 && waiting.length === 0 && claiming === 0) break;
+      const rechecking = recheck !== undefined && claiming();
+      if (tasks.size === 0 && waiting.length === 0 && inFlight === 0 && !rechecking) break;
       await wake.promise;
       wake = deferred<void>();
     }
+    over = true;
     await Promise.all(tasks);
   } finally {
+    over = true;
+    leave();
+    stopped.resolve();
+    ended.resolve();
     clearTimeout(atDeadline);
     clearTimeout(paceTimer);
+    clearTimeout(recheck);
     clearInterval(poll);
     heartbeat.stop();
   }
   return report;
-}
-
-/**
- * Hands claimed jobs that never started back to the queue (the worker was stopped or its
- * budget ran out). Returns how many went back.
- */
-async function releaseWaiting(
-  waiting: Waiting[],
-  options: WorkerOptions,
-  heartbeat: LeaseHeartbeat,
-): Promise<number> {
-  for (const { lease } of waiting) heartbeat.release(lease);
-  try {
-    return await options.store.release(
-      options.db,
-      waiting.map(({ job }) => job.id),
-      options.workerId,
-    );
-  } catch (error) {
-    // Their leases run out and they are claimed again: nothing is lost.
-    options.logger.warn('releasing unstarted jobs failed; their leases will expire', {
-      jobs: waiting.length,
-      error,
-    });
-    return 0;
-  }
-}
-
-/**
- * Completes jobs whose handlers wrote nothing through their transaction, many per
- * statement: the ids that arrive while one statement runs go in the next. Resolves false
- * for a job whose lease is no longer this worker's; rejects (each waiting job) when the
- * statement fails.
- */
-function batchedCompletion(
-  db: Db,
-  worker: string,
-  completeMany: JobStore['completeMany'],
-): (id: number) => Promise<boolean> {
-  let pending = new Map<number, Deferred<boolean>>();
-  let flushing = false;
-  const flush = async () => {
-    while (pending.size > 0) {
-      const batch = pending;
-      pending = new Map();
-      try {
-        const done = await completeMany(db, [...batch.keys()], worker);
-        for (const [id, waiter] of batch) waiter.resolve(done.has(id));
-      } catch (error) {
-        for (const waiter of batch.values()) waiter.reject(error);
-      }
-    }
-    flushing = false;
-  };
-  return (id) => {
-    const waiter = deferred<boolean>();
-    pending.set(id, waiter);
-    if (!flushing) {
-      flushing = true;
-      // One macrotask later, so every handler that finished in this turn joins the batch.
-      // flush settles every waiter and never rejects: its callers hear of a failure.
-      setTimeout(() => void flush(), 0);
-    }
-    return waiter.promise;
-  };
 }

@@ -1,4 +1,4 @@
-import type { Queryable } from '../db/types.ts';
+import { type Queryable, typed } from '../db/types.ts';
 import type { InboundEvent } from '../jobs/inbound.ts';
 import type { JobContext } from '../queue/types.ts';
 import type { OutboundMessage, SentMessage } from './client.ts';
@@ -38,13 +38,13 @@ export async function logOutboundMessage(
        request_id = excluded.request_id
      where l.direction = 'outbound'`,
     [
-      sent.messageId,
-      details.phoneNumberId,
-      sent.waId ?? details.to,
-      details.message.type,
-      loggedBody(details.message),
-      details.inboundEventId ?? null,
-      details.requestId ?? null,
+      typed(sent.messageId, 'text'),
+      typed(details.phoneNumberId, 'text'),
+      typed(sent.waId ?? details.to, 'text'),
+      typed(details.message.type, 'text'),
+      typed(loggedBody(details.message), 'text'),
+      typed(details.inboundEventId ?? null, 'int8'),
+      typed(details.requestId ?? null, 'text'),
     ],
   );
 }
@@ -88,14 +88,14 @@ export async function applyWhatsAppStatus(
        and gatehouse.whatsapp_status_rank(excluded.status) >
            coalesce(gatehouse.whatsapp_status_rank(l.status), -1)`,
     [
-      status.id,
-      payload.metadata?.phone_number_id ?? null,
-      status.recipient_id ?? null,
-      status.status,
-      at.toISOString(),
-      typeof error?.code === 'number' ? error.code : null,
-      (error?.title ?? error?.message ?? null)?.slice(0, 500) ?? null,
-      event.requestId,
+      typed(status.id, 'text'),
+      typed(payload.metadata?.phone_number_id ?? null, 'text'),
+      typed(status.recipient_id ?? null, 'text'),
+      typed(status.status, 'text'),
+      typed(at.toISOString(), 'timestamptz'),
+      typed(typeof error?.code === 'number' ? error.code : null, 'int4'),
+      typed((error?.title ?? error?.message ?? null)?.slice(0, 500) ?? null, 'text'),
+      typed(event.requestId, 'text'),
     ],
   );
 }

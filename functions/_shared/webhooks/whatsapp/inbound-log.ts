@@ -1,3 +1,4 @@
+import { typed } from '../../db/types.ts';
 import type { JobContext } from '../../queue/types.ts';
 
 /**
@@ -23,6 +24,6 @@ export async function logInboundWhatsAppMessage(
        from public.inbound_events e
       where e.id = $1
      on conflict (wa_message_id) do nothing`,
-    [event.id],
+    [typed(event.id, 'int8')],
   );
 }
