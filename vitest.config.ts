@@ -15,6 +15,7 @@ export default defineConfig({
         'tests/supabase-cli.test.ts',
         'tests/api-idempotency-race.test.ts',
         'tests/app-bot-state-race.test.ts',
+        'tests/outbound-lock-order.test.ts',
       ]),
     ],
     // Each test file gets its own database (see tests/support/database.ts), so files

@@ -7,6 +7,7 @@
  *
  *   npm run bench:outbound                      # Postgres at 127.0.0.1:5432
  *   npm run bench:outbound -- --events 10000 --endpoints 5 --rate 50 --seconds 20
+ *   npm run bench:outbound -- --phase steady --subject http   # one phase, one subject
  *
  * 1. fan-out: `--events` events emitted 100 per transaction as fast as they commit, each to
  *    every endpoint; deliveries/s = deliveries / time from the first emit to the last 2xx.
@@ -39,6 +40,16 @@ const EVENTS = Number(args.get('--events') ?? 10_000);
 const ENDPOINTS = Number(args.get('--endpoints') ?? 5);
 const RATE = Number(args.get('--rate') ?? 50);
 const SECONDS = Number(args.get('--seconds') ?? 20);
+/** `fanout`, `steady` or `both`; `http`, `ceiling` or `both`. */
+const PHASES = args.get('--phase') ?? 'both';
+/** Job slots and claim batch (`GATEHOUSE_WORKER_CONCURRENCY`, `_BATCH_SIZE`); npm start's unless given. */
+const WORKER_ENV: Record<string, string> = {
+  ...(args.has('--concurrency')
+    ? { GATEHOUSE_WORKER_CONCURRENCY: args.get('--concurrency')! }
+    : {}),
+  ...(args.has('--batch') ? { GATEHOUSE_WORKER_BATCH_SIZE: args.get('--batch')! } : {}),
+};
+const SUBJECTS = args.get('--subject') ?? 'both';
 const TARGET_P99_MS = 1_000;
 const ADMIN_URL = Deno.env.get('BENCH_DATABASE_URL') ??
   'postgres://postgres@127.0.0.1:5432/postgres';
@@ -92,7 +103,7 @@ async function phase(
   await admin.unsafe(`create database "${dbName}"`);
   const url = new URL(ADMIN_URL);
   url.pathname = `/${dbName}`;
-  const config = parseConfig({ GATEHOUSE_ENCRYPTION_KEY: KEY });
+  const config = parseConfig({ GATEHOUSE_ENCRYPTION_KEY: KEY, ...WORKER_ENV });
   const adminDb = createPostgresDb({ url: url.toString(), max: 2 });
   const pools = openPools(url.toString(), config.database);
   const logger = createLogger({ level: 'error', sink: () => {} });
@@ -188,33 +199,41 @@ const steady = (emit: (n: number) => Promise<void>) =>
 let failed = false;
 try {
   const rows: string[] = [];
-  const line = (label: string, http: PhaseResult, ceiling: PhaseResult, target: boolean) => {
+  const line = (
+    label: string,
+    http: PhaseResult | null,
+    ceiling: PhaseResult | null,
+    target: boolean,
+  ) => {
     const rate = (r: PhaseResult) => r.deliveries / r.seconds;
-    const cell = (r: PhaseResult) =>
-      `${rate(r).toFixed(0).padStart(7)}/s  p50 ${
-        pct(r.latencies, 0.5).toFixed(0).padStart(6)
-      } ms` +
-      `  p99 ${pct(r.latencies, 0.99).toFixed(0).padStart(6)} ms`;
-    const p99 = pct(http.latencies, 0.99);
+    const cell = (r: PhaseResult | null) =>
+      r === null
+        ? '–'.padEnd(40)
+        : `${rate(r).toFixed(0).padStart(7)}/s  p50 ${
+          pct(r.latencies, 0.5).toFixed(0).padStart(6)
+        } ms` +
+          `  p99 ${pct(r.latencies, 0.99).toFixed(0).padStart(6)} ms`;
+    const ratio = http && ceiling ? `${(rate(http) / rate(ceiling)).toFixed(2)}x` : '–';
+    const p99 = http ? pct(http.latencies, 0.99) : NaN;
     rows.push(
-      `${label.padEnd(26)} ${cell(http)}   ${cell(ceiling)}   ${
-        (rate(http) / rate(ceiling)).toFixed(2)
-      }x${
-        target
+      `${label.padEnd(26)} ${cell(http)}   ${cell(ceiling)}   ${ratio}${
+        target && http
           ? `   target p99 ≤ ${TARGET_P99_MS} ms: ${p99 <= TARGET_P99_MS ? 'met' : 'not met'}`
           : ''
       }`,
     );
-    if (http.deliveries < http.expected || ceiling.deliveries < ceiling.expected) failed = true;
+    for (const r of [http, ceiling]) if (r && r.deliveries < r.expected) failed = true;
   };
-  console.error('fan-out');
-  const burstHttp = await phase('http', null, burst, EVENTS);
-  const burstCeiling = await phase('no http', noHttp, burst, EVENTS);
-  console.error('steady');
-  const steadyHttp = await phase('http', null, steady, RATE * SECONDS);
-  const steadyCeiling = await phase('no http', noHttp, steady, RATE * SECONDS);
-  line(`fan-out ${EVENTS} × ${ENDPOINTS}`, burstHttp, burstCeiling, false);
-  line(`steady ${RATE}/s × ${ENDPOINTS} for ${SECONDS} s`, steadyHttp, steadyCeiling, true);
+  const run = async (label: string, emitAll: typeof burst, events: number, target: boolean) => {
+    console.error(label);
+    const http = SUBJECTS === 'ceiling' ? null : await phase('http', null, emitAll, events);
+    const ceiling = SUBJECTS === 'http' ? null : await phase('no http', noHttp, emitAll, events);
+    line(label, http, ceiling, target);
+  };
+  if (PHASES !== 'steady') await run(`fan-out ${EVENTS} × ${ENDPOINTS}`, burst, EVENTS, false);
+  if (PHASES !== 'fanout') {
+    await run(`steady ${RATE}/s × ${ENDPOINTS} for ${SECONDS} s`, steady, RATE * SECONDS, true);
+  }
   console.log(
     `\nOutbound webhooks: ${ENDPOINTS} local endpoints, event → 2xx (from the emitting commit)\n`,
   );

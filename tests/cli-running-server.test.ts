@@ -17,7 +17,7 @@ let server: LocalServer;
 beforeAll(async () => {
   // The embedded database, whatever TEST_DATABASE_URL says: that is the shared case.
   server = await startLocalServer({ DATABASE_URL: '', WHATSAPP_APP_SECRET: APP_SECRET });
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   await server?.stop();

@@ -12,7 +12,7 @@ let server: LocalServer;
 
 beforeAll(async () => {
   server = await startLocalServer({ WEBHOOK_SECRET_GITHUB: GITHUB_SECRET });
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   await server?.stop();

@@ -17,7 +17,7 @@ beforeAll(async () => {
   server = await startLocalServer();
   const banner = await waitForOutput(server.gatehouse, /SUPABASE_ANON_KEY=(\S+)/);
   anonKey = /SUPABASE_ANON_KEY=(\S+)/.exec(banner)![1]!;
-}, 60_000);
+}, 120_000);
 afterAll(() => server?.stop());
 
 /** Node 20 has no WebSocket; these tests never open a realtime channel. */
@@ -185,5 +185,5 @@ describe('in production', () => {
       await production.stop();
       await database.drop();
     }
-  }, 60_000);
+  }, 120_000);
 });

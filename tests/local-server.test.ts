@@ -7,7 +7,7 @@ import { Agent, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestDatabase } from './support/database.ts';
-import { type LocalServer, startLocalServer } from './support/local-server.ts';
+import { type LocalServer, startLocalServer, STARTUP_TIMEOUT_MS } from './support/local-server.ts';
 import { signWhatsApp, whatsappNotification } from './support/webhooks/index.ts';
 import { freePort, type GatehouseProcess, runGatehouse, waitForStatus } from './support/process.ts';
 
@@ -22,7 +22,7 @@ const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });
 beforeAll(async () => {
   server = await startLocalServer();
   ({ dataDir, database, gatehouse, base } = server);
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   keepAlive.destroy();
@@ -231,7 +231,12 @@ describe('gatehouse start again on the same data folder', () => {
       ...(database ? { DATABASE_URL: database.url } : {}),
     });
     try {
-      await waitForStatus(`http://127.0.0.1:${port}/functions/v1/health/ready`, 200, again);
+      await waitForStatus(
+        `http://127.0.0.1:${port}/functions/v1/health/ready`,
+        200,
+        again,
+        STARTUP_TIMEOUT_MS,
+      );
       expect(again.output()).toContain('migrations are current; nothing to apply');
       const body = whatsappNotification([{ id: 'wamid.smoke', from: '1555', text: 'hi' }]);
       const res = await fetch(`http://127.0.0.1:${port}/functions/v1/webhooks/whatsapp`, {
@@ -245,7 +250,7 @@ describe('gatehouse start again on the same data folder', () => {
       again.child.kill('SIGTERM');
       expect(await again.exited).toBe(0);
     }
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('gatehouse start with bad configuration', () => {

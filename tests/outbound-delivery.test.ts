@@ -322,6 +322,40 @@ describe('recovery', () => {
   });
 });
 
+describe('a job run again after its completion was lost', () => {
+  it('leaves a settled message alone, and a failed one to its scheduled retry', async () => {
+    const { target, id } = await subscribed();
+    target.script.push({ status: 500 });
+    await emit('ride.requested', { ride: 'r1' });
+    await emit('ride.cancelled', { ride: 'r1' });
+    const runner = engine({ schedule: [60_000] });
+    await runUntil(runner, () => target.received.length === 2);
+    await runUntil(
+      runner,
+      async () =>
+        (await database.db.query(`select 1 from jobs where status <> 'completed'`)).length === 1,
+    );
+    // Both attempts were recorded; then, as if their jobs' completions had been lost, the
+    // jobs run again.
+    await database.db.query(
+      `update jobs set status = 'pending', run_at = now(), locked_by = null
+        where queue = 'webhooks' and status = 'completed'`,
+    );
+    await runUntil(
+      runner,
+      async () =>
+        (await database.db.query(`select 1 from jobs where status = 'completed'`)).length === 2,
+    );
+    expect(target.received).toHaveLength(2);
+    // Whichever arrived first got the 500.
+    expect((await messages(id)).map((m) => `${m.status} after ${m.attempts}`).sort()).toEqual([
+      'pending after 1',
+      'succeeded after 1',
+    ]);
+    expect((await attempts(id)).map((a) => a.status_code).sort()).toEqual([200, 500]);
+  });
+});
+
 describe('flow control', () => {
   it('keeps events with one ordering key in order through failures, without holding other keys', async () => {
     const { target } = await subscribed();

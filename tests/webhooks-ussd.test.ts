@@ -363,7 +363,7 @@ describe('USSD through npm start in development', () => {
   beforeAll(async () => {
     server = await startLocalServer({ USSD_PATH_TOKEN: '', USSD_ALLOWED_IPS: '' });
     ({ gatehouse, base } = server);
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await server?.stop();

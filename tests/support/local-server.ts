@@ -17,6 +17,13 @@ export interface LocalServer {
 }
 
 /**
+ * How long a start may take to answer ready. Alone it takes a few seconds; beside a full
+ * parallel test run on two cores, booting Deno and migrating a fresh embedded database has
+ * taken over 30 s.
+ */
+export const STARTUP_TIMEOUT_MS = 90_000;
+
+/**
  * `gatehouse start` (what `npm start` runs) on a free port with a fresh data folder, on a
  * fresh Postgres database when the run targets one, else on the embedded PGlite; resolves
  * once `/health/ready` answers 200. The development sandbox is off unless `env` turns it
@@ -47,7 +54,7 @@ export async function startLocalServer(env: Record<string, string> = {}): Promis
     await rm(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   };
   try {
-    await waitForStatus(`${base}/functions/v1/health/ready`, 200, gatehouse);
+    await waitForStatus(`${base}/functions/v1/health/ready`, 200, gatehouse, STARTUP_TIMEOUT_MS);
   } catch (error) {
     gatehouse.child.kill('SIGKILL');
     await stop();

@@ -30,6 +30,8 @@ export interface Receiver {
   readonly port: number;
   readonly received: Received[];
   readonly endlessClosed: Promise<number>;
+  /** How many connections clients have opened to it so far. */
+  connections(): number;
   close(): Promise<void>;
 }
 
@@ -77,7 +79,9 @@ export async function startReceiver(tls?: { key: string; cert: string }): Promis
     }
   };
   const server: Server = tls ? createHttpsServer(tls, handler) : createHttpServer(handler);
+  let opened = 0;
   server.on('connection', (socket: Socket) => {
+    opened += 1;
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
@@ -88,6 +92,7 @@ export async function startReceiver(tls?: { key: string; cert: string }): Promis
     port: address.port,
     received,
     endlessClosed: closed,
+    connections: () => opened,
     close: () =>
       new Promise<void>((done) => {
         for (const socket of sockets) socket.destroy();

@@ -111,4 +111,8 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
     name: '20261207120000_job_follow_ups.sql',
     checksum: 'd9fd8209ba649650cbfd9a63dde4c2a93a5df8715b3a96c584c02d99b3cbe9b4',
   },
+  {
+    name: '20261208090000_webhook_attempt_scheduled.sql',
+    checksum: '67e32e8191cd4ea5b9ff40394ed45223fff994660ffec126c745c0f3b04b165a',
+  },
 ];

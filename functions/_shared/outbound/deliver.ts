@@ -1,9 +1,13 @@
 /**
  * The `webhook.deliver` job: one attempt at one message (an event for one endpoint). The
- * attempt is started on the pool (`webhook_message_begin`: held, waiting, busy or throttled
- * messages go no further), the request is signed with Standard Webhooks and sent with no
- * transaction open, and what came back is recorded in the job's transaction
- * (`webhook_message_finish`: the attempt's row, the message's next state, its retry).
+ * attempt is started on the pool (`webhook_message_begin`: held, waiting, busy, throttled
+ * or scheduled messages go no further), the request is signed with Standard Webhooks and
+ * sent with no transaction open, and what came back is recorded on the pool too
+ * (`webhook_message_finish`: the attempt's row, the message's next state, its retry). Each
+ * is one statement, so the endpoint's row (under which attempts in flight are counted) is
+ * locked only while it runs, and the job completes with other jobs' completions. A job run
+ * again after its completion was lost finds its message settled (`done`) or its next
+ * attempt scheduled (`scheduled`) and stops there.
  */
 import { Webhook } from 'standardwebhooks';
 import type { Clock } from '../clock.ts';
@@ -31,6 +35,14 @@ export const RETRY_SCHEDULE_MS: readonly number[] = [
   10 * 3_600_000,
   10 * 3_600_000,
 ];
+
+/**
+ * Begin and finish lock the endpoint's row, so waiting for each commit's WAL flush with that
+ * lock held would let one endpoint take one attempt per flush. They commit without waiting:
+ * a crash can forget the last fraction of a second of attempts, which are then made again
+ * (delivery is at least once; receivers de-duplicate by `webhook-id`). Nothing is skipped.
+ */
+const ASYNC_COMMIT = `set_config('synchronous_commit', 'off', true)`;
 
 /** A 2xx within this long is a success; anything slower is a failed attempt. */
 export const DELIVERY_TIMEOUT_MS = 15_000;
@@ -91,7 +103,7 @@ export interface WebhookDelivererOptions {
 }
 
 type Begun = {
-  outcome: 'go' | 'done' | 'held' | 'waiting' | 'queued' | 'busy' | 'throttled';
+  outcome: 'go' | 'done' | 'scheduled' | 'held' | 'waiting' | 'queued' | 'busy' | 'throttled';
   retry_in_ms: number;
   attempt: number;
   endpoint_id: string | null;
@@ -135,18 +147,22 @@ export function webhookDeliverHandler(
   const leaseMs = DELIVERY_TIMEOUT_MS + 15_000;
   const disableAfter = `${Math.round(options.disableAfterMs)} milliseconds`;
 
+  const opened = openedSecrets(options.secrets);
+
   return async (payload, ctx) => {
     const id = Number(payload?.message_id);
     if (!Number.isSafeInteger(id) || id < 1) {
       throw new PermanentJobError('payload needs message_id');
     }
     const [begun] = await options.db.query<Begun>(
-      'select * from public.webhook_message_begin($1, $2, $3)',
+      `select b.* from public.webhook_message_begin($1, $2, $3) b, ${ASYNC_COMMIT}`,
       [typed(id, 'int8'), typed(leaseMs, 'int4'), typed(ctx.job.id, 'int8')],
     );
     ctx.describe({ message: id, endpoint: begun?.endpoint_id ?? null, begin: begun!.outcome });
     // Settled, kept for later, or let go by whatever it waits for: nothing more to do here.
-    if (!begun || ['done', 'held', 'waiting', 'queued'].includes(begun.outcome)) return;
+    if (!begun || ['done', 'scheduled', 'held', 'waiting', 'queued'].includes(begun.outcome)) {
+      return;
+    }
     // Throttled: when a token is back. Busy (another job's attempt is out): when its lease
     // ends, in case that attempt never settles it.
     if (begun.outcome === 'throttled' || begun.outcome === 'busy') {
@@ -161,7 +177,7 @@ export function webhookDeliverHandler(
     let response: DeliveryResponse | null = null;
     let failure: string | null = null;
     try {
-      const secrets = await Promise.all((begun.secrets ?? []).map((s) => options.secrets.open(s)));
+      const secrets = await Promise.all((begun.secrets ?? []).map(opened));
       if (secrets.length === 0) {
         throw new DeliveryError('unsigned', 'the endpoint has no signing secret');
       }
@@ -217,8 +233,9 @@ export function webhookDeliverHandler(
       retryInMs = asked ?? schedule[begun.attempt - 1]!;
     }
     const error = outcome === 'succeeded' ? null : failure ?? `HTTP ${status}`;
-    const [finished] = await ctx.tx.query<{ status: string }>(
-      `select public.webhook_message_finish($1, $2, $3, $4, $5, $6, $7, $8, $9::interval) as status`,
+    const [finished] = await options.db.query<{ status: string }>(
+      `select public.webhook_message_finish($1, $2, $3, $4, $5, $6, $7, $8, $9::interval) as status
+         from ${ASYNC_COMMIT}`,
       [
         typed(id, 'int8'),
         typed(begun.attempt, 'int4'),
@@ -245,6 +262,29 @@ export function webhookDeliverHandler(
       result: finished?.status ?? 'unknown',
       ...(error ? { error } : {}),
     });
+  };
+}
+
+/** The most endpoint secrets kept opened (each a few dozen bytes). */
+const OPENED_SECRETS_KEPT = 1_000;
+
+/**
+ * Opens sealed secrets once: every attempt at an endpoint signs with the same few, and an
+ * AES-GCM open per attempt cost about a tenth of the worker's CPU. A rotated or revoked
+ * secret is sealed anew (another ciphertext), so what is kept never outlives its use; the
+ * oldest go first beyond OPENED_SECRETS_KEPT, and a secret that does not open is not kept.
+ */
+function openedSecrets(box: SecretBox): (sealed: string) => Promise<string> {
+  const kept = new Map<string, Promise<string>>();
+  return (sealed) => {
+    let secret = kept.get(sealed);
+    if (secret === undefined) {
+      secret = box.open(sealed);
+      secret.catch(() => kept.delete(sealed));
+      kept.set(sealed, secret);
+      if (kept.size > OPENED_SECRETS_KEPT) kept.delete(kept.keys().next().value!);
+    }
+    return secret;
   };
 }
 

@@ -10,7 +10,12 @@ import {
 import { freePort } from '../../../../tests/support/process.ts';
 import { OutboundRequestFailed } from './errors.ts';
 import { createOutboundPolicy, type Resolver, resolveTarget } from './guard.ts';
-import { DEFAULT_EXCERPT_BYTES, DEFAULT_TIMEOUT_MS, pinnedRequest } from './pinned.ts';
+import {
+  closeIdleConnections,
+  DEFAULT_EXCERPT_BYTES,
+  DEFAULT_TIMEOUT_MS,
+  pinnedRequest,
+} from './pinned.ts';
 
 // A reserved name (RFC 6761): no real resolver can answer it, so a request that reaches the
 // receiver under this name went to the pinned address without any lookup of its own.
@@ -168,6 +173,75 @@ describe('pinnedRequest over http', () => {
   });
 });
 
+describe('pinnedRequest keeps connections open', () => {
+  let own: Receiver;
+  beforeAll(async () => {
+    own = await startReceiver();
+  });
+  afterAll(() => own.close());
+  const at = (name: string, path: string) =>
+    resolveTarget(`http://${name}:${own.port}${path}`, policy());
+
+  it('for the next request to the same destination, one at a time or side by side', async () => {
+    const warnings: string[] = [];
+    const warned = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
+    process.on('warning', warned);
+    const before = own.connections();
+    try {
+      // More requests than a connection may gather listeners before Node warns of a leak.
+      for (let i = 0; i < 15; i++) {
+        expect((await pinnedRequest(await at('reuse.example.test', '/ok'))).status).toBe(200);
+      }
+      await new Promise((next) => setImmediate(next));
+    } finally {
+      process.off('warning', warned);
+    }
+    expect(own.connections() - before).toBe(1);
+    expect(warnings).toEqual([]);
+    // Four at once need four connections; afterwards those four serve four more.
+    const four = async () => {
+      const target = await at('reuse.example.test', '/ok');
+      return Promise.all([1, 2, 3, 4].map(() => pinnedRequest(target)));
+    };
+    await four();
+    await four();
+    expect(own.connections() - before).toBe(4);
+  });
+
+  it('never shares one between names, though they have the same address', async () => {
+    const before = own.connections();
+    for (const name of ['a.example.test', 'b.example.test', 'a.example.test', 'b.example.test']) {
+      const response = await pinnedRequest(await at(name, '/ok'));
+      expect(response.status).toBe(200);
+    }
+    expect(own.connections() - before).toBe(2);
+    expect(own.received.slice(-4).map((r) => r.host)).toEqual([
+      `a.example.test:${own.port}`,
+      `b.example.test:${own.port}`,
+      `a.example.test:${own.port}`,
+      `b.example.test:${own.port}`,
+    ]);
+  });
+
+  it('closes one whose answer was cut off instead of reading the rest', async () => {
+    const cut = await pinnedRequest(await at('cut.example.test', '/large'), {
+      maxExcerptBytes: 100,
+    });
+    expect(cut.truncated).toBe(true);
+    const before = own.connections();
+    expect((await pinnedRequest(await at('cut.example.test', '/ok'))).excerpt).toBe('hello');
+    expect(own.connections() - before).toBe(1);
+  });
+
+  it('closes them all on request', async () => {
+    await pinnedRequest(await at('closing.example.test', '/ok'));
+    closeIdleConnections();
+    const before = own.connections();
+    await pinnedRequest(await at('closing.example.test', '/ok'));
+    expect(own.connections() - before).toBe(1);
+  });
+});
+
 describe.skipIf(!hasOpenssl)('pinnedRequest over https', () => {
   let tls: { key: string; cert: string };
   let secure: Receiver;
@@ -200,6 +274,22 @@ describe.skipIf(!hasOpenssl)('pinnedRequest over https', () => {
     const target = await resolveTarget(`https://127.0.0.1:${secure.port}/busy`, policy());
     const response = await pinnedRequest(target, { ca: tls.cert });
     expect(response).toMatchObject({ status: 503, headers: { 'retry-after': '120' } });
+  });
+
+  it('keeps a verified connection open for the same name and roots only', async () => {
+    const ok = async (name: string, ca?: string) =>
+      (await pinnedRequest(
+        await resolveTarget(`https://${name}:${secure.port}/ok`, policy()),
+        ca === undefined ? {} : { ca },
+      )).status;
+    closeIdleConnections(); // the tests above left one open
+    const before = secure.connections();
+    expect(await ok(HOST, tls.cert)).toBe(200);
+    expect(await ok(HOST, tls.cert)).toBe(200);
+    expect(secure.connections() - before).toBe(1);
+    // The same name without those roots: a connection of its own, which fails to verify.
+    await expect(ok(HOST)).rejects.toMatchObject({ reason: 'tls' });
+    expect(secure.connections() - before).toBe(2);
   });
 
   it('a TLS server that never finishes the handshake times out', async () => {

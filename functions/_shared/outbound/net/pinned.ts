@@ -14,15 +14,76 @@
  *
  * Never follows redirects (a 3xx is a result), gives the whole request one deadline, and
  * reads at most `maxExcerptBytes` of the body before closing the connection.
+ *
+ * Connections are kept open between requests to the same destination: the checked
+ * address, port and, over TLS, the name the certificate was verified for (one connection
+ * pool per destination, so a connection is only ever reused for what it was checked and
+ * verified as). A connection whose answer was cut off, failed or timed out is closed, never
+ * reused; one left idle for IDLE_CONNECTION_MS is closed (below the 5 s after which Node's
+ * and many other servers close an idle connection themselves).
  */
-import { type IncomingHttpHeaders, type IncomingMessage, request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import {
+  Agent as HttpAgent,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  request as httpRequest,
+} from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { type FailureReason, OutboundRequestFailed } from './errors.ts';
 import type { ResolvedTarget } from './guard.ts';
 import { parseIp } from './ranges.ts';
 
 export const DEFAULT_TIMEOUT_MS = 15_000;
 export const DEFAULT_EXCERPT_BYTES = 4_096;
+/** An idle kept-open connection is closed after this long. */
+export const IDLE_CONNECTION_MS = 4_000;
+/** The most connections open to one destination (an endpoint's max_in_flight is at most 64). */
+const CONNECTIONS_PER_DESTINATION = 64;
+/** The most destinations with a connection pool; the least recently used goes first. */
+const DESTINATIONS_KEPT = 256;
+
+const pools = new Map<string, HttpAgent>();
+
+/** The connection pool for one checked destination (`http(s)://address:port/tls-name`). */
+function poolFor(key: string, secure: boolean): HttpAgent {
+  let agent = pools.get(key);
+  if (agent) {
+    pools.delete(key); // re-inserted below: the map's order is least recently used first
+  } else {
+    const settings = {
+      keepAlive: true,
+      maxSockets: CONNECTIONS_PER_DESTINATION,
+      maxFreeSockets: CONNECTIONS_PER_DESTINATION,
+      timeout: IDLE_CONNECTION_MS,
+    };
+    agent = secure ? new HttpsAgent(settings) : new HttpAgent(settings);
+  }
+  pools.set(key, agent);
+  if (pools.size > DESTINATIONS_KEPT) {
+    const [oldest, evicted] = pools.entries().next().value!;
+    pools.delete(oldest);
+    evicted.destroy();
+  }
+  return agent;
+}
+
+/** What a kept-open connection was checked and verified as (and the roots it trusted). */
+function destinationKey(
+  protocol: string,
+  address: string,
+  port: number,
+  servername: string,
+  ca: string | readonly string[] | undefined,
+): string {
+  const roots = ca === undefined ? '' : ` ${[ca].flat().join('')}`;
+  return `${protocol}//${address}:${port}/${servername}${roots}`;
+}
+
+/** Closes every kept-open connection (a worker stopping, a test ending). */
+export function closeIdleConnections(): void {
+  for (const agent of pools.values()) agent.destroy();
+  pools.clear();
+}
 
 export interface PinnedRequestOptions {
   /** `GET` unless given. */
@@ -97,19 +158,20 @@ export function pinnedRequest(
     };
     const onAbort = () => fail('aborted', 'aborted by the caller');
 
+    // SNI and the certificate check use the name; a literal IP is checked as an IP.
+    const servername = parseIp(host) === undefined ? host.replace(/\.$/, '') : '';
     const common = {
       host: address,
       port,
       method,
       path: `${url.pathname}${url.search}`,
       headers: requestHeaders(url, options),
-      agent: false as const,
+      agent: poolFor(destinationKey(url.protocol, address, port, servername, options.ca), secure),
     };
     const request = secure
       ? httpsRequest({
         ...common,
-        // SNI and the certificate check use the name; a literal IP is checked as an IP.
-        servername: parseIp(host) === undefined ? host.replace(/\.$/, '') : '',
+        servername,
         rejectUnauthorized: true,
         ...(options.ca === undefined ? {} : { ca: options.ca as string | string[] }),
       })
@@ -121,11 +183,23 @@ export function pinnedRequest(
       fail(reason, detail, error.code, error);
     });
     request.on('socket', (socket) => {
-      socket.once('connect', () => {
+      // A kept-open connection is connected (and verified) already; it says so no more.
+      if (!socket.connecting) {
+        phase = 'response';
+        return;
+      }
+      const connected = () => {
         if (phase === 'connect') phase = secure ? 'tls' : 'response';
-      });
-      socket.once('secureConnect', () => {
+      };
+      const verified = () => {
         if (phase === 'tls') phase = 'response';
+      };
+      socket.once('connect', connected);
+      socket.once('secureConnect', verified);
+      // Whatever came of it, the connection may live on for other requests: leave it clean.
+      request.once('close', () => {
+        socket.off('connect', connected);
+        socket.off('secureConnect', verified);
       });
     });
     request.on('response', (response: IncomingMessage) => {
