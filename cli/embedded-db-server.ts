@@ -26,6 +26,8 @@ export interface EmbeddedServerOptions {
   readonly dataDir?: string;
   /** Loopback port for the wire protocol; 0 picks a free one. */
   readonly port?: number;
+  /** In memory only: start from this image of a database (`newDatabaseImage`). */
+  readonly image?: Blob | undefined;
 }
 
 export interface EmbeddedServer {
@@ -38,6 +40,7 @@ export interface EmbeddedServer {
 export async function serveEmbedded(options: EmbeddedServerOptions): Promise<EmbeddedServer> {
   const pglite = await PGlite.create({
     ...(options.dataDir ? { dataDir: options.dataDir } : {}),
+    ...(options.image && !options.dataDir ? { loadDataDir: options.image } : {}),
     startParams: [...EMBEDDED_START_PARAMS],
   });
   let server;
@@ -60,6 +63,16 @@ export async function serveEmbedded(options: EmbeddedServerOptions): Promise<Emb
       await pglite.close();
     },
   };
+}
+
+/** An image of a new, empty in-memory database, to start others from (`image`). */
+export async function newDatabaseImage(): Promise<Blob> {
+  const pglite = await PGlite.create({ startParams: [...EMBEDDED_START_PARAMS] });
+  try {
+    return await pglite.dumpDataDir('none');
+  } finally {
+    await pglite.close();
+  }
 }
 
 /**

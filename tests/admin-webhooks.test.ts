@@ -331,9 +331,16 @@ describe('changing endpoints', () => {
     const audit = await auditOf(id);
     expect(audit.slice(2).map(({ actor, action }) => ({ actor, action }))).toEqual([
       { actor: USER_IDS.admin, action: 'webhook_endpoint.update' },
+      { actor: USER_IDS.admin, action: 'webhook_endpoint.test_event' },
       { actor: USER_IDS.admin, action: 'webhook_endpoint.update' },
     ]);
     expect(audit[2]!.row).toContain('"status": "paused"');
+    expect(JSON.parse(audit[3]!.row).after).toEqual({
+      event_id: sent.event_id,
+      message_id: sent.message_id,
+      status: 'held',
+    });
+    expect(audit[3]!.request_id).toEqual(expect.any(String));
 
     const unknown = `${ENDPOINTS}/${crypto.randomUUID()}`;
     for (const action of ['pause', 'resume', 'test', 'rotate-secret']) {
@@ -406,6 +413,7 @@ describe('changing endpoints', () => {
     expect((await auditOf(id)).slice(2).map(({ actor, action }) => `${actor} ${action}`)).toEqual([
       `${USER_IDS.admin} webhook_endpoint.secret_changed`,
       `${USER_IDS.admin} webhook_endpoint.secret_added`,
+      `${USER_IDS.admin} webhook_endpoint.test_event`,
       // The first secret already ends sooner: only the second is given an end.
       `${USER_IDS.operator} webhook_endpoint.secret_changed`,
       `${USER_IDS.operator} webhook_endpoint.secret_added`,

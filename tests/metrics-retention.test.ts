@@ -1,8 +1,8 @@
 /**
  * The hourly retention job on `system_metrics`, run by the job engine on a real database:
- * minute rows older than two days become hour rows with the same sums, newer minutes and the
- * totals `/metrics` reads stay as they are, and a history larger than a round takes as many
- * rounds as it needs.
+ * minute rows older than two days become hour rows with the same sums, hour rows older than
+ * 400 days go, newer minutes and the totals `/metrics` reads stay as they are, and a history
+ * larger than a round takes as many rounds as it needs.
  */
 import { describe, expect, it } from 'vitest';
 import { systemClock } from '../functions/_shared/clock.ts';
@@ -173,6 +173,30 @@ describe('the hourly retention job on system_metrics', () => {
       { ...counter, at: hour(1), width: '01:00:00', value: 5, count: 0 },
     ]);
     expect(sums(after)).toEqual(sums(before));
+  });
+
+  it('deletes hour rows older than 400 days, keeping newer hours and the totals', async () => {
+    await insert([{ ...counter, at: -Infinity, value: 21, count: 0 }] as Row[]);
+    await database.db.query(
+      `insert into system_metrics (name, labels, bucket, width, kind, value, count)
+       select $1, $2::jsonb, date_trunc('hour', now()) - age, interval '1 hour', 'counter', 3, 0
+         from unnest(array[interval '401 days', interval '402 days', interval '399 days']) age`,
+      [counter.name, typed(counter.labels, 'jsonb')],
+    );
+    const logs = capturedLogger();
+    const runner = createJobRunner({
+      config: parseConfig({ GATEHOUSE_ALERTS: 'false' }),
+      db: database.db,
+      logger: logs.logger,
+      clock: systemClock,
+    });
+    await runner.pass({ maintenance: true, queues: [MAINTENANCE_QUEUE] });
+    expect(logs.entries().find((line) => line.msg === 'retention purge')).toMatchObject({
+      metric_hours_deleted: 2,
+    });
+    const left = await rows();
+    expect(left.map((row) => row.width)).toEqual(['00:00:00', '01:00:00']);
+    expect(Date.now() - left[1]!.at).toBeLessThan(400 * 24 * HOUR_MS);
   });
 
   it('takes as many rounds as the old minutes need, each in its own job', async () => {

@@ -189,6 +189,45 @@ describe('GET /metrics', () => {
     expect(duration(rescraped.text).count).toBe(2);
   });
 
+  it('deletes hour rows past their retention, never minutes or totals', async () => {
+    const runtime = instance();
+    await createHealthFunction(runtime).request('/health/live');
+    await runtime.metrics.flusher.flush();
+    await database.db.query(
+      "update system_metrics set bucket = bucket - interval '3 hours' where width > interval '0'",
+    );
+    await database.db.query("select system_metrics_rollup('1 hour')");
+    const rows = async () =>
+      (await database.db.query<{ width: string; n: string }>(
+        `select width::text, count(*)::text as n from system_metrics group by 1 order by 1`,
+      )).map((r) => `${r.width}: ${r.n}`);
+    const widths = (list: string[]) => list.map((row) => row.split(': ')[0]);
+    expect(widths(await rows())).toEqual(['00:00:00', '01:00:00']);
+    // Fresh minute rows beside hour rows aged past retention.
+    await createHealthFunction(runtime).request('/health/live');
+    await runtime.metrics.flusher.flush();
+    await database.db.query(
+      "update system_metrics set bucket = bucket - interval '401 days' where width = interval '1 hour'",
+    );
+    const before = await rows();
+    const purge = (batch: number) =>
+      database.db.query<{ purged: string }>(
+        `select system_metrics_purge_hours('400 days', $1) as purged`,
+        [batch],
+      );
+    const hours = Number(before.find((r) => r.startsWith('01:00:00'))!.split(': ')[1]);
+    expect(hours).toBeGreaterThan(1);
+    expect(Number((await purge(1))[0]!.purged)).toBe(1);
+    expect(Number((await purge(10_000))[0]!.purged)).toBe(hours - 1);
+    const after = await rows();
+    expect(after.filter((r) => r.startsWith('01:00:00'))).toEqual([]);
+    expect(after.filter((r) => !r.startsWith('01:00:00'))).toEqual(
+      before.filter((r) => !r.startsWith('01:00:00')),
+    );
+    await expect(database.db.query("select system_metrics_purge_hours('1 day')")).rejects
+      .toMatchObject({ code: '22023' });
+  });
+
   it('refuses a roll-up that would leave less than an hour of minutes', async () => {
     await expect(database.db.query("select system_metrics_rollup('5 minutes')")).rejects
       .toMatchObject({ code: '22023' });

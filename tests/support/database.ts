@@ -6,7 +6,8 @@
  * Each test file creates its own, so files run in parallel without sharing rows.
  */
 import postgres from 'postgres';
-import { afterEach } from 'vitest';
+import { readFile } from 'node:fs/promises';
+import { afterEach, inject } from 'vitest';
 import { startEmbeddedDatabase } from '../../cli/embedded-db.ts';
 import { createPostgresDb } from '../../functions/_shared/db/postgres.ts';
 import type { Db } from '../../functions/_shared/db/types.ts';
@@ -44,8 +45,15 @@ export function createTestDatabase(): Promise<TestDatabase> {
   return createPostgresDatabase(adminUrl);
 }
 
+/** The run's image of an empty database (global-setup.ts), read once per process. */
+let image: Promise<Blob | undefined> | undefined;
+const readImage = async () => {
+  const file = inject('pgliteImage');
+  return file ? new Blob([await readFile(file)]) : undefined;
+};
+
 async function createPgliteDatabase(): Promise<TestDatabase> {
-  const embedded = await startEmbeddedDatabase();
+  const embedded = await startEmbeddedDatabase({ image: await (image ??= readImage()) });
   const extra: Db[] = [];
   return {
     kind: 'pglite',

@@ -115,4 +115,8 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
     name: '20261208090000_webhook_attempt_scheduled.sql',
     checksum: '67e32e8191cd4ea5b9ff40394ed45223fff994660ffec126c745c0f3b04b165a',
   },
+  {
+    name: '20261208100000_system_metrics_hour_retention.sql',
+    checksum: '77a26f34f88b0998c9233a9ebf7461e40692a4b676827248ee24656acd8f17e6',
+  },
 ];

@@ -2,7 +2,7 @@ import type { Queryable } from '../db/types.ts';
 import { purgeExpiredIdempotencyKeys } from '../http/idempotency.ts';
 import { enqueueJobs, purgeRetention } from '../queue/store.ts';
 import { purgeIdleRateLimits } from '../ratelimit/retention.ts';
-import { rollUpMetrics } from '../metrics/store.ts';
+import { purgeMetricHours, rollUpMetrics } from '../metrics/store.ts';
 import { purgeOutboundEvents } from '../outbound/emit.ts';
 import type { JobHandler } from '../queue/types.ts';
 import { ALERTS_EVALUATE_KIND, ALERTS_QUEUE, evaluationDedupeKey } from '../alerts/evaluate.ts';
@@ -42,7 +42,8 @@ export async function scheduleMaintenance(
 /**
  * Purges one batch of completed jobs, settled inbound events and slow-job records older
  * than the retention period, of expired idempotency keys and of rate-limit buckets idle for
- * a day (full again, so a missing row answers the same); when a batch came back full,
+ * a day (full again, so a missing row answers the same); rolls old metric minutes into
+ * hours and deletes hour rows past theirs; when a batch came back full,
  * enqueues the next run in the same commit.
  */
 export function retentionHandler(
@@ -54,6 +55,7 @@ export function retentionHandler(
     const keys = await purgeExpiredIdempotencyKeys(ctx.tx, batch);
     const buckets = await purgeIdleRateLimits(ctx.tx, batch);
     const metricRows = await rollUpMetrics(ctx.tx, batch);
+    const metricHours = await purgeMetricHours(ctx.tx, batch);
     const outbound = await purgeOutboundEvents(ctx.tx, retentionDays, batch);
     ctx.logger.info('retention purge', {
       jobs_deleted: purged.jobs,
@@ -62,10 +64,11 @@ export function retentionHandler(
       idempotency_keys_deleted: keys,
       rate_limit_buckets_deleted: buckets,
       metric_minutes_rolled_up: metricRows,
+      metric_hours_deleted: metricHours,
       outbound_events_deleted: outbound,
     });
     const most = Math.max(purged.jobs, purged.events, purged.slowJobs, keys, buckets, metricRows);
-    if (Math.max(most, outbound) >= batch) {
+    if (Math.max(most, metricHours, outbound) >= batch) {
       const round = (payload.round ?? 0) + 1;
       await enqueueJobs(ctx.tx, [{
         queue: MAINTENANCE_QUEUE,

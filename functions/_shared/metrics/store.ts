@@ -135,6 +135,8 @@ export function createMetricsFlusher(
 
 /** How long minute rows of `system_metrics` stay before retention rolls them into hours. */
 export const MINUTE_ROWS_KEPT = '2 days';
+/** How long hour rows of `system_metrics` stay (a year and a month, for year-on-year charts). */
+export const HOUR_ROWS_KEPT = '400 days';
 
 /**
  * Rolls up to `batch` minute rows older than {@link MINUTE_ROWS_KEPT} into hour rows
@@ -149,4 +151,16 @@ export async function rollUpMetrics(db: Queryable, batch: number): Promise<numbe
     [typed(MINUTE_ROWS_KEPT, 'text'), typed(batch, 'int4')],
   );
   return Number(row?.moved ?? 0);
+}
+
+/**
+ * Deletes up to `batch` hour rows older than {@link HOUR_ROWS_KEPT}
+ * (`system_metrics_purge_hours`: minute rows and totals untouched); resolves to how many.
+ */
+export async function purgeMetricHours(db: Queryable, batch: number): Promise<number> {
+  const [row] = await db.query<{ purged: string | number }>(
+    'select public.system_metrics_purge_hours($1::interval, $2) as purged',
+    [typed(HOUR_ROWS_KEPT, 'text'), typed(batch, 'int4')],
+  );
+  return Number(row?.purged ?? 0);
 }

@@ -207,7 +207,11 @@ export async function rotateSecret(
   return { secret, previousExpireAt: new Date(ended!.at) };
 }
 
-/** Emits a `webhook.test` event to this endpoint alone; returns the event's id. */
+/**
+ * Emits a `webhook.test` event to this endpoint alone, with an audit row
+ * (`webhook_endpoint.test_event`, naming the caller in an audited transaction); returns the
+ * event's id.
+ */
 export async function sendTestEvent(tx: Queryable, id: string): Promise<number | undefined> {
   if (!(await exists(tx, id))) return undefined;
   const [event] = await tx.query<{ id: string }>(
@@ -229,6 +233,18 @@ export async function sendTestEvent(tx: Queryable, id: string): Promise<number |
       typed(Number(message!.id), 'int8'),
     ]);
   }
+  await tx.query(
+    `insert into public.audit_logs (actor, action, entity_type, entity_id, before, after)
+     values (gatehouse.audit_actor(), 'webhook_endpoint.test_event', 'webhook_endpoint', $1,
+             null, jsonb_build_object('event_id', $2::int8, 'message_id', $3::int8,
+                                      'status', $4::text))`,
+    [
+      typed(id, 'text'),
+      typed(Number(event!.id), 'int8'),
+      typed(Number(message!.id), 'int8'),
+      typed(message!.status, 'text'),
+    ],
+  );
   return Number(event!.id);
 }
 
