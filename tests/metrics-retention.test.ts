@@ -131,25 +131,31 @@ function sums(table: readonly Row[]) {
   return out;
 }
 
+/**
+ * One maintenance pass as the worker function and the scheduler run it: the retention job
+ * scheduled for this hour, then run. Its report, and its `retention purge` log line.
+ */
+async function runRetention() {
+  const logs = capturedLogger();
+  const runner = createJobRunner({
+    // The maintenance pass also schedules the alert evaluation unless alerts are off.
+    config: parseConfig({ GATEHOUSE_ALERTS: 'false' }),
+    db: database.db,
+    logger: logs.logger,
+    clock: systemClock,
+  });
+  const report = await runner.pass({ maintenance: true, queues: [MAINTENANCE_QUEUE] });
+  return { report, purge: logs.entries().find((line) => line.msg === 'retention purge') };
+}
+
 describe('the hourly retention job on system_metrics', () => {
   it('rolls minute rows older than two days into hour rows, keeping every sum and total', async () => {
     const from = base();
     const recent = Math.floor((Date.now() - HOUR_MS) / MINUTE_MS) * MINUTE_MS;
     await insert(history(from, recent));
     const before = await rows();
-    const logs = capturedLogger();
-    const runner = createJobRunner({
-      // The maintenance pass also schedules the alert evaluation unless alerts are off.
-      config: parseConfig({ GATEHOUSE_ALERTS: 'false' }),
-      db: database.db,
-      logger: logs.logger,
-      clock: systemClock,
-    });
-
-    // As the worker function and the scheduler run it: scheduled for this hour, then run.
-    const report = await runner.pass({ maintenance: true, queues: [MAINTENANCE_QUEUE] });
+    const { report, purge } = await runRetention();
     expect(report).toMatchObject({ completed: 1, retried: 0, dead: 0 });
-    const purge = logs.entries().find((line) => line.msg === 'retention purge');
     expect(purge).toMatchObject({ metric_minutes_rolled_up: 8 });
 
     const after = await rows();
@@ -183,17 +189,7 @@ describe('the hourly retention job on system_metrics', () => {
          from unnest(array[interval '401 days', interval '402 days', interval '399 days']) age`,
       [counter.name, typed(counter.labels, 'jsonb')],
     );
-    const logs = capturedLogger();
-    const runner = createJobRunner({
-      config: parseConfig({ GATEHOUSE_ALERTS: 'false' }),
-      db: database.db,
-      logger: logs.logger,
-      clock: systemClock,
-    });
-    await runner.pass({ maintenance: true, queues: [MAINTENANCE_QUEUE] });
-    expect(logs.entries().find((line) => line.msg === 'retention purge')).toMatchObject({
-      metric_hours_deleted: 2,
-    });
+    expect((await runRetention()).purge).toMatchObject({ metric_hours_deleted: 2 });
     const left = await rows();
     expect(left.map((row) => row.width)).toEqual(['00:00:00', '01:00:00']);
     expect(Date.now() - left[1]!.at).toBeLessThan(400 * 24 * HOUR_MS);
