@@ -5,6 +5,7 @@ import {
   deleteEndpoint,
   type EndpointSettings,
   endpointUrlProblem,
+  isoTime,
   pauseEndpoint,
   readEndpoint,
   resumeEndpoint,
@@ -12,7 +13,7 @@ import {
   sendTestEvent,
   updateEndpoint,
 } from '../_shared/outbound/endpoints.ts';
-import { isoTime, pageEndpoints, parseEndpointCursor } from '../_shared/outbound/listing.ts';
+import { pageEndpoints, parseEndpointCursor } from '../_shared/outbound/listing.ts';
 import { createSecretBox, MissingEncryptionKeyError } from '../_shared/outbound/secrets.ts';
 import {
   type Admin,

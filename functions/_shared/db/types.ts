@@ -37,6 +37,14 @@ export function typed(value: unknown, type: ParamType): TypedParam {
   return new TypedParam(value, type);
 }
 
+/**
+ * A FROM item that makes the statement's transaction commit without waiting for its WAL
+ * flush (`select ... from f(...) x, ${ASYNC_COMMIT}`): for writes whose loss in a Postgres
+ * crash only repeats work (a rate-limit take, a webhook attempt's record), which spares each
+ * one a disk flush and releases its row locks sooner.
+ */
+export const ASYNC_COMMIT = `set_config('synchronous_commit', 'off', true)`;
+
 /** Per-call settings. */
 export interface QueryOptions {
   /**

@@ -11,8 +11,7 @@
  */
 import { Webhook } from 'standardwebhooks';
 import type { Clock } from '../clock.ts';
-import type { Queryable } from '../db/types.ts';
-import { typed } from '../db/types.ts';
+import { ASYNC_COMMIT, type Queryable, typed } from '../db/types.ts';
 import { type BreakerPolicy, type CircuitBreaker, CircuitOpenError } from '../breaker/index.ts';
 import { PermanentJobError } from '../queue/errors.ts';
 import type { JobHandler } from '../queue/types.ts';
@@ -35,14 +34,6 @@ export const RETRY_SCHEDULE_MS: readonly number[] = [
   10 * 3_600_000,
   10 * 3_600_000,
 ];
-
-/**
- * Begin and finish lock the endpoint's row, so waiting for each commit's WAL flush with that
- * lock held would let one endpoint take one attempt per flush. They commit without waiting:
- * a crash can forget the last fraction of a second of attempts, which are then made again
- * (delivery is at least once; receivers de-duplicate by `webhook-id`). Nothing is skipped.
- */
-const ASYNC_COMMIT = `set_config('synchronous_commit', 'off', true)`;
 
 /** A 2xx within this long is a success; anything slower is a failed attempt. */
 export const DELIVERY_TIMEOUT_MS = 15_000;
@@ -154,6 +145,10 @@ export function webhookDeliverHandler(
     if (!Number.isSafeInteger(id) || id < 1) {
       throw new PermanentJobError('payload needs message_id');
     }
+    // Begin and finish lock the endpoint's row, so waiting for each commit's WAL flush with
+    // that lock held would let one endpoint take one attempt per flush. They commit without
+    // waiting: a Postgres crash can forget the last fraction of a second of attempts, which
+    // are then made again (delivery is at least once; receivers de-duplicate by webhook-id).
     const [begun] = await options.db.query<Begun>(
       `select b.* from public.webhook_message_begin($1, $2, $3) b, ${ASYNC_COMMIT}`,
       [typed(id, 'int8'), typed(leaseMs, 'int4'), typed(ctx.job.id, 'int8')],

@@ -248,6 +248,12 @@ export async function sendTestEvent(tx: Queryable, id: string): Promise<number |
   return Number(event!.id);
 }
 
+/** A timestamp column's value (a Date, or text inside jsonb) as ISO 8601; null stays null. */
+export function isoTime(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  return new Date(value as string | Date).toISOString();
+}
+
 /** One endpoint's health: where its messages stand, and its attempts over `windowHours`. */
 export async function endpointHealth(db: Queryable, id: string, windowHours = 24) {
   const [row] = await db.query<Record<string, unknown>>(
@@ -284,7 +290,7 @@ export async function endpointHealth(db: Queryable, id: string, windowHours = 24
   return {
     status: row.status as EndpointStatus,
     status_reason: row.status_reason as string | null,
-    failing_since: row.failing_since ? new Date(row.failing_since as string).toISOString() : null,
+    failing_since: isoTime(row.failing_since),
     breaker: (row.breaker as string | null) ?? 'closed',
     backlog: (row.backlog as Record<string, number> | null) ?? {},
     oldest_backlog_ms: row.oldest_backlog_ms === null ? null : Number(row.oldest_backlog_ms),
@@ -298,8 +304,6 @@ export async function endpointHealth(db: Queryable, id: string, windowHours = 24
       p99: row.p99_ms === null ? null : Number(row.p99_ms),
     },
     last_error: row.last_error as string | null,
-    last_attempt_at: row.last_attempt_at
-      ? new Date(row.last_attempt_at as string).toISOString()
-      : null,
+    last_attempt_at: isoTime(row.last_attempt_at),
   };
 }

@@ -13,16 +13,10 @@ import {
   type Page,
   pageOf,
 } from '../paging/index.ts';
-import { ENDPOINT_COLUMNS, type EndpointStatus } from './endpoints.ts';
+import { ENDPOINT_COLUMNS, type EndpointStatus, isoTime } from './endpoints.ts';
 
 export const DELIVERY_OUTCOMES = ['succeeded', 'failed', 'gone'] as const;
 export type DeliveryOutcome = (typeof DELIVERY_OUTCOMES)[number];
-
-/** A timestamp column's value (a Date, or text inside jsonb) as ISO 8601; null stays null. */
-export function isoTime(value: unknown): string | null {
-  if (value === null || value === undefined) return null;
-  return new Date(value as string | Date).toISOString();
-}
 
 /** Where a page of endpoints starts: after the endpoint created then, with this id. */
 export interface EndpointKeyset {

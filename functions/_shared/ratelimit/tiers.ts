@@ -1,5 +1,5 @@
 import type { Context, MiddlewareHandler } from 'hono';
-import type { Queryable } from '../db/types.ts';
+import { ASYNC_COMMIT, type Queryable } from '../db/types.ts';
 import { ProblemError, retryAfterSeconds } from '../http/problem.ts';
 import { NO_METRICS } from '../metrics/process.ts';
 import { countDecision, type RateLimitMetrics } from './decisions.ts';
@@ -90,11 +90,9 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler {
   };
   const take = async (key: string, limit: number, refill: number, want: number) => {
     const [taken] = await options.db.query<Taken>(
-      // The take's commit does not wait for its WAL flush (synchronous_commit off for this
-      // transaction alone): a crash may forget the last moment's takes, which at worst
-      // grants a few requests again, and every request is spared a disk flush.
-      `select t.* from public.rate_limit_lease($1, $2, $3, $4) t,
-              set_config('synchronous_commit', 'off', true)`,
+      // The take's commit does not wait for its WAL flush: a crash may forget the last
+      // moment's takes, which at worst grants a few requests again.
+      `select t.* from public.rate_limit_lease($1, $2, $3, $4) t, ${ASYNC_COMMIT}`,
       [key, limit, refill, want],
     );
     return taken!;
