@@ -101,6 +101,7 @@ describe('the door', () => {
       'POST /dead-jobs/{id}/replay jobs:replay',
       'POST /webhooks/endpoints webhooks:write',
       'POST /webhooks/endpoints/{id}/pause webhooks:write',
+      'POST /webhooks/endpoints/{id}/replay webhooks:write',
       'POST /webhooks/endpoints/{id}/resume webhooks:write',
       'POST /webhooks/endpoints/{id}/rotate-secret webhooks:write',
       'POST /webhooks/endpoints/{id}/test webhooks:write',

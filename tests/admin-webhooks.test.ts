@@ -1,9 +1,9 @@
 /**
  * The admin API's outbound webhook routes through the real router on a migrated database:
  * endpoints created (the signing secret shown once, never again, never in the audit log),
- * changed under optimistic locking, paused, resumed, rotated, tested and deleted, each
- * change audited naming the caller; health and the delivery log after deliveries the job
- * engine made to a local receiver that verifies every signature.
+ * changed under optimistic locking, paused, resumed, rotated, tested, replayed and deleted,
+ * each change audited naming the caller; health and the delivery log after deliveries the
+ * job engine made to a local receiver that verifies every signature.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../functions/_shared/clock.ts';
@@ -512,5 +512,185 @@ describe('health and the delivery log', () => {
     const unknown = `${ENDPOINTS}/${crypto.randomUUID()}`;
     expect((await admin.call(SUPPORT, `${unknown}/deliveries`)).status).toBe(404);
     expect((await admin.call(SUPPORT, `${unknown}/health`)).status).toBe(404);
+  });
+});
+
+describe("replaying an endpoint's messages", () => {
+  const replay = (id: string, body: Json, caller: Caller = OPERATOR, headers = {}) =>
+    admin.call(caller, `${ENDPOINTS}/${id}/replay`, send('POST', body, headers));
+  const hoursAgo = (hours: number) => new Date(Date.now() - hours * 3_600_000).toISOString();
+
+  /**
+   * Messages of endpoint `id`, one per status given, as if delivery had ended so (`failed`
+   * after eight attempts), their events emitted `ago` hours back; no job is left. Their ids.
+   */
+  async function settled(id: string, statuses: string[], ago = 0): Promise<number[]> {
+    const ids: number[] = [];
+    for (const status of statuses) {
+      const event = await database.db.transaction((tx) =>
+        emitEvent(tx, 'ride.updated', { n: ids.length })
+      );
+      const [row] = await database.db.query<{ id: string }>(
+        `update outbound_messages set status = $2, attempts = 8, finished_at = now(),
+                last_error = case when $2 = 'failed' then 'HTTP 500' end
+          where event_id = $1 and endpoint_id = $3 returning id`,
+        [event, status, id],
+      );
+      await database.db.query(
+        `update outbound_events set created_at = now() - $2 * interval '1 hour' where id = $1`,
+        [event, ago],
+      );
+      ids.push(Number(row!.id));
+    }
+    await database.db.exec('delete from jobs');
+    return ids;
+  }
+
+  /** The messages' status and attempts, and how many delivery jobs each has. */
+  const states = (ids: number[]) =>
+    database.db.query<{ status: string; attempts: number; jobs: number }>(
+      `select m.status, m.attempts,
+              (select count(*)::int from jobs j where j.kind = 'webhook.deliver'
+                  and (j.payload ->> 'message_id')::bigint = m.id) as jobs
+         from outbound_messages m where m.id = any($1::bigint[]) order by m.id`,
+      [ids],
+    );
+
+  const replayAudit = async (id: string) =>
+    (await auditOf(id)).filter((row) => row.action === 'webhook_endpoint.replay')
+      .map((row) => ({ ...row, ...JSON.parse(row.row) }));
+
+  it('replays the failed messages of the range only, audited naming the caller, and they go out again', async () => {
+    const { target, id } = await endpoint();
+    const [old] = await settled(id, ['failed'], 3);
+    const failed = await settled(id, ['failed', 'failed', 'failed'], 1);
+    const [delivered] = await settled(id, ['succeeded'], 1);
+    const [later] = await settled(id, ['failed']);
+
+    const res = await replay(id, { since: hoursAgo(2), until: hoursAgo(0.5) }, OPERATOR, {
+      'x-request-id': 'req-replay',
+    });
+    const body = await res.json();
+    expect({ status: res.status, body }).toEqual({
+      status: 200,
+      body: { replayed: 3, remaining: 0, next_after_message: null, until: expect.any(String) },
+    });
+    expect(await states(failed)).toEqual(
+      failed.map(() => ({ status: 'pending', attempts: 0, jobs: 1 })),
+    );
+    expect(await states([old!, delivered!, later!])).toEqual([
+      { status: 'failed', attempts: 8, jobs: 0 },
+      { status: 'succeeded', attempts: 8, jobs: 0 },
+      { status: 'failed', attempts: 8, jobs: 0 },
+    ]);
+    expect(await replayAudit(id)).toEqual([expect.objectContaining({
+      actor: USER_IDS.operator,
+      request_id: 'req-replay',
+      entity_type: 'webhook_endpoint',
+      after: { replayed: 3 },
+      context: expect.objectContaining({ include_succeeded: false }),
+    })]);
+
+    await deliverUntil(() => target.received.length === 3);
+    expect(target.rejected).toEqual([]);
+    expect(target.received.map((r) => r.data.n).sort()).toEqual([0, 1, 2]);
+
+    // Without `until` the range ends now; nothing failed is left in it but the later one.
+    const again = await replay(id, { since: hoursAgo(2) }, ADMIN);
+    expect(await again.json()).toMatchObject({ replayed: 1, remaining: 0 });
+    expect(await states([later!])).toEqual([{ status: 'pending', attempts: 0, jobs: 1 }]);
+    expect((await replayAudit(id)).map((row) => row.actor)).toEqual([
+      USER_IDS.operator,
+      USER_IDS.admin,
+    ]);
+  });
+
+  it('looks at 5,000 messages per request at most, and says how many remain and where to go on', async () => {
+    const { id } = await endpoint();
+    // 5,200 delivered messages of events emitted an hour ago, made at once.
+    await database.db.query(
+      `with events as (
+         insert into outbound_events (type, payload, created_at)
+         select 'ride.updated', jsonb_build_object('n', n), now() - interval '1 hour'
+           from generate_series(1, 5200) n
+         returning id)
+       insert into outbound_messages (event_id, endpoint_id, status, attempts, finished_at)
+       select id, $1, 'succeeded', 1, now() from events`,
+      [id],
+    );
+    const range = { since: hoursAgo(2), include_succeeded: true };
+    const first = await replay(id, range);
+    const page = await first.json() as {
+      replayed: number;
+      remaining: number;
+      next_after_message: number;
+      until: string;
+    };
+    expect(first.status).toBe(200);
+    expect(page).toMatchObject({ replayed: 5000, remaining: 200 });
+    const count = async (status: string) =>
+      (await database.db.query<{ n: number }>(
+        'select count(*)::int as n from outbound_messages where endpoint_id = $1 and status = $2',
+        [id, status],
+      ))[0]!.n;
+    expect(await count('pending')).toBe(5000);
+
+    // The replayed ones are delivered again meanwhile: going on from where the first
+    // request stopped replays the other 200, not those.
+    await database.db.query(
+      `update outbound_messages set status = 'succeeded' where endpoint_id = $1`,
+      [id],
+    );
+    const rest = await replay(id, {
+      ...range,
+      until: page.until,
+      after_message: page.next_after_message,
+    });
+    expect(await rest.json()).toEqual({
+      replayed: 200,
+      remaining: 0,
+      next_after_message: null,
+      until: page.until,
+    });
+    expect([await count('pending'), await count('succeeded')]).toEqual([200, 5000]);
+    const [{ n }] = await database.db.query<{ n: number }>(
+      `select count(*)::int as n from jobs where kind = 'webhook.deliver'`,
+    ) as [{ n: number }];
+    expect(n).toBe(5200);
+    const audit = await replayAudit(id);
+    expect(audit.map((row) => row.after.replayed)).toEqual([...Array(10).fill(500), 200]);
+  });
+
+  it('refuses support (403), an unknown endpoint (404) and a bad range (400), replaying nothing', async () => {
+    const { id } = await endpoint();
+    const failed = await settled(id, ['failed'], 1);
+    expect((await replay(id, { since: hoursAgo(2) }, SUPPORT)).status).toBe(403);
+    const unknown = await replay(crypto.randomUUID(), { since: hoursAgo(2) });
+    expect(unknown.status).toBe(404);
+    expect((await problemOf(unknown)).detail).toBe('no such endpoint');
+
+    const bad: [Json, string][] = [
+      [{}, 'since'],
+      [{ since: 'yesterday' }, 'since'],
+      [{ since: '2026-12-07' }, 'since'],
+      [{ since: '2026-12-07T09:00:00' }, 'since'],
+      [{ since: hoursAgo(1), until: hoursAgo(2) }, 'since'],
+      [{ since: new Date(Date.now() + 3_600_000).toISOString() }, 'since'],
+      [{ since: hoursAgo(2), include_succeeded: 'yes' }, 'include_succeeded'],
+      [{ since: hoursAgo(2), after_message: -1 }, 'after_message'],
+      [{ since: hoursAgo(2), force: true }, ''],
+    ];
+    for (const [body, path] of bad) {
+      const res = await replay(id, body);
+      const problem = await problemOf(res);
+      expect({ body, status: res.status }).toEqual({ body, status: 400 });
+      if (path) {
+        expect(problem.errors, JSON.stringify(body)).toContainEqual(
+          expect.objectContaining({ path }),
+        );
+      }
+    }
+    expect(await states(failed)).toEqual([{ status: 'failed', attempts: 8, jobs: 0 }]);
+    expect(await replayAudit(id)).toEqual([]);
   });
 });

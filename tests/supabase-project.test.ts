@@ -28,7 +28,8 @@ async function bareImports(entry: string): Promise<Set<string>> {
     if (seen.has(file)) continue;
     seen.add(file);
     const text = await readFile(file, 'utf8');
-    for (const match of text.matchAll(/(?:from|import)\s*\(?\s*'([^']+)'/g)) {
+    // Not a quoted word: SQL in a template (`jsonb_build_object('from', ...)`) is no import.
+    for (const match of text.matchAll(/(?<![\w'.])(?:from|import)\s*\(?\s*'([^']+)'/g)) {
       const specifier = match[1]!;
       if (specifier.startsWith('.')) queue.push(resolve(dirname(file), specifier));
       else if (!specifier.startsWith('node:')) bare.add(specifier);

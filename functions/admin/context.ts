@@ -2,7 +2,7 @@ import type { SloSummary } from '../_shared/slo/index.ts';
 import { createRoute, type OpenAPIHono, type RouteConfig, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { type OperatorEnv, type Permission, requirePermission } from '../_shared/auth/index.ts';
-import { withAuditContext } from '../_shared/audit/index.ts';
+import { type AuditContext, withAuditContext } from '../_shared/audit/index.ts';
 import type { Clock } from '../_shared/clock.ts';
 import type { Config } from '../_shared/config/index.ts';
 import type { MigrationManifestEntry } from '../_shared/db/migrations.ts';
@@ -133,9 +133,20 @@ export function notFound(what: string): ProblemError {
 }
 
 /**
- * Runs a change in one transaction whose audit rows name the caller: their user id (or
- * `service key`), the request id, the client's address and user agent. Values the
- * database refuses (a check, a malformed value) answer 400.
+ * Who is behind a request, as its audit rows name them: their user id (or `service key`),
+ * the request id, the client's address and user agent. For changes that open their own
+ * transactions (`replayBatch`); the rest run in `audited`.
+ */
+export const auditContextOf = (c: Context<OperatorEnv>): AuditContext => ({
+  actor: c.get('operator').actor,
+  requestId: c.get('requestId'),
+  ip: clientAddress(c.req.raw.headers) ?? null,
+  userAgent: c.req.header('user-agent') ?? null,
+});
+
+/**
+ * Runs a change in one transaction whose audit rows name the caller (`auditContextOf`).
+ * Values the database refuses (a check, a malformed value) answer 400.
  */
 export async function audited<T>(
   c: Context<OperatorEnv>,
@@ -144,12 +155,7 @@ export async function audited<T>(
 ): Promise<T> {
   try {
     return await deps.db.transaction(async (tx) => {
-      await withAuditContext(tx, {
-        actor: c.get('operator').actor,
-        requestId: c.get('requestId'),
-        ip: clientAddress(c.req.raw.headers) ?? null,
-        userAgent: c.req.header('user-agent') ?? null,
-      });
+      await withAuditContext(tx, auditContextOf(c));
       return await fn(tx);
     });
   } catch (error) {

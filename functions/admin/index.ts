@@ -22,6 +22,7 @@ import { flagRoutes } from './flags.ts';
 import { jobRoutes } from './jobs.ts';
 import { metricRoutes } from './metrics.ts';
 import { overviewRoutes } from './overview.ts';
+import { webhookReplayRoutes } from './webhook-replay.ts';
 import { webhookRoutes } from './webhooks.ts';
 import { createSloReader, type SloSummary } from '../_shared/slo/index.ts';
 
@@ -107,6 +108,7 @@ export function createAdminApp(deps: AdminAppDeps): Hono<AppEnv> {
   metricRoutes(admin, routeDeps);
   auditRoutes(admin, routeDeps);
   webhookRoutes(admin, routeDeps);
+  webhookReplayRoutes(admin, routeDeps);
 
   (app as unknown as Hono<OperatorEnv>).route('/', admin);
   return app;

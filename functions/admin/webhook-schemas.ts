@@ -87,6 +87,41 @@ export const RotateRequest = z.object({
   }),
 }).strict().openapi('WebhookSecretRotation');
 
+/** Most messages one replay request looks at: this many batches of `REPLAY_BATCH_SIZE`. */
+export const MAX_REPLAY_BATCHES = 10;
+
+const ReplayInstant = z.iso.datetime({ offset: true }).openapi({
+  example: '2026-12-07T09:00:00Z',
+});
+
+export const ReplayRequest = z.object({
+  since: ReplayInstant.openapi({
+    description: 'Replay messages of events emitted from this time on (inclusive)',
+  }),
+  until: ReplayInstant.optional().openapi({
+    description: '...and before this time (exclusive); default now. Pass back the `until` ' +
+      'of an answer to continue the same range',
+  }),
+  include_succeeded: z.boolean().default(false).openapi({
+    description: 'Replay delivered messages too, not only failed ones',
+  }),
+  after_message: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional().openapi({
+    description: "Continue after this message id: the previous answer's `next_after_message`",
+  }),
+}).strict().refine(inOrder, IN_ORDER).openapi('WebhookReplayRequest');
+
+export const Replayed = z.object({
+  replayed: z.number().int().openapi({ description: 'Messages put back to pending now' }),
+  remaining: z.number().int().openapi({
+    description: 'Messages of the range this request did not reach: call again with ' +
+      '`after_message` and `until` to replay them',
+  }),
+  next_after_message: z.number().int().nullable().openapi({
+    description: 'Send as `after_message` to continue; null when nothing remains',
+  }),
+  until: Timestamp.openapi({ description: 'The end of the range replayed' }),
+}).openapi('WebhookReplayed');
+
 export const EndpointQuery = PageQuery.extend({
   status: z.enum(ENDPOINT_STATUSES).optional(),
 });

@@ -23,19 +23,28 @@ export interface ReplayRange {
   readonly includeSucceeded: boolean;
 }
 
-/** How many messages of `range` a replay would put back now. */
-export async function countReplayable(db: Queryable, range: ReplayRange): Promise<number> {
+/**
+ * How many messages of `range` a replay would put back now; with `after`, only those after
+ * that message id (what batches continuing from there would replay).
+ */
+export async function countReplayable(
+  db: Queryable,
+  range: ReplayRange,
+  after: number | null = null,
+): Promise<number> {
   const [row] = await db.query<{ n: string | number }>(
     `select count(*) as n
        from public.outbound_messages m
        join public.outbound_events ev on ev.id = m.event_id
       where m.endpoint_id = $1 and ev.created_at >= $2 and ev.created_at < $3
-        and (m.status = 'failed' or ($4 and m.status = 'succeeded'))`,
+        and (m.status = 'failed' or ($4 and m.status = 'succeeded'))
+        and m.id > coalesce($5, 0)`,
     [
       typed(range.endpointId, 'uuid'),
       typed(range.from.toISOString(), 'timestamptz'),
       typed(range.to.toISOString(), 'timestamptz'),
       typed(range.includeSucceeded, 'bool'),
+      typed(after, 'int8'),
     ],
   );
   return Number(row?.n ?? 0);
