@@ -8,6 +8,8 @@ export default defineConfig({
     exclude: [
       ...configDefaults.exclude,
       'tests/faults/**',
+      // The browser suite needs Chromium; it runs alone (vitest.browser.config.ts).
+      'tests/browser/**',
       // Only a Postgres server can stage these: two sessions, one terminating the other;
       // the Supabase CLI connecting over the network; a request held by another session's lock.
       ...(process.env.TEST_DATABASE_URL ? [] : [

@@ -34,6 +34,17 @@ if (!/^\d+$/.test(heapMb) || (Number(heapMb) !== 0 && Number(heapMb) < 64)) {
   process.exit(1);
 }
 
+// `start` serves the web build: make it first when it is missing or older than its sources.
+if (process.argv[2] === 'start') {
+  const { ensureWebBuild } = await import('../web/build.mjs');
+  try {
+    await ensureWebBuild((line) => console.log(`gatehouse: ${line}`));
+  } catch (error) {
+    console.error(`gatehouse: ${error.message}`);
+    process.exit(1);
+  }
+}
+
 const child = spawn(
   deno,
   [

@@ -1,5 +1,6 @@
 import { acceptsMountPrefix, mountedAt } from '../functions/_shared/http/index.ts';
 import { AUTH_PREFIX } from './local-auth/index.ts';
+import { type WebConfig, withWebHeaders } from './web-headers.ts';
 
 /** The URL prefix Supabase serves functions under; the local server uses the same shape. */
 export const FUNCTIONS_PREFIX = '/functions/v1';
@@ -17,6 +18,37 @@ export interface LocalRouterOptions {
   readonly notFound: FetchApp;
   /** Serves `/auth/v1/...` (the local sign-in, development only); absent: the web build does. */
   readonly auth?: FetchApp;
+  /**
+   * The web apps' settings, answered at `/config.json`; null when the server does not know
+   * them (no local sign-in and no `SUPABASE_URL` + `SUPABASE_ANON_KEY`).
+   */
+  readonly webConfig?: WebConfig | null;
+  /** Origins besides this server's that the web pages may call (the Supabase project). */
+  readonly webConnect?: readonly string[];
+}
+
+function configAnswer(config: WebConfig | null | undefined): Response {
+  const headers = { 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' };
+  if (config) return Response.json(config, { headers });
+  return Response.json({
+    type: 'about:blank',
+    title: 'Not Found',
+    status: 404,
+    detail: 'The web apps are not configured: set SUPABASE_URL and SUPABASE_ANON_KEY',
+  }, { status: 404, headers: { ...headers, 'Content-Type': 'application/problem+json' } });
+}
+
+/** The web build's answer, with the document headers (web-headers.ts) added. */
+async function webAnswer(
+  options: LocalRouterOptions,
+  request: Request,
+  pathname: string,
+): Promise<Response> {
+  // Dot-files in the build (Vite's manifest, the build's stamp) are not the site's.
+  if (pathname.split('/').some((part) => part.startsWith('.'))) {
+    return withWebHeaders(await options.notFound.fetch(request), pathname, []);
+  }
+  return withWebHeaders(await options.web.fetch(request), pathname, options.webConnect ?? []);
 }
 
 /**
@@ -40,7 +72,8 @@ export function createLocalRouter(options: LocalRouterOptions) {
       if (options.auth && url.pathname.startsWith(`${AUTH_PREFIX}/`)) {
         return options.auth.fetch(request);
       }
-      return options.web.fetch(request);
+      if (url.pathname === '/config.json') return configAnswer(options.webConfig);
+      return webAnswer(options, request, url.pathname);
     }
     const rest = url.pathname.slice(FUNCTIONS_PREFIX.length);
     const name = rest.split('/')[1] ?? '';

@@ -23,6 +23,7 @@ import { ensureDevelopmentSecrets, type GeneratedSecretName } from './dev-secret
 import { FUNCTIONS } from './functions.ts';
 import { type LocalAuth, startLocalAuth, wantsLocalAuth } from './local-auth/index.ts';
 import { createLocalRouter, type FetchApp } from './local-router.ts';
+import { otherOrigins, type WebConfig } from './web-headers.ts';
 import { loadMigrationFiles, runMigrations } from './migrate.ts';
 import { registerFlags } from '../functions/_shared/flags/index.ts';
 import { createJobRunner } from '../functions/_shared/jobs/index.ts';
@@ -175,6 +176,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
       web: options.web,
       notFound: options.notFound(logger),
       ...(localAuth ? { auth: localAuth.app } : {}),
+      ...webSettings(base, config, localAuth),
     });
     if (config.metrics.enabled) {
       // Requests start a flush when one is due; the timer covers a process gone quiet.
@@ -227,6 +229,19 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
       return stopping;
     },
   };
+}
+
+/**
+ * What the web apps are told at `/config.json`, and the origins their pages may call: this
+ * server with its local sign-in, else the Supabase project `SUPABASE_URL` names.
+ */
+function webSettings(base: string, config: Config, localAuth: LocalAuth | null) {
+  const url = localAuth ? base : config.supabase.url;
+  const anonKey = localAuth?.anonKey ?? config.supabase.anonKey;
+  const webConfig: WebConfig | null = url && anonKey
+    ? { supabase_url: url, supabase_anon_key: anonKey }
+    : null;
+  return { webConfig, webConnect: otherOrigins(base, [url]) };
 }
 
 /** How long start-up waits for the database's first answer before giving up. */

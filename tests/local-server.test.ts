@@ -187,11 +187,57 @@ describe('gatehouse start', () => {
     expect(res.headers.get('x-request-id')).toBeTruthy();
   });
 
-  it('serves the web page at /', async () => {
-    const res = await fetch(`${base}/`);
+  it('serves the console at / and the PWA at /app/, with the document headers and a CSP', async () => {
+    for (const [path, title] of [['/', 'Gatehouse console'], ['/app/', 'Mobility hub']] as const) {
+      const res = await fetch(`${base}${path}`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toContain('text/html');
+      expect(await res.text()).toContain(`<title>${title}</title>`);
+      const csp = res.headers.get('content-security-policy')!;
+      expect(csp).toContain("script-src 'self'");
+      expect(csp).toContain("frame-ancestors 'none'");
+      expect(csp).not.toContain('unsafe-inline');
+      expect(res.headers.get('x-frame-options')).toBe('DENY');
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(res.headers.get('cross-origin-opener-policy')).toBe('same-origin');
+      expect(res.headers.get('cache-control')).toBe('no-cache');
+    }
+  });
+
+  it("caches the build's hashed assets for good, and keeps its dot-files to itself", async () => {
+    const html = await (await fetch(`${base}/`)).text();
+    const script = /src="(\/assets\/[^"]+\.js)"/.exec(html)![1]!;
+    const res = await fetch(`${base}${script}`);
     expect(res.status).toBe(200);
-    expect(res.headers.get('content-type')).toContain('text/html');
-    expect(await res.text()).toContain('<h1>Gatehouse</h1>');
+    expect(res.headers.get('content-type')).toContain('javascript');
+    expect(res.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    await res.arrayBuffer();
+    for (const hidden of ['/.vite/manifest.json', '/.source-hash']) {
+      const refused = await fetch(`${base}${hidden}`);
+      expect(refused.status, hidden).toBe(404);
+      await refused.arrayBuffer();
+    }
+  });
+
+  it('tells the web apps where Supabase is: this server and its anon key', async () => {
+    const res = await fetch(`${base}/config.json`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const config = await res.json() as Record<string, string>;
+    expect(config.supabase_url).toBe(base);
+    // The anon key the local sign-in accepts as `apikey`: a wrong password, not a wrong key.
+    const signIn = (apikey: string) =>
+      fetch(`${base}/auth/v1/token?grant_type=password`, {
+        method: 'POST',
+        headers: { apikey, 'content-type': 'application/json' },
+        body: JSON.stringify({ email: 'nobody@example.com', password: 'wrong password' }),
+      });
+    const wrongPassword = await signIn(config.supabase_anon_key!);
+    expect(wrongPassword.status).toBe(400);
+    expect(await wrongPassword.json()).toMatchObject({ error_code: 'invalid_credentials' });
+    const wrongKey = await signIn('not-the-anon-key');
+    expect(wrongKey.status).toBe(401);
+    await wrongKey.arrayBuffer();
   });
 
   it('uses DATABASE_URL when set, the embedded database otherwise', async () => {

@@ -39,6 +39,9 @@ Commands:
   webhooks list            outbound webhook endpoints, each with a health line (--json)
   webhooks replay          replay an endpoint's failed deliveries: --endpoint <id> --since 2h
                            (--until <ISO time> --include-succeeded --json); audited
+  users list               who can sign in: email, console role, created (--role r --json)
+  users role <email> <r>   grant a console role (admin, operator, support; user removes it);
+                           audited; takes effect with the user's next access token
   send <provider>          post a signed sample delivery to the running server and follow
                            it (whatsapp, stripe, standard <source>, ussd)
   demo                     walk the reference app through every provider against the
@@ -49,10 +52,18 @@ Environment: see docs/configuration.md (".env" in the project folder is read; re
 
 const projectRoot = resolve(new URL('../..', import.meta.url).pathname);
 
+/**
+ * The web build (`web/dist`, made by `npm start` before the server starts): the console at
+ * `/`, the PWA at `/app/`. A path under `/app/` with no file of its own (a deep link, the
+ * share target) gets the PWA's page; anything else unknown, 404.
+ */
 function webApp(): Hono {
   const web = new Hono();
-  web.use('*', serveStatic({ root: './web/public' }));
-  web.get('/', serveStatic({ path: './web/public/index.html' }));
+  const root = './web/dist';
+  web.use('*', serveStatic({ root }));
+  web.get('/', serveStatic({ path: `${root}/index.html` }));
+  web.get('/app', (c) => c.redirect('/app/', 301));
+  web.get('/app/*', serveStatic({ path: `${root}/app/index.html` }));
   return web;
 }
 
@@ -109,6 +120,7 @@ async function main(args: string[]): Promise<number> {
     case 'dlq':
     case 'events':
     case 'webhooks':
+    case 'users':
     case 'send':
     case 'worker': {
       const { env } = await localEnv();
@@ -127,6 +139,10 @@ async function main(args: string[]): Promise<number> {
           ? { write: (text: string) => void Deno.stdout.writeSync(encoder.encode(text)) }
           : undefined;
         return await runWebhooksCommand(rest, { ...options, terminal });
+      }
+      if (command === 'users') {
+        const { runUsersCommand } = await import('../users-command.ts');
+        return await runUsersCommand(rest, options);
       }
       if (command === 'send') return await runSendCommand(rest, options);
       return await runWorkerCommand(rest, options);

@@ -88,10 +88,12 @@ export async function readSeries(
 ): Promise<{ kind: MetricKind | null; series: Series[] }> {
   const rows = await db.query<StepRow>(
     `select case when $6::text is null then null else m.labels ->> $6::text end as grp,
-            floor(extract(epoch from m.bucket - $3::timestamptz) / $5::int4)::int4 as i,
+            floor(date_part('epoch', m.bucket - $3::timestamptz) / $5::int4)::int4 as i,
             min(m.kind) as kind, sum(m.value) as total, max(m.value) as highest,
-            sum(m.count)::int8 as count, max(m.bounds) as bounds,
-            public.system_metrics_sum_counts(m.counts) as counts
+            sum(m.count)::int8 as count,
+            max(m.bounds) filter (where m.bounds is not null) as bounds,
+            public.system_metrics_sum_counts(m.counts) filter (where m.counts is not null)
+              as counts
        from public.system_metrics m
       where m.name = $1 and m.labels @> $2::jsonb and m.width > interval '0'
         and m.bucket >= $3::timestamptz and m.bucket < $4::timestamptz

@@ -72,6 +72,8 @@ export interface Config {
     readonly url: string | null;
     readonly jwtSecrets: readonly string[];
     readonly jwksUrl: string | null;
+    /** The project's anon key: the web apps' `apikey` (public by design), for `/config.json`. */
+    readonly anonKey: string | null;
   };
   /** The user API: how long an `Idempotency-Key`'s first answer is kept for retries. */
   readonly api: { readonly idempotencyTtlSeconds: number };
@@ -281,6 +283,7 @@ export function parseConfig(env: Env): Config {
       url: parsed.SUPABASE_URL ?? null,
       jwtSecrets: parsed.SUPABASE_JWT_SECRET,
       jwksUrl: parsed.SUPABASE_JWKS_URL ?? null,
+      anonKey: parsed.SUPABASE_ANON_KEY ?? null,
     },
     api: {
       idempotencyTtlSeconds: parsed.GATEHOUSE_IDEMPOTENCY_TTL_SECONDS ??

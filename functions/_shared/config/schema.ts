@@ -102,6 +102,7 @@ export const envSchema = z.object({
   SUPABASE_URL: httpUrl,
   SUPABASE_JWT_SECRET: secretList,
   SUPABASE_JWKS_URL: httpUrl,
+  SUPABASE_ANON_KEY: optionalText,
   GATEHOUSE_IDEMPOTENCY_TTL_SECONDS: wholeNumber(60, 30 * 86_400),
   GATEHOUSE_METRICS: boolean,
   GATEHOUSE_METRICS_FLUSH_MS: wholeNumber(100, 3_600_000),

@@ -119,4 +119,8 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
     name: '20261208100000_system_metrics_hour_retention.sql',
     checksum: '77a26f34f88b0998c9233a9ebf7461e40692a4b676827248ee24656acd8f17e6',
   },
+  {
+    name: '20261209090000_system_metrics_add_counts_plpgsql.sql',
+    checksum: 'b0ac544d415ab6f652743aaec33c79b754a776a454769fa96165c9227c9faedc',
+  },
 ];

@@ -1,0 +1,75 @@
+/** An answer that was not a 2xx, with the problem document's words when there was one. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly title: string,
+    readonly detail: string | null,
+    readonly body: unknown = null,
+  ) {
+    super(detail ? `${title}: ${detail}` : title);
+  }
+
+  /** The database or the server is briefly unavailable: worth retrying. */
+  get transient(): boolean {
+    return this.status === 0 || this.status === 429 || this.status === 503;
+  }
+}
+
+export interface RequestOptions {
+  readonly method?: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
+  readonly body?: unknown;
+  readonly headers?: Record<string, string>;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * A JSON client for one function (`<functionsUrl>/admin`, `<functionsUrl>/api`): sends the
+ * signed-in user's access token, reads `application/problem+json` refusals into
+ * {@link ApiError}s, and answers the parsed body (null for 204).
+ */
+export function jsonClient(
+  base: string,
+  token: () => Promise<string | null>,
+  /** Called when the API answers 401: the session is gone (signed out elsewhere, revoked). */
+  onUnauthorized?: () => void,
+) {
+  return async function request<T>(path: string, options: RequestOptions = {}): Promise<T> {
+    const headers: Record<string, string> = { Accept: 'application/json', ...options.headers };
+    const bearer = await token();
+    if (bearer) headers.Authorization = `Bearer ${bearer}`;
+    if (options.body !== undefined) headers['Content-Type'] = 'application/json';
+    let response: Response;
+    try {
+      response = await fetch(`${base}${path}`, {
+        method: options.method ?? 'GET',
+        headers,
+        body: options.body === undefined ? null : JSON.stringify(options.body),
+        signal: options.signal ?? null,
+      });
+    } catch (error) {
+      if ((error as Error).name === 'AbortError') throw error;
+      throw new ApiError(0, 'Network error', 'the server could not be reached');
+    }
+    if (response.status === 204) return null as T;
+    const text = await response.text();
+    let body: unknown = null;
+    try {
+      body = text ? JSON.parse(text) : null;
+    } catch {
+      body = text;
+    }
+    if (response.status === 401) onUnauthorized?.();
+    if (!response.ok) {
+      const problem = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>;
+      throw new ApiError(
+        response.status,
+        typeof problem.title === 'string' ? problem.title : `HTTP ${response.status}`,
+        typeof problem.detail === 'string' ? problem.detail : null,
+        body,
+      );
+    }
+    return body as T;
+  };
+}
+
+export type JsonClient = ReturnType<typeof jsonClient>;
