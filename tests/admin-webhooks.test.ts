@@ -18,6 +18,7 @@ import { type Caller, send, useAdmin, USER_IDS } from './support/admin.ts';
 import { capturedLogger } from './support/logs.ts';
 import { useMigratedDatabase } from './support/migrated.ts';
 import { problemOf } from './support/test-app.ts';
+import { settledMessages } from './support/outbound-settled.ts';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook-receiver.ts';
 
 const database = useMigratedDatabase({
@@ -520,31 +521,8 @@ describe("replaying an endpoint's messages", () => {
     admin.call(caller, `${ENDPOINTS}/${id}/replay`, send('POST', body, headers));
   const hoursAgo = (hours: number) => new Date(Date.now() - hours * 3_600_000).toISOString();
 
-  /**
-   * Messages of endpoint `id`, one per status given, as if delivery had ended so (`failed`
-   * after eight attempts), their events emitted `ago` hours back; no job is left. Their ids.
-   */
-  async function settled(id: string, statuses: string[], ago = 0): Promise<number[]> {
-    const ids: number[] = [];
-    for (const status of statuses) {
-      const event = await database.db.transaction((tx) =>
-        emitEvent(tx, 'ride.updated', { n: ids.length })
-      );
-      const [row] = await database.db.query<{ id: string }>(
-        `update outbound_messages set status = $2, attempts = 8, finished_at = now(),
-                last_error = case when $2 = 'failed' then 'HTTP 500' end
-          where event_id = $1 and endpoint_id = $3 returning id`,
-        [event, status, id],
-      );
-      await database.db.query(
-        `update outbound_events set created_at = now() - $2 * interval '1 hour' where id = $1`,
-        [event, ago],
-      );
-      ids.push(Number(row!.id));
-    }
-    await database.db.exec('delete from jobs');
-    return ids;
-  }
+  const settled = (id: string, statuses: string[], hoursAgo = 0) =>
+    settledMessages(database.db, id, statuses, hoursAgo);
 
   /** The messages' status and attempts, and how many delivery jobs each has. */
   const states = (ids: number[]) =>

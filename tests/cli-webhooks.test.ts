@@ -13,14 +13,11 @@ import { runWebhooksCommand, type WebhooksCommandOptions } from '../cli/webhooks
 import { systemClock } from '../functions/_shared/clock.ts';
 import { parseConfig } from '../functions/_shared/config/index.ts';
 import { createJobRegistry, createJobRunner } from '../functions/_shared/jobs/index.ts';
-import {
-  createSecretBox,
-  emitEvent,
-  outboundDelivery,
-} from '../functions/_shared/outbound/index.ts';
+import { createSecretBox, outboundDelivery } from '../functions/_shared/outbound/index.ts';
 import { createEndpoint, pauseEndpoint } from '../functions/_shared/outbound/endpoints.ts';
 import { capturedLogger } from './support/logs.ts';
 import { useMigratedDatabase } from './support/migrated.ts';
+import { settledMessages } from './support/outbound-settled.ts';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook-receiver.ts';
 
 const projectRoot = join(import.meta.dirname, '..');
@@ -62,32 +59,8 @@ async function endpoint(eventTypes = ['*']) {
   return { target, id: endpoint.id as string };
 }
 
-/**
- * Messages of endpoint `id`, one per status given, oldest first, as if delivery had ended
- * so (`failed` after eight attempts); `hoursAgo` moves their events back in time. No job
- * is left. Returns the message ids.
- */
-async function settled(id: string, statuses: string[], hoursAgo = 0): Promise<number[]> {
-  const ids: number[] = [];
-  for (const status of statuses) {
-    const event = await database.db.transaction((tx) =>
-      emitEvent(tx, 'ride.updated', { n: ids.length })
-    );
-    const [row] = await database.db.query<{ id: string }>(
-      `update outbound_messages set status = $2, attempts = 8, finished_at = now(),
-              last_error = case when $2 = 'failed' then 'HTTP 500' end
-        where event_id = $1 and endpoint_id = $3 returning id`,
-      [event, status, id],
-    );
-    await database.db.query(
-      `update outbound_events set created_at = now() - $2 * interval '1 hour' where id = $1`,
-      [event, hoursAgo],
-    );
-    ids.push(Number(row!.id));
-  }
-  await database.db.exec('delete from jobs');
-  return ids;
-}
+const settled = (id: string, statuses: string[], hoursAgo = 0) =>
+  settledMessages(database.db, id, statuses, hoursAgo);
 
 const messageStates = (ids: number[]) =>
   database.db.query<{ id: string; status: string; attempts: number; jobs: number }>(

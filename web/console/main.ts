@@ -11,6 +11,7 @@ import { deadJobsPage, jobsPage } from './jobs.ts';
 import { overviewPage } from './overview.ts';
 import { describe, failure } from './ui.ts';
 import { webhooksPage } from './webhooks.ts';
+import '../shared/base.css';
 import './styles.css';
 
 const root = document.getElementById('root')!;

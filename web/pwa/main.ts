@@ -13,6 +13,7 @@ import { ridesView } from './rides.ts';
 import { shareView } from './share-view.ts';
 import { field } from './ui.ts';
 import { vehiclesView } from './vehicles.ts';
+import '../shared/base.css';
 import './styles.css';
 
 /** Where supabase-js keeps this app's session (the console has its own). */
