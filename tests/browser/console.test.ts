@@ -111,6 +111,41 @@ describe('flags', () => {
   });
 });
 
+describe('a slow database', () => {
+  it('shows the outage in words, then recovers by itself', async () => {
+    const page = await adminPage();
+    await page.getByRole('heading', { level: 2, name: 'Service level objectives' }).waitFor();
+    // A lock on the metrics table holds the overview's reads past the request deadline.
+    const locker = server.database!.connect({ max: 1 });
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const holding = locker.transaction(async (tx) => {
+      await tx.query('lock table system_metrics in access exclusive mode');
+      await released;
+    });
+    try {
+      const alert = page.locator('section[aria-label="Status"] [role="alert"]');
+      await alert.waitFor({ timeout: 20_000 });
+      expect(await alert.textContent()).toContain('briefly unavailable');
+      await expect(page.locator('#platform-status').textContent()).resolves.toBe('unreachable');
+      await expect(alert.getByRole('button', { name: 'Try again' }).count()).resolves.toBe(1);
+      await screenshot(page, 'console-outage');
+    } finally {
+      release();
+      await holding;
+    }
+    // The next refresh (every 5 s) finds the database again.
+    await page.getByRole('heading', { level: 2, name: 'Service level objectives' })
+      .waitFor({ timeout: 15_000 });
+    await expect(page.locator('section[aria-label="Status"] [role="alert"]').count()).resolves
+      .toBe(0);
+    await expect.poll(() => page.locator('#platform-status').textContent()).toMatch(
+      /^(ok|degraded)$/,
+    );
+    await page.close();
+  });
+});
+
 describe('accessibility and small screens', () => {
   it('has no serious axe violations on any page, at 360 px wide too', async () => {
     for (const width of [1280, 360]) {

@@ -280,6 +280,11 @@ export const overviewPage: Page = (ctx, main, params) => {
       }
     } catch (error) {
       mount(statusRegion, failure(error, () => void drawStatus()));
+      const badgeEl = document.getElementById('platform-status');
+      if (badgeEl) {
+        badgeEl.textContent = 'unreachable';
+        badgeEl.className = 'badge badge-down';
+      }
     }
   };
   const drawCharts = async (quiet: boolean) => {
