@@ -220,15 +220,24 @@ describe("the policies' caller, gatehouse.request_user_id()", () => {
     expect(await asAnon('select gatehouse.request_user_id()')).toBe('42501');
   });
 
-  it('is what every user table policy that names the caller calls', async () => {
+  it('is how every user table policy names the caller, written out, never auth.uid()', async () => {
+    // Written out, not called: a call is inlined, so its body is parsed again whenever a
+    // statement is planned (migrations/20261209100000_policies_caller_inline.sql).
     const rows = await database.db.query<{ policy: string }>(
       `select tablename || ': ' || policyname as policy
          from pg_policies
         where schemaname = 'public'
-          and concat(qual, ' ', with_check) like '%auth.uid()%'
+          and (concat(qual, ' ', with_check) like '%auth.uid()%'
+            or concat(qual, ' ', with_check) like '%request_user_id()%')
         order by 1`,
     );
     expect(rows.map((row) => row.policy)).toEqual([]);
+    const naming = await database.db.query<{ n: number }>(
+      `select count(*)::int as n from pg_policies
+        where schemaname = 'public'
+          and concat(qual, ' ', with_check) like '%request.jwt.claims%'`,
+    );
+    expect(naming[0]!.n).toBeGreaterThanOrEqual(15);
   });
 });
 

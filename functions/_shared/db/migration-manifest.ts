@@ -123,4 +123,8 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
     name: '20261209090000_system_metrics_add_counts_plpgsql.sql',
     checksum: 'b0ac544d415ab6f652743aaec33c79b754a776a454769fa96165c9227c9faedc',
   },
+  {
+    name: '20261209100000_policies_caller_inline.sql',
+    checksum: '81a2040969724ab7225ccaec61ea2fb75bcad9ee3d63c11e5b1cd08906948df8',
+  },
 ];
