@@ -391,3 +391,49 @@ describe('GET /events', () => {
     expect((await admin.call(SUPPORT, '/events/abc')).status).toBe(400);
   });
 });
+
+describe("operators' budgets", () => {
+  it('limit each signed-in operator on their own, and never the service key', async () => {
+    const operator = { role: 'operator', sub: crypto.randomUUID() } as const;
+    const read = await admin.call(operator, '/flags?limit=1');
+    expect(read.status).toBe(200);
+    expect(read.headers.get('ratelimit-policy')).toBe('"operator_read";q=3000;w=60');
+    await read.arrayBuffer();
+    const byKey = await admin.call('service', '/flags?limit=1');
+    expect(byKey.status).toBe(200);
+    expect(byKey.headers.get('ratelimit-policy')).toBeNull();
+    await byKey.arrayBuffer();
+
+    // The operator's write bucket emptied (as 300 changes in a minute would): the next
+    // change is refused, and nothing changes.
+    const [drained] = await database.db.query<{ granted: number }>(
+      'select granted from rate_limit_lease($1, 300, 5, 300)',
+      [`admin:operator_write:${operator.sub}`],
+    );
+    expect(drained!.granted).toBe(300);
+    const before = await admin.json<{ rollout_percent: number }>('service', '/flags/intake.stripe');
+    const change = {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ rollout_percent: before.rollout_percent === 50 ? 60 : 50 }),
+    };
+    const refused = await admin.call(operator, '/flags/intake.stripe', change);
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(refused.headers.get('ratelimit-policy')).toBe('"operator_write";q=300;w=60');
+    expect((await problemOf(refused)).detail).toContain('300 requests a minute');
+    expect(await admin.json('service', '/flags/intake.stripe')).toMatchObject({
+      rollout_percent: before.rollout_percent,
+    });
+    // Another operator, and the service key, are not held back by it.
+    expect(
+      (await admin.call(
+        { role: 'admin', sub: crypto.randomUUID() },
+        '/flags/intake.stripe',
+        change,
+      )).status,
+    )
+      .toBe(200);
+    expect((await admin.call('service', '/flags/intake.stripe', change)).status).toBe(200);
+  });
+});

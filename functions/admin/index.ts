@@ -1,4 +1,5 @@
 import type { Hono } from 'hono';
+import { rateLimit } from '../_shared/ratelimit/tiers.ts';
 import {
   configuredVerifier,
   type JwtVerifier,
@@ -94,6 +95,17 @@ export function createAdminApp(deps: AdminAppDeps): Hono<AppEnv> {
     },
   });
   admin.use('*', requireOperator({ serviceKeys: deps.config.serviceKeys, verifier }));
+  // Each signed-in operator has budgets of their own (the service key, the platform's own
+  // credential, has none): a runaway script or a stolen token cannot flood the database.
+  const limit = rateLimit({
+    api: 'admin',
+    db: deps.db,
+    subject: (c) => c.get('operator').actor,
+    tier: (c) =>
+      c.req.method === 'GET' || c.req.method === 'HEAD' ? 'operator_read' : 'operator_write',
+    metrics: deps.metrics?.record,
+  });
+  admin.use('*', (c, next) => c.get('operator').kind === 'user' ? limit(c, next) : next());
   const routeDeps: AdminDeps = {
     config: deps.config,
     db: deps.db,

@@ -1,5 +1,5 @@
 import type { GatehouseMetrics } from '../metrics/catalog.ts';
-import type { RateTier } from './tiers.ts';
+import type { RateLimitApi, RateTier } from './tiers.ts';
 
 /**
  * The `scope` of `gatehouse_rate_limit_decisions_total`: which limiter decided, never whose
@@ -16,7 +16,7 @@ export const RATE_LIMIT_SCOPES = {
 
 export type RateLimitScope =
   | (typeof RATE_LIMIT_SCOPES)[keyof typeof RATE_LIMIT_SCOPES]
-  | `api_${RateTier}`;
+  | `${RateLimitApi}_${RateTier}`;
 
 /** The recorder decisions are counted in (the process's `record` satisfies it). */
 export type RateLimitMetrics = Pick<GatehouseMetrics, 'rateLimit'>;

@@ -16,6 +16,10 @@ export const RATE_TIERS = {
   moderate: { limit: 100, windowSeconds: 60, lease: 1 },
   /** Reads. */
   relaxed: { limit: 1_000, windowSeconds: 60, lease: 10 },
+  /** An operator's reads through the admin API (an open console polls about 50 a minute). */
+  operator_read: { limit: 3_000, windowSeconds: 60, lease: 20 },
+  /** An operator's changes: flags, replays, endpoints. */
+  operator_write: { limit: 300, windowSeconds: 60, lease: 1 },
 } as const;
 export type RateTier = keyof typeof RATE_TIERS;
 
@@ -25,7 +29,12 @@ const REFILL_AHEAD_AT = 2;
 /** Buckets whose leased tokens an instance remembers; the least recently used go first. */
 export const LEASED_BUCKETS_MAX = 10_000;
 
+/** Which API a limiter guards: its buckets and its decisions' metric scope are its own. */
+export type RateLimitApi = 'api' | 'admin';
+
 export interface RateLimitOptions {
+  /** `api` (the user API, the default) or `admin`: keys `<api>:<tier>:<subject>`. */
+  readonly api?: RateLimitApi;
   /** Where `rate_limit_lease` runs: a pool of the service role, not the user's transaction. */
   readonly db: Queryable;
   /** Whom the budget belongs to: the user's id when signed in, else the client's address. */
@@ -35,7 +44,7 @@ export interface RateLimitOptions {
   /** Buckets whose leased tokens are remembered ({@link LEASED_BUCKETS_MAX} by default). */
   readonly leasedBucketsMax?: number;
   /**
-   * Where each request's decision is counted (`scope` `api_<tier>`, `allowed` or
+   * Where each request's decision is counted (`scope` `<api>_<tier>`, `allowed` or
    * `limited`); none: nothing is counted.
    */
   readonly metrics?: RateLimitMetrics;
@@ -78,6 +87,7 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler {
   const leases = new Map<string, Lease>();
   const leasedBucketsMax = options.leasedBucketsMax ?? LEASED_BUCKETS_MAX;
   const metrics = options.metrics ?? NO_METRICS;
+  const scope = options.api ?? 'api';
   /** Takes running now, by bucket: requests that find no token wait for the same one. */
   const inFlight = new Map<string, Promise<Taken>>();
   /** Keeps `lease` as the most recently used; forgets the least recently used beyond the cap. */
@@ -101,7 +111,7 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler {
     const tier = tierOf(c);
     const { limit, windowSeconds, lease: want } = RATE_TIERS[tier];
     const refill = limit / windowSeconds;
-    const key = `api:${tier}:${options.subject(c)}`;
+    const key = `${scope}:${tier}:${options.subject(c)}`;
     /** The take running for this bucket, or a new one that adds what it grants to the lease. */
     const taking = () => {
       let running = inFlight.get(key);
@@ -129,7 +139,7 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler {
       if (held && held.tokens >= 1) break;
       const taken = await taking();
       if (taken.granted < 1) {
-        countDecision(metrics, `api_${tier}`, false);
+        countDecision(metrics, `${scope}_${tier}`, false);
         const fields = c.get('logFields') as Record<string, unknown> | undefined;
         if (fields) fields.reason = 'rate_limited';
         throw new ProblemError(429, {
@@ -143,7 +153,7 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler {
     }
     held.tokens -= 1;
     remember(key, held);
-    countDecision(metrics, `api_${tier}`, true);
+    countDecision(metrics, `${scope}_${tier}`, true);
     if (want > 1 && held.tokens <= REFILL_AHEAD_AT && !inFlight.has(key)) {
       // The next lease is taken in the background while this one runs out, so a steady
       // caller's requests seldom wait for a take. Its failure is this request's no concern:
