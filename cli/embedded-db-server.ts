@@ -32,8 +32,6 @@ export interface EmbeddedServerOptions {
 
 export interface EmbeddedServer {
   readonly port: number;
-  /** An image of the database as it is now, to start others from (`image`). */
-  dumpImage?(): Promise<Blob>;
   /** Stops the listener and closes PGlite (flushing data to disk). */
   stop(): Promise<void>;
 }
@@ -60,7 +58,6 @@ export async function serveEmbedded(options: EmbeddedServerOptions): Promise<Emb
   }
   return {
     port: server.port,
-    dumpImage: () => pglite.dumpDataDir('none'),
     async stop() {
       await server.stop();
       await pglite.close();

@@ -38,8 +38,6 @@ export interface EmbeddedDatabase {
   readonly port: number;
   /** A postgres.js pool of size 1 over the wire connection, without deadlines. */
   readonly db: Db;
-  /** An image of the database as it is now (in-process servers only; tests start from it). */
-  dumpImage(): Promise<Blob>;
   /** Closes the pool, the listener and PGlite (flushing data to disk). */
   stop(): Promise<void>;
 }
@@ -69,10 +67,6 @@ export async function startEmbeddedDatabase(
     url,
     port: server.port,
     db,
-    dumpImage() {
-      if (!server.dumpImage) throw new Error('only an in-process embedded database dumps');
-      return server.dumpImage();
-    },
     async stop() {
       if (stopped) return;
       stopped = true;

@@ -38,35 +38,22 @@ function uniqueName(): string {
   return `gh_test_${process.pid}_${counter}_${random}`;
 }
 
-/**
- * Creates an empty database (no migrations applied), or with `migrated` a copy of the
- * run's migrated database (global-setup.ts: a new Supabase-like database with every
- * migration applied, made once per run).
- */
-export function createTestDatabase(options: { migrated?: boolean } = {}): Promise<TestDatabase> {
+/** Creates an empty database (no migrations applied). */
+export function createTestDatabase(): Promise<TestDatabase> {
   const adminUrl = process.env.TEST_DATABASE_URL;
-  if (!adminUrl) return createPgliteDatabase(options.migrated === true);
-  return createPostgresDatabase(adminUrl, options.migrated === true);
+  if (!adminUrl) return createPgliteDatabase();
+  return createPostgresDatabase(adminUrl);
 }
 
-/** The run's images (global-setup.ts), each read once per process. */
-const images = new Map<string, Promise<Blob | undefined>>();
-const readImage = (key: 'pgliteImage' | 'pgliteMigratedImage') => {
-  let image = images.get(key);
-  if (!image) {
-    image = (async () => {
-      const file = inject(key);
-      return file ? new Blob([await readFile(file)]) : undefined;
-    })();
-    images.set(key, image);
-  }
-  return image;
+/** The run's image of an empty database (global-setup.ts), read once per process. */
+let image: Promise<Blob | undefined> | undefined;
+const readImage = async () => {
+  const file = inject('pgliteImage');
+  return file ? new Blob([await readFile(file)]) : undefined;
 };
 
-async function createPgliteDatabase(migrated: boolean): Promise<TestDatabase> {
-  const image = await readImage(migrated ? 'pgliteMigratedImage' : 'pgliteImage');
-  if (migrated && !image) throw new Error('no migrated image: run the tests through vitest');
-  const embedded = await startEmbeddedDatabase({ image });
+async function createPgliteDatabase(): Promise<TestDatabase> {
+  const embedded = await startEmbeddedDatabase({ image: await (image ??= readImage()) });
   const extra: Db[] = [];
   return {
     kind: 'pglite',
@@ -84,13 +71,11 @@ async function createPgliteDatabase(migrated: boolean): Promise<TestDatabase> {
   };
 }
 
-async function createPostgresDatabase(adminUrl: string, migrated: boolean): Promise<TestDatabase> {
+async function createPostgresDatabase(adminUrl: string): Promise<TestDatabase> {
   const name = uniqueName();
-  const template = migrated ? inject('postgresTemplate') : '';
-  if (migrated && !template) throw new Error('no migrated template: run the tests through vitest');
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
   try {
-    await admin.unsafe(`create database "${name}"${template ? ` template "${template}"` : ''}`);
+    await admin.unsafe(`create database "${name}"`);
   } finally {
     await admin.end();
   }

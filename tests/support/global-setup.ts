@@ -4,32 +4,13 @@ import { join } from 'node:path';
 import postgres from 'postgres';
 import type { TestProject } from 'vitest/node';
 import { newDatabaseImage } from '../../cli/embedded-db-server.ts';
-import { startEmbeddedDatabase } from '../../cli/embedded-db.ts';
-import { loadMigrationFiles, runMigrations } from '../../cli/migrate.ts';
-import { createPostgresDb } from '../../functions/_shared/db/postgres.ts';
-import type { Db } from '../../functions/_shared/db/types.ts';
-import { SUPABASE_DEFAULT_PRIVILEGES } from './supabase-defaults.ts';
-
-const projectRoot = join(import.meta.dirname!, '../..');
 import { ensureWebBuild } from '../../web/build.mjs';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     /** A file holding the image every embedded test database starts from ('' : none). */
     pgliteImage: string;
-    /** The same with every migration applied: what migrated test databases start from. */
-    pgliteMigratedImage: string;
-    /** On Postgres, the migrated database new migrated test databases copy ('' : none). */
-    postgresTemplate: string;
   }
-}
-
-/** A new Supabase-like database, migrated: what `useMigratedDatabase` starts from. */
-async function migrate(db: Db): Promise<void> {
-  await db.exec(SUPABASE_DEFAULT_PRIVILEGES);
-  await runMigrations(db, await loadMigrationFiles(join(projectRoot, 'migrations')), {
-    log: () => {},
-  });
 }
 
 /** Whether a process with this id runs (on this machine). */
@@ -56,26 +37,12 @@ export default async function setup(project: TestProject): Promise<(() => Promis
   if (!adminUrl) {
     const folder = await mkdtemp(join(tmpdir(), 'gatehouse-pglite-image-'));
     const file = join(folder, 'image.tar');
-    const image = await newDatabaseImage();
-    await writeFile(file, new Uint8Array(await image.arrayBuffer()));
-    // Migrated once here, not once per test file.
-    const migrated = join(folder, 'migrated.tar');
-    const embedded = await startEmbeddedDatabase({ image });
-    try {
-      await migrate(embedded.db);
-      await writeFile(migrated, new Uint8Array(await (await embedded.dumpImage()).arrayBuffer()));
-    } finally {
-      await embedded.stop();
-    }
+    await writeFile(file, new Uint8Array(await (await newDatabaseImage()).arrayBuffer()));
     project.provide('pgliteImage', file);
-    project.provide('pgliteMigratedImage', migrated);
-    project.provide('postgresTemplate', '');
     return () => rm(folder, { recursive: true, force: true });
   }
   project.provide('pgliteImage', '');
-  project.provide('pgliteMigratedImage', '');
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  const template = `gh_test_${process.pid}_template`;
   try {
     await admin`select 1`;
     const stale = await admin<{ datname: string }[]>`
@@ -89,30 +56,11 @@ export default async function setup(project: TestProject): Promise<(() => Promis
       if (pid && processAlive(pid)) continue;
       await admin.unsafe(`drop database if exists "${datname}" with (force)`);
     }
-    // Migrated once here; migrated test databases are copies (`create database ... template`).
-    await admin.unsafe(`create database "${template}"`);
-    const url = new URL(adminUrl);
-    url.pathname = `/${template}`;
-    const db = createPostgresDb({ url: url.toString(), max: 1 });
-    try {
-      await migrate(db);
-    } finally {
-      await db.close(1);
-    }
   } catch (error) {
-    await admin.end();
     throw new Error(
       `TEST_DATABASE_URL is set but that Postgres cannot be used: ${(error as Error).message}`,
     );
+  } finally {
+    await admin.end();
   }
-  await admin.end();
-  project.provide('postgresTemplate', template);
-  return async () => {
-    const cleanup = postgres(adminUrl, { max: 1, onnotice: () => {} });
-    try {
-      await cleanup.unsafe(`drop database if exists "${template}" with (force)`);
-    } finally {
-      await cleanup.end();
-    }
-  };
 }

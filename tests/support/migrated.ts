@@ -11,8 +11,6 @@ import { SUPABASE_DEFAULT_PRIVILEGES } from './supabase-defaults.ts';
 export async function createMigratedDatabase(
   options: { before?: string } = {},
 ): Promise<TestDatabase> {
-  // Without objects of its own to create first, a copy of the run's migrated database.
-  if (!options.before) return await createTestDatabase({ migrated: true });
   const database = await createTestDatabase();
   try {
     await database.db.exec(SUPABASE_DEFAULT_PRIVILEGES);
