@@ -18,11 +18,10 @@
  *
  * The server is `gatehouse start` (what `npm start` runs) on a fresh database.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import postgres from 'postgres';
-import { chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
+import { launchChromium } from '../tests/support/chromium.ts';
+import { removeDataDir, startFaultServer } from '../tests/faults/support/server.ts';
 import { LATENCY_BUCKETS } from '../functions/_shared/metrics/catalog.ts';
 import { JS_BUDGET_BYTES, jsSizes } from '../web/build.mjs';
 
@@ -37,62 +36,15 @@ const ADMIN_URL = Deno.env.get('BENCH_DATABASE_URL') ??
 const PROVIDERS = ['whatsapp', 'stripe', 'paypal', 'ussd', 'standard:github'];
 const EMAIL = 'bench-admin@example.com';
 const PASSWORD = 'bench console password';
-const root = new URL('..', import.meta.url).pathname;
-
-const chromiumPath = [
-  Deno.env.get('CHROMIUM_PATH'),
-  '/usr/lib/chromium/chromium',
-  '/usr/bin/chromium',
-]
-  .find((path) =>
-    path && (() => {
-      try {
-        return Deno.statSync(path).isFile;
-      } catch {
-        return false;
-      }
-    })()
-  );
-if (!chromiumPath) throw new Error('Chromium is not installed: apt-get install chromium');
 
 const name = `gh_bench_console_${Deno.pid}`;
 const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} });
 await admin.unsafe(`create database ${name}`);
 const url = new URL(ADMIN_URL);
 url.pathname = `/${name}`;
-const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-bench-console-'));
-const listener = Deno.listen({ hostname: '127.0.0.1', port: 0 });
-const port = (listener.addr as Deno.NetAddr).port;
-listener.close();
-const base = `http://127.0.0.1:${port}`;
-
-const server = new Deno.Command('node', {
-  args: [join(root, 'bin/gatehouse.mjs'), 'start'],
-  env: {
-    DATABASE_URL: url.toString(),
-    PORT: String(port),
-    GATEHOUSE_DATA_DIR: dataDir,
-    GATEHOUSE_SANDBOX: 'false',
-    GATEHOUSE_LOG_LEVEL: 'warn',
-  },
-  stdout: 'null',
-  stderr: 'inherit',
-}).spawn();
-
-async function ready(): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(`${base}/functions/v1/health/ready`);
-      await res.body?.cancel();
-      if (res.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error('gatehouse start did not become ready in 120 s');
-}
+// `gatehouse start` as `npm start` runs it (the web build included), ready before it resolves.
+const server = await startFaultServer({ databaseUrl: url.toString() });
+const base = server.base;
 
 /** 30 days of metrics: hour rows up to two days ago, minute rows since. */
 async function seed(sql: postgres.Sql): Promise<number> {
@@ -168,12 +120,8 @@ async function throttle(page: Page): Promise<void> {
   await cdp.send('Emulation.setCPUThrottlingRate', { rate: 4 });
 }
 
-const browser = await chromium.launch({
-  executablePath: chromiumPath,
-  args: ['--no-sandbox', '--disable-dev-shm-usage'],
-});
+const browser = await launchChromium();
 try {
-  await ready();
   const sql = postgres(url.toString(), { max: 1, onnotice: () => {} });
   const seeded = await seed(sql);
   const config = await (await fetch(`${base}/config.json`)).json() as { supabase_anon_key: string };
@@ -322,9 +270,8 @@ try {
   }
 } finally {
   await browser.close();
-  server.kill('SIGTERM');
-  await server.status;
+  await server.stop();
+  await removeDataDir(server.dataDir);
   await admin.unsafe(`drop database if exists ${name} with (force)`);
   await admin.end();
-  await rm(dataDir, { recursive: true, force: true });
 }

@@ -10,7 +10,7 @@ import { pageEndpoints } from '../functions/_shared/outbound/listing.ts';
 import {
   countReplayable,
   REPLAY_BATCH_SIZE,
-  replayBatch,
+  replayBatches,
   type ReplayRange,
 } from '../functions/_shared/outbound/replay.ts';
 import {
@@ -224,24 +224,19 @@ async function replay(
 
     let replayed = 0;
     let batches = 0;
-    let after: number | null = null;
     const terminal = json ? undefined : options.terminal;
-    while (counted > 0 && !options.signal?.aborted) {
-      const batch = await replayBatch(
-        db,
-        range,
-        after,
-        { actor },
-        options.batchSize ?? REPLAY_BATCH_SIZE,
-      );
-      if (batch.lastId === null) break;
+    const size = options.batchSize ?? REPLAY_BATCH_SIZE;
+    const batchesOf = counted > 0 && !options.signal?.aborted
+      ? replayBatches(db, range, null, { actor }, size)
+      : [];
+    for await (const batch of batchesOf) {
       batches += 1;
       replayed += batch.replayed;
-      after = batch.lastId;
       if (terminal) terminal.write(`\r${progressBar(replayed, counted)}`);
       else if (!json) {
         print(`batch ${batches}: replayed ${batch.replayed} (${replayed} of ${counted})`);
       }
+      if (options.signal?.aborted) break;
     }
     if (terminal && batches > 0) terminal.write('\n');
     const stopped = options.signal?.aborted ?? false;

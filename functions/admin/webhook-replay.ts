@@ -3,7 +3,7 @@ import { ProblemError } from '../_shared/http/index.ts';
 import {
   countReplayable,
   REPLAY_BATCH_SIZE,
-  replayBatch,
+  replayBatches,
   type ReplayRange,
 } from '../_shared/outbound/replay.ts';
 import {
@@ -23,7 +23,7 @@ const MAX_LOOKED_AT = MAX_REPLAY_BATCHES * REPLAY_BATCH_SIZE;
 /**
  * `POST /webhooks/endpoints/{id}/replay`: an endpoint's failed messages (and delivered ones
  * when asked) of events emitted in a time range back to pending, each with a delivery job:
- * what `gatehouse webhooks replay` does, through the same batches (`replayBatch`), each
+ * what `gatehouse webhooks replay` does, through the same batches (`replayBatches`), each
  * in its own transaction with a `webhook_endpoint.replay` audit row naming the caller. One
  * request looks at `MAX_REPLAY_BATCHES` batches at most; the answer says how many messages
  * remain and where to continue.
@@ -69,19 +69,15 @@ export function webhookReplayRoutes(admin: Admin, deps: AdminDeps): void {
         to,
         includeSucceeded: body.include_succeeded,
       };
-      const audit = auditContextOf(c);
       let after: number | null = body.after_message ?? null;
       let replayed = 0;
-      let finished = false;
-      for (let batch = 0; batch < MAX_REPLAY_BATCHES; batch += 1) {
-        const done = await replayBatch(deps.db, range, after, audit);
-        if (done.lastId === null) {
-          finished = true;
-          break;
-        }
-        replayed += done.replayed;
-        after = done.lastId;
+      let batches = 0;
+      for await (const batch of replayBatches(deps.db, range, after, auditContextOf(c))) {
+        replayed += batch.replayed;
+        after = batch.lastId;
+        if (++batches === MAX_REPLAY_BATCHES) break;
       }
+      const finished = batches < MAX_REPLAY_BATCHES;
       const remaining = finished ? 0 : await countReplayable(deps.db, range, after);
       return c.json({
         replayed,

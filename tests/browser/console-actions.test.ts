@@ -124,16 +124,13 @@ describe('dead letters', () => {
     const db = server.database!.db;
     // A Stripe event's job, finished; moved to the dead letters as a worker moves a job that
     // failed its last attempt, so replaying it runs the event's processing again.
-    const [job] = await expect.poll(async () =>
-      await db.query<{ id: string }>(
+    const completedJob = () =>
+      db.query<{ id: string }>(
         `select j.id from jobs j join inbound_events e on e.id = (j.payload->>'inbound_event_id')::bigint
           where e.event_key = 'evt_console_5' and j.status = 'completed'`,
-      ), { timeout: 15_000 }).toHaveLength(1).then(() =>
-        db.query<{ id: string }>(
-          `select j.id from jobs j join inbound_events e on e.id = (j.payload->>'inbound_event_id')::bigint
-            where e.event_key = 'evt_console_5'`,
-        )
       );
+    await expect.poll(completedJob, { timeout: 15_000 }).toHaveLength(1);
+    const [job] = await completedJob();
     const id = Number(job!.id);
     await db.transaction(async (tx) => {
       await tx.query(

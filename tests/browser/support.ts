@@ -1,8 +1,8 @@
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import axe from 'axe-core';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
+import { launchChromium } from '../support/chromium.ts';
 import { expect } from 'vitest';
 import { type LocalServer, startLocalServer } from '../support/local-server.ts';
 import { projectRoot } from '../support/process.ts';
@@ -10,27 +10,8 @@ import { projectRoot } from '../support/process.ts';
 /** Where each test's screenshots go (not committed). */
 export const ARTIFACTS = join(projectRoot, 'tests', 'artifacts');
 
-/**
- * Debian's Chromium (`apt-get install chromium`), never a downloaded browser;
- * `CHROMIUM_PATH` names another binary.
- */
-function chromiumPath(): string {
-  const candidates = [process.env.CHROMIUM_PATH, '/usr/lib/chromium/chromium', '/usr/bin/chromium']
-    .filter((path): path is string => Boolean(path));
-  const found = candidates.find((path) => existsSync(path));
-  if (!found) {
-    throw new Error('Chromium is not installed: apt-get install chromium (or set CHROMIUM_PATH)');
-  }
-  return found;
-}
-
-export async function launchBrowser(): Promise<Browser> {
-  return await chromium.launch({
-    executablePath: chromiumPath(),
-    headless: true,
-    args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'],
-  });
-}
+/** The tests' browser (Debian's Chromium, see ../support/chromium.ts). */
+export const launchBrowser = launchChromium;
 
 /** A server for one file, its anon key read from `/config.json` as the pages read it. */
 export async function startServer(env: Record<string, string> = {}) {

@@ -23,7 +23,7 @@ interface Flag {
   updated_at: string;
   updated_by: string;
 }
-interface Page_<T> {
+interface ApiPage<T> {
   items: T[];
   next_cursor: string | null;
 }
@@ -145,7 +145,8 @@ function flagCard(ctx: ConsoleContext, initial: Flag) {
     load(
       historyBody,
       'the history',
-      () => ctx.admin<Page_<AuditEntry>>(`/flags/${encodeURIComponent(flag.key)}/history?limit=20`),
+      () =>
+        ctx.admin<ApiPage<AuditEntry>>(`/flags/${encodeURIComponent(flag.key)}/history?limit=20`),
       (page) =>
         page.items.length
           ? table(
@@ -212,7 +213,7 @@ export const flagsPage: Page = (ctx, main) => {
   const refresh = async (first: boolean) => {
     let flags: Flag[];
     try {
-      flags = (await ctx.admin<Page_<Flag>>('/flags?limit=100')).items;
+      flags = (await ctx.admin<ApiPage<Flag>>('/flags?limit=100')).items;
     } catch (error) {
       if (first) mount(region, failure(error, () => void refresh(true)));
       return;

@@ -1,3 +1,4 @@
+import { DELIVERY_OUTCOMES, ENDPOINT_STATUSES } from '../../functions/_shared/outbound/statuses.ts';
 import { h, mount, num, when } from '../shared/dom.ts';
 import { type ConsoleContext, type Page } from './context.ts';
 import { filterForm, type Listing, pager } from './listing.ts';
@@ -177,7 +178,7 @@ function endpointDetail(ctx: ConsoleContext, main: HTMLElement, id: string): voi
   const listing: Listing<Delivery> = {
     what: 'deliveries',
     path: `${path}/deliveries`,
-    filters: [{ name: 'outcome', label: 'Outcome', options: ['', 'succeeded', 'failed'] }],
+    filters: [{ name: 'outcome', label: 'Outcome', options: ['', ...DELIVERY_OUTCOMES] }],
     render: (items) =>
       table(
         'Delivery attempts',
@@ -214,7 +215,7 @@ export const webhooksPage: Page = (ctx, main, params) => {
   const listing: Listing<Endpoint> = {
     what: 'endpoints',
     path: '/webhooks/endpoints',
-    filters: [{ name: 'status', label: 'Status', options: ['', 'active', 'paused', 'disabled'] }],
+    filters: [{ name: 'status', label: 'Status', options: ['', ...ENDPOINT_STATUSES] }],
     render: (items) =>
       table(
         'Outbound endpoints',

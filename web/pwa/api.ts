@@ -1,4 +1,4 @@
-import { ApiError } from '../shared/api.ts';
+import { ApiError, problemOf } from '../shared/api.ts';
 
 /** Why an answer came from the service worker's copy (see web/public/app/sw.js). */
 export type StaleReason = 'offline' | 'timeout' | 'error';
@@ -117,23 +117,6 @@ export function userApi(base: string, token: () => Promise<string | null>) {
     }
   }
 
-  async function problem(response: Response): Promise<ApiError> {
-    const text = await response.text().catch(() => '');
-    let body: unknown = text;
-    try {
-      body = text ? JSON.parse(text) : null;
-    } catch {
-      // Not JSON: kept as text.
-    }
-    const fields = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>;
-    return new ApiError(
-      response.status,
-      typeof fields.title === 'string' ? fields.title : `HTTP ${response.status}`,
-      typeof fields.detail === 'string' ? fields.detail : null,
-      body,
-    );
-  }
-
   function staleness(response: Response): Fetched<unknown>['stale'] {
     const reason = response.headers.get('X-Gatehouse-Stale');
     if (reason !== 'offline' && reason !== 'timeout' && reason !== 'error') return null;
@@ -148,14 +131,14 @@ export function userApi(base: string, token: () => Promise<string | null>) {
         headers: { Accept: 'application/json' },
         signal: signal ?? null,
       });
-      if (!response.ok) throw await problem(response);
+      if (!response.ok) throw await problemOf(response);
       return { data: await response.json() as T, stale: staleness(response) };
     },
 
     /** An image (the QR code) as a blob, for an object URL. */
     async blob(path: string, signal?: AbortSignal): Promise<Fetched<Blob>> {
       const response = await send(path, { headers: { Accept: 'image/*' }, signal: signal ?? null });
-      if (!response.ok) throw await problem(response);
+      if (!response.ok) throw await problemOf(response);
       return { data: await response.blob(), stale: staleness(response) };
     },
 
@@ -167,7 +150,7 @@ export function userApi(base: string, token: () => Promise<string | null>) {
       };
       if (key) headers['Idempotency-Key'] = key;
       const response = await send(path, { method: 'POST', headers, body: JSON.stringify(body) });
-      if (!response.ok) throw await problem(response);
+      if (!response.ok) throw await problemOf(response);
       return await response.json() as T;
     },
   };

@@ -15,6 +15,31 @@ export class ApiError extends Error {
   }
 }
 
+/** The body as JSON when it is JSON, else as text (null when empty). */
+async function bodyOf(response: Response): Promise<unknown> {
+  const text = await response.text().catch(() => '');
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * A refusal as an {@link ApiError}, with the `application/problem+json` document's `title`
+ * and `detail` when the body is one, and the body itself (field `errors` and the like).
+ */
+export async function problemOf(response: Response): Promise<ApiError> {
+  const body = await bodyOf(response);
+  const problem = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>;
+  return new ApiError(
+    response.status,
+    typeof problem.title === 'string' ? problem.title : `HTTP ${response.status}`,
+    typeof problem.detail === 'string' ? problem.detail : null,
+    body,
+  );
+}
+
 export interface RequestOptions {
   readonly method?: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
   readonly body?: unknown;
@@ -50,25 +75,9 @@ export function jsonClient(
       if ((error as Error).name === 'AbortError') throw error;
       throw new ApiError(0, 'Network error', 'the server could not be reached');
     }
-    if (response.status === 204) return null as T;
-    const text = await response.text();
-    let body: unknown = null;
-    try {
-      body = text ? JSON.parse(text) : null;
-    } catch {
-      body = text;
-    }
     if (response.status === 401) onUnauthorized?.();
-    if (!response.ok) {
-      const problem = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>;
-      throw new ApiError(
-        response.status,
-        typeof problem.title === 'string' ? problem.title : `HTTP ${response.status}`,
-        typeof problem.detail === 'string' ? problem.detail : null,
-        body,
-      );
-    }
-    return body as T;
+    if (!response.ok) throw await problemOf(response);
+    return await bodyOf(response) as T;
   };
 }
 

@@ -1,4 +1,5 @@
 import { createClient, type Session, type SupabaseClient } from '@supabase/supabase-js';
+import { type Role, roleOf as roleOfClaims } from '../../functions/_shared/auth/roles.ts';
 import type { WebConfig } from './config.ts';
 
 export interface Auth {
@@ -45,10 +46,10 @@ export function createAuth(config: WebConfig, storageKey: string): Auth {
 }
 
 /**
- * The role the token carries in `app_metadata.role` (what the server checks; here only to
- * choose what to show: every action is still refused by the API without it).
+ * The role the token carries in `app_metadata.role`, read by the same rule the server uses
+ * (`roleOf` in functions/_shared/auth/roles.ts); here only to choose what to show: every
+ * action is still refused by the API without it.
  */
-export function roleOf(session: Session | null): string {
-  const role = session?.user?.app_metadata?.role;
-  return typeof role === 'string' ? role : 'user';
+export function roleOf(session: Session | null): Role {
+  return roleOfClaims({ app_metadata: session?.user?.app_metadata });
 }

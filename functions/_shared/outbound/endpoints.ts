@@ -10,8 +10,8 @@ import { typed } from '../db/types.ts';
 import { newSigningSecret, type SecretBox, secretHint } from './secrets.ts';
 import { checkUrl, createOutboundPolicy, OutboundRefused } from './net/index.ts';
 
-export const ENDPOINT_STATUSES = ['active', 'paused', 'disabled'] as const;
-export type EndpointStatus = (typeof ENDPOINT_STATUSES)[number];
+import type { EndpointStatus } from './statuses.ts';
+export { ENDPOINT_STATUSES, type EndpointStatus } from './statuses.ts';
 
 /** A subscription pattern: an event type, `prefix.*`, or `*`. */
 export const EVENT_PATTERN = /^(\*|[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?)$/;

@@ -15,8 +15,8 @@ import {
 } from '../paging/index.ts';
 import { ENDPOINT_COLUMNS, type EndpointStatus, isoTime } from './endpoints.ts';
 
-export const DELIVERY_OUTCOMES = ['succeeded', 'failed', 'gone'] as const;
-export type DeliveryOutcome = (typeof DELIVERY_OUTCOMES)[number];
+import type { DeliveryOutcome } from './statuses.ts';
+export { DELIVERY_OUTCOMES, type DeliveryOutcome } from './statuses.ts';
 
 /** Where a page of endpoints starts: after the endpoint created then, with this id. */
 export interface EndpointKeyset {

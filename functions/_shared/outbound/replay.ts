@@ -106,3 +106,26 @@ export async function replayBatch(
     return { replayed, lastId };
   });
 }
+
+/**
+ * The batches of `range` one after another from message id `after` (null: the start), each
+ * committed with its audit row before the next begins; ends when nothing is left. A caller
+ * that stops iterating (a bound, Ctrl-C) leaves the rest as it was.
+ *
+ * @example
+ * for await (const batch of replayBatches(db, range, null, { actor })) total += batch.replayed;
+ */
+export async function* replayBatches(
+  db: Db,
+  range: ReplayRange,
+  after: number | null,
+  audit: AuditContext,
+  limit = REPLAY_BATCH_SIZE,
+): AsyncGenerator<ReplayBatch & { readonly lastId: number }> {
+  for (;;) {
+    const batch = await replayBatch(db, range, after, audit, limit);
+    if (batch.lastId === null) return;
+    after = batch.lastId;
+    yield { replayed: batch.replayed, lastId: batch.lastId };
+  }
+}
