@@ -52,6 +52,8 @@ const SERVER_ENV: Record<string, string> = Object.fromEntries(
  */
 const STATEMENTS = Number(args.get('--statements') ?? 0);
 const CAPACITY_CONNECTIONS = [16, 32, 64];
+/** Each open loop climbs to its rate over this long before it is measured (see `rampMs`). */
+const RAMP_MS = 2_000;
 const FLOOD = { concurrency: 128, bodyBytes: 3 * 1024 * 1024 };
 const CPUS = navigator.hardwareConcurrency;
 const PIN = (args.get('--pin') ?? (CPUS >= 2 && await hasTaskset() ? 'on' : 'off')) === 'on';
@@ -130,15 +132,18 @@ async function measure(
   if (Deno.env.get('BENCH_DEBUG')) console.log('step', subject);
   if (STATEMENTS > 0 && cluster) await cluster.query('select pg_stat_statements_reset()');
   const rss = sampleRss(server.pid, { resetHighWater: true });
-  const serverCpu = startCpu([server.pid]);
-  const postgresCpu = cluster ? startCpu(await postgresPids(cluster)) : undefined;
-  const began = performance.now();
   const load = await startLoad({
     baseUrl: server.base,
     durationMs: seconds * 1000,
     timeoutMs: 15_000,
     ...spec,
   });
+  // CPU counts from the end of an open loop's ramp: the measured run.
+  const rampMs = spec.loop.kind === 'open' ? spec.loop.rampMs ?? 0 : 0;
+  if (rampMs > 0) await new Promise((next) => setTimeout(next, rampMs));
+  const serverCpu = startCpu([server.pid]);
+  const postgresCpu = cluster ? startCpu(await postgresPids(cluster)) : undefined;
+  const began = performance.now();
   // The generator has exited by the time the run is parsed: its CPU is read as it goes.
   const loadStart = cpuSeconds(load.pid);
   let loadLast = loadStart;
@@ -261,7 +266,13 @@ async function runEngine(engine: 'postgres' | 'embedded'): Promise<EngineReport>
     for (const factor of [1, 2, 4]) {
       rows.push(
         await measure(server, cluster, `open loop at ${factor}x capacity`, `${rate * factor}/s`, {
-          loop: { kind: 'open', rate: rate * factor, maxOutstanding: 4_096 },
+          loop: {
+            kind: 'open',
+            rate: rate * factor,
+            arrivals: 'poisson',
+            maxOutstanding: 4_096,
+            rampMs: RAMP_MS,
+          },
           traffic: signed,
         }, SECONDS),
       );

@@ -100,6 +100,7 @@ export class HttpConnection {
   }
 
   async #write(head: Uint8Array, body: Uint8Array, chunked: boolean): Promise<void> {
+    if (!chunked && body.length === 0) return await this.#writeAll(head);
     if (!chunked && head.length + body.length <= CHUNK_BYTES) {
       // Small requests go out in one write, as a real client's would.
       const request = new Uint8Array(head.length + body.length);
@@ -163,8 +164,12 @@ export class HttpConnection {
   async #find(pattern: readonly number[]): Promise<number> {
     let from = this.#start;
     for (;;) {
-      for (let i = from; i <= this.#end - pattern.length; i += 1) {
-        if (pattern.every((byte, j) => this.#buffer[i + j] === byte)) return i;
+      const last = this.#end - pattern.length;
+      for (let i = this.#buffer.indexOf(pattern[0]!, from); i !== -1 && i <= last;) {
+        let j = 1;
+        while (j < pattern.length && this.#buffer[i + j] === pattern[j]) j += 1;
+        if (j === pattern.length) return i;
+        i = this.#buffer.indexOf(pattern[0]!, i + 1);
       }
       const shift = this.#start;
       from = Math.max(this.#start, this.#end - pattern.length + 1);

@@ -23,6 +23,15 @@ export interface OpenLoop {
   readonly rate: number;
   readonly arrivals?: 'even' | 'poisson';
   readonly maxOutstanding?: number;
+  /**
+   * Before the run's `durationMs`, the rate climbs evenly from zero to `rate` over this
+   * long, so connections open as the load needs them and the generator's own code is warm
+   * when the measured run begins. Otherwise every run starts with a storm of new
+   * connections from a cold process, and the first second's latencies measure that. Ramp
+   * requests are recorded with `ramp: true` and left out of the result's counts and
+   * latencies (their keys still count as accepted).
+   */
+  readonly rampMs?: number;
 }
 
 /** Signed deliveries, each with a new event key (or all the same one with `duplicate`). */
@@ -91,6 +100,8 @@ export interface LoadRecord {
   readonly retryAfter?: string;
   /** The error's message, for a status that is an error name. */
   readonly error?: string;
+  /** Sent during an open loop's ramp, before the measured run. */
+  readonly ramp?: true;
 }
 
 /** Lines the generator prints on stdout. */

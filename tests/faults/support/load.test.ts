@@ -133,6 +133,44 @@ describe('startLoad', () => {
     expect(standIn.requests()).toBe(result.sent);
   });
 
+  it('ramps an open loop up to its rate, then measures the run without the ramp', async () => {
+    const standIn = await intakeStandIn();
+    const load = await startLoad({
+      baseUrl: standIn.base,
+      loop: { kind: 'open', rate: 400, arrivals: 'even', rampMs: 1_000 },
+      traffic: { kind: 'signed', secret: SECRET },
+      durationMs: 1_000,
+    });
+    const result = await load.finished();
+    expect(standIn.requests()).toBe(result.sent);
+    expect(result.records).toHaveLength(result.sent);
+    // Built before the run began, every request still carries a signature that verifies.
+    expect(result.records.every((record) => [200, 503].includes(record.status as number)))
+      .toBe(true);
+
+    const ramp = result.records.filter((record) => record.ramp);
+    const run = result.records.filter((record) => !record.ramp);
+    const rampEnd = result.startedAt + 1_000;
+    // A ramp from 0 to 400/s over a second sends about 200, fewer in its first half.
+    expect(ramp.length).toBeGreaterThan(150);
+    expect(ramp.length).toBeLessThan(260);
+    const firstHalf = ramp.filter((record) => record.start < result.startedAt + 500).length;
+    expect(firstHalf).toBeLessThan((ramp.length - firstHalf) / 2);
+    expect(Math.max(...ramp.map((record) => record.start))).toBeLessThan(rampEnd + 50);
+    expect(Math.min(...run.map((record) => record.start))).toBeGreaterThan(rampEnd - 50);
+    expect(run.length).toBeGreaterThan(400 * 0.8);
+    expect(run.length).toBeLessThan(400 * 1.2);
+
+    // The figures are the run's; the accepted keys are everything the server stored.
+    const counted = Object.values(result.counts).reduce((a, b) => a + b, 0);
+    expect(counted).toBe(run.length);
+    expect(result.okLatency.count).toBe(run.filter((record) => record.status === 200).length);
+    const accepted = [...standIn.answered.values()].filter((a) => a.startsWith('accepted:'));
+    expect(result.accepted).toEqual(new Set(accepted.map((a) => a.slice('accepted:'.length))));
+    expect([...result.accepted].some((key) => ramp.some((record) => record.key === key)))
+      .toBe(true);
+  });
+
   it('streams big unsigned bodies and records an answer given before the body is read', async () => {
     const bodyBytes = 3 * 1024 * 1024;
     const heads: string[] = [];

@@ -32,9 +32,12 @@ export interface Percentiles {
 }
 
 export interface LoadResult {
-  /** Every request, in the order they began. */
+  /** Every request, in the order they began (an open loop's ramp included). */
   readonly records: readonly TimedRecord[];
-  /** Outcomes by status: `'200'`, `'503'`, `'ConnectionRefused'`, ... */
+  /**
+   * Outcomes by status: `'200'`, `'503'`, `'ConnectionRefused'`, ... This and the figures
+   * below leave out an open loop's ramp (`rampMs`); `accepted` does not.
+   */
   readonly counts: Readonly<Record<string, number>>;
   /** Event keys answered 200 `{"status":"accepted"}`: the ones the server says it stored. */
   readonly accepted: ReadonlySet<string>;
@@ -219,6 +222,11 @@ async function readLoadResult(
   const okAnswerMs: number[] = [];
   let okOnNewConnection = 0;
   for (const record of records) {
+    // A ramp's deliveries count as stored or not, not in the measured run's figures.
+    if (record.ramp) {
+      if (record.status === 200 && record.result === 'accepted') accepted.add(record.key);
+      continue;
+    }
     counts[record.status] = (counts[record.status] ?? 0) + 1;
     if (record.status !== 200) continue;
     okMs.push(record.ms);
