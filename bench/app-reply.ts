@@ -37,6 +37,8 @@ const args = new Map<string, string>();
 for (let i = 0; i < Deno.args.length; i += 2) args.set(Deno.args[i]!, Deno.args[i + 1] ?? '');
 const SECONDS = Number(args.get('--seconds') ?? 10);
 const RATES = (args.get('--rates') ?? '10,200').split(',').map(Number);
+/** `--prepare true`: named prepared statements (a direct or session-mode connection). */
+const PREPARE = args.get('--prepare') === 'true';
 /** How long after the last conversation started its replies may still come. */
 const DRAIN_MS = 15_000;
 /** The bot's target (issue: "sent within 3 s end to end; p95 ≤ 300 ms locally"). */
@@ -76,6 +78,7 @@ const config = parseConfig({
   WHATSAPP_ACCESS_TOKEN: TOKEN,
   WHATSAPP_PHONE_NUMBER_ID: 'PNID-BENCH',
   WHATSAPP_GRAPH_URL: `http://127.0.0.1:${graph.addr.port}/v21.0`,
+  ...(PREPARE ? { GATEHOUSE_DB_PREPARE: 'true' } : {}),
 });
 const adminDb = createPostgresDb({ url: url.toString(), max: 2 });
 const pools = openPools(url.toString(), config.database);

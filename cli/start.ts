@@ -13,7 +13,9 @@ import {
 } from '../functions/_shared/metrics/process.ts';
 import { createMetrics } from '../functions/_shared/metrics/registry.ts';
 import { installCrashGuard } from '../functions/_shared/runtime/crash-guard.ts';
+import { DatabaseUnavailableError } from '../functions/_shared/db/types.ts';
 import {
+  databaseLostStartupError,
   databaseStartupError,
   dataDirStartupError,
   portStartupError,
@@ -120,6 +122,8 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
   let localAuth: LocalAuth | null = null;
   // The pools record into the registry before the metrics' flush, which needs one, exists.
   const registry = createMetrics();
+  /** What start-up was doing, for the line that says the database went away meanwhile. */
+  let doing = 'connecting';
   try {
     database = await openDatabase(config, {
       warn: (message) => logger.warn(message),
@@ -131,9 +135,11 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
         throw databaseStartupError(error, database!.description);
       });
     const files = await loadMigrationFiles(join(options.projectRoot, 'migrations'));
+    doing = 'applying migrations';
     await runMigrations(database.adminDb, files, {
       log: (line) => logger.info(line, { component: 'migrate' }),
     });
+    doing = 'starting';
     const added = await registerFlags(database.adminDb, options.app?.flags).catch((error) => {
       if (error instanceof TypeError) throw new StartupError(`${error.message} (functions/_app)`);
       throw error;
@@ -194,6 +200,9 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
     await server.shutdown().catch(() => {});
     await database?.close();
     guard.uninstall();
+    if (error instanceof DatabaseUnavailableError && database) {
+      throw databaseLostStartupError(error, database.description, doing);
+    }
     throw error;
   }
   const opened = database;

@@ -63,6 +63,18 @@ export function databaseStartupError(error: unknown, where: string): StartupErro
   }
 }
 
+/**
+ * The database answered at first, then went away while start-up was `doing` something
+ * (applying migrations, ...): a restart, a terminated connection, a timeout. What was
+ * applied stays applied; starting again picks up where it stopped.
+ */
+export function databaseLostStartupError(error: unknown, where: string, doing: string) {
+  return new StartupError(
+    `lost the database at ${where} while ${doing} (${messageOf(error)}): ` +
+      'check that it is up and start again',
+  );
+}
+
 /** The local server's port is taken (checked before the database is touched). */
 export function portStartupError(error: unknown, host: string, port: number): StartupError | null {
   if (codeOf(error) !== 'EADDRINUSE') return null;

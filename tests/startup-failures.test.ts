@@ -10,6 +10,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { MIGRATION_LOCK_KEY } from '../cli/migrate/runner.ts';
+import { createTestDatabase } from './support/database.ts';
 import { freePort, runGatehouse } from './support/process.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -146,6 +148,55 @@ describe('gatehouse start refuses to start, saying why', () => {
       expectOneFriendlyLine(
         result,
         new RegExp(`database "${name}" does not exist .*createdb ${name}`),
+      );
+    });
+
+    it('names a database connection lost while migrating (Postgres)', async () => {
+      const database = await createTestDatabase();
+      cleanups.push(() => database.drop());
+      // Holding the migrations' lock keeps the runner waiting in the database, so its
+      // connection can be ended at a known step.
+      const holder = database.connect({ max: 1 });
+      let release: () => void = () => {};
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const holding = holder.transaction(async (tx) => {
+        await tx.query(`select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`);
+        await released;
+      });
+      cleanups.push(async () => {
+        release();
+        await holding.catch(() => {});
+      });
+      const gatehouse = runGatehouse(['start'], {
+        GATEHOUSE_DATA_DIR: await dataDir(),
+        PORT: String(await freePort()),
+        DATABASE_URL: database.url,
+      });
+      cleanups.push(async () => {
+        gatehouse.child.kill('SIGKILL');
+        await gatehouse.exited;
+      });
+      let waiting: { pid: number }[] = [];
+      for (let tries = 0; waiting.length === 0; tries += 1) {
+        expect(tries, gatehouse.output()).toBeLessThan(300);
+        await new Promise((next) => setTimeout(next, 100));
+        waiting = await database.db.query<{ pid: number }>(
+          `select pid from pg_stat_activity
+            where datname = current_database() and wait_event = 'advisory'`,
+        );
+      }
+      await database.db.query('select pg_terminate_backend($1)', [waiting[0]!.pid]);
+
+      const code = await gatehouse.exited;
+      const output = gatehouse.output();
+      const result = {
+        code,
+        output,
+        errorLines: output.split('\n').filter((line) => /gatehouse:/.test(line)),
+      };
+      expectOneFriendlyLine(
+        result,
+        /lost the database at postgres:\/\/.* while applying migrations .*: check that it is up and start again/,
       );
     });
   }

@@ -33,7 +33,7 @@ export interface MigrationReport {
  * Supabase's transaction-mode pooler hands each transaction to any server connection, so a
  * session lock could be held on one connection while the next statement runs on another.
  */
-const MIGRATION_LOCK_KEY = '29119914462242674';
+export const MIGRATION_LOCK_KEY = '29119914462242674';
 const TAKE_LOCK = `select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`;
 
 /** The runner's own record, in its own schema so the REST API never exposes it. */
