@@ -127,4 +127,8 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
     name: '20261209100000_policies_caller_inline.sql',
     checksum: '81a2040969724ab7225ccaec61ea2fb75bcad9ee3d63c11e5b1cd08906948df8',
   },
+  {
+    name: '20261210090000_hot_helpers_plpgsql.sql',
+    checksum: 'd42d70a7534ff733f6227ce23f2fe94f43f500974a872aa2120db2804cabac3f',
+  },
 ];
