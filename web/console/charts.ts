@@ -29,7 +29,8 @@ export interface ChartData {
 
 /**
  * A line chart (uPlot) that fills its container's width and follows it when it resizes.
- * The figure carries a text summary for screen readers: the latest value of each line.
+ * The figure carries a text summary for screen readers: each line's latest and highest
+ * value in the range.
  */
 export class Chart {
   readonly element: HTMLElement;
@@ -72,8 +73,13 @@ export class Chart {
     this.summary.textContent = data.lines.length === 0
       ? 'No data in this range.'
       : data.lines.map((line) => {
-        const last = [...line.values].reverse().find((value) => value !== null);
-        return `${line.label}: ${last === undefined ? 'no data' : `${round(last)} ${this.unit}`}`;
+        const values = line.values.filter((value): value is number => value !== null);
+        if (values.length === 0) return `${line.label}: no data`;
+        const last = values[values.length - 1]!;
+        const highest = Math.max(...values);
+        return `${line.label}: latest ${round(last)} ${this.unit}, highest ${
+          round(highest)
+        } ${this.unit}`;
       }).join('; ');
     // Set once the chart shows `data`: tests and the benchmark wait for them.
     const drawn = () => {
