@@ -105,18 +105,25 @@ describe('createPostgresDb batch', () => {
         const db = createPostgresDb({ url: database.url, max: 1, prepare });
         try {
           const results = await db.batch([
-            { text: `select set_config('app.note', $1, true) as note`, values: ['batched'] },
+            {
+              text: `select set_config('app.note', $1, true) as note, txid_current()::text as tx`,
+              values: ['batched'],
+            },
             { text: `select current_setting('app.note') as note, $1::int + 1 as n`, values: [1] },
-            { text: `select now() = statement_timestamp() as first` },
+            { text: `select txid_current()::text as tx` },
           ]);
+          const tx = (results[0]![0] as { tx: string }).tx;
           expect(results).toEqual([
-            [{ note: 'batched' }],
+            [{ note: 'batched', tx }],
             [{ note: 'batched', n: 2 }],
-            [{ first: false }],
+            [{ tx }], // the first statement's transaction
           ]);
-          // The setting was the transaction's own: gone with it.
-          const [after] = await db.query(`select current_setting('app.note', true) as note`);
+          // The setting was the transaction's own: gone with it, in a transaction of its own.
+          const [after] = await db.query(
+            `select current_setting('app.note', true) as note, txid_current()::text as tx`,
+          );
           expect(after!.note ?? '').toBe('');
+          expect(after!.tx).not.toBe(tx);
         } finally {
           await db.close();
         }
