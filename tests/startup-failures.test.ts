@@ -25,8 +25,8 @@ async function dataDir(): Promise<string> {
   return dir;
 }
 
-/** Runs `gatehouse start` and waits for it to exit on its own. */
-async function startAndExit(env: Record<string, string>) {
+/** Runs `gatehouse start` (killed after the test if it is still running). */
+async function start(env: Record<string, string>) {
   const gatehouse = runGatehouse(['start'], {
     GATEHOUSE_DATA_DIR: await dataDir(),
     GATEHOUSE_EMBEDDED_DB_PORT: '0',
@@ -36,12 +36,22 @@ async function startAndExit(env: Record<string, string>) {
     gatehouse.child.kill('SIGKILL');
     await gatehouse.exited;
   });
+  return gatehouse;
+}
+
+/** Waits for `gatehouse` to exit on its own: its code, output and `gatehouse:` lines. */
+async function exitOf(gatehouse: Awaited<ReturnType<typeof start>>) {
   const code = await gatehouse.exited;
   const output = gatehouse.output();
   return { code, output, errorLines: output.split('\n').filter((line) => /gatehouse:/.test(line)) };
 }
 
-function expectOneFriendlyLine(result: Awaited<ReturnType<typeof startAndExit>>, text: RegExp) {
+/** Runs `gatehouse start` and waits for it to exit on its own. */
+async function startAndExit(env: Record<string, string>) {
+  return await exitOf(await start(env));
+}
+
+function expectOneFriendlyLine(result: Awaited<ReturnType<typeof exitOf>>, text: RegExp) {
   expect(result.code, result.output).toBe(1);
   expect(result.errorLines).toHaveLength(1);
   expect(result.errorLines[0]).toMatch(text);
@@ -167,14 +177,9 @@ describe('gatehouse start refuses to start, saying why', () => {
         release();
         await holding.catch(() => {});
       });
-      const gatehouse = runGatehouse(['start'], {
-        GATEHOUSE_DATA_DIR: await dataDir(),
+      const gatehouse = await start({
         PORT: String(await freePort()),
         DATABASE_URL: database.url,
-      });
-      cleanups.push(async () => {
-        gatehouse.child.kill('SIGKILL');
-        await gatehouse.exited;
       });
       let waiting: { pid: number }[] = [];
       for (let tries = 0; waiting.length === 0; tries += 1) {
@@ -187,15 +192,8 @@ describe('gatehouse start refuses to start, saying why', () => {
       }
       await database.db.query('select pg_terminate_backend($1)', [waiting[0]!.pid]);
 
-      const code = await gatehouse.exited;
-      const output = gatehouse.output();
-      const result = {
-        code,
-        output,
-        errorLines: output.split('\n').filter((line) => /gatehouse:/.test(line)),
-      };
       expectOneFriendlyLine(
-        result,
+        await exitOf(gatehouse),
         /lost the database at postgres:\/\/.* while applying migrations .*: check that it is up and start again/,
       );
     });

@@ -36,7 +36,8 @@ interface Request {
   readonly body: Uint8Array;
 }
 
-function built(n: number): Request {
+/** Builds and signs request `n` now. */
+function buildRequest(n: number): Request {
   const delivery = build(n);
   const head = requestHead(
     base.host,
@@ -66,7 +67,7 @@ function prebuild(): { bytes: Uint8Array; ends: Uint32Array; keys: string[] } {
   const keys: string[] = [];
   let total = 0;
   for (let n = 0; n < wanted; n += 1) {
-    const { key, head, body } = built(n);
+    const { key, head, body } = buildRequest(n);
     if (total + head.length + body.length > PREBUILD_MAX_BYTES) break;
     parts.push(head, body);
     keys.push(key);
@@ -85,7 +86,7 @@ function prebuild(): { bytes: Uint8Array; ends: Uint32Array; keys: string[] } {
 const prebuilt = prebuild();
 
 function request(n: number): Request {
-  if (n >= prebuilt.keys.length) return built(n);
+  if (n >= prebuilt.keys.length) return buildRequest(n);
   const from = n === 0 ? 0 : prebuilt.ends[n - 1]!;
   return {
     key: prebuilt.keys[n]!,
