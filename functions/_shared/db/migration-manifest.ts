@@ -131,4 +131,8 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
     name: '20261210090000_hot_helpers_plpgsql.sql',
     checksum: 'd42d70a7534ff733f6227ce23f2fe94f43f500974a872aa2120db2804cabac3f',
   },
+  {
+    name: '20261211090000_rate_limit_lease_inline.sql',
+    checksum: '0e0ae4e33b8aa64bc0ca2db549228d327fb8eb38531b39970ece2aa14213395d',
+  },
 ];

@@ -106,3 +106,48 @@ describe('rate-limit leases', () => {
     expect((await bucket(`api:relaxed:${b}`)).written).not.toBe(before.b.written); // took anew
   });
 });
+
+describe('rate_limit_lease', () => {
+  type Lease = { granted: number; remaining: number; retry_after_ms: number };
+  const lease = (key: string, capacity: number, refill: number, want: number) =>
+    database.db.query<Lease>(
+      'select granted, remaining, retry_after_ms from public.rate_limit_lease($1, $2, $3, $4)',
+      [key, capacity, refill, want],
+    ).then((rows) => rows[0]!);
+
+  it('creates a bucket full less its first grant, and grants what is left, then nothing', async () => {
+    const key = `test:lease:${crypto.randomUUID()}`;
+    // One token a minute: no refill to speak of while the test runs.
+    expect(await lease(key, 25, 1 / 60, 10)).toEqual({
+      granted: 10,
+      remaining: 15,
+      retry_after_ms: 0,
+    });
+    expect((await bucket(key)).tokens).toBe(15);
+    expect(await lease(key, 25, 1 / 60, 10)).toMatchObject({ granted: 10, remaining: 5 });
+    expect(await lease(key, 25, 1 / 60, 10)).toMatchObject({ granted: 5, remaining: 0 });
+    const empty = await lease(key, 25, 1 / 60, 10);
+    expect(empty).toMatchObject({ granted: 0, remaining: 0 });
+    // Most of a minute until the next token (what was left over refills meanwhile).
+    expect(empty.retry_after_ms).toBeGreaterThan(50_000);
+    expect(empty.retry_after_ms).toBeLessThanOrEqual(60_000);
+  });
+
+  it('never grants more than a new bucket holds to first takes that race', async () => {
+    const key = `test:lease:${crypto.randomUUID()}`;
+    const leases = await Promise.all(
+      Array.from({ length: 8 }, () => lease(key, 25, 1 / 60, 10)),
+    );
+    const granted = leases.map((l) => l.granted).sort((a, b) => b - a);
+    expect(granted.reduce((sum, n) => sum + n, 0)).toBe(25);
+    expect(granted.slice(0, 3)).toEqual([10, 10, 5]);
+    expect((await bucket(key)).tokens).toBe(0);
+  });
+
+  it('refuses a lease of nothing and a bucket that cannot hold or refill', async () => {
+    const key = `test:lease:${crypto.randomUUID()}`;
+    await expect(lease(key, 25, 1, 0)).rejects.toThrow(/want must be >= 1/);
+    await expect(lease(key, 0, 1, 1)).rejects.toThrow(/capacity must be >= 1/);
+    await expect(lease(key, 25, 0, 1)).rejects.toThrow(/refill_per_second > 0/);
+  });
+});
