@@ -27,6 +27,14 @@ try {
 // 8 MB took 60-75 MB off the peak under load at no measurable CPU cost per request.
 const heapMb = process.env.GATEHOUSE_HEAP_MB ?? '256';
 const SEMI_SPACE_MB = 8;
+// V8 moves objects from an allocation site straight to the old generation once it sees most
+// of them survive a young collection ("pretenuring"). Request-scoped objects (a query's rows,
+// its promises) met that test in bursts and were then allocated old for the rest of the
+// process: they kept the young objects they point to alive through every scavenge until the
+// next full collection. The user API's reads then scavenged in 5-7 ms instead of under 1, and
+// the intake path spent 5 % of its time in GC instead of 0.5 % (about a tenth more CPU per
+// delivery). Nothing the server keeps lives long enough to gain from it.
+const V8_FLAGS = ['--no-allocation-site-pretenuring'];
 if (!/^\d+$/.test(heapMb) || (Number(heapMb) !== 0 && Number(heapMb) < 64)) {
   console.error(
     `gatehouse: GATEHOUSE_HEAP_MB must be 0 or a whole number of at least 64, got ${heapMb}`,
@@ -52,9 +60,14 @@ const child = spawn(
     '--allow-all',
     '--quiet',
     '--unstable-no-legacy-abort',
-    ...(Number(heapMb) > 0
-      ? [`--v8-flags=--max-old-space-size=${heapMb},--max-semi-space-size=${SEMI_SPACE_MB}`]
-      : []),
+    `--v8-flags=${
+      [
+        ...V8_FLAGS,
+        ...(Number(heapMb) > 0
+          ? [`--max-old-space-size=${heapMb}`, `--max-semi-space-size=${SEMI_SPACE_MB}`]
+          : []),
+      ].join(',')
+    }`,
     '--config',
     join(root, 'deno.json'),
     join(root, 'cli/deno/main.ts'),
