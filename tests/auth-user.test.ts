@@ -165,6 +165,20 @@ describe('readAsUser', () => {
     expect(after!.role).not.toBe('authenticated');
   });
 
+  it('names the caller by its subject and its claims, for that batch only', async () => {
+    const settings = `select current_setting('request.jwt.claim.sub', true) as sub,
+                             current_setting('request.jwt.claims', true)::jsonb ->> 'sub' as claimed`;
+    const seen = await readAsUser(database.db, user(ADA), (q) => q.query(settings));
+    expect(seen).toEqual([{ sub: ADA, claimed: ADA }]);
+    const inTransaction = await asUser(database.db, user(BOB), (tx) => tx.query(settings));
+    expect(inTransaction).toEqual([{ sub: BOB, claimed: BOB }]);
+    // Set for the transaction alone: the pool's next statement names nobody.
+    const [after] = await database.db.query<{ sub: string | null }>(
+      `select nullif(current_setting('request.jwt.claim.sub', true), '') as sub`,
+    );
+    expect(after!.sub).toBeNull();
+  });
+
   it('refuses a second statement: a read of more than one goes through asUser', async () => {
     await expect(
       readAsUser(database.db, user(ADA), async (q) => {

@@ -121,12 +121,27 @@ export function checkPermission(logFields: LogFields, role: Role, permission: Pe
   });
 }
 
-/** The statement that makes the rest of a transaction run as `user` (see `asUser`). */
+/** A verified user's claims as JSON, written once per user object (the verifier caches them). */
+const claimsJson = new WeakMap<AuthUser, string>();
+
+/**
+ * The statement that makes the rest of a transaction run as `user` (see `asUser`): role
+ * `authenticated`, the token's claims in `request.jwt.claims` as PostgREST sets them, and
+ * its subject in `request.jwt.claim.sub`, which the policies' caller expression (like
+ * Supabase's `auth.uid()`) reads first, so a read does not parse the claims to find it
+ * (about 4 µs for a token of Supabase's size).
+ */
 function claimsStatement(user: AuthUser): Statement {
+  let claims = claimsJson.get(user);
+  if (claims === undefined) {
+    claims = JSON.stringify(user.claims);
+    claimsJson.set(user, claims);
+  }
   return {
     text: `select set_config('role', 'authenticated', true),
-                  set_config('request.jwt.claims', $1, true)`,
-    values: [typed(JSON.stringify(user.claims), 'text')],
+                  set_config('request.jwt.claims', $1, true),
+                  set_config('request.jwt.claim.sub', $2, true)`,
+    values: [typed(claims, 'text'), typed(user.id, 'text')],
   };
 }
 
