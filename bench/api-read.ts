@@ -32,6 +32,8 @@ import postgres from 'postgres';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { loadMigrationFiles, runMigrations } from '../cli/migrate.ts';
 import { createApiApp } from '../functions/api/index.ts';
+import { CURSOR_COLUMN, KEYSET_FILTER, NEWEST_FIRST } from '../functions/api/rows.ts';
+import { VEHICLES } from '../functions/api/vehicles.ts';
 import { createJwksCache, createJwtVerifier } from '../functions/_shared/auth/index.ts';
 import { systemClock } from '../functions/_shared/clock.ts';
 import { parseConfig } from '../functions/_shared/config/index.ts';
@@ -55,8 +57,8 @@ const ADMIN_URL = Deno.env.get('BENCH_DATABASE_URL') ??
   'postgres://postgres@127.0.0.1:5432/postgres';
 const BASE = 'http://bench.local';
 const ISSUER = `${BASE}/auth/v1`;
-const COLUMNS =
-  'id, owner_user_id, plate, make, model, color, seats, status, version, created_at, updated_at';
+/** The columns the API's vehicle list selects. */
+const COLUMNS = VEHICLES.columns;
 
 const dbName = `gh_bench_api_${Date.now()}`;
 const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} });
@@ -112,18 +114,16 @@ try {
     verifier: createJwtVerifier({ secrets: [], jwks, issuer: ISSUER }),
   });
   const bare = createFunctionApp('bare', { logger, corsOrigins: [], bodyLimitBytes: 1024 });
-  // The API's own list statement (functions/api/rows.ts, first page: no cursor), the owner
-  // named in its `where` where the policy would add it, and the rows answered as they come.
+  // The API's own list statement (built from the same parts as functions/api/rows.ts, first
+  // page: no cursor), the owner named in its `where` where the policy would add it, and the
+  // rows answered as they come.
   bare.get('/vehicles/:owner', async (c) =>
     c.json({
       items: await db.query(
-        `select ${COLUMNS},
-                (extract(epoch from created_at) * 1000000)::int8::text as created_us
+        `select ${COLUMNS}, ${CURSOR_COLUMN}
            from public.vehicles
-          where owner_user_id = $4
-            and ($1::int8 is null
-             or (created_at, id) < (timestamptz 'epoch' + $1::int8 * interval '1 microsecond', $2::uuid))
-          order by created_at desc, id desc
+          where owner_user_id = $4 and (${KEYSET_FILTER})
+          order by ${NEWEST_FIRST}
           limit $3`,
         // Typed as the API's own statements are, so it too goes out in one round trip.
         [

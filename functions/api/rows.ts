@@ -36,6 +36,14 @@ function parseCursor(text: string): [string, string] {
   return [match[1]!, match[2]!];
 }
 
+/** A list's cursor column: each row's creation time in whole microseconds, as text. */
+export const CURSOR_COLUMN = '(extract(epoch from created_at) * 1000000)::int8::text as created_us';
+/** A list's keyset filter: rows before cursor ($1 microseconds, $2 id), or all when $1 is null. */
+export const KEYSET_FILTER = `$1::int8 is null
+   or (created_at, id) < (timestamptz 'epoch' + $1::int8 * interval '1 microsecond', $2::uuid)`;
+/** A list's order, newest first, ties broken by id (the keyset's order). */
+export const NEWEST_FIRST = 'created_at desc, id desc';
+
 /**
  * One page of the rows the caller can see, newest first, and the cursor of the next page
  * (null on the last). The cursor is the last row's creation time in microseconds and id,
@@ -48,12 +56,10 @@ export async function listPage(
 ): Promise<{ items: Row[]; next_cursor: string | null }> {
   const [afterUs, afterId] = page.cursor === undefined ? [null, null] : parseCursor(page.cursor);
   const rows = await tx.query(
-    `select ${spec.columns},
-            (extract(epoch from created_at) * 1000000)::int8::text as created_us
+    `select ${spec.columns}, ${CURSOR_COLUMN}
        from public.${spec.table}
-      where $1::int8 is null
-         or (created_at, id) < (timestamptz 'epoch' + $1::int8 * interval '1 microsecond', $2::uuid)
-      order by created_at desc, id desc
+      where ${KEYSET_FILTER}
+      order by ${NEWEST_FIRST}
       limit $3`,
     [typed(afterUs, 'int8'), typed(afterId, 'uuid'), typed(page.limit + 1, 'int4')],
   );

@@ -12,7 +12,8 @@ import { resourceRoutes } from './resource.ts';
 import { etagOf, notFound, type TableSpec } from './rows.ts';
 import { IdParam, Vehicle, VehicleCreate, VehicleUpdate } from './schemas.ts';
 
-const VEHICLES: TableSpec = {
+/** The vehicles table as the API reads and changes it. */
+export const VEHICLES: TableSpec = {
   table: 'vehicles',
   noun: 'vehicle',
   columns:
