@@ -1,47 +1,16 @@
 #!/usr/bin/env node
 // Runs the `gatehouse` CLI under Deno, using the `deno` binary from node_modules (no global
-// install, no install scripts). Signals are forwarded so Ctrl-C and SIGTERM reach the
-// server, which drains and exits on its own; our exit code is the child's.
-import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
+// install, no install scripts), with the server's runtime settings (bin/deno-runtime.mjs).
+// Signals are forwarded so Ctrl-C and SIGTERM reach the server, which drains and exits on
+// its own; our exit code is the child's.
 import { dirname, join } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
+import { denoBinary, runDeno, serverDenoFlags } from './deno-runtime.mjs';
 
-const require = createRequire(import.meta.url);
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-
-let deno;
-try {
-  deno = require('deno/install_api.cjs').runInstall();
-} catch (error) {
-  console.error(`gatehouse: cannot find the deno binary (${error.message}); run \`npm install\``);
-  process.exit(1);
-}
-
-// The server's JavaScript heap: V8 otherwise lets it grow with the allocation rate, and a
-// flood of requests (each answered, most shed) took the process past 300 MB. Live data is
-// bounded far below this by the admission caps. 0 leaves V8's own limits. With a limit the
-// young generation is capped too (8 MB semi-spaces, V8's default grows them to 16 or 32):
-// each isolate (the server, the embedded database's thread) reserves three of them, and
-// 8 MB took 60-75 MB off the peak under load at no measurable CPU cost per request.
-const heapMb = process.env.GATEHOUSE_HEAP_MB ?? '256';
-const SEMI_SPACE_MB = 8;
-// V8 moves objects from an allocation site straight to the old generation once it sees most
-// of them survive a young collection ("pretenuring"). Request-scoped objects (a query's rows,
-// its promises) met that test in bursts and were then allocated old for the rest of the
-// process: they kept the young objects they point to alive through every scavenge until the
-// next full collection. A loop of batched reads (postgres.js `sql.batch`) then scavenged in
-// 5-7 ms instead of under 1, and the intake path spent 5 % of its time in GC instead of
-// 0.5 % (about a tenth more CPU per delivery). Nothing the server keeps lives long enough to
-// gain from it.
-const V8_FLAGS = ['--no-allocation-site-pretenuring'];
-if (!/^\d+$/.test(heapMb) || (Number(heapMb) !== 0 && Number(heapMb) < 64)) {
-  console.error(
-    `gatehouse: GATEHOUSE_HEAP_MB must be 0 or a whole number of at least 64, got ${heapMb}`,
-  );
-  process.exit(1);
-}
+const deno = denoBinary('gatehouse');
+const flags = serverDenoFlags('gatehouse');
 
 // `start` serves the web build: make it first when it is missing or older than its sources.
 if (process.argv[2] === 'start') {
@@ -54,46 +23,13 @@ if (process.argv[2] === 'start') {
   }
 }
 
-const child = spawn(
-  deno,
-  [
-    'run',
-    '--allow-all',
-    '--quiet',
-    '--unstable-no-legacy-abort',
-    `--v8-flags=${
-      [
-        ...V8_FLAGS,
-        ...(Number(heapMb) > 0
-          ? [`--max-old-space-size=${heapMb}`, `--max-semi-space-size=${SEMI_SPACE_MB}`]
-          : []),
-      ].join(',')
-    }`,
-    '--config',
-    join(root, 'deno.json'),
-    join(root, 'cli/deno/main.ts'),
-    ...process.argv.slice(2),
-  ],
-  {
-    stdio: 'inherit',
-    cwd: root,
-    // glibc's malloc, tuned for a flood of large bodies (each read, then dropped): it gives
-    // each allocating thread an arena of its own and keeps freed memory there (two arenas
-    // held about 40 MB less), and once a large block is freed it raises the size from which
-    // blocks are mapped apart, so later bodies land in the heap and stay counted after they
-    // are freed (a fixed 64 KiB threshold returns them: 40-80 MB less at the peak). Values
-    // set in the environment win.
-    env: { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '65536', ...process.env },
-  },
-);
-
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(signal, () => {
-    if (child.exitCode === null) child.kill(signal);
-  });
-}
-
-child.on('exit', (code, signal) => {
-  if (signal) process.kill(process.pid, signal);
-  else process.exit(code ?? 1);
-});
+runDeno(deno, [
+  'run',
+  '--allow-all',
+  '--quiet',
+  ...flags,
+  '--config',
+  join(root, 'deno.json'),
+  join(root, 'cli/deno/main.ts'),
+  ...process.argv.slice(2),
+], root);
