@@ -22,6 +22,7 @@ import {
   JobRegistry,
   PermanentJobError,
   replayDeadJobs,
+  RetryJobError,
 } from '../functions/_shared/queue/index.ts';
 import { capturedLogger } from './support/logs.ts';
 import { createMigratedDatabase, useMigratedDatabase } from './support/migrated.ts';
@@ -577,7 +578,11 @@ describe('intake jobs and their events', () => {
         processors: {
           'whatsapp.message': () => {
             attempts += 1;
-            return attempts === 1 ? Promise.reject(new Error('the app failed')) : Promise.resolve();
+            // The retry waits a minute (a plain error's backoff can be near zero, and the same
+            // pass would claim it again); the test brings it forward itself.
+            return attempts === 1
+              ? Promise.reject(new RetryJobError('the app failed', 60_000))
+              : Promise.resolve();
           },
         },
       },
