@@ -129,6 +129,20 @@ describe('createPostgresDb batch', () => {
         }
       });
 
+      it("answers each statement's rows in a plain array of its own, not the driver's", async () => {
+        const db = createPostgresDb({ url: database.url, max: 1, prepare });
+        try {
+          const [rows] = await db.batch([{ text: 'select n from generate_series(1, 3) n' }]);
+          // The driver's result arrays are emptied (ownRows in postgres.ts): the rows must
+          // have been copied out first, into an array with nothing of the driver's on it.
+          expect(rows).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
+          expect(Object.getPrototypeOf(rows)).toBe(Array.prototype);
+          expect(Object.keys(rows!)).toEqual(['0', '1', '2']);
+        } finally {
+          await db.close();
+        }
+      });
+
       it('rolls back every statement when one fails, throws that failure, and keeps the connection usable', async () => {
         const db = createPostgresDb({ url: database.url, max: 1, prepare });
         const table = `batch_${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`;
