@@ -121,13 +121,11 @@ function startupParameters(options: PostgresDbOptions): Record<string, string> {
 }
 
 /**
- * A batch's answers as arrays of their own, the driver's emptied. postgres.js 4.2 keeps each
- * batch's objects (its queries, their exchanges and result arrays) where V8's young-generation
- * collector cannot see them die: under steady load every scavenge moved about 3.4 MB of them
- * to the old generation and took 6-8 ms, against 0.3 MB and 2 ms for single statements, until
- * a full collection freed them. Rows handed out in fresh arrays, with the driver's arrays
- * emptied, stay young and die young: 1.4 MB and under 5 ms per scavenge on the user API's
- * read (`npm run bench:api-read`; see docs/benchmarks.md).
+ * A batch's answers as arrays of their own, the driver's emptied. The closures postgres.js
+ * 4.2 stores on a batch's queries make V8 promote the batch's objects at every young
+ * collection (about 3.4 MB and 6-8 ms a scavenge on the user API's read, against 0.3 MB and
+ * 2 ms for single statements) until a full collection frees them. Rows copied out, with the
+ * driver's arrays emptied, die young: 1.4 MB and 4-5 ms (docs/benchmarks.md).
  */
 function ownRows(results: readonly Row[][]): Row[][] {
   return results.map((result) => {
