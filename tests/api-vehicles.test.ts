@@ -138,6 +138,21 @@ describe('/api/vehicles', () => {
     expect((await api.call(owner, '/vehicles?cursor=bm90LWEtY3Vyc29y')).status).toBe(400);
   });
 
+  it('writes a listed vehicle as the one-row read writes it, timestamps as ISO 8601', async () => {
+    const owner = '6d7e8f9a-0b1c-4d2e-8f3a-5b6c7d8e9f0a';
+    const car = await register(owner, 'KFF 500F');
+    const one = await (await api.call(owner, `/vehicles/${car.id}`)).json() as Record<
+      string,
+      unknown
+    >;
+    const page = await (await api.call(owner, '/vehicles')).json() as {
+      items: Record<string, unknown>[];
+    };
+    expect(page.items).toEqual([one]);
+    expect(one.created_at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+    expect(one.updated_at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+  });
+
   it('says where the caller stands in the RateLimit fields, and answers 429 past the tier', async () => {
     const busy = '9a0b1c2d-3e4f-4a6b-8c7d-8e9f0a1b2c3d';
     const read = await api.call(busy, '/vehicles');
