@@ -63,8 +63,19 @@ export async function listPage(
       limit $3`,
     [typed(afterUs, 'int8'), typed(afterId, 'uuid'), typed(page.limit + 1, 'int4')],
   );
-  const more = rows.length > page.limit;
-  const count = Math.min(rows.length, page.limit);
+  return pageOf(rows, page.limit);
+}
+
+/**
+ * The answer of a list read from its rows (at most `limit + 1`, newest first, each with the
+ * cursor column): the first `limit` rows and the cursor after them when there are more.
+ */
+export function pageOf(
+  rows: readonly Row[],
+  limit: number,
+): { items: Row[]; next_cursor: string | null } {
+  const more = rows.length > limit;
+  const count = Math.min(rows.length, limit);
   const nextCursor = more && count > 0 ? cursorOf(rows[count - 1]!) : null;
   // Copies without the cursor column rather than `delete`, which would turn each row into a
   // dictionary-mode object: about 1 KB more per row to allocate and a slower JSON answer.
