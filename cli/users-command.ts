@@ -14,7 +14,7 @@ import {
 
 const USAGE = 'usage: gatehouse users list [--role admin|operator|support|user] [--limit n] ' +
   '[--json]\n' +
-  '       gatehouse users role <email> <admin|operator|support|user>';
+  '       gatehouse users role <email|user id> <admin|operator|support|user>';
 
 const LIST_OPTIONS = {
   role: { type: 'string' },
@@ -23,6 +23,7 @@ const LIST_OPTIONS = {
 } as const;
 
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
+const USER_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Where sign-in keeps users: Supabase Auth's table, or the local server's copy of it. */
 const NO_USERS_TABLE = 'this database has no auth.users table: nobody has signed up yet ' +
@@ -37,7 +38,7 @@ const ROLE_OF = `case when u.raw_app_meta_data ->> 'role' = any($1::text[])
  * The role is `app_metadata.role` (`auth.users.raw_app_meta_data`, merged; `user` removes
  * it), changed in one transaction with a `user.role` audit row naming `cli:<USER>`. It
  * reaches the console with the user's next access token. Exit code 1 when there is no such
- * user, 2 for a mistake in the command line.
+ * user (or the email names several), 2 for a mistake in the command line.
  */
 export async function runUsersCommand(
   args: readonly string[],
@@ -58,8 +59,8 @@ export async function runUsersCommand(
         allowPositionals: true,
       });
       if (positionals.length !== 2) throw new UsageError(USAGE);
-      const [email, role] = positionals as [string, string];
-      return await setRole(email, role, options, print);
+      const [who, role] = positionals as [string, string];
+      return await setRole(who, role, options, print);
     }
     throw new UsageError(USAGE);
   });
@@ -114,36 +115,55 @@ async function list(
 
 type RoleChange =
   | { readonly outcome: 'missing' }
-  | { readonly outcome: 'ambiguous' }
-  | { readonly outcome: 'unchanged' }
-  | { readonly outcome: 'changed'; readonly id: string; readonly before: string | null };
+  | { readonly outcome: 'ambiguous'; readonly ids: readonly string[] }
+  | { readonly outcome: 'unchanged'; readonly name: string }
+  | {
+    readonly outcome: 'changed';
+    readonly id: string;
+    readonly name: string;
+    readonly before: string | null;
+  };
 
+/**
+ * Gives the user named by `who` (an email, matched in any case, or the user's id) `roleText`.
+ * An email more than one user has (Supabase lets an SSO user share one with a password
+ * user) changes nobody: the answer lists their ids, and the command is run again with one.
+ */
 async function setRole(
-  email: string,
+  who: string,
   roleText: string,
   options: CommandOptions,
   print: (line: string) => void,
 ): Promise<number> {
-  if (!EMAIL.test(email)) throw new UsageError(`"${email}" is not an email address\n${USAGE}`);
+  const byId = USER_ID.test(who);
+  if (!byId && !EMAIL.test(who)) {
+    throw new UsageError(`"${who}" is neither an email address nor a user id\n${USAGE}`);
+  }
   const role = parseRole(roleText, 'the role');
   const actor = options.actor ?? `cli:${options.env.USER ?? 'unknown'}`;
+  const named = byId ? `the id ${who}` : `the email ${who}`;
   return await withDatabase(options, print, async (db) => {
     if (!(await hasUsersTable(db))) {
-      print(`no user with the email ${email}: ${NO_USERS_TABLE}`);
+      print(`no user with ${named}: ${NO_USERS_TABLE}`);
       return 1;
     }
     const change = await db.transaction(async (tx): Promise<RoleChange> => {
       await withAuditContext(tx, { actor });
-      const users = await tx.query<{ id: string; role: string | null }>(
-        `select id::text as id, raw_app_meta_data ->> 'role' as role from auth.users
-          where lower(email) = lower($1) for update`,
-        [typed(email, 'text')],
+      const users = await tx.query<{ id: string; email: string | null; role: string | null }>(
+        `select id::text as id, email::text as email, raw_app_meta_data ->> 'role' as role
+           from auth.users
+          where ${byId ? 'id = $1::uuid' : 'lower(email) = lower($1)'}
+          order by created_at, id
+          for update`,
+        [typed(who, 'text')],
       );
       if (users.length === 0) return { outcome: 'missing' };
-      if (users.length > 1) return { outcome: 'ambiguous' };
-      const { id, role: before } = users[0]!;
+      if (users.length > 1) return { outcome: 'ambiguous', ids: users.map((user) => user.id) };
+      const { id, email, role: before } = users[0]!;
+      // Named as the operator named them; a user found by id by their email, if any.
+      const name = byId ? (email ?? 'the user') : who;
       const after = role === 'user' ? null : role;
-      if (before === after) return { outcome: 'unchanged' };
+      if (before === after) return { outcome: 'unchanged', name };
       await tx.query(
         `update auth.users
             set raw_app_meta_data = case when $2::text is null
@@ -160,22 +180,26 @@ async function setRole(
                  jsonb_build_object('role', $2::text), jsonb_build_object('role', $3::text))`,
         [typed(id, 'text'), typed(before, 'text'), typed(after, 'text')],
       );
-      return { outcome: 'changed', id, before };
+      return { outcome: 'changed', id, name, before };
     });
     if (change.outcome === 'missing') {
-      print(`no user with the email ${email}`);
+      print(`no user with ${named}`);
       return 1;
     }
     if (change.outcome === 'ambiguous') {
-      print(`more than one user has the email ${email}; set the role of one in SQL, by its id`);
+      print(
+        `${change.ids.length} users have the email ${who}; nothing changed. ` +
+          'Name one by its id instead (gatehouse users role <id> <role>):',
+      );
+      for (const id of change.ids) print(`  ${id}`);
       return 1;
     }
     if (change.outcome === 'unchanged') {
-      print(`${email} already has the role ${role}; nothing changed`);
+      print(`${change.name} already has the role ${role}; nothing changed`);
       return 0;
     }
     print(
-      `${email} (${change.id}) now has the role ${role} (was ${change.before ?? 'user'}); ` +
+      `${change.name} (${change.id}) now has the role ${role} (was ${change.before ?? 'user'}); ` +
         `audited as ${actor}`,
     );
     print(

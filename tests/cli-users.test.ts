@@ -3,7 +3,7 @@
  * server's `auth.users`: users who signed up through the local sign-in, a role granted by
  * the command (merged into `app_metadata`, audited naming `cli:$USER`), and what the user
  * sees: the admin API refuses their old token and admits the next one. Exit codes: 1 for
- * an unknown email, 2 for a wrong command line.
+ * an unknown email or id (or an email several users have), 2 for a wrong command line.
  *
  * As in cli-queue.test.ts, each command opens its own connection from DATABASE_URL; on the
  * embedded engine commands run one at a time and the test's own pool is idle meanwhile.
@@ -179,7 +179,8 @@ describe('gatehouse users role', () => {
       [['role', 'grace@example.com', 'Admin'], 'the role must be one of'],
       [['role', 'grace@example.com'], 'usage: gatehouse users list'],
       [['role', 'grace@example.com', 'admin', 'extra'], 'usage: gatehouse users list'],
-      [['role', 'grace', 'admin'], '"grace" is not an email address'],
+      [['role', 'grace', 'admin'], '"grace" is neither an email address nor a user id'],
+      [['role', 'not-a-uuid-at-all', 'admin'], 'is neither an email address nor a user id'],
       [['role', 'grace@example.com', 'admin', '--force'], "Unknown option '--force'"],
       [['list', '--role', 'boss'], '--role must be one of admin, operator, support, user'],
       [['list', '--limit', '0'], '--limit must be a whole number'],
@@ -193,6 +194,64 @@ describe('gatehouse users role', () => {
     }
     expect(await appMetadata(user.id)).toEqual({ provider: 'email', providers: ['email'] });
     expect(await roleAudit(user.id)).toEqual([]);
+  });
+
+  it('names a user by id too, and changes nobody when an email names several', async () => {
+    const { user } = await signUp('linus@example.com');
+    // By id: the answer names them by their email.
+    expect(await run(['role', user.id.toUpperCase(), 'support'])).toMatchObject({
+      code: 0,
+      lines: [
+        `linus@example.com (${user.id}) now has the role support (was user); audited as cli:ops-tester`,
+        expect.stringContaining('takes effect with their next one'),
+      ],
+    });
+    expect(await appMetadata(user.id)).toMatchObject({ role: 'support' });
+    const unknown = '00000000-0000-4000-8000-000000000000';
+    expect(await run(['role', unknown, 'admin'])).toMatchObject({
+      code: 1,
+      lines: [`no user with the id ${unknown}`],
+    });
+
+    // Supabase's own index lets an SSO user share a password user's email; the local
+    // table's unique index stands in the way, so it is set aside for the duration.
+    await database.db.exec('drop index auth.users_email_key');
+    try {
+      const [twin] = await database.db.query<{ id: string }>(
+        `insert into auth.users (email, created_at)
+         values ('Linus@Example.com', now() + interval '1 second') returning id::text as id`,
+      );
+      const ambiguous = await run(['role', 'linus@example.com', 'admin']);
+      expect(ambiguous).toEqual({
+        code: 1,
+        lines: [
+          '2 users have the email linus@example.com; nothing changed. ' +
+          'Name one by its id instead (gatehouse users role <id> <role>):',
+          `  ${user.id}`,
+          `  ${twin!.id}`,
+        ],
+        text: expect.any(String),
+      });
+      expect(await appMetadata(user.id)).toMatchObject({ role: 'support' });
+      expect(await appMetadata(twin!.id)).not.toHaveProperty('role');
+      expect((await roleAudit(user.id)).map((row) => row.after)).toEqual([{ role: 'support' }]);
+
+      // Named by id, the one meant gets it.
+      const chosen = await run(['role', twin!.id, 'admin']);
+      expect(chosen.code).toBe(0);
+      expect(chosen.lines[0]).toBe(
+        `Linus@Example.com (${
+          twin!.id
+        }) now has the role admin (was user); audited as cli:ops-tester`,
+      );
+      expect(await appMetadata(twin!.id)).toMatchObject({ role: 'admin' });
+      expect(await appMetadata(user.id)).toMatchObject({ role: 'support' });
+      await database.db.query('delete from auth.users where id = $1', [twin!.id]);
+    } finally {
+      await database.db.exec(
+        'create unique index if not exists users_email_key on auth.users (lower(email))',
+      );
+    }
   });
 
   it('says so when the database has no auth.users (nobody signed up yet)', async () => {
