@@ -220,6 +220,87 @@ describe('the WhatsApp bot', () => {
     expect(lastSent().text?.body).toBe('Vehicle KDA 417Q is registered. Send "menu" for more.');
   }, 60_000);
 
+  it(
+    'reads the photo only once "Got your photo" is out, so the plate never comes first',
+    async () => {
+      const bytes = new Uint8Array(
+        await readFile(join(projectRoot, 'tests/fixtures/images/plate-kda-417q.jpg')),
+      );
+      graph.media.set('MEDIA-LATE', { bytes, mimeType: 'image/jpeg' });
+      // Meta turns the ack away for now: its send waits a minute for its retry.
+      graph.failNext.push({ status: 429, code: 130429, retryAfter: '60' });
+      const photo = await deliver({
+        type: 'image',
+        image: { id: 'MEDIA-LATE', mime_type: 'image/jpeg' },
+      });
+      expect(graph.sent).toEqual([]);
+      // Nothing reads the photo meanwhile: its answer would reach the user before the ack.
+      expect(await database.db.query('select status from vehicle_ocr_jobs')).toEqual([
+        { status: 'pending' },
+      ]);
+      expect(
+        await database.db.query(`select id from jobs where kind = 'app.read_plate'`),
+      ).toEqual([]);
+      expect(graph.requests.filter((path) => path.includes('MEDIA-LATE'))).toEqual([]);
+
+      // The retry comes due: the ack goes out, then the plate is read and answered.
+      await database.db.query(
+        `update jobs set run_at = now() where kind = 'whatsapp.send' and status = 'pending'`,
+      );
+      await createJobRunner(runtime()).pass({ queues: ['whatsapp', 'app'] });
+      const answers = graph.sent.map((s) => s.body as ReturnType<typeof lastSent>);
+      expect(answers.map((a) => a.text?.body ?? a.interactive?.body.text)).toEqual([
+        'Got your photo. Reading the plate, one moment…',
+        expect.stringMatching(/^I read the plate KDA 417Q \(confidence \d+ %\)\. Register it\?$/),
+      ]);
+      expect(answers.map((a) => a.context)).toEqual([
+        { message_id: photo },
+        { message_id: photo },
+      ]);
+      expect(await database.db.query('select status from vehicle_ocr_jobs')).toEqual([
+        { status: 'done' },
+      ]);
+    },
+    60_000,
+  );
+
+  it(
+    'reads nothing behind an ack Meta refused for good until it is replayed and sent',
+    async () => {
+      const bytes = new Uint8Array(
+        await readFile(join(projectRoot, 'tests/fixtures/images/plate-kda-417q.jpg')),
+      );
+      graph.media.set('MEDIA-DEAD', { bytes, mimeType: 'image/jpeg' });
+      graph.failNext.push({ status: 400, code: 131047 });
+      const photo = await deliver({
+        type: 'image',
+        image: { id: 'MEDIA-DEAD', mime_type: 'image/jpeg' },
+      });
+      expect(graph.sent).toEqual([]);
+      const dead = await database.db.query<{ id: string; kind: string }>(
+        'select id::text as id, kind from dead_jobs',
+      );
+      expect(dead.map((job) => job.kind)).toEqual(['whatsapp.send']);
+      expect(
+        await database.db.query(`select id from jobs where kind = 'app.read_plate'`),
+      ).toEqual([]);
+
+      // An operator replays the dead send: the ack goes out, and the photo is read after it.
+      await database.db.query(
+        `select public.replay_dead_jobs(interval '1 hour', null, null, array[$1::bigint], 'test')`,
+        [dead[0]!.id],
+      );
+      await createJobRunner(runtime()).pass({ queues: ['whatsapp', 'app'] });
+      const answers = graph.sent.map((s) => s.body as ReturnType<typeof lastSent>);
+      expect(answers.map((a) => [a.context?.message_id, a.text?.body ?? a.interactive?.body.text]))
+        .toEqual([
+          [photo, 'Got your photo. Reading the plate, one moment…'],
+          [photo, expect.stringMatching(/^I read the plate KDA 417Q/)],
+        ]);
+    },
+    60_000,
+  );
+
   it('answers politely when a flow is switched off, and helps with what it does not know', async () => {
     await database.db.query(
       `insert into feature_flags (key, enabled) values ('app.rides', false)

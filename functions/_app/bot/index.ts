@@ -32,20 +32,18 @@ export async function handleWhatsAppMessage(event: InboundEvent, ctx: AppContext
     conversation,
     enabled: async (flag: BotFlag) => (await ctx.flags.evaluate(flag, { subject: profileId })).on,
   }, incoming.content);
-  if (result.readPlate) {
-    const payload: ReadPlatePayload = {
+  // The plate is read once the ack is out, so its answer never overtakes "Got your photo".
+  const readPlate = result.readPlate && {
+    queue: 'app',
+    kind: READ_PLATE_JOB,
+    payload: {
       ocr_job_id: result.readPlate.ocrJobId,
       media_id: result.readPlate.mediaId,
       to: incoming.from,
       reply_to: incoming.id,
-    };
-    await enqueueJobs(ctx.tx, [{
-      queue: 'app',
-      kind: READ_PLATE_JOB,
-      payload,
-      dedupeKey: `${READ_PLATE_JOB}:${result.readPlate.ocrJobId}`,
-    }]);
-  }
+    } satisfies ReadPlatePayload,
+    dedupeKey: `${READ_PLATE_JOB}:${result.readPlate.ocrJobId}`,
+  };
   await saveConversation(ctx.tx, profileId, result.next, incoming.id);
   ctx.describe({
     received: incoming.content.kind,
@@ -56,11 +54,14 @@ export async function handleWhatsAppMessage(event: InboundEvent, ctx: AppContext
     ctx.logger.warn(
       'reply not sent: WhatsApp sending is not configured (WHATSAPP_ACCESS_TOKEN, WHATSAPP_PHONE_NUMBER_ID)',
     );
+    // Queued all the same: it dead-letters saying why, to be replayed once WhatsApp is set.
+    if (readPlate) await enqueueJobs(ctx.tx, [readPlate]);
     return;
   }
   await ctx.whatsapp.send(ctx.tx, incoming.from, result.reply, {
     replyTo: incoming.id,
     inboundEventId: event.id,
     requestId: event.requestId,
+    afterSent: readPlate || undefined,
   });
 }

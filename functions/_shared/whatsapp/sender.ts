@@ -1,6 +1,6 @@
 import type { Queryable } from '../db/types.ts';
 import { PermanentJobError } from '../queue/errors.ts';
-import { enqueueJobs } from '../queue/store.ts';
+import { enqueueJobs, type NewJob } from '../queue/store.ts';
 import type { JobHandler } from '../queue/types.ts';
 import type { OutboundMessage, WhatsAppClient } from './client.ts';
 import { jobErrorFor } from './errors.ts';
@@ -16,6 +16,23 @@ export interface WhatsAppSendPayload {
   readonly message: OutboundMessage;
   readonly reply_to?: string | null;
   readonly inbound_event_id?: number | null;
+  /** Enqueued by the send once Meta has accepted the message (see `afterSent`). */
+  readonly after_sent?: AfterSentJob | null;
+}
+
+/**
+ * A job the send enqueues in its own transaction once Meta has accepted the message: work
+ * whose answer must not reach the user before this message does (the plate read from a
+ * photo after "Got your photo"). A message the send job gives up on (dead-lettered) starts
+ * nothing until it is replayed and sent.
+ */
+export interface AfterSentJob {
+  readonly queue?: string;
+  readonly kind: string;
+  readonly payload?: unknown;
+  readonly max_attempts?: number;
+  /** As `NewJob.dedupeKey`: a retried send enqueues it once. */
+  readonly dedupe_key?: string;
 }
 
 /**
@@ -41,6 +58,11 @@ export interface WhatsAppSender {
       inboundEventId?: number | null;
       /** The request the message answers, carried into the send's logs. */
       requestId?: string | null;
+      /**
+       * A job to start once this message is out, never before (its dedupe key is required:
+       * a send retried after Meta accepted the message must not start it twice).
+       */
+      afterSent?: Omit<NewJob, 'runAt' | 'requestId' | 'priority'> & { dedupeKey: string };
     },
   ): Promise<number>;
 }
@@ -55,11 +77,26 @@ export function createWhatsAppSender(
     async send(tx, to, message, options = {}) {
       // Past Meta's limits: a TypeError here, in the work that built it, not a retried send.
       messageBody(to, message);
+      const next = options.afterSent;
+      if (next && (typeof next.kind !== 'string' || next.kind === '' || !next.dedupeKey)) {
+        throw new TypeError('afterSent needs a kind and a dedupe key');
+      }
       const payload: WhatsAppSendPayload = {
         to,
         message,
         reply_to: options.replyTo ?? null,
         inbound_event_id: options.inboundEventId ?? null,
+        ...(next
+          ? {
+            after_sent: {
+              queue: next.queue,
+              kind: next.kind,
+              payload: next.payload,
+              max_attempts: next.maxAttempts,
+              dedupe_key: next.dedupeKey,
+            },
+          }
+          : {}),
       };
       const [id] = await enqueueJobs(tx, [{
         queue: WHATSAPP_SEND_QUEUE,
@@ -108,5 +145,19 @@ export function whatsappSendHandler(
       inboundEventId: payload.inbound_event_id ?? null,
       requestId: ctx.job.requestId,
     });
+    const next = payload.after_sent;
+    if (next && typeof next.kind === 'string') {
+      // Due at once and enqueued through the job's transaction: a follow-up, claimed as this
+      // send commits and run next.
+      await enqueueJobs(ctx.tx, [{
+        queue: next.queue,
+        kind: next.kind,
+        payload: next.payload,
+        maxAttempts: next.max_attempts,
+        dedupeKey: next.dedupe_key,
+        requestId: ctx.job.requestId,
+      }]);
+      ctx.describe({ after_sent: next.kind });
+    }
   };
 }
