@@ -241,4 +241,61 @@ describe('outbound endpoints', () => {
     await screenshot(page, 'console-outbound-endpoint');
     await page.close();
   });
+
+  it('creates an endpoint from the console, its secret shown once; a refused one says why', async () => {
+    const url = 'http://127.0.0.1:9/hooks/made-in-console';
+    const page = await operatorPage();
+    await page.getByRole('link', { name: 'Outbound' }).click();
+    await page.getByText('New endpoint', { exact: true }).click();
+    const form = page.getByRole('form', { name: 'New endpoint' });
+
+    // Refused by the API (credentials in the URL): the form says which field and why.
+    await form.getByLabel('URL', { exact: true }).fill('http://user:pw@127.0.0.1:9/hooks');
+    await form.getByRole('button', { name: 'Create endpoint' }).click();
+    await expect.poll(() => form.locator('.form-error').textContent()).toMatch(/^url: .+/);
+    // A pattern the API does not take: named by its place in the list.
+    await form.getByLabel('URL', { exact: true }).fill(url);
+    await form.getByLabel(/^Event types/).fill('ride.*, not a pattern!');
+    await form.getByRole('button', { name: 'Create endpoint' }).click();
+    await expect.poll(() => form.locator('.form-error').textContent()).toMatch(/event_types/);
+    expect(
+      await server.database!.db.query('select id from webhook_endpoints where url like $1', [
+        '%made-in-console',
+      ]),
+    ).toEqual([]);
+
+    await form.getByLabel(/^Event types/).fill('ride.*, payment.succeeded');
+    await form.getByLabel(/^Description/).fill('made in the console');
+    await form.getByRole('button', { name: 'Create endpoint' }).click();
+    const secret = await page.locator('.secret code').textContent();
+    expect(secret).toMatch(/^whsec_/);
+    await expect.poll(() => form.locator('.form-error').textContent()).toBe('');
+    // Listed, and the link opens it.
+    await page.getByRole('link', { name: url }).waitFor();
+    await screenshot(page, 'console-outbound-created');
+    const [row] = await server.database!.db.query<
+      { id: string; event_types: string[]; description: string; status: string }
+    >(
+      `select id::text as id, event_types, description, status from webhook_endpoints
+        where url = $1`,
+      [url],
+    );
+    expect(row).toMatchObject({
+      event_types: ['ride.*', 'payment.succeeded'],
+      description: 'made in the console',
+      status: 'active',
+    });
+    const audit = await server.database!.db.query<{ action: string; actor: string }>(
+      `select action, actor from audit_logs where entity_id = $1 order by id`,
+      [row!.id],
+    );
+    expect(audit.map((entry) => entry.action)).toEqual([
+      'webhook_endpoint.insert',
+      'webhook_endpoint.secret_added',
+    ]);
+    expect(audit.every((entry) => /^[0-9a-f-]{36}$/.test(entry.actor))).toBe(true);
+    await page.getByRole('link', { name: 'Open the new endpoint' }).click();
+    await page.getByRole('heading', { level: 2, name: 'Health' }).waitFor();
+    await page.close();
+  });
 });

@@ -2,6 +2,7 @@ import { DELIVERY_OUTCOMES, ENDPOINT_STATUSES } from '../../functions/_shared/ou
 import { h, mount, num, when } from '../shared/dom.ts';
 import { type ConsoleContext, type Page } from './context.ts';
 import { filterForm, type Listing, pager } from './listing.ts';
+import { ApiError } from '../shared/api.ts';
 import { ago, announce, badge, confirmAction, describe, load, pageHead, table } from './ui.ts';
 
 interface Endpoint {
@@ -209,6 +210,98 @@ function endpointDetail(ctx: ConsoleContext, main: HTMLElement, id: string): voi
   void pager(ctx, listing, deliveries);
 }
 
+/** What a refused form says, field by field when the API names them (problem+json `errors`). */
+function refusal(error: unknown): string[] {
+  const errors = error instanceof ApiError
+    ? (error.body as { errors?: { path?: string; message?: string }[] } | null)?.errors
+    : undefined;
+  if (!Array.isArray(errors) || errors.length === 0) return [describe(error)];
+  return errors.map((e) => (e.path ? `${e.path}: ${e.message ?? 'refused'}` : e.message ?? ''));
+}
+
+/**
+ * The form that creates an endpoint (`POST /webhooks/endpoints`): its URL, the event types
+ * it subscribes to, a description. The new signing secret is shown once, below the form.
+ */
+function createForm(ctx: ConsoleContext, created: () => void): HTMLElement {
+  const url = h('input', {
+    id: 'new-endpoint-url',
+    name: 'url',
+    type: 'url',
+    required: true,
+    autocomplete: 'off',
+    placeholder: 'https://erp.example.com/hooks/gatehouse',
+  });
+  const events = h('input', {
+    id: 'new-endpoint-events',
+    name: 'event_types',
+    required: true,
+    autocomplete: 'off',
+    defaultValue: '*',
+  });
+  const description = h('input', {
+    id: 'new-endpoint-description',
+    name: 'description',
+    autocomplete: 'off',
+  });
+  const errors = h('div', { class: 'form-error', role: 'alert' });
+  const notice = h('div');
+  const submit = h('button', { type: 'submit' }, 'Create endpoint');
+  const form: HTMLFormElement = h(
+    'form',
+    {
+      class: 'targeting',
+      'aria-label': 'New endpoint',
+      onsubmit: async (event: Event) => {
+        event.preventDefault();
+        mount(errors);
+        submit.disabled = true;
+        try {
+          const endpoint = await ctx.admin<{ id: string; url: string; secret: string }>(
+            '/webhooks/endpoints',
+            {
+              method: 'POST',
+              body: {
+                url: url.value.trim(),
+                event_types: events.value.split(/[\s,]+/).filter(Boolean),
+                ...(description.value.trim() ? { description: description.value.trim() } : {}),
+              },
+            },
+          );
+          mount(
+            notice,
+            secretNotice(endpoint.secret, `The signing secret of ${endpoint.url}.`),
+            h('p', null, h('a', { href: `#/webhooks/${endpoint.id}` }, 'Open the new endpoint')),
+          );
+          form.reset();
+          announce(`Endpoint created: ${endpoint.url}`);
+          created();
+        } catch (error) {
+          mount(errors, refusal(error).map((line) => h('p', null, line)));
+          announce(`Not created: ${describe(error)}`, 'error');
+        } finally {
+          submit.disabled = false;
+        }
+      },
+    },
+    h('label', { for: url.id }, 'URL'),
+    url,
+    h('label', { for: events.id }, 'Event types (comma-separated: ride.completed, ride.*, *)'),
+    events,
+    h('label', { for: description.id }, 'Description (optional)'),
+    description,
+    submit,
+    errors,
+  );
+  return h(
+    'details',
+    { class: 'region' },
+    h('summary', null, 'New endpoint'),
+    form,
+    notice,
+  );
+}
+
 /** `#/webhooks`: outbound endpoints; `#/webhooks/<id>`: one, with its health and actions. */
 export const webhooksPage: Page = (ctx, main, params) => {
   if (params[0]) return endpointDetail(ctx, main, params[0]);
@@ -227,12 +320,15 @@ export const webhooksPage: Page = (ctx, main, params) => {
           when(e.failing_since),
         ]),
       ),
-    empty: 'No outbound endpoints. Create one with the admin API (docs/outbound-webhooks.md).',
+    empty: ctx.can('webhooks:write')
+      ? 'No outbound endpoints yet. Create one above.'
+      : 'No outbound endpoints. An operator creates them here or with the admin API.',
   };
   const results = h('div');
   mount(
     main,
     pageHead('Outbound endpoints'),
+    ctx.can('webhooks:write') ? createForm(ctx, () => void pager(ctx, listing, results)) : null,
     filterForm(listing, () => void pager(ctx, listing, results)),
     results,
   );
