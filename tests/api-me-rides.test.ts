@@ -186,6 +186,73 @@ describe('/api/rides', () => {
     expect((await patch(DRIVER, { status: 'in_progress' })).status).toBe(409);
   });
 
+  it("tells partners what users do to a ride, in the ride's order, and nothing of what failed", async () => {
+    const rideEvents = (id: string) =>
+      database.db.query<{ type: string; ordering_key: string; payload: Record<string, unknown> }>(
+        `select type, ordering_key, payload from outbound_events
+          where payload ->> 'ride_id' = $1 order by id`,
+        [id],
+      );
+    const requested = await requestRide(PASSENGER, { pickup: 'Kencom', dropoff: 'Westlands' });
+    const ride = await requested.json() as { id: string };
+    expect(await rideEvents(ride.id)).toEqual([{
+      type: 'ride.requested',
+      ordering_key: `ride:${ride.id}`,
+      payload: {
+        ride_id: ride.id,
+        passenger_user_id: PASSENGER,
+        pickup: 'Kencom',
+        dropoff: 'Westlands',
+        channel: 'app',
+      },
+    }]);
+    let version = 1;
+    const patch = async (user: string, body: Record<string, unknown>) => {
+      const res = await api.call(user, `/rides/${ride.id}`, send('PATCH', { ...body, version }));
+      if (res.status === 200) version = (await res.clone().json() as { version: number }).version;
+      return res.status;
+    };
+    // A route change is no news; a refused move leaves no event behind.
+    expect(await patch(PASSENGER, { dropoff: 'Gigiri' })).toBe(200);
+    expect(await patch(PASSENGER, { status: 'completed' })).toBe(409);
+    // The app assigns the driver itself (and says so itself, if it wants: no event here).
+    await database.db.query(
+      `update rides set driver_user_id = $2, status = 'accepted' where id = $1`,
+      [ride.id, DRIVER],
+    );
+    version += 1;
+    expect(await patch(DRIVER, { status: 'in_progress' })).toBe(200);
+    expect(await patch(DRIVER, { status: 'completed' })).toBe(200);
+    const events = await rideEvents(ride.id);
+    expect(events.map((event) => [event.type, event.ordering_key])).toEqual([
+      ['ride.requested', `ride:${ride.id}`],
+      ['ride.in_progress', `ride:${ride.id}`],
+      ['ride.completed', `ride:${ride.id}`],
+    ]);
+    expect(events[2]!.payload).toEqual({
+      ride_id: ride.id,
+      passenger_user_id: PASSENGER,
+      driver_user_id: DRIVER,
+      from: 'in_progress',
+      by: 'driver',
+    });
+
+    // The passenger cancelling another ride: by the passenger.
+    const other = await (await requestRide(PASSENGER, { pickup: 'A', dropoff: 'B' })).json() as {
+      id: string;
+    };
+    const cancel = await api.call(
+      PASSENGER,
+      `/rides/${other.id}`,
+      send('PATCH', { status: 'cancelled' }, { 'if-match': '"1"' }),
+    );
+    expect(cancel.status).toBe(200);
+    expect((await rideEvents(other.id)).map((event) => [event.type, event.payload.by])).toEqual([
+      ['ride.requested', undefined],
+      ['ride.cancelled', 'passenger'],
+    ]);
+  });
+
   it('does not let a passenger assign a driver or set a fare', async () => {
     for (const body of [{ driver_user_id: DRIVER }, { fare_cents: 1 }]) {
       const res = await requestRide(PASSENGER, { pickup: 'A', dropoff: 'B', ...body });

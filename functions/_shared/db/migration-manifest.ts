@@ -135,4 +135,8 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
     name: '20261211090000_rate_limit_lease_inline.sql',
     checksum: '0e0ae4e33b8aa64bc0ca2db549228d327fb8eb38531b39970ece2aa14213395d',
   },
+  {
+    name: '20261212090000_ride_events_from_users.sql',
+    checksum: '56d8fb90a469d48fb6fadbec2c53d12857a524eb5cfba3036d47a179e85e214d',
+  },
 ];
