@@ -22,6 +22,11 @@ import { createJobRunner, type JobRunner } from '../functions/_shared/jobs/index
 import { CATALOG } from '../functions/_shared/metrics/catalog.ts';
 import type { SeriesDelta } from '../functions/_shared/metrics/registry.ts';
 import { writeDeltas } from '../functions/_shared/metrics/store.ts';
+import {
+  QUEUE_DEPTH_METRIC,
+  QUEUE_OLDEST_METRIC,
+  sampleQueues,
+} from '../functions/_shared/queue/history.ts';
 import { enqueueJobs } from '../functions/_shared/queue/store.ts';
 import { capturedLogger } from './support/logs.ts';
 import { useMigratedDatabase } from './support/migrated.ts';
@@ -166,6 +171,47 @@ describe('an alert, end to end with two instances', () => {
       '*[P2] FIRING: queue_backlog (development)*',
     ]);
     expect((await alertRows()).map((row) => row.resolved_at === null)).toEqual([false, true]);
+  });
+});
+
+describe('the queue samples the evaluation takes', () => {
+  const sampled = (name: string) =>
+    database.db.query<{ queue: string | null; value: number; count: number }>(
+      `select labels ->> 'queue' as queue, value, count::int as count from system_metrics
+        where name = $1 and kind = 'gauge' and width = interval '1 minute'
+          and (labels ->> 'queue') is distinct from 'gatehouse'
+        order by queue nulls first`,
+      [name],
+    );
+
+  it('records each minute the due jobs and the oldest one, by queue and in all', async () => {
+    await buildBacklog(5);
+    await database.db.query(`update jobs set run_at = now() - interval '90 seconds'`);
+    await passOn(instance(testClock()));
+    expect(await sampled(QUEUE_DEPTH_METRIC)).toEqual([
+      { queue: null, value: 5, count: 1 },
+      { queue: 'backlog', value: 5, count: 1 },
+    ]);
+    const oldest = await sampled(QUEUE_OLDEST_METRIC);
+    expect(oldest.map((row) => row.queue)).toEqual([null, 'backlog']);
+    for (const row of oldest) expect(row.value).toBeGreaterThanOrEqual(90);
+  });
+
+  it('keeps the higher of two samples in a minute, and writes 0 when the queues are empty', async () => {
+    const at = new Date('2026-12-06T10:00:05Z');
+    expect(await sampleQueues(database.db, { at })).toBe(2); // all queues: depth and oldest
+    expect(await sampled(QUEUE_DEPTH_METRIC)).toEqual([{ queue: null, value: 0, count: 1 }]);
+    await buildBacklog(3);
+    await sampleQueues(database.db, { at: new Date('2026-12-06T10:00:30Z') });
+    await database.db.query(`delete from jobs where queue = 'backlog'`);
+    await sampleQueues(database.db, { at: new Date('2026-12-06T10:00:59Z') });
+    const rows = await sampled(QUEUE_DEPTH_METRIC);
+    expect(rows.find((row) => row.queue === null)).toEqual({ queue: null, value: 3, count: 3 });
+    expect(rows.find((row) => row.queue === 'backlog')).toEqual({
+      queue: 'backlog',
+      value: 3,
+      count: 1,
+    });
   });
 });
 

@@ -13,6 +13,7 @@ import {
   renderExposition,
 } from '../_shared/metrics/exposition.ts';
 import type { ProcessMetrics } from '../_shared/metrics/process.ts';
+import { QUEUE_SAMPLE_DEFINITIONS } from '../_shared/queue/history.ts';
 import { queueStats } from '../_shared/queue/store.ts';
 import type { Runtime } from '../_shared/runtime/index.ts';
 
@@ -46,10 +47,15 @@ export function createMetricsApp(deps: MetricsDeps): Hono<AppEnv> {
     bodyLimitBytes: 1024,
     now: () => clock.now(),
   });
-  const definitions = [...Object.values(CATALOG), ...Object.values(LIVE_CATALOG), {
-    name: 'gatehouse_metrics_series_overflow_total',
-    help: 'Label sets recorded under `_other` because a metric had too many series.',
-  }];
+  const definitions = [
+    ...Object.values(CATALOG),
+    ...Object.values(LIVE_CATALOG),
+    ...QUEUE_SAMPLE_DEFINITIONS,
+    {
+      name: 'gatehouse_metrics_series_overflow_total',
+      help: 'Label sets recorded under `_other` because a metric had too many series.',
+    },
+  ];
 
   app.use('*', requireServiceKey([...deps.config.metricsTokens, ...deps.config.serviceKeys]));
 

@@ -83,6 +83,12 @@ describe('charts', () => {
       'stripe',
     ]);
     await expect(intake.locator('canvas').count()).resolves.toBeGreaterThan(0);
+    // The queue as the minute's alert evaluation sampled it (the server's worker schedules
+    // it at start), over the chosen range, not only since the page opened.
+    const queue = page.locator('figure', { hasText: 'Queue' });
+    await expect.poll(() => queue.getAttribute('data-lines'), { timeout: 20_000 }).toBe(
+      'due jobs,oldest due s',
+    );
     // The summary read to screen readers gives each line's latest and highest value; the
     // latest may be a quiet minute begun since the traffic, the highest is the traffic: any
     // number but "0" (0.083 deliveries/s is five in a minute).

@@ -194,6 +194,24 @@ function chartLoaders(
         ],
       };
     },
+    async () => {
+      // Sampled once a minute by the alert evaluation; without a label, all queues together.
+      const [depth, oldest] = await Promise.all([
+        get('gatehouse_queue_depth', {}),
+        get('gatehouse_queue_oldest_due_seconds', {}),
+      ]);
+      const xs = [depth, oldest].map(stepsOf).find((x) => x.length) ?? [];
+      const line = (answer: SeriesAnswer) => answer.series[0]?.points.map((point) => point.value);
+      const depths = line(depth);
+      const ages = line(oldest);
+      return {
+        xs,
+        lines: [
+          ...(depths ? [{ label: 'due jobs', values: depths }] : []),
+          ...(ages ? [{ label: 'oldest due s', values: ages }] : []),
+        ],
+      };
+    },
   ];
 }
 
@@ -202,8 +220,8 @@ const ms = (seconds: number | null | undefined) =>
 
 /**
  * The front page: status and checks, the last minutes' rates, the SLO tiles, charts of
- * intake by provider, latency, errors (over a chosen range, refreshed every 10 s) and the
- * queue (depth and oldest age, sampled every 5 s while the page is open).
+ * intake by provider, latency, errors and the queue (due jobs and the oldest one's age, as
+ * sampled once a minute), over a chosen range, refreshed every 10 s.
  */
 export const overviewPage: Page = (ctx, main, params) => {
   // `#/overview/30d` opens on a range; choosing one keeps it in the address.
@@ -231,9 +249,8 @@ export const overviewPage: Page = (ctx, main, params) => {
     new Chart('Intake by provider', 'deliveries/s'),
     new Chart('Intake latency', 'ms'),
     new Chart('Errors', 'per s'),
+    new Chart('Queue', 'jobs, seconds'),
   ];
-  const queueChart = new Chart('Queue (since this page opened)', 'jobs, seconds');
-  const samples: { t: number; depth: number; oldest: number }[] = [];
   mount(
     main,
     pageHead('Overview'),
@@ -249,7 +266,7 @@ export const overviewPage: Page = (ctx, main, params) => {
         rangeSelect,
       ),
       chartError,
-      h('div', { class: 'charts' }, charts.map((chart) => chart.element), queueChart.element),
+      h('div', { class: 'charts' }, charts.map((chart) => chart.element)),
     ),
   );
 
@@ -261,22 +278,6 @@ export const overviewPage: Page = (ctx, main, params) => {
       if (badgeEl) {
         badgeEl.textContent = overview.status;
         badgeEl.className = `badge badge-${overview.status}`;
-      }
-      if (overview.queue) {
-        const oldest = Math.max(0, ...overview.queue.queues.map((q) => q.oldestDueMs)) / 1000;
-        samples.push({
-          t: Date.parse(overview.time) / 1000,
-          depth: overview.queue.totals.depth,
-          oldest,
-        });
-        if (samples.length > 720) samples.shift();
-        queueChart.set({
-          xs: samples.map((s) => s.t),
-          lines: [
-            { label: 'depth', values: samples.map((s) => s.depth) },
-            { label: 'oldest age s', values: samples.map((s) => s.oldest) },
-          ],
-        }, 2);
       }
     } catch (error) {
       mount(statusRegion, failure(error, () => void drawStatus()));
@@ -308,6 +309,6 @@ export const overviewPage: Page = (ctx, main, params) => {
   return () => {
     stopStatus();
     stopCharts();
-    for (const chart of [...charts, queueChart]) chart.destroy();
+    for (const chart of charts) chart.destroy();
   };
 };
