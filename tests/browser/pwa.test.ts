@@ -278,6 +278,107 @@ describe('PWA offline', () => {
   });
 });
 
+describe('PWA vehicles and payment code', () => {
+  it('registers a vehicle (its plate twice is refused) and makes a QR code that dials', async () => {
+    const user = await rider('driver');
+    const { context, page } = await phone();
+    await page.goto(`${server.base}/app/vehicles`);
+    await signIn(page, user);
+    await page.getByRole('heading', { level: 1, name: 'My vehicles' }).waitFor();
+    await page.getByText('No vehicles yet').waitFor();
+    await page.getByLabel('Number plate').fill('kda 417q');
+    await page.getByLabel('Make (optional)').fill('Toyota');
+    await page.getByLabel('Seats (optional)').fill('4');
+    await page.getByRole('button', { name: 'Add vehicle' }).click();
+    await page.getByText('Added KDA 417Q.').waitFor();
+    const vehicles = page.getByRole('list', { name: 'Your vehicles' });
+    await vehicles.getByText('KDA 417Q').waitFor();
+    // The same plate again: refused at the field, nothing added.
+    await page.getByLabel('Number plate').fill('KDA 417Q');
+    await page.getByRole('button', { name: 'Add vehicle' }).click();
+    await expect.poll(() => page.locator('#vehicle-error').textContent()).toBe(
+      'You have a vehicle with the plate KDA 417Q already.',
+    );
+    expect(await page.getByLabel('Number plate').getAttribute('aria-invalid')).toBe('true');
+    expect(
+      await server.database!.db.query(
+        'select plate, make, seats from vehicles where owner_user_id = $1',
+        [user.id],
+      ),
+    ).toEqual([{ plate: 'KDA 417Q', make: 'Toyota', seats: 4 }]);
+
+    await page.getByRole('navigation', { name: 'Sections' })
+      .getByRole('link', { name: 'My QR code' }).click();
+    await page.getByRole('heading', { level: 1, name: 'My QR code' }).waitFor();
+    await page.getByText('You have no payment QR code yet').waitFor();
+    await page.getByLabel('USSD payment code').fill('*334*1*123456#');
+    await page.getByLabel('Amount (optional)').fill('250');
+    await page.getByLabel('Currency (optional)').fill('kes');
+    await page.getByRole('button', { name: 'Make QR code' }).click();
+    await page.getByText('Your new QR code is ready.').waitFor();
+    const image = page.getByRole('img', { name: /^QR code: scanning it dials \*334\*1\*123456#/ });
+    await image.waitFor();
+    // The image the API drew has loaded, at its size.
+    await expect.poll(() => image.evaluate((element) => (element as HTMLImageElement).naturalWidth))
+      .toBeGreaterThan(0);
+    expect(await page.getByRole('link', { name: 'Dial it on this phone' }).getAttribute('href'))
+      .toBe('tel:*334*1*123456%23');
+    expect(
+      await server.database!.db.query(
+        'select payload, amount_cents::int as amount_cents, currency from qr_generations where user_id = $1',
+        [user.id],
+      ),
+    ).toEqual([{ payload: '*334*1*123456#', amount_cents: 25_000, currency: 'KES' }]);
+    await screenshot(page, 'pwa-qr');
+    await context.close();
+  });
+
+  it("shows the next user on the phone none of the last one's answers, online or off", async () => {
+    const first = await rider('first-on-phone');
+    const second = await rider('second-on-phone');
+    const added = await first.api('/vehicles', {
+      method: 'POST',
+      headers: { 'Idempotency-Key': crypto.randomUUID() },
+      body: JSON.stringify({ plate: 'KAA 111A' }),
+    });
+    expect(added.status).toBe(201);
+    const { context, page } = await phone();
+    await page.goto(`${server.base}/app/vehicles`);
+    await signIn(page, first);
+    await page.getByRole('list', { name: 'Your vehicles' }).getByText('KAA 111A').waitFor();
+    const keptVehicles = () =>
+      page.evaluate(async () => {
+        for (const name of await caches.keys()) {
+          if (!name.startsWith('gatehouse-app-data-')) continue;
+          const keys = await (await caches.open(name)).keys();
+          if (keys.some((request) => new URL(request.url).pathname.endsWith('/api/vehicles'))) {
+            return true;
+          }
+        }
+        return false;
+      });
+    await expect.poll(keptVehicles, { timeout: 15_000 }).toBe(true);
+    // The session ends without a sign-out (it lapsed, or the phone was handed on): the first
+    // user's answers are still kept when the next one signs in.
+    await page.evaluate(() => localStorage.removeItem('gatehouse-app'));
+    await page.goto(`${server.base}/app/`);
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    expect(await keptVehicles()).toBe(true);
+
+    await signIn(page, second);
+    await page.getByRole('heading', { level: 1, name: 'My rides' }).waitFor();
+    await settled(page);
+    expect(await keptVehicles()).toBe(false);
+    // Offline, My vehicles has nothing of the first user's to fall back on.
+    await context.setOffline(true);
+    await page.goto(`${server.base}/app/vehicles`);
+    await page.getByRole('heading', { level: 1, name: 'My vehicles' }).waitFor();
+    await settled(page);
+    expect(await page.getByText('KAA 111A').count()).toBe(0);
+    await context.close();
+  });
+});
+
 describe('PWA sign-up', () => {
   it('creates an account from the sign-in page', async () => {
     const { context, page } = await phone();
