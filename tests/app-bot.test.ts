@@ -57,6 +57,14 @@ function runtime() {
 let serial = 0;
 const ADA = '254700000001';
 
+/** The plate photo of the fixtures, served by the Graph API stub as media `id`. */
+async function platePhoto(id: string): Promise<void> {
+  const bytes = new Uint8Array(
+    await readFile(join(projectRoot, 'tests/fixtures/images/plate-kda-417q.jpg')),
+  );
+  graph.media.set(id, { bytes, mimeType: 'image/jpeg' });
+}
+
 /** One message from `from` as Meta delivers it; returns its wamid. */
 async function deliver(
   message: Record<string, unknown>,
@@ -196,10 +204,7 @@ describe('the WhatsApp bot', () => {
   });
 
   it('reads the plate on a photo with OCR, then registers it on a tap', async () => {
-    const bytes = new Uint8Array(
-      await readFile(join(projectRoot, 'tests/fixtures/images/plate-kda-417q.jpg')),
-    );
-    graph.media.set('MEDIA-PLATE', { bytes, mimeType: 'image/jpeg' });
+    await platePhoto('MEDIA-PLATE');
     const photo = await deliver({
       type: 'image',
       image: { id: 'MEDIA-PLATE', mime_type: 'image/jpeg' },
@@ -223,10 +228,7 @@ describe('the WhatsApp bot', () => {
   it(
     'reads the photo only once "Got your photo" is out, so the plate never comes first',
     async () => {
-      const bytes = new Uint8Array(
-        await readFile(join(projectRoot, 'tests/fixtures/images/plate-kda-417q.jpg')),
-      );
-      graph.media.set('MEDIA-LATE', { bytes, mimeType: 'image/jpeg' });
+      await platePhoto('MEDIA-LATE');
       // Meta turns the ack away for now: its send waits a minute for its retry.
       graph.failNext.push({ status: 429, code: 130429, retryAfter: '60' });
       const photo = await deliver({
@@ -267,10 +269,7 @@ describe('the WhatsApp bot', () => {
   it(
     'reads nothing behind an ack Meta refused for good until it is replayed and sent',
     async () => {
-      const bytes = new Uint8Array(
-        await readFile(join(projectRoot, 'tests/fixtures/images/plate-kda-417q.jpg')),
-      );
-      graph.media.set('MEDIA-DEAD', { bytes, mimeType: 'image/jpeg' });
+      await platePhoto('MEDIA-DEAD');
       graph.failNext.push({ status: 400, code: 131047 });
       const photo = await deliver({
         type: 'image',

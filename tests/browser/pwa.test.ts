@@ -92,6 +92,19 @@ async function signIn(page: Page, user: Rider): Promise<void> {
   await page.getByRole('navigation', { name: 'Sections' }).waitFor();
 }
 
+/** Whether the phone keeps a user API answer whose path ends with `suffix` (the worker's). */
+function keptAnswer(page: Page, suffix: string, controlled = false): Promise<boolean> {
+  return page.evaluate(async ({ suffix, controlled }) => {
+    if (controlled && !navigator.serviceWorker.controller) return false;
+    for (const name of await caches.keys()) {
+      if (!name.startsWith('gatehouse-app-data-')) continue;
+      const keys = await (await caches.open(name)).keys();
+      if (keys.some((request) => new URL(request.url).pathname.endsWith(suffix))) return true;
+    }
+    return false;
+  }, { suffix, controlled });
+}
+
 /** Waits until no list or section is loading. */
 async function settled(page: Page): Promise<void> {
   await page.locator('.loading').first().waitFor({ state: 'detached' });
@@ -232,18 +245,7 @@ describe('PWA offline', () => {
     await rides.getByText('Railway station').waitFor();
     // The first visit's reads ran before the worker took over; it reads again through the
     // worker once it does. Wait for the rides to be kept.
-    await expect.poll(() =>
-      page.evaluate(async () => {
-        if (!navigator.serviceWorker.controller) return false;
-        for (const name of await caches.keys()) {
-          if (!name.startsWith('gatehouse-app-data-')) continue;
-          const keys = await (await caches.open(name)).keys();
-          if (keys.some((request) => new URL(request.url).pathname.endsWith('/api/rides'))) {
-            return true;
-          }
-        }
-        return false;
-      }), { timeout: 15_000 }).toBe(true);
+    await expect.poll(() => keptAnswer(page, '/api/rides', true), { timeout: 15_000 }).toBe(true);
     expect(await page.locator('.stale').count()).toBe(0);
 
     await context.setOffline(true);
@@ -346,17 +348,7 @@ describe('PWA vehicles and payment code', () => {
     await page.goto(`${server.base}/app/vehicles`);
     await signIn(page, first);
     await page.getByRole('list', { name: 'Your vehicles' }).getByText('KAA 111A').waitFor();
-    const keptVehicles = () =>
-      page.evaluate(async () => {
-        for (const name of await caches.keys()) {
-          if (!name.startsWith('gatehouse-app-data-')) continue;
-          const keys = await (await caches.open(name)).keys();
-          if (keys.some((request) => new URL(request.url).pathname.endsWith('/api/vehicles'))) {
-            return true;
-          }
-        }
-        return false;
-      });
+    const keptVehicles = () => keptAnswer(page, '/api/vehicles');
     await expect.poll(keptVehicles, { timeout: 15_000 }).toBe(true);
     // The session ends without a sign-out (it lapsed, or the phone was handed on): the first
     // user's answers are still kept when the next one signs in.
