@@ -241,3 +241,87 @@ describe('GET /metrics', () => {
     expect(rows).toHaveLength(0);
   });
 });
+
+describe("GET /health's webhooks check", () => {
+  interface ProviderIntake {
+    provider: string;
+    configured: boolean;
+    missing?: string;
+    received: number;
+    stored: number;
+    refused: Record<string, number>;
+    problem?: string;
+  }
+  async function webhooksHealth(runtime: Runtime) {
+    await settled();
+    await runtime.metrics!.flusher.flush();
+    const res = await createHealthFunction(runtime).request('/health');
+    const { checks } = await res.json() as {
+      checks: {
+        webhooks: {
+          status: string;
+          reason?: string;
+          counts: string;
+          window_minutes: number;
+          providers: ProviderIntake[];
+        };
+      };
+    };
+    const byProvider = Object.fromEntries(checks.webhooks.providers.map((p) => [p.provider, p]));
+    return { ...checks.webhooks, byProvider };
+  }
+  const total = (counts: Record<string, number>) =>
+    Object.values(counts).reduce((a, b) => a + b, 0);
+
+  it('reports each route and what reached it; deliveries refused for their signature degrade it', async () => {
+    const runtime = instance({ WHATSAPP_APP_SECRET: 'whatsapp-secret-for-health' });
+    const before = await webhooksHealth(runtime);
+    expect(before).toMatchObject({ status: 'ok', counts: 'recorded', window_minutes: 15 });
+    expect(before.byProvider.paypal).toMatchObject({
+      configured: false,
+      missing: 'PAYPAL_WEBHOOK_ID',
+      received: 0,
+    });
+    expect(before.byProvider.whatsapp).toMatchObject({ configured: true, received: 0 });
+
+    // One good delivery, then five that fail their signature: a secret that no longer matches.
+    expect((await stripeDelivery(runtime, `evt_health_${crypto.randomUUID()}`)).status).toBe(200);
+    for (let i = 0; i < 5; i++) {
+      expect((await stripeDelivery(runtime, `evt_forged_${i}`, false)).status).toBe(401);
+    }
+    const refused = await webhooksHealth(runtime);
+    expect(refused.status).toBe('degraded');
+    expect(refused.reason).toBe(
+      'stripe: 5 of 6 deliveries refused for their signature: check the secret',
+    );
+    expect(refused.byProvider.stripe).toMatchObject({ configured: true, received: 6, stored: 1 });
+    expect(total(refused.byProvider.stripe!.refused)).toBe(5);
+    // /health itself stays 200: intake is not down, one provider's secret is wrong.
+    expect((await createHealthFunction(runtime).request('/health')).status).toBe(200);
+
+    // Good deliveries outnumbering the forged ones: a stray forgery is no outage.
+    for (let i = 0; i < 6; i++) {
+      expect((await stripeDelivery(runtime, `evt_health_${crypto.randomUUID()}`)).status).toBe(
+        200,
+      );
+    }
+    const recovered = await webhooksHealth(runtime);
+    expect(recovered.status).toBe('ok');
+    expect(recovered.byProvider.stripe).toMatchObject({ received: 12, stored: 7 });
+    expect(recovered.byProvider.stripe!.problem).toBeUndefined();
+  });
+
+  it('reports the routes without counts when metrics are off', async () => {
+    const runtime = instance({ GATEHOUSE_METRICS: 'false' });
+    await settled();
+    const res = await createHealthFunction(runtime).request('/health');
+    const { checks } = await res.json() as {
+      checks: { webhooks: { status: string; counts: string; providers: ProviderIntake[] } };
+    };
+    expect(checks.webhooks).toMatchObject({ status: 'ok', counts: 'metrics off' });
+    expect(checks.webhooks.providers.find((p) => p.provider === 'stripe')).toMatchObject({
+      configured: true,
+      received: 0,
+    });
+  });
+});

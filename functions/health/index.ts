@@ -12,6 +12,8 @@ import { type AppEnv, createFunctionApp } from '../_shared/http/index.ts';
 import type { Logger } from '../_shared/log/index.ts';
 import { queueCheck } from '../_shared/queue/health.ts';
 import { createSloReader, sloCheck } from '../_shared/slo/index.ts';
+import { webhooksCheck } from '../_shared/webhooks/health.ts';
+import { PROVIDERS } from '../_shared/webhooks/providers.ts';
 import type { FaultCounts, Runtime } from '../_shared/runtime/index.ts';
 import type { Admission } from '../_shared/http/index.ts';
 
@@ -100,8 +102,9 @@ export function createHealthApp(deps: HealthDeps): Hono<AppEnv> {
 
 /**
  * The health function as deployed: database and migrations, the job queue's depth against
- * GATEHOUSE_QUEUE_DEPTH_WARNING / _CRITICAL, the SLOs (docs/slo-alerts.md) and this process's
- * faults and load.
+ * GATEHOUSE_QUEUE_DEPTH_WARNING / _CRITICAL, the intake routes and what reached them (a
+ * provider whose deliveries fail their signature), the SLOs (docs/slo-alerts.md) and this
+ * process's faults and load.
  */
 export function createHealthFunction(runtime: Runtime): Hono<AppEnv> {
   return createHealthApp({
@@ -109,6 +112,11 @@ export function createHealthFunction(runtime: Runtime): Hono<AppEnv> {
     checks: [
       // On the probe connection, like the database checks: a busy pool is not a backlog.
       queueCheck(runtime.db.probe(PROBE_TIMEOUT_MS), runtime.config.queue),
+      webhooksCheck(
+        runtime.db.probe(PROBE_TIMEOUT_MS),
+        PROVIDERS.flatMap((provider) => provider.endpoints(runtime.config)),
+        { metrics: runtime.config.metrics.enabled },
+      ),
       sloCheck(createSloReader(runtime.db, { clock: runtime.clock })),
       processCheck(runtime.faults, runtime.admission),
     ],

@@ -91,6 +91,12 @@ describe('createPostgresDb typed parameters', () => {
           { text: 'select pg_typeof($1)::text as t, $1 as v', values: [typed('7', 'int8')] },
         ]) as [[Record<string, unknown>]];
         expect(batched).toEqual({ t: 'bigint', v: '7' });
+        // The health probe's own connection takes them the same way.
+        const [probed] = await db.probe(2_000).query(
+          'select pg_typeof($1)::text as t, $1 as v, $2 -> 0 as first',
+          [typed(['a', 'b'], 'text[]'), typed([1, 2], 'jsonb')],
+        );
+        expect(probed).toEqual({ t: 'text[]', v: ['a', 'b'], first: 1 });
       } finally {
         await db.close();
       }

@@ -359,8 +359,8 @@ export function createPostgresDb(options: PostgresDbOptions): Db {
         async query<T extends Row = Row>(text: string, values: readonly unknown[] = []) {
           const sql = connection();
           try {
-            // deno-lint-ignore no-explicit-any
-            const work = sql.unsafe(text, values as any[]);
+            // `typed()` values, as on the pool.
+            const work = sql.unsafe(text, wireValues(sql, values));
             return await withDeadline(work, timeoutMs, 'the database probe') as unknown as T[];
           } catch (error) {
             discard(sql);
