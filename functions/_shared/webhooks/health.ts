@@ -41,13 +41,13 @@ export interface ProviderIntake {
   readonly problem?: string;
 }
 
-interface CountRow {
+type CountRow = {
   name: string;
   provider: string | null;
   outcome: string | null;
   reason: string | null;
   n: number;
-}
+};
 
 /**
  * The `webhooks` check of `/health`: each intake route the config serves, whether it can
