@@ -233,8 +233,20 @@ describe('GET /overview', () => {
       slos?: unknown;
     }>('service', '/overview');
     expect(overview.status).toBe('ok');
-    expect(Object.keys(overview.checks).sort()).toEqual(['database', 'migrations', 'queue']);
+    expect(Object.keys(overview.checks).sort()).toEqual([
+      'database',
+      'migrations',
+      'queue',
+      'webhooks',
+    ]);
     expect(overview.checks.database!.status).toBe('ok');
+    // The intake routes and what reached them, as /health's webhooks check has them.
+    const webhooks = overview.checks.webhooks as unknown as {
+      status: string;
+      providers: { provider: string; stored: number }[];
+    };
+    expect(webhooks.status).toBe('ok');
+    expect(webhooks.providers.find((p) => p.provider === 'stripe')).toMatchObject({ stored: 12 });
     expect(overview.queue.totals.depth).toBe(2);
     // The thresholds the queue is rated against, and nothing else of the configuration.
     expect(overview.queue.thresholds).toEqual({ depthWarning: 1000, depthCritical: 2000 });

@@ -16,7 +16,7 @@ export { json, problem } from '../_shared/http/openapi.ts';
 
 /** What the admin API's routes need. */
 export interface AdminDeps {
-  readonly config: Pick<Config, 'queue' | 'outbound'>;
+  readonly config: Config;
   readonly db: Db;
   readonly clock: Clock;
   /** Migrations this build expects (the overview's status); the generated manifest. */

@@ -3,6 +3,8 @@ import { databaseCheck, migrationsCheck, PROBE_TIMEOUT_MS } from '../_shared/hea
 import { overallStatus, runHealthChecks } from '../_shared/health/index.ts';
 import { CATALOG } from '../_shared/metrics/index.ts';
 import { queueCheck } from '../_shared/queue/index.ts';
+import { webhooksCheck } from '../_shared/webhooks/health.ts';
+import { PROVIDERS } from '../_shared/webhooks/providers.ts';
 import { type Admin, type AdminDeps, adminRoute, json } from './context.ts';
 import { type CounterIncrease, recentIncreases } from './series.ts';
 
@@ -93,7 +95,7 @@ function ratesOf(increases: readonly CounterIncrease[], seconds: number) {
 
 /**
  * `/overview`: the console's front page in one request: the status and checks `/health`
- * reports (database, migrations, queue), request, webhook and job rates over the last
+ * reports (database, migrations, queue, webhooks), request, webhook and job rates over the last
  * minutes from `system_metrics`, the queue's depth, and the SLOs when the function has them.
  */
 export function overviewRoutes(admin: Admin, deps: AdminDeps): void {
@@ -105,6 +107,12 @@ export function overviewRoutes(admin: Admin, deps: AdminDeps): void {
       depthWarning: deps.config.queue.depthWarning,
       depthCritical: deps.config.queue.depthCritical,
     }),
+    // A provider whose deliveries fail their signature shows on the front page.
+    webhooksCheck(
+      deps.db.probe(PROBE_TIMEOUT_MS),
+      PROVIDERS.flatMap((provider) => provider.endpoints(deps.config)),
+      { metrics: deps.config.metrics.enabled },
+    ),
   ];
   const counters = [httpRequests, webhookRequests, webhookEvents, webhookRejected, jobs]
     .map((metric) => metric.name);

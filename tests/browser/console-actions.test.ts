@@ -305,3 +305,34 @@ describe('outbound endpoints', () => {
     await page.close();
   });
 });
+
+describe('the front page', () => {
+  it('names a provider whose deliveries fail their signature, and why', async () => {
+    // Stripe deliveries signed with another secret, more than the good ones sent before: the
+    // pattern of a secret rotated on one side only.
+    const now = Math.floor(Date.now() / 1000);
+    for (let i = 0; i < STRIPE_EVENTS + 3; i += 1) {
+      const body = JSON.stringify({ id: `evt_forged_${i}`, object: 'event', type: 'x.y' });
+      const res = await fetch(`${server.base}/functions/v1/webhooks/stripe`, {
+        method: 'POST',
+        body,
+        headers: {
+          'content-type': 'application/json',
+          ...signStripe(body, 'whsec_not_the_configured_one', now),
+        },
+      });
+      expect(res.status).toBe(401);
+    }
+    const page = await operatorPage();
+    const status = page.locator('.status-line');
+    // The overview reads the counts every 5 s; the server flushes them within the second.
+    await expect.poll(() => status.locator('.check', { hasText: 'webhooks' }).textContent(), {
+      timeout: 20_000,
+    }).toBe(
+      `webhooks degraded stripe: ${STRIPE_EVENTS + 3} of ${
+        2 * STRIPE_EVENTS + 3
+      } deliveries refused for their signature: check the secret`,
+    );
+    await page.close();
+  });
+});

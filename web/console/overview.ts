@@ -24,7 +24,7 @@ interface QueueDetail {
 export interface Overview {
   status: 'ok' | 'degraded' | 'down';
   time: string;
-  checks: Record<string, { status: string }>;
+  checks: Record<string, { status: string; reason?: unknown }>;
   rates: Record<string, number>;
   queue: QueueDetail | null;
   slos?: { status: string; slos?: Slo[] };
@@ -102,7 +102,14 @@ function statusSection(overview: Overview): HTMLElement {
       badge(overview.status),
       ' checks: ',
       Object.entries(overview.checks).map(([name, check]) =>
-        h('span', { class: 'check' }, `${name} `, badge(check.status))
+        h(
+          'span',
+          { class: 'check' },
+          `${name} `,
+          badge(check.status),
+          // Why a check is not ok, when it says (a provider failing its signature, a busy pool).
+          check.status !== 'ok' && typeof check.reason === 'string' ? ` ${check.reason}` : null,
+        )
       ),
       h('span', { class: 'small' }, ` as of ${when(overview.time)}`),
     ),
