@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Config } from '../functions/_shared/config/index.ts';
 import type { Queryable } from '../functions/_shared/db/types.ts';
-import { webhookEndpoints } from '../functions/webhooks/endpoints.ts';
+import { webhookEndpoints } from '../functions/_shared/webhooks/providers.ts';
 import type { GeneratedSecretName } from './dev-secrets.ts';
 import { FUNCTIONS } from './functions.ts';
 import { AUTH_PREFIX, LOCAL_AUTH_FILE } from './local-auth/index.ts';

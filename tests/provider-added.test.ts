@@ -11,7 +11,7 @@ import { hmacSha256, toHex } from '../functions/_shared/crypto/index.ts';
 import { createJobRegistry, createJobRunner } from '../functions/_shared/jobs/index.ts';
 import { PROVIDERS } from '../functions/_shared/webhooks/providers.ts';
 import { createWebhooksApp } from '../functions/webhooks/index.ts';
-import { webhookEndpoints } from '../functions/webhooks/endpoints.ts';
+import { webhookEndpoints } from '../functions/_shared/webhooks/providers.ts';
 import { acme, ACME_SECRET, ACME_SIGNATURE_HEADER } from './fixtures/providers/acme/index.ts';
 import { capturedLogger } from './support/logs.ts';
 import { useMigratedDatabase } from './support/migrated.ts';

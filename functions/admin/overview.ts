@@ -4,7 +4,7 @@ import { overallStatus, runHealthChecks } from '../_shared/health/index.ts';
 import { CATALOG } from '../_shared/metrics/index.ts';
 import { queueCheck } from '../_shared/queue/index.ts';
 import { webhooksCheck } from '../_shared/webhooks/health.ts';
-import { PROVIDERS } from '../_shared/webhooks/providers.ts';
+import { webhookEndpoints } from '../_shared/webhooks/providers.ts';
 import { type Admin, type AdminDeps, adminRoute, json } from './context.ts';
 import { type CounterIncrease, recentIncreases } from './series.ts';
 
@@ -110,7 +110,7 @@ export function overviewRoutes(admin: Admin, deps: AdminDeps): void {
     // A provider whose deliveries fail their signature shows on the front page.
     webhooksCheck(
       deps.db.probe(PROBE_TIMEOUT_MS),
-      PROVIDERS.flatMap((provider) => provider.endpoints(deps.config)),
+      webhookEndpoints(deps.config),
       { metrics: deps.config.metrics.enabled },
     ),
   ];

@@ -13,7 +13,7 @@ import type { Logger } from '../_shared/log/index.ts';
 import { queueCheck } from '../_shared/queue/health.ts';
 import { createSloReader, sloCheck } from '../_shared/slo/index.ts';
 import { webhooksCheck } from '../_shared/webhooks/health.ts';
-import { PROVIDERS } from '../_shared/webhooks/providers.ts';
+import { webhookEndpoints } from '../_shared/webhooks/providers.ts';
 import type { FaultCounts, Runtime } from '../_shared/runtime/index.ts';
 import type { Admission } from '../_shared/http/index.ts';
 
@@ -114,7 +114,7 @@ export function createHealthFunction(runtime: Runtime): Hono<AppEnv> {
       queueCheck(runtime.db.probe(PROBE_TIMEOUT_MS), runtime.config.queue),
       webhooksCheck(
         runtime.db.probe(PROBE_TIMEOUT_MS),
-        PROVIDERS.flatMap((provider) => provider.endpoints(runtime.config)),
+        webhookEndpoints(runtime.config),
         { metrics: runtime.config.metrics.enabled },
       ),
       sloCheck(createSloReader(runtime.db, { clock: runtime.clock })),

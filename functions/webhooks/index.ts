@@ -22,7 +22,7 @@ import {
   type RouteParams,
   type WebhookProvider,
 } from '../_shared/webhooks/provider.ts';
-import { PROVIDERS } from '../_shared/webhooks/providers.ts';
+import { PROVIDERS, webhookEndpoints } from '../_shared/webhooks/providers.ts';
 import { SignatureError } from '../_shared/webhooks/types.ts';
 import { readRawBody } from './body.ts';
 import type { Runtime } from '../_shared/runtime/index.ts';
@@ -33,7 +33,6 @@ import { createJobRunner } from '../_shared/jobs/index.ts';
 import { createIntakeCounters, type IntakeCounters } from './counters.ts';
 import { admitDelivery, clientIp, EDGE_LIMIT_PER_MINUTE, type EdgeLimiter } from './client.ts';
 import { type GatehouseApp, NO_APP } from '../_shared/app.ts';
-import { webhookEndpoints } from './endpoints.ts';
 import { storedAny, storeEvents } from './store.ts';
 
 export { EDGE_LIMIT_PER_MINUTE, type EdgeLimiter } from './client.ts';

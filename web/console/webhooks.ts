@@ -2,7 +2,7 @@ import { DELIVERY_OUTCOMES, ENDPOINT_STATUSES } from '../../functions/_shared/ou
 import { h, mount, num, when } from '../shared/dom.ts';
 import { type ConsoleContext, type Page } from './context.ts';
 import { filterForm, type Listing, pager } from './listing.ts';
-import { ApiError } from '../shared/api.ts';
+import { fieldErrors } from '../shared/api.ts';
 import { ago, announce, badge, confirmAction, describe, load, pageHead, table } from './ui.ts';
 
 interface Endpoint {
@@ -212,11 +212,9 @@ function endpointDetail(ctx: ConsoleContext, main: HTMLElement, id: string): voi
 
 /** What a refused form says, field by field when the API names them (problem+json `errors`). */
 function refusal(error: unknown): string[] {
-  const errors = error instanceof ApiError
-    ? (error.body as { errors?: { path?: string; message?: string }[] } | null)?.errors
-    : undefined;
-  if (!Array.isArray(errors) || errors.length === 0) return [describe(error)];
-  return errors.map((e) => (e.path ? `${e.path}: ${e.message ?? 'refused'}` : e.message ?? ''));
+  const fields = fieldErrors(error);
+  if (fields.length === 0) return [describe(error)];
+  return fields.map((field) => (field.path ? `${field.path}: ${field.message}` : field.message));
 }
 
 /**

@@ -58,24 +58,6 @@ export interface QrCode {
   readonly created_at: string;
 }
 
-/** A field the API refused, from a 400's `errors`. */
-export interface FieldError {
-  readonly path: string;
-  readonly message: string;
-}
-
-/** The `errors` of a 400 problem (what did not fit the schema), if it has any. */
-export function fieldErrors(error: unknown): FieldError[] {
-  if (!(error instanceof ApiError)) return [];
-  const errors = (error.body as { errors?: unknown } | null)?.errors;
-  if (!Array.isArray(errors)) return [];
-  return errors.flatMap((item) =>
-    item && typeof item === 'object' && typeof item.message === 'string'
-      ? [{ path: String(item.path ?? ''), message: item.message }]
-      : []
-  );
-}
-
 /** How long a request may take before the app says so (the service worker answers sooner). */
 const REQUEST_TIMEOUT_MS = 30_000;
 

@@ -1,6 +1,6 @@
-import { ApiError } from '../shared/api.ts';
+import { ApiError, fieldErrors } from '../shared/api.ts';
 import { type Child, h, mount, when } from '../shared/dom.ts';
-import { type Fetched, fieldErrors, type Page } from './api.ts';
+import { type Fetched, type Page } from './api.ts';
 import type { AppContext } from './context.ts';
 
 /** A refusal or failure in words a rider understands. */

@@ -15,6 +15,24 @@ export class ApiError extends Error {
   }
 }
 
+/** A field the API refused, from a 400's `errors`. */
+export interface FieldError {
+  readonly path: string;
+  readonly message: string;
+}
+
+/** The `errors` of a 400 problem (what did not fit the schema), if it has any. */
+export function fieldErrors(error: unknown): FieldError[] {
+  if (!(error instanceof ApiError)) return [];
+  const errors = (error.body as { errors?: unknown } | null)?.errors;
+  if (!Array.isArray(errors)) return [];
+  return errors.flatMap((item) =>
+    item && typeof item === 'object' && typeof item.message === 'string'
+      ? [{ path: String(item.path ?? ''), message: item.message }]
+      : []
+  );
+}
+
 /** The body as JSON when it is JSON, else as text (null when empty). */
 async function bodyOf(response: Response): Promise<unknown> {
   const text = await response.text().catch(() => '');

@@ -62,6 +62,6 @@ export async function handleWhatsAppMessage(event: InboundEvent, ctx: AppContext
     replyTo: incoming.id,
     inboundEventId: event.id,
     requestId: event.requestId,
-    afterSent: readPlate || undefined,
+    afterSent: readPlate,
   });
 }

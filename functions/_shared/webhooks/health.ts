@@ -2,7 +2,7 @@ import type { Queryable } from '../db/types.ts';
 import type { HealthCheck, HealthCheckResult } from '../health/index.ts';
 import { CATALOG } from '../metrics/catalog.ts';
 import type { WebhookEndpoint } from './provider.ts';
-import type { SignatureFailure } from './types.ts';
+import { SIGNATURE_FAILURES } from './types.ts';
 
 /** The window `/health` reports intake over. */
 export const WEBHOOKS_HEALTH_WINDOW_MINUTES = 15;
@@ -14,17 +14,7 @@ export const WEBHOOKS_HEALTH_WINDOW_MINUTES = 15;
 export const SIGNATURE_REFUSALS_DEGRADED = 5;
 
 /** Refusal reasons that say the signature (or the secret behind it) did not hold. */
-const SIGNATURE_REASONS: ReadonlySet<string> = new Set<SignatureFailure>([
-  'missing_header',
-  'malformed_header',
-  'no_secret_configured',
-  'signature_mismatch',
-  'timestamp_too_old',
-  'timestamp_in_future',
-  'certificate_untrusted',
-  'certificate_unavailable',
-  'certificate_expired',
-]);
+const SIGNATURE_REASONS: ReadonlySet<string> = new Set(SIGNATURE_FAILURES);
 
 export interface ProviderIntake {
   readonly provider: string;
@@ -60,7 +50,7 @@ type CountRow = {
  * the counts are absent and only the routes are reported.
  *
  * @example
- * checks: [webhooksCheck(db.probe(1_000), webhookEndpointsOf(config), { metrics: true })]
+ * checks: [webhooksCheck(db.probe(1_000), webhookEndpoints(config), { metrics: true })]
  */
 export function webhooksCheck(
   db: Queryable,
@@ -117,7 +107,6 @@ function providerIntake(endpoint: WebhookEndpoint, rows: readonly CountRow[]): P
 
 /** The intake counters' increases over the window, by provider (and outcome or reason). */
 async function intakeCounts(db: Queryable): Promise<CountRow[]> {
-  // Plain parameters: the health probe's connection sends them as they are.
   const rows = await db.query<CountRow>(
     `select m.name, m.labels ->> 'provider' as provider, m.labels ->> 'outcome' as outcome,
             m.labels ->> 'reason' as reason, sum(m.value)::float8 as n

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../_shared/config/index.ts';
-import { webhookEndpoints } from './endpoints.ts';
+import { parseConfig } from '../config/index.ts';
+import { webhookEndpoints } from './providers.ts';
 
 describe('webhookEndpoints', () => {
   it('lists every route and its switch, saying which variable a provider still lacks', () => {
