@@ -2,7 +2,7 @@
  * The commit queue's rules, with a `send` the test controls (the queue has no SQL; the
  * ingestor's tests run it against the database).
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { DatabaseTimeoutError } from '../db/types.ts';
 import {
   type CommitQueueOptions,
@@ -169,6 +169,54 @@ describe('createCommitQueue', () => {
     await settle();
     expect(batches.map((batch) => batch.items)).toEqual([['stuck']]);
     expect(queue.stats()).toMatchObject({ waiting: 0, calls: 0 });
+  });
+
+  it('gives each entry its own deadline, whatever was answered before or beside it', async () => {
+    const { send, batches } = controlledSend();
+    const queue = queueWith(send, { timeoutMs: 60, maxCalls: 3 });
+    const quick = queue.submit('a', 'quick', 1);
+    const stuck = queue.submit('b', 'stuck', 1);
+    await settle();
+    batches[0]!.answer(); // the first entry is answered; the one behind it is not
+    expect(await quick).toBe('ok:quick');
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const laterStarted = performance.now();
+    const later = queue.submit('c', 'later', 1);
+    const laterAnswer = later.then(
+      () => 'answered',
+      (error) => error,
+    );
+    await expect(stuck).rejects.toBeInstanceOf(DatabaseTimeoutError);
+    // The later entry has its own 60 ms, not what was left of the stuck one's.
+    expect(await laterAnswer).toBeInstanceOf(DatabaseTimeoutError);
+    expect(performance.now() - laterStarted).toBeGreaterThanOrEqual(59);
+    expect(queue.stats()).toMatchObject({ waiting: 0 });
+  });
+
+  it('leaves no timer behind once every entry is answered', async () => {
+    vi.useFakeTimers();
+    try {
+      const { send, batches } = controlledSend();
+      const queue = queueWith(send, {
+        timeoutMs: 3_000,
+        maxBatchSize: 2,
+        overload: { targetMs: 10, intervalMs: 100 },
+        now: () => Date.now(),
+      });
+      const answers = ['a', 'b', 'c'].map((item) => queue.submit('g', item, 1));
+      await vi.advanceTimersByTimeAsync(0);
+      batches[0]!.answer(); // a and b
+      await vi.advanceTimersByTimeAsync(0);
+      expect(batches.map((batch) => batch.items)).toEqual([['a', 'b'], ['c']]);
+      // c's deadline and the overload sweep are armed
+      expect(vi.getTimerCount()).toBe(2);
+      batches[1]!.answer();
+      expect(await Promise.all(answers)).toEqual(['ok:a', 'ok:b', 'ok:c']);
+      await vi.advanceTimersByTimeAsync(20); // the sweep runs once and, nothing waiting, stops
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('sheds entries of a queue standing past the interval, and not those of a short burst', async () => {

@@ -118,6 +118,13 @@ export function createCommitQueue<I, O>(
   let busySince = now();
   let shed = 0;
   let sweeping: ReturnType<typeof setTimeout> | null = null;
+  // Deadlines: every entry joins this line as it is submitted, so its deadlines come in
+  // order and one timer, set for the oldest unsettled entry's, serves them all (a timer
+  // per entry cost the intake path about 3 % of its CPU). Entries mostly settle in the
+  // order they came, so the settled ones leave from the front as they settle.
+  let line: (Pending<I, O> | undefined)[] = [];
+  let lineHead = 0;
+  let deadlineTimer: ReturnType<typeof setTimeout> | null = null;
 
   const leaveWaiting = (pending: Pending<I, O>) => {
     if (!pending.waiting) return;
@@ -142,6 +149,47 @@ export function createCommitQueue<I, O>(
       }
     }
     if (waiting > 0) sweeping = setTimeout(sweep, targetMs);
+  };
+
+  /** Drops settled entries from the front of the line; stops the timer once it is empty. */
+  const trimLine = () => {
+    while (lineHead < line.length && line[lineHead]!.settled) line[lineHead++] = undefined;
+    if (lineHead === line.length) {
+      line = [];
+      lineHead = 0;
+      if (deadlineTimer !== null) clearTimeout(deadlineTimer);
+      deadlineTimer = null;
+    } else if (lineHead >= 1024 && lineHead * 2 >= line.length) {
+      line = line.slice(lineHead);
+      lineHead = 0;
+    }
+  };
+
+  /** Answers every entry past its deadline, then waits for the next oldest one's. */
+  const expire = () => {
+    deadlineTimer = null;
+    const at = now();
+    const late: Pending<I, O>[] = [];
+    while (lineHead < line.length) {
+      const pending = line[lineHead]!;
+      if (!pending.settled && at - pending.queuedAt < options.timeoutMs) break;
+      line[lineHead++] = undefined;
+      if (!pending.settled) late.push(pending);
+    }
+    trimLine();
+    for (const pending of late) {
+      pending.reject(new DatabaseTimeoutError(`not committed within ${options.timeoutMs} ms`));
+    }
+    armDeadline();
+  };
+
+  const armDeadline = () => {
+    if (deadlineTimer !== null || lineHead === line.length) return;
+    const oldest = line[lineHead]!;
+    deadlineTimer = setTimeout(
+      expire,
+      Math.max(0, oldest.queuedAt + options.timeoutMs - now()),
+    );
   };
 
   /** Takes up to `limit` of `group`'s entries (the first one whatever its size, if `open`). */
@@ -244,7 +292,6 @@ export function createCommitQueue<I, O>(
       }
       const target = group;
       return new Promise<O>((resolve, reject) => {
-        let timer: ReturnType<typeof setTimeout> | undefined;
         const pending: Pending<I, O> = {
           item,
           size,
@@ -254,24 +301,21 @@ export function createCommitQueue<I, O>(
           resolve(outcome) {
             if (pending.settled) return;
             pending.settled = true;
-            clearTimeout(timer);
             leaveWaiting(pending);
+            if (line[lineHead] === pending) trimLine();
             resolve(outcome);
           },
           reject(error) {
             if (pending.settled) return;
             pending.settled = true;
-            clearTimeout(timer);
             leaveWaiting(pending);
+            if (line[lineHead] === pending) trimLine();
             reject(error);
           },
         };
         if (options.timeoutMs > 0) {
-          timer = setTimeout(() => {
-            pending.reject(
-              new DatabaseTimeoutError(`not committed within ${options.timeoutMs} ms`),
-            );
-          }, options.timeoutMs);
+          line.push(pending);
+          armDeadline();
         }
         if (waiting === 0) busySince = now();
         waiting += 1;
