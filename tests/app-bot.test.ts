@@ -15,6 +15,7 @@ import { createJobRunner } from '../functions/_shared/jobs/index.ts';
 import { createWebhooksApp } from '../functions/webhooks/index.ts';
 import { type GraphApiStub, startGraphApiStub } from '../cli/sandbox/graph-api.ts';
 import { capturedLogger } from './support/logs.ts';
+import { countingRoundTrips } from './support/round-trips.ts';
 import { useMigratedDatabase } from './support/migrated.ts';
 import { projectRoot } from './support/process.ts';
 import { testRuntime } from './support/runtime.ts';
@@ -144,6 +145,35 @@ describe('the WhatsApp bot', () => {
       `select status, message_type from whatsapp_logs where direction = 'outbound'`,
     );
     expect(log).toEqual({ status: 'accepted', message_type: 'list' });
+  });
+
+  it('answers "hi" in few round trips: statements that need no answer go out together', async () => {
+    await deliver(text('hi')); // the profile exists; this "hi" is a returning user's
+    const body = whatsappDelivery({
+      phoneNumberId: 'PNID-BOT',
+      contacts: [{ wa_id: ADA, profile: { name: 'Ada' } }],
+      messages: [{ id: `wamid.RT${++serial}`, from: ADA, timestamp: '1700000000', ...text('hi') }],
+    });
+    const rt = runtime();
+    const res = await createWebhooksApp({ ...rt, background: () => {} }).request(
+      '/webhooks/whatsapp',
+      {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/json', ...signWhatsApp(body, APP_SECRET) },
+      },
+    );
+    expect(res.status).toBe(200);
+    const counted = countingRoundTrips(database.db);
+    await createJobRunner({ ...rt, db: counted.db, jobsDb: counted.db }).pass({
+      queues: ['whatsapp', 'app'],
+    });
+    expect(lastSent().interactive?.type).toBe('list');
+    // The message's job: the event's load with BEGIN and its inbound log; the sender's
+    // profile and conversation; the conversation's save with the reply's job; the job's
+    // completion with the COMMIT. The reply's job: its outbound log with BEGIN; the
+    // completion with the COMMIT.
+    expect(counted.transactions).toEqual([4, 2]);
   });
 
   it('schedules a ride from a list reply, a shared location and a typed destination', async () => {

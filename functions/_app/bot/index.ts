@@ -44,24 +44,29 @@ export async function handleWhatsAppMessage(event: InboundEvent, ctx: AppContext
     } satisfies ReadPlatePayload,
     dedupeKey: `${READ_PLATE_JOB}:${result.readPlate.ocrJobId}`,
   };
-  await saveConversation(ctx.tx, profileId, result.next, incoming.id);
   ctx.describe({
     received: incoming.content.kind,
     flow: result.next.flow,
     reply: result.reply.type,
   });
+  // The conversation's save and the reply's job go out together (one round trip) and are
+  // both awaited, whichever fails first: they commit, or roll back, with the message's job.
+  const saving = saveConversation(ctx.tx, profileId, result.next, incoming.id);
   if (!ctx.whatsapp) {
     ctx.logger.warn(
       'reply not sent: WhatsApp sending is not configured (WHATSAPP_ACCESS_TOKEN, WHATSAPP_PHONE_NUMBER_ID)',
     );
     // Queued all the same: it dead-letters saying why, to be replayed once WhatsApp is set.
-    if (readPlate) await enqueueJobs(ctx.tx, [readPlate]);
+    await Promise.all([saving, readPlate ? enqueueJobs(ctx.tx, [readPlate]) : undefined]);
     return;
   }
-  await ctx.whatsapp.send(ctx.tx, incoming.from, result.reply, {
-    replyTo: incoming.id,
-    inboundEventId: event.id,
-    requestId: event.requestId,
-    afterSent: readPlate,
-  });
+  await Promise.all([
+    saving,
+    ctx.whatsapp.send(ctx.tx, incoming.from, result.reply, {
+      replyTo: incoming.id,
+      inboundEventId: event.id,
+      requestId: event.requestId,
+      afterSent: readPlate,
+    }),
+  ]);
 }
