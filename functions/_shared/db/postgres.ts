@@ -14,6 +14,7 @@ import {
 import { describeDatabaseUrl, translateError } from './errors.ts';
 import { createDriverGuard } from './driver-guard.ts';
 import { type PoolMetrics, recordedPoolSlots } from './pool-slots.ts';
+import { deadlineAfter } from '../timers.ts';
 import {
   reserveWithin,
   runReservedTransaction,
@@ -152,17 +153,17 @@ function withDeadline<T>(work: PromiseLike<T>, timeoutMs: number, what: string):
     });
   }
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new DatabaseTimeoutError(`${what} took longer than ${timeoutMs} ms`)),
+    const deadline = deadlineAfter(
       timeoutMs,
+      () => reject(new DatabaseTimeoutError(`${what} took longer than ${timeoutMs} ms`)),
     );
     work.then(
       (value) => {
-        clearTimeout(timer);
+        deadline.cancel();
         resolve(value);
       },
       (error) => {
-        clearTimeout(timer);
+        deadline.cancel();
         reject(translateError(error));
       },
     );

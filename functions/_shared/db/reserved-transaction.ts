@@ -1,5 +1,6 @@
 import type postgres from 'postgres';
 import { DatabaseTimeoutError, type QueryOptions, type Row, type Transaction } from './types.ts';
+import { type Deadline, deadlineAfter } from '../timers.ts';
 
 /**
  * How the pool runs a transaction's statement: with its deadline, its accounting and its
@@ -37,13 +38,13 @@ export async function reserveWithin(
 ): Promise<postgres.ReservedSql> {
   const reserving = pool.reserve();
   if (!(timeoutMs > 0)) return await reserving;
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let deadline: Deadline | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
+    deadline = deadlineAfter(timeoutMs, () => {
       reject(
         new DatabaseTimeoutError(`no database connection for a transaction within ${timeoutMs} ms`),
       );
-    }, timeoutMs);
+    });
   });
   try {
     return await Promise.race([reserving, late]);
@@ -52,7 +53,7 @@ export async function reserveWithin(
     reserving.then((sql) => sql.release(), () => {});
     throw error;
   } finally {
-    clearTimeout(timer);
+    deadline?.cancel();
   }
 }
 

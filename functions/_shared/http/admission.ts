@@ -3,6 +3,7 @@ import { declaredLength } from './body-limit.ts';
 import { problemBody, ProblemError } from './problem.ts';
 import { API_SECURITY_HEADERS } from './security-headers.ts';
 import { settleBody } from './unread-body.ts';
+import { unrefTimer } from '../timers.ts';
 
 export interface AdmissionOptions {
   /** Most requests served at once: the ceiling of the adaptive limit. */
@@ -339,10 +340,4 @@ function declaredBytes(headers: Headers, bodyLimitBytes: number): number {
   const declared = declaredLength(headers);
   if (declared !== null) return Math.min(declared, bodyLimitBytes);
   return headers.has('transfer-encoding') ? bodyLimitBytes : 0;
-}
-
-function unrefTimer(timer: ReturnType<typeof setTimeout>): void {
-  const deno = (globalThis as { Deno?: { unrefTimer(id: number): void } }).Deno;
-  if (deno && typeof timer === 'number') deno.unrefTimer(timer);
-  else (timer as { unref?: () => void }).unref?.();
 }

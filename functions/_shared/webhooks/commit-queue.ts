@@ -1,4 +1,5 @@
 import { DatabaseTimeoutError, DatabaseUnavailableError } from '../db/types.ts';
+import { type Deadline, deadlineAfter } from '../timers.ts';
 
 /** One submitted item and how to answer it; `send` must settle every entry it is given. */
 export interface Entry<I, O> {
@@ -118,14 +119,6 @@ export function createCommitQueue<I, O>(
   let busySince = now();
   let shed = 0;
   let sweeping: ReturnType<typeof setTimeout> | null = null;
-  // Deadlines: every entry joins this line as it is submitted, so its deadlines come in
-  // order and one timer, set for the oldest unsettled entry's, serves them all (a timer
-  // per entry cost the intake path about 3 % of its CPU). Entries mostly settle in the
-  // order they came, so the settled ones leave from the front as they settle.
-  let line: (Pending<I, O> | undefined)[] = [];
-  let lineHead = 0;
-  let deadlineTimer: ReturnType<typeof setTimeout> | null = null;
-
   const leaveWaiting = (pending: Pending<I, O>) => {
     if (!pending.waiting) return;
     pending.waiting = false;
@@ -149,47 +142,6 @@ export function createCommitQueue<I, O>(
       }
     }
     if (waiting > 0) sweeping = setTimeout(sweep, targetMs);
-  };
-
-  /** Drops settled entries from the front of the line; stops the timer once it is empty. */
-  const trimLine = () => {
-    while (lineHead < line.length && line[lineHead]!.settled) line[lineHead++] = undefined;
-    if (lineHead === line.length) {
-      line = [];
-      lineHead = 0;
-      if (deadlineTimer !== null) clearTimeout(deadlineTimer);
-      deadlineTimer = null;
-    } else if (lineHead >= 1024 && lineHead * 2 >= line.length) {
-      line = line.slice(lineHead);
-      lineHead = 0;
-    }
-  };
-
-  /** Answers every entry past its deadline, then waits for the next oldest one's. */
-  const expire = () => {
-    deadlineTimer = null;
-    const at = now();
-    const late: Pending<I, O>[] = [];
-    while (lineHead < line.length) {
-      const pending = line[lineHead]!;
-      if (!pending.settled && at - pending.queuedAt < options.timeoutMs) break;
-      line[lineHead++] = undefined;
-      if (!pending.settled) late.push(pending);
-    }
-    trimLine();
-    for (const pending of late) {
-      pending.reject(new DatabaseTimeoutError(`not committed within ${options.timeoutMs} ms`));
-    }
-    armDeadline();
-  };
-
-  const armDeadline = () => {
-    if (deadlineTimer !== null || lineHead === line.length) return;
-    const oldest = line[lineHead]!;
-    deadlineTimer = setTimeout(
-      expire,
-      Math.max(0, oldest.queuedAt + options.timeoutMs - now()),
-    );
   };
 
   /** Takes up to `limit` of `group`'s entries (the first one whatever its size, if `open`). */
@@ -292,6 +244,7 @@ export function createCommitQueue<I, O>(
       }
       const target = group;
       return new Promise<O>((resolve, reject) => {
+        let deadline: Deadline | undefined;
         const pending: Pending<I, O> = {
           item,
           size,
@@ -301,21 +254,24 @@ export function createCommitQueue<I, O>(
           resolve(outcome) {
             if (pending.settled) return;
             pending.settled = true;
+            deadline?.cancel();
             leaveWaiting(pending);
-            if (line[lineHead] === pending) trimLine();
             resolve(outcome);
           },
           reject(error) {
             if (pending.settled) return;
             pending.settled = true;
+            deadline?.cancel();
             leaveWaiting(pending);
-            if (line[lineHead] === pending) trimLine();
             reject(error);
           },
         };
         if (options.timeoutMs > 0) {
-          line.push(pending);
-          armDeadline();
+          deadline = deadlineAfter(options.timeoutMs, () => {
+            pending.reject(
+              new DatabaseTimeoutError(`not committed within ${options.timeoutMs} ms`),
+            );
+          });
         }
         if (waiting === 0) busySince = now();
         waiting += 1;
