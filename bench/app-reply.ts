@@ -8,6 +8,7 @@
  *
  *   npm run bench:app-reply                       # Postgres at 127.0.0.1:5432
  *   npm run bench:app-reply -- --seconds 20 --rates 10,50,200
+ *   npm run bench:app-reply -- --prepare false   # as through a transaction-mode pooler
  *
  * The server runs in this process as the local server runs it (the functions mounted and
  * served with Deno.serve, the worker kicked after every ack and swept every second). The
@@ -37,8 +38,15 @@ const args = new Map<string, string>();
 for (let i = 0; i < Deno.args.length; i += 2) args.set(Deno.args[i]!, Deno.args[i + 1] ?? '');
 const SECONDS = Number(args.get('--seconds') ?? 10);
 const RATES = (args.get('--rates') ?? '10,200').split(',').map(Number);
-/** `--prepare true`: named prepared statements (a direct or session-mode connection). */
-const PREPARE = args.get('--prepare') === 'true';
+/**
+ * `--prepare true|false`: named prepared statements on or off. Unset, the server decides as
+ * it does from its `DATABASE_URL` (on for a direct or session-mode connection).
+ */
+const PREPARE = args.get('--prepare');
+if (PREPARE !== undefined && PREPARE !== 'true' && PREPARE !== 'false') {
+  console.error(`--prepare takes true or false, got ${PREPARE}`);
+  Deno.exit(2);
+}
 /** How long after the last conversation started its replies may still come. */
 const DRAIN_MS = 15_000;
 /** The bot's target (issue: "sent within 3 s end to end; p95 ≤ 300 ms locally"). */
@@ -78,7 +86,8 @@ const config = parseConfig({
   WHATSAPP_ACCESS_TOKEN: TOKEN,
   WHATSAPP_PHONE_NUMBER_ID: 'PNID-BENCH',
   WHATSAPP_GRAPH_URL: `http://127.0.0.1:${graph.addr.port}/v21.0`,
-  ...(PREPARE ? { GATEHOUSE_DB_PREPARE: 'true' } : {}),
+  DATABASE_URL: url.toString(),
+  ...(PREPARE ? { GATEHOUSE_DB_PREPARE: PREPARE } : {}),
 });
 const adminDb = createPostgresDb({ url: url.toString(), max: 2 });
 const pools = openPools(url.toString(), config.database);
@@ -201,7 +210,8 @@ try {
   await server.shutdown();
 
   console.log(
-    `\n"hi" → menu reply benchmark: ${SECONDS} s per rate, open-loop, new user per conversation\n`,
+    `\n"hi" → menu reply benchmark: ${SECONDS} s per rate, open-loop, new user per conversation, ` +
+      `prepared statements ${config.database.prepare ? 'on' : 'off'}\n`,
   );
   console.log(
     '  rate    convs   ack p50  ack p99  reply p50  reply p95  reply p99  p50 ratio ' +

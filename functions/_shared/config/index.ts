@@ -205,6 +205,33 @@ function alertReceivers(
  * const config = parseConfig(Deno.env.toObject());
  * const db = createPostgresDb({ url: config.database.url!, max: config.database.poolSize });
  */
+/** The port of Supabase's transaction-mode poolers (Supavisor, PgBouncer). */
+const TRANSACTION_POOLER_PORT = '6543';
+
+/**
+ * Whether named prepared statements are on when GATEHOUSE_DB_PREPARE is unset: on for a
+ * direct or session-mode connection, where they save Postgres parsing and planning each
+ * statement again; off for a transaction-mode pooler, which cannot keep them across
+ * transactions (Supabase's on port 6543, or any URL marked `pgbouncer=true`), off for the
+ * embedded database (no URL: its connections share one session) and for a URL this cannot
+ * read.
+ *
+ * @example
+ * preparesByDefault('postgres://u@db.example.supabase.co:5432/postgres'); // true
+ * preparesByDefault('postgres://u@aws-0-eu.pooler.supabase.com:6543/postgres'); // false
+ */
+export function preparesByDefault(url: string | null): boolean {
+  if (url === null) return false;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return false;
+  }
+  if (parsed.port === TRANSACTION_POOLER_PORT) return false;
+  return parsed.searchParams.get('pgbouncer') !== 'true';
+}
+
 /** How often a process adds its metrics to `system_metrics` by default. */
 export const DEFAULT_METRICS_FLUSH_MS = 10_000;
 
@@ -242,13 +269,14 @@ export function parseConfig(env: Env): Config {
 
   const corsOrigins = (parsed.GATEHOUSE_CORS_ORIGINS ?? '').split(',').map((item) => item.trim())
     .filter((item) => item);
+  const databaseUrl = parsed.DATABASE_URL ?? parsed.SUPABASE_DB_URL ?? null;
   return {
     env: parsed.GATEHOUSE_ENV,
     port: parsed.PORT ?? DEFAULT_PORT,
     host: parsed.GATEHOUSE_HOST ?? '127.0.0.1',
     database: {
-      url: parsed.DATABASE_URL ?? parsed.SUPABASE_DB_URL ?? null,
-      prepare: parsed.GATEHOUSE_DB_PREPARE ?? false,
+      url: databaseUrl,
+      prepare: parsed.GATEHOUSE_DB_PREPARE ?? preparesByDefault(databaseUrl),
       embeddedPort: parsed.GATEHOUSE_EMBEDDED_DB_PORT ?? DEFAULT_EMBEDDED_DB_PORT,
       ...databaseSettings(parsed, queue.concurrency),
     },
