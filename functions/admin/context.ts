@@ -10,7 +10,7 @@ import { isInputRefusal } from '../_shared/db/sqlstate.ts';
 import type { Db, Transaction } from '../_shared/db/types.ts';
 import { clientAddress, ProblemError } from '../_shared/http/index.ts';
 import { problem } from '../_shared/http/openapi.ts';
-import { type Keyset, parseCursor } from '../_shared/paging/index.ts';
+import { type Keyset, type KeysetId, parseCursor } from '../_shared/paging/index.ts';
 
 export { json, problem } from '../_shared/http/openapi.ts';
 
@@ -104,20 +104,12 @@ export function pageOf<T extends z.ZodType>(item: T, name: string) {
 }
 
 /**
- * The keyset a `cursor` query names, or 400 for one this API never gave out. `parse` reads
- * another kind of cursor (a page of rows keyed by a uuid).
+ * The keyset a `cursor` query names, or 400 for one this API never gave out; `id` is the
+ * type of the rows' ids (a page of endpoints is keyed by a uuid).
  */
-export function cursorOf(cursor: string | undefined): Keyset | null;
-export function cursorOf<K>(
-  cursor: string | undefined,
-  parse: (text: string) => K | null,
-): K | null;
-export function cursorOf(
-  cursor: string | undefined,
-  parse: (text: string) => unknown = parseCursor,
-): unknown {
+export function cursorOf(cursor: string | undefined, id: KeysetId = 'int8'): Keyset | null {
   if (cursor === undefined) return null;
-  const keyset = parse(cursor);
+  const keyset = parseCursor(cursor, id);
   if (keyset === null) {
     throw new ProblemError(400, {
       detail: 'cursor is not one this API gave out',

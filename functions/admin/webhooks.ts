@@ -13,7 +13,7 @@ import {
   sendTestEvent,
   updateEndpoint,
 } from '../_shared/outbound/endpoints.ts';
-import { pageEndpoints, parseEndpointCursor } from '../_shared/outbound/listing.ts';
+import { pageEndpoints } from '../_shared/outbound/listing.ts';
 import { createSecretBox, MissingEncryptionKeyError } from '../_shared/outbound/secrets.ts';
 import {
   type Admin,
@@ -131,7 +131,7 @@ export function webhookRoutes(admin: Admin, deps: AdminDeps): void {
       const query = c.req.valid('query');
       const page = await pageEndpoints(deps.db, { status: query.status }, {
         limit: query.limit,
-        after: cursorOf(query.cursor, parseEndpointCursor),
+        after: cursorOf(query.cursor, 'uuid'),
       });
       return c.json({ items: page.items.map(endpointView), next_cursor: page.nextCursor }, 200);
     },

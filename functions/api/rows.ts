@@ -1,4 +1,5 @@
 import { type Queryable, type Row, type Transaction, typed } from '../_shared/db/types.ts';
+import { parseCursor } from '../_shared/paging/index.ts';
 import {
   type Precondition,
   ProblemError,
@@ -25,15 +26,13 @@ export interface TableSpec {
   readonly updatable: readonly string[];
 }
 
-const CURSOR = /^(\d{1,19})\.([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
-
 /** The cursor after `row`: its creation time in microseconds and its id, e.g. `1796…123.6f1c…`. */
 const cursorOf = (row: Row) => `${row.created_us}.${row.id}`;
 
-function parseCursor(text: string): [string, string] {
-  const match = CURSOR.exec(text);
-  if (!match) throw new ProblemError(400, { detail: 'cursor is not one this API gave out' });
-  return [match[1]!, match[2]!];
+function parseUuidCursor(text: string): [string, string] {
+  const keyset = parseCursor(text, 'uuid');
+  if (!keyset) throw new ProblemError(400, { detail: 'cursor is not one this API gave out' });
+  return [keyset.us, keyset.id];
 }
 
 /** A list's cursor column: each row's creation time in whole microseconds, as text. */
@@ -54,7 +53,9 @@ export async function listPage(
   spec: TableSpec,
   page: { limit: number; cursor?: string | undefined },
 ): Promise<{ items: Row[]; next_cursor: string | null }> {
-  const [afterUs, afterId] = page.cursor === undefined ? [null, null] : parseCursor(page.cursor);
+  const [afterUs, afterId] = page.cursor === undefined
+    ? [null, null]
+    : parseUuidCursor(page.cursor);
   const rows = await tx.query(
     `select ${spec.columns}, ${CURSOR_COLUMN}
        from public.${spec.table}

@@ -18,34 +18,17 @@ import { ENDPOINT_COLUMNS, type EndpointStatus, isoTime } from './endpoints.ts';
 import type { DeliveryOutcome } from './statuses.ts';
 export { DELIVERY_OUTCOMES, type DeliveryOutcome } from './statuses.ts';
 
-/** Where a page of endpoints starts: after the endpoint created then, with this id. */
-export interface EndpointKeyset {
-  readonly us: string;
-  readonly id: string;
-}
-
-const ENDPOINT_CURSOR =
-  /^(-?\d{1,19})\.([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
-
-/** An endpoint cursor this module gave out (`<microseconds>.<uuid>`), or null. */
-export function parseEndpointCursor(text: string): EndpointKeyset | null {
-  const match = ENDPOINT_CURSOR.exec(text);
-  return match ? { us: match[1]!, id: match[2]! } : null;
-}
-
 /** Endpoints, newest first, optionally of one status. */
 export async function pageEndpoints(
   db: Queryable,
   filter: { readonly status?: EndpointStatus | null },
-  page: { readonly limit: number; readonly after?: EndpointKeyset | null },
+  page: { readonly limit: number; readonly after?: Keyset | null },
 ): Promise<Page<Row>> {
   const rows = await db.query<Row & { cursor_us: string; id: string }>(
     `select ${ENDPOINT_COLUMNS}, ${KEYSET_US('created_at')}
        from public.webhook_endpoints
       where ($1::text is null or status = $1)
-        and ($2::int8 is null
-             or (created_at, id) < (timestamptz 'epoch' + $2::int8 * interval '1 microsecond',
-                                    $3::uuid))
+        and ${keysetAfter('created_at', 'id', 2, 'uuid')}
       order by created_at desc, id desc
       limit $4`,
     [

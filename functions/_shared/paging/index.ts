@@ -13,9 +13,12 @@
 export interface Keyset {
   /** The timestamp in microseconds since the epoch, as decimal text. */
   readonly us: string;
-  /** The id, as decimal text. */
+  /** The id, as text (decimal for a bigint, canonical for a uuid). */
   readonly id: string;
 }
+
+/** The type of the id that breaks ties: a bigint (events, jobs, audit rows) or a uuid. */
+export type KeysetId = 'int8' | 'uuid';
 
 export interface Page<T> {
   readonly items: T[];
@@ -23,11 +26,14 @@ export interface Page<T> {
   readonly nextCursor: string | null;
 }
 
-const CURSOR = /^(-?\d{1,19})\.(\d{1,19})$/;
+const CURSORS: Record<KeysetId, RegExp> = {
+  int8: /^(-?\d{1,19})\.(\d{1,19})$/,
+  uuid: /^(-?\d{1,19})\.([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/,
+};
 
-/** A cursor this module gave out, or null when `text` is not one. */
-export function parseCursor(text: string): Keyset | null {
-  const match = CURSOR.exec(text);
+/** A cursor this module gave out for ids of type `id`, or null when `text` is not one. */
+export function parseCursor(text: string, id: KeysetId = 'int8'): Keyset | null {
+  const match = CURSORS[id].exec(text);
   return match ? { us: match[1]!, id: match[2]! } : null;
 }
 
@@ -44,9 +50,14 @@ export const KEYSET_US = (column: string) =>
  * @example
  * `where ... and ${keysetAfter('e.received_at', 'e.id', 7)}` // values [..., ...keysetValues(after)]
  */
-export function keysetAfter(column: string, id: string, us: number): string {
+export function keysetAfter(
+  column: string,
+  id: string,
+  us: number,
+  idType: KeysetId = 'int8',
+): string {
   const at = `(timestamptz 'epoch' + $${us}::int8 * interval '1 microsecond')`;
-  const afterId = `$${us + 1}::int8`;
+  const afterId = `$${us + 1}::${idType}`;
   const after = `${column} <= ${at} and (${column}, ${id}) < (${at}, ${afterId})`;
   return `($${us}::int8 is null or (${after}))`;
 }
