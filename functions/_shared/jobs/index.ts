@@ -240,6 +240,9 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
       retentionDays: settings.retentionDays,
       app: deps.app,
       alerts: {
+        // Alerts off: the minute's job still samples the queues (the console's queue chart)
+        // and evaluates no rule.
+        ...(deps.config.alerts.enabled ? {} : { rules: [] }),
         receivers: deps.config.alerts.receivers,
         environment: deps.config.env,
         clock: deps.clock,
@@ -265,7 +268,7 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
     if (options.maintenance) {
       await scheduleMaintenance(db, new Date(deps.clock.now()), {
         // A registry of one's own without the alert kinds gets no evaluation to dead-letter.
-        alerts: deps.config.alerts.enabled && registry.get(ALERTS_EVALUATE_KIND) !== undefined,
+        alerts: registry.get(ALERTS_EVALUATE_KIND) !== undefined,
       }).catch((error) => logger.error('scheduling maintenance failed', { error }));
     }
     return runWorker({
