@@ -10,6 +10,7 @@ import { parseConfig } from '../functions/_shared/config/index.ts';
 import { createJobRegistry, createJobRunner } from '../functions/_shared/jobs/index.ts';
 import { PermanentJobError } from '../functions/_shared/queue/index.ts';
 import { capturedLogger } from './support/logs.ts';
+import { clientEnv } from './support/database.ts';
 import { useMigratedDatabase } from './support/migrated.ts';
 
 const projectRoot = join(import.meta.dirname, '..');
@@ -19,7 +20,7 @@ const database = useMigratedDatabase({
 
 async function run(args: string[]) {
   const lines: string[] = [];
-  const pool = database.kind === 'pglite' ? { GATEHOUSE_DB_POOL_SIZE: '1' } : {};
+  const pool = clientEnv(database.kind);
   const code = await runEventsCommand(args, {
     env: { DATABASE_URL: database.url, ...pool },
     projectRoot,

@@ -16,6 +16,7 @@ import {
   runWorkerCommand,
 } from '../cli/queue-command.ts';
 import { claimJobs, enqueueJobs, failJob } from '../functions/_shared/queue/index.ts';
+import { clientEnv } from './support/database.ts';
 import { useMigratedDatabase } from './support/migrated.ts';
 
 const projectRoot = join(import.meta.dirname, '..');
@@ -35,7 +36,7 @@ async function run(
   lines: string[] = [],
 ) {
   // The embedded engine serves one session: a pool of one, as its own server uses.
-  const pool = database.kind === 'pglite' ? { GATEHOUSE_DB_POOL_SIZE: '1' } : {};
+  const pool = clientEnv(database.kind);
   const code = await command(args, {
     env: { DATABASE_URL: database.url, USER: 'ops-tester', ...pool, ...env },
     projectRoot,

@@ -20,6 +20,7 @@ import { parseConfig } from '../functions/_shared/config/index.ts';
 import { createAdminApp } from '../functions/admin/index.ts';
 import { type JwksServer, startJwksServer } from './support/jwks-server.ts';
 import { capturedLogger } from './support/logs.ts';
+import { clientEnv } from './support/database.ts';
 import { createMigratedDatabase, useMigratedDatabase } from './support/migrated.ts';
 
 const projectRoot = join(import.meta.dirname, '..');
@@ -31,7 +32,7 @@ const database = useMigratedDatabase({
 /** Runs the command as an operator would: its exit code and printed lines. */
 async function run(args: string[], url = database.url, kind = database.kind) {
   const lines: string[] = [];
-  const pool = kind === 'pglite' ? { GATEHOUSE_DB_POOL_SIZE: '1' } : {};
+  const pool = clientEnv(kind);
   const code = await runUsersCommand(args, {
     env: { DATABASE_URL: url, USER: 'ops-tester', ...pool },
     projectRoot,

@@ -16,6 +16,7 @@ import { createJobRegistry, createJobRunner } from '../functions/_shared/jobs/in
 import { createSecretBox, outboundDelivery } from '../functions/_shared/outbound/index.ts';
 import { createEndpoint, pauseEndpoint } from '../functions/_shared/outbound/endpoints.ts';
 import { capturedLogger } from './support/logs.ts';
+import { clientEnv } from './support/database.ts';
 import { useMigratedDatabase } from './support/migrated.ts';
 import { settledMessages } from './support/outbound-settled.ts';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook-receiver.ts';
@@ -37,7 +38,7 @@ afterEach(async () => {
 /** Runs the command as an operator would: its exit code and printed lines. */
 async function run(args: string[], extra: Partial<WebhooksCommandOptions> = {}) {
   const lines: string[] = [];
-  const pool = database.kind === 'pglite' ? { GATEHOUSE_DB_POOL_SIZE: '1' } : {};
+  const pool = clientEnv(database.kind);
   const code = await runWebhooksCommand(args, {
     env: { DATABASE_URL: database.url, USER: 'ops-tester', GATEHOUSE_ENCRYPTION_KEY: KEY, ...pool },
     projectRoot,

@@ -7,7 +7,7 @@
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalServer, startLocalServer } from './support/local-server.ts';
-import { createTestDatabase } from './support/database.ts';
+import { clientEnv, createTestDatabase } from './support/database.ts';
 import { waitForOutput } from './support/process.ts';
 
 let server: LocalServer;
@@ -164,6 +164,7 @@ describe('in production', () => {
     const production = await startLocalServer({
       GATEHOUSE_ENV: 'production',
       DATABASE_URL: database.url,
+      ...clientEnv(database.kind),
       GATEHOUSE_SERVICE_KEY: 'production-service-key-of-enough-length-0123456789',
       METRICS_TOKEN: 'production-metrics-token-0123456789',
       WHATSAPP_VERIFY_TOKEN: 'verify',

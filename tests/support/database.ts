@@ -26,6 +26,16 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
+/**
+ * What another process pointed at a test database's URL needs on `kind`: on the embedded
+ * engine, one connection per pool and no named statements (its connections share one
+ * session, where one connection's statement names would meet another's); nothing on
+ * Postgres.
+ */
+export function clientEnv(kind: DatabaseKind): Record<string, string> {
+  return kind === 'pglite' ? { GATEHOUSE_DB_POOL_SIZE: '1', GATEHOUSE_DB_PREPARE: 'false' } : {};
+}
+
 export function testDatabaseKind(): DatabaseKind {
   return process.env.TEST_DATABASE_URL ? 'postgres' : 'pglite';
 }

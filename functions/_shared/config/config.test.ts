@@ -30,6 +30,12 @@ describe('parseConfig', () => {
     expect(prepare({ DATABASE_URL: 'postgres://u@h:6543/p', GATEHOUSE_DB_PREPARE: 'true' }))
       .toBe(true);
     expect(preparesByDefault(null)).toBe(false); // the embedded database
+    // A second process pointed at the local server's embedded database.
+    expect(prepare({ DATABASE_URL: 'postgres://postgres@127.0.0.1:54322/postgres' })).toBe(false);
+    expect(prepare({
+      DATABASE_URL: 'postgres://postgres@localhost:6000/postgres',
+      GATEHOUSE_EMBEDDED_DB_PORT: '6000',
+    })).toBe(false);
     expect(preparesByDefault('not a url')).toBe(false);
   });
 

@@ -213,14 +213,18 @@ const TRANSACTION_POOLER_PORT = '6543';
  * direct or session-mode connection, where they save Postgres parsing and planning each
  * statement again; off for a transaction-mode pooler, which cannot keep them across
  * transactions (Supabase's on port 6543, or any URL marked `pgbouncer=true`), off for the
- * embedded database (no URL: its connections share one session) and for a URL this cannot
- * read.
+ * embedded database (no URL, or this machine on `embeddedPort`: its connections share one
+ * session, where one connection's statement names would meet another's) and for a URL this
+ * cannot read.
  *
  * @example
  * preparesByDefault('postgres://u@db.example.supabase.co:5432/postgres'); // true
  * preparesByDefault('postgres://u@aws-0-eu.pooler.supabase.com:6543/postgres'); // false
  */
-export function preparesByDefault(url: string | null): boolean {
+export function preparesByDefault(
+  url: string | null,
+  embeddedPort: number = DEFAULT_EMBEDDED_DB_PORT,
+): boolean {
   if (url === null) return false;
   let parsed: URL;
   try {
@@ -229,6 +233,8 @@ export function preparesByDefault(url: string | null): boolean {
     return false;
   }
   if (parsed.port === TRANSACTION_POOLER_PORT) return false;
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(parsed.hostname);
+  if (loopback && parsed.port === String(embeddedPort)) return false;
   return parsed.searchParams.get('pgbouncer') !== 'true';
 }
 
@@ -276,7 +282,11 @@ export function parseConfig(env: Env): Config {
     host: parsed.GATEHOUSE_HOST ?? '127.0.0.1',
     database: {
       url: databaseUrl,
-      prepare: parsed.GATEHOUSE_DB_PREPARE ?? preparesByDefault(databaseUrl),
+      prepare: parsed.GATEHOUSE_DB_PREPARE ??
+        preparesByDefault(
+          databaseUrl,
+          parsed.GATEHOUSE_EMBEDDED_DB_PORT ?? DEFAULT_EMBEDDED_DB_PORT,
+        ),
       embeddedPort: parsed.GATEHOUSE_EMBEDDED_DB_PORT ?? DEFAULT_EMBEDDED_DB_PORT,
       ...databaseSettings(parsed, queue.concurrency),
     },
