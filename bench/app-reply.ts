@@ -8,7 +8,7 @@
  *
  *   npm run bench:app-reply                       # Postgres at 127.0.0.1:5432
  *   npm run bench:app-reply -- --seconds 20 --rates 10,50,200
- *   npm run bench:app-reply -- --prepare false   # as through a transaction-mode pooler
+ *   npm run bench:app-reply -- --prepare true    # named statements (direct or session connection)
  *
  * The server runs in this process as the local server runs it (the functions mounted and
  * served with Deno.serve, the worker kicked after every ack and swept every second). The
@@ -39,8 +39,8 @@ for (let i = 0; i < Deno.args.length; i += 2) args.set(Deno.args[i]!, Deno.args[
 const SECONDS = Number(args.get('--seconds') ?? 10);
 const RATES = (args.get('--rates') ?? '10,200').split(',').map(Number);
 /**
- * `--prepare true|false`: named prepared statements on or off. Unset, the server decides as
- * it does from its `DATABASE_URL` (on for a direct or session-mode connection).
+ * `--prepare true|false`: named prepared statements on or off (GATEHOUSE_DB_PREPARE); unset,
+ * the server's default (off).
  */
 const PREPARE = args.get('--prepare');
 if (PREPARE !== undefined && PREPARE !== 'true' && PREPARE !== 'false') {

@@ -11,8 +11,12 @@ export { EMBEDDED_MAX_CONNECTIONS } from './embedded-db-server.ts';
 
 const execFileAsync = promisify(execFile);
 
-/** What a pool on the embedded database must be: one connection (PGlite is one session). */
-export const EMBEDDED_POOL: Partial<PostgresDbOptions> = { max: 1 };
+/**
+ * What a pool on the embedded database must be: one connection (PGlite is one session), and
+ * no named statements whatever GATEHOUSE_DB_PREPARE says (in the one session, one
+ * connection's statement names would meet another's).
+ */
+export const EMBEDDED_POOL: Partial<PostgresDbOptions> = { max: 1, prepare: false };
 
 export interface EmbeddedDatabaseOptions {
   /** Folder for the data files; omitted → in memory (tests). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { configProblems } from '../../../tests/support/config.ts';
-import { ConfigError, parseConfig, preparesByDefault } from './index.ts';
+import { ConfigError, parseConfig } from './index.ts';
 
 describe('parseConfig', () => {
   it('gives development defaults for an empty environment', () => {
@@ -13,30 +13,6 @@ describe('parseConfig', () => {
     expect(config.log.level).toBe('info');
     expect(config.paypal.certHosts).toEqual(['api.paypal.com', 'api.sandbox.paypal.com']);
     expect(config.upstash).toBeNull();
-  });
-
-  it('prepares statements by default on a direct or session connection, not through a transaction pooler', () => {
-    const prepare = (env: Record<string, string>) => parseConfig(env).database.prepare;
-    expect(prepare({ DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/postgres' })).toBe(true);
-    expect(prepare({ SUPABASE_DB_URL: 'postgres://postgres@db.ref.supabase.co:5432/postgres' }))
-      .toBe(true);
-    expect(prepare({ DATABASE_URL: 'postgres://u@aws-0-eu-west-1.pooler.supabase.com:6543/p' }))
-      .toBe(false);
-    expect(prepare({ DATABASE_URL: 'postgres://u@pgbouncer.internal:6432/p?pgbouncer=true' }))
-      .toBe(false);
-    // Told, either way, whatever the URL.
-    expect(prepare({ DATABASE_URL: 'postgres://u@h:5432/p', GATEHOUSE_DB_PREPARE: 'false' }))
-      .toBe(false);
-    expect(prepare({ DATABASE_URL: 'postgres://u@h:6543/p', GATEHOUSE_DB_PREPARE: 'true' }))
-      .toBe(true);
-    expect(preparesByDefault(null)).toBe(false); // the embedded database
-    // A second process pointed at the local server's embedded database.
-    expect(prepare({ DATABASE_URL: 'postgres://postgres@127.0.0.1:54322/postgres' })).toBe(false);
-    expect(prepare({
-      DATABASE_URL: 'postgres://postgres@localhost:6000/postgres',
-      GATEHOUSE_EMBEDDED_DB_PORT: '6000',
-    })).toBe(false);
-    expect(preparesByDefault('not a url')).toBe(false);
   });
 
   it('names a malformed variable and shows its (non-secret) value', () => {

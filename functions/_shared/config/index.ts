@@ -197,6 +197,9 @@ function alertReceivers(
   return receivers;
 }
 
+/** How often a process adds its metrics to `system_metrics` by default. */
+export const DEFAULT_METRICS_FLUSH_MS = 10_000;
+
 /**
  * Parses the environment into a {@link Config}. Throws {@link ConfigError} listing every
  * missing or malformed variable by name. Pure: reads nothing but its argument.
@@ -205,42 +208,6 @@ function alertReceivers(
  * const config = parseConfig(Deno.env.toObject());
  * const db = createPostgresDb({ url: config.database.url!, max: config.database.poolSize });
  */
-/** The port of Supabase's transaction-mode poolers (Supavisor, PgBouncer). */
-const TRANSACTION_POOLER_PORT = '6543';
-
-/**
- * Whether named prepared statements are on when GATEHOUSE_DB_PREPARE is unset: on for a
- * direct or session-mode connection, where they save Postgres parsing and planning each
- * statement again; off for a transaction-mode pooler, which cannot keep them across
- * transactions (Supabase's on port 6543, or any URL marked `pgbouncer=true`), off for the
- * embedded database (no URL, or this machine on `embeddedPort`: its connections share one
- * session, where one connection's statement names would meet another's) and for a URL this
- * cannot read.
- *
- * @example
- * preparesByDefault('postgres://u@db.example.supabase.co:5432/postgres'); // true
- * preparesByDefault('postgres://u@aws-0-eu.pooler.supabase.com:6543/postgres'); // false
- */
-export function preparesByDefault(
-  url: string | null,
-  embeddedPort: number = DEFAULT_EMBEDDED_DB_PORT,
-): boolean {
-  if (url === null) return false;
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return false;
-  }
-  if (parsed.port === TRANSACTION_POOLER_PORT) return false;
-  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(parsed.hostname);
-  if (loopback && parsed.port === String(embeddedPort)) return false;
-  return parsed.searchParams.get('pgbouncer') !== 'true';
-}
-
-/** How often a process adds its metrics to `system_metrics` by default. */
-export const DEFAULT_METRICS_FLUSH_MS = 10_000;
-
 export function parseConfig(env: Env): Config {
   const result = envSchema.safeParse(env);
   const problems = result.success ? [] : describeIssues(result.error.issues, env);
@@ -282,11 +249,7 @@ export function parseConfig(env: Env): Config {
     host: parsed.GATEHOUSE_HOST ?? '127.0.0.1',
     database: {
       url: databaseUrl,
-      prepare: parsed.GATEHOUSE_DB_PREPARE ??
-        preparesByDefault(
-          databaseUrl,
-          parsed.GATEHOUSE_EMBEDDED_DB_PORT ?? DEFAULT_EMBEDDED_DB_PORT,
-        ),
+      prepare: parsed.GATEHOUSE_DB_PREPARE ?? false,
       embeddedPort: parsed.GATEHOUSE_EMBEDDED_DB_PORT ?? DEFAULT_EMBEDDED_DB_PORT,
       ...databaseSettings(parsed, queue.concurrency),
     },
