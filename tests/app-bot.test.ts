@@ -161,10 +161,10 @@ describe('the WhatsApp bot', () => {
       queues: ['whatsapp', 'app'],
     });
     expect(lastSent().interactive?.type).toBe('list');
-    // The message's job: the event's load with BEGIN and its inbound log; the sender's
-    // profile and conversation; the conversation's save with the reply's job; the job's
-    // completion with the COMMIT. The reply's job: its outbound log with BEGIN; the
-    // completion with the COMMIT.
+    // After BEGIN, the message's job waits for: the event's load with its inbound log; the
+    // sender's profile and conversation; the conversation's save with the reply's job; the
+    // job's completion with the COMMIT. The reply's job: its outbound log; the completion
+    // with the COMMIT.
     expect(counted.transactions).toEqual([4, 2]);
   });
 

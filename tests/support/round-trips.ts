@@ -1,11 +1,10 @@
 import type { Db, Queryable, Transaction } from '../../functions/_shared/db/types.ts';
 
 /**
- * `db`, counting the round trips each transaction makes: each statement sent while none of
+ * `db`, counting the waits of each transaction's body: each statement sent while none of
  * the transaction's statements was awaiting an answer (a statement sent behind one still
- * in flight rides in the same round trip). BEGIN travels with the first statement and
- * COMMIT behind the last (functions/_shared/db/reserved-transaction.ts), so neither adds
- * one; a script (`exec`) opening a transaction would, and is not counted.
+ * in flight rides in the same round trip). BEGIN, answered before the body runs, and the
+ * COMMIT that goes out behind the body's last statement are not counted.
  */
 export function countingRoundTrips(db: Db): { db: Db; transactions: number[] } {
   const transactions: number[] = [];

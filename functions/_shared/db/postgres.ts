@@ -15,11 +15,6 @@ import { describeDatabaseUrl, translateError } from './errors.ts';
 import { createDriverGuard } from './driver-guard.ts';
 import { type PoolMetrics, recordedPoolSlots } from './pool-slots.ts';
 import { deadlineAfter } from '../timers.ts';
-import {
-  reserveWithin,
-  runReservedTransaction,
-  type StatementRunner,
-} from './reserved-transaction.ts';
 
 export { describeDatabaseUrl, isUnavailableError } from './errors.ts';
 export { isDriverFault, recoverFromDriverFault } from './driver-guard.ts';
@@ -88,6 +83,7 @@ export function reconnectDelaySeconds(retries: number, random: () => number = Ma
 }
 
 type Sql = postgres.Sql;
+type TxSql = postgres.TransactionSql;
 
 /** Postgres type oids of the parameter types callers may declare. */
 const PARAM_OIDS: Record<ParamType, number> = {
@@ -104,7 +100,7 @@ const PARAM_OIDS: Record<ParamType, number> = {
 
 /** The values as postgres.js takes them: declared types become its typed parameters. */
 // deno-lint-ignore no-explicit-any
-function wireValues(sql: Pick<Sql, 'typed'>, values: readonly unknown[]): any[] {
+function wireValues(sql: Sql | TxSql, values: readonly unknown[]): any[] {
   return values.map((value) =>
     value instanceof TypedParam ? sql.typed(value.value as never, PARAM_OIDS[value.type]) : value
   );
@@ -250,36 +246,39 @@ export function createPostgresDb(options: PostgresDbOptions): Db {
     return work;
   };
 
-  const runStatement: StatementRunner = (work, call, what) =>
-    track(() => guard.watch(withDeadline(work(), timeoutOf(call), what)));
-
-  /** Statements of the pool, each holding a slot while it runs. */
-  const pooled = {
+  /** Statements of the pool (`slotted`, each holding a slot) or of one transaction. */
+  const queryable = (current: () => Sql | TxSql, slotted: boolean) => ({
     query<T extends Row = Row>(text: string, values: readonly unknown[] = [], call?: QueryOptions) {
       // `prepare: true` asks for a named statement; the pool's own `prepare` option (off
       // unless GATEHOUSE_DB_PREPARE) still decides. postgres.js never prepares `unsafe`
       // queries unless asked, so without this the setting did nothing.
-      return runStatement(
-        () =>
-          inSlot(() => {
-            const sql = guard.current();
-            return sql.unsafe(text, wireValues(sql, values), { prepare: true });
-          }),
-        call,
-        'a database statement',
+      const run = () => {
+        const sql = current();
+        return sql.unsafe(text, wireValues(sql, values), { prepare: true });
+      };
+      const work = slotted ? () => inSlot(run) : run;
+      return track(() =>
+        guard.watch(withDeadline(work(), timeoutOf(call), 'a database statement'))
       ) as unknown as Promise<T[]>;
     },
     exec(text: string) {
-      return runStatement(
-        () => inSlot(() => guard.current().unsafe(text).simple()),
-        { timeoutMs: 0 },
-        'a database script',
-      ).then(() => undefined);
+      const run = () => current().unsafe(text).simple();
+      const work = slotted ? () => inSlot(run) : run;
+      return track(() => guard.watch(withDeadline(work(), 0, 'a database script'))).then(() =>
+        undefined
+      );
     },
-  };
+  });
+
+  const transaction = (sql: TxSql): Transaction => ({
+    ...queryable(() => sql, false),
+    savepoint<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+      return sql.savepoint((inner) => fn(transaction(inner))) as Promise<T>;
+    },
+  });
 
   return {
-    ...pooled,
+    ...queryable(() => guard.current(), true),
     description: describeDatabaseUrl(options.url),
     /**
      * One implicit transaction sent in one flight: the statements, then a single Sync
@@ -307,21 +306,36 @@ export function createPostgresDb(options: PostgresDbOptions): Db {
       });
     },
     transaction<T>(fn: (tx: Transaction) => Promise<T>, call?: QueryOptions): Promise<T> {
-      // The deadline covers getting a connection; once the body runs, each of its
-      // statements has its own. BEGIN goes out with the first statement (see
-      // reserved-transaction.ts).
+      const timeoutMs = timeoutOf(call);
       return track(async () => {
+        // The deadline covers getting a connection (BEGIN); once the body runs, each of its
+        // statements has its own. A transaction that starts after its caller gave up rolls
+        // back at once.
+        let started = false;
+        let abandoned = false;
         transactions += 1;
+        const work = Promise.resolve(inSlot(() =>
+          guard.current().begin(async (tx) => {
+            started = true;
+            if (abandoned) throw new DatabaseTimeoutError('transaction started after its deadline');
+            return await fn(transaction(tx));
+          }) as Promise<T>
+        ));
         try {
-          const work = inSlot(async () => {
-            const sql = await reserveWithin(guard.current(), timeoutOf(call));
-            try {
-              return await runReservedTransaction(sql, fn, runStatement, wireValues);
-            } finally {
-              sql.release();
-            }
+          if (!(timeoutMs > 0)) return await guard.watch(withDeadline(work, 0, ''));
+          const opened = new Promise<never>((_, reject) => {
+            const deadline = deadlineAfter(timeoutMs, () => {
+              if (started) return;
+              abandoned = true;
+              reject(
+                new DatabaseTimeoutError(
+                  `no database connection for a transaction within ${timeoutMs} ms`,
+                ),
+              );
+            });
+            work.finally(() => deadline.cancel()).catch(() => {});
           });
-          return await guard.watch(withDeadline(work, 0, ''));
+          return await Promise.race([guard.watch(withDeadline(work, 0, '')), opened]);
         } finally {
           transactions -= 1;
         }

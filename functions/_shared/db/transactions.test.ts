@@ -1,11 +1,10 @@
 /**
- * `Db.transaction` on either engine: BEGIN travels with the first statement, a body that
- * throws or a statement that failed rolls everything back (with the statement's own error),
- * savepoints roll back only their part, and a statement sent too late never runs.
+ * `Db.transaction` on either engine: a body that throws or a statement that failed rolls
+ * everything back (with the statement's own error), savepoints roll back only their part,
+ * and a statement sent too late never runs.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../tests/support/database.ts';
-import { TransactionEndedError } from './reserved-transaction.ts';
 import type { Transaction } from './types.ts';
 
 let database: TestDatabase;
@@ -29,19 +28,6 @@ const marks = async () =>
   );
 
 describe('Db.transaction', () => {
-  it('begins with its first statement, not before: BEGIN goes out in the same flight', async () => {
-    const [row] = await database.db.transaction(async (tx) => {
-      // Time passes before the first statement; a BEGIN sent at the start would date the
-      // transaction from then.
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      return await tx.query<{ gap_ms: number }>(
-        `select extract(epoch from statement_timestamp() - transaction_timestamp()) * 1000
-           as gap_ms`,
-      );
-    });
-    expect(Number(row!.gap_ms)).toBeLessThan(250);
-  });
-
   it('commits what the body did, and nothing of a body that throws', async () => {
     await database.db.transaction(async (tx) => {
       await tx.query('insert into tx_marks values (1)');
@@ -106,13 +92,11 @@ describe('Db.transaction', () => {
       kept = tx;
       await tx.query('insert into tx_marks values (1)');
     });
-    await expect(kept.query('insert into tx_marks values (2)')).rejects.toBeInstanceOf(
-      TransactionEndedError,
-    );
+    await expect(kept.query('insert into tx_marks values (2)')).rejects.toThrow(/ended/);
     expect(await marks()).toEqual([1]);
   });
 
-  it('sends nothing for a body that sends nothing, and frees its connection', async () => {
+  it('frees its connection after a body that sends nothing', async () => {
     const pool = database.connect({ max: 1 });
     expect(await pool.transaction(() => Promise.resolve(42))).toBe(42);
     expect(await pool.query<{ one: number }>('select 1 as one')).toEqual([{ one: 1 }]);

@@ -39,9 +39,8 @@ const ignore = () => {};
  * Wraps `db` so that a job handler's statements share one transaction, begun on the first
  * of them; a handler that never touches `tx` costs no transaction at all. The worker then
  * commits it with the job's completion, or discards it. `onFailure` hears of a
- * transaction that failed before it was ended (it got no connection within its deadline),
- * so the worker can stop the handler; a connection lost later fails the handler's next
- * statement, or the commit, and the job runs again.
+ * transaction that dies (BEGIN failed, its connection was cut) before it was ended, so
+ * the worker can stop the handler.
  *
  * Every promise made here is returned to a caller or given a handler on the spot, so a
  * database that goes away never leaves a rejection that nobody reads.
