@@ -242,13 +242,12 @@ export function parseConfig(env: Env): Config {
 
   const corsOrigins = (parsed.GATEHOUSE_CORS_ORIGINS ?? '').split(',').map((item) => item.trim())
     .filter((item) => item);
-  const databaseUrl = parsed.DATABASE_URL ?? parsed.SUPABASE_DB_URL ?? null;
   return {
     env: parsed.GATEHOUSE_ENV,
     port: parsed.PORT ?? DEFAULT_PORT,
     host: parsed.GATEHOUSE_HOST ?? '127.0.0.1',
     database: {
-      url: databaseUrl,
+      url: parsed.DATABASE_URL ?? parsed.SUPABASE_DB_URL ?? null,
       prepare: parsed.GATEHOUSE_DB_PREPARE ?? false,
       embeddedPort: parsed.GATEHOUSE_EMBEDDED_DB_PORT ?? DEFAULT_EMBEDDED_DB_PORT,
       ...databaseSettings(parsed, queue.concurrency),

@@ -71,7 +71,7 @@ describe('Db.transaction', () => {
     expect(await marks()).toEqual([1, 3, 4]);
   });
 
-  it('opens with a savepoint or a script as its first statement too', async () => {
+  it('runs savepoints and scripts in the transaction, and rolls a script back with the body', async () => {
     await database.db.transaction(async (tx) => {
       await tx.savepoint((inner) => inner.query('insert into tx_marks values (1)'));
     });

@@ -17,7 +17,7 @@ import {
   type WebhookDelivererOptions,
   webhookDeliverHandler,
 } from '../outbound/index.ts';
-import { inboundEventHandler, type InboundEventProcessor, type InboundSteps } from './inbound.ts';
+import { inboundEventHandler, type InboundSteps } from './inbound.ts';
 import type { ProviderModule } from '../webhooks/provider.ts';
 import { PROVIDERS } from '../webhooks/providers.ts';
 import { RETENTION_KIND, retentionHandler, scheduleMaintenance } from './maintenance.ts';
@@ -53,17 +53,10 @@ export const KICK_BUDGET_MS = 2_000;
  * What the platform itself does with an event of a kind, in its job's transaction, before
  * the app's processor: the effects of a delivery run in its job, never after the ack.
  */
-const PLATFORM_STEPS: Partial<
-  Record<
-    string,
-    Omit<InboundSteps, 'then'> & {
-      readonly step?: InboundEventProcessor;
-    }
-  >
-> = {
+const PLATFORM_STEPS: Partial<Record<string, InboundSteps>> = {
   // Needs only the event's id: sent with the statement that loads the event.
-  'whatsapp.message': { withLoad: logInboundWhatsAppMessage },
-  'whatsapp.status': { step: applyWhatsAppStatus },
+  'whatsapp.message': { withLoad: logInboundWhatsAppMessage, then: [] },
+  'whatsapp.status': { then: [applyWhatsAppStatus] },
 };
 
 /**
@@ -102,7 +95,7 @@ export function createJobRegistry(options: {
     registry.register(kind, {
       handler: inboundEventHandler(services, {
         withLoad: PLATFORM_STEPS[kind]?.withLoad,
-        then: [PLATFORM_STEPS[kind]?.step, processors[kind]],
+        then: [...(PLATFORM_STEPS[kind]?.then ?? []), processors[kind]],
       }),
     });
   }

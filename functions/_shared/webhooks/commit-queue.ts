@@ -119,6 +119,7 @@ export function createCommitQueue<I, O>(
   let busySince = now();
   let shed = 0;
   let sweeping: ReturnType<typeof setTimeout> | null = null;
+
   const leaveWaiting = (pending: Pending<I, O>) => {
     if (!pending.waiting) return;
     pending.waiting = false;
