@@ -84,11 +84,15 @@ async function phone(width = PHONE.width): Promise<{ context: BrowserContext; pa
   return { context, page: await context.newPage() };
 }
 
+/** Fills a form's fields by their labels, in order, and presses its button. */
+async function submit(page: Page, fields: Record<string, string>, button: string): Promise<void> {
+  for (const [label, value] of Object.entries(fields)) await page.getByLabel(label).fill(value);
+  await page.getByRole('button', { name: button }).click();
+}
+
 /** Signs in through the PWA's form (on whatever /app/ page is open). */
 async function signIn(page: Page, user: Rider): Promise<void> {
-  await page.getByLabel('Email').fill(user.email);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await submit(page, { Email: user.email, Password: PASSWORD }, 'Sign in');
   await page.getByRole('navigation', { name: 'Sections' }).waitFor();
 }
 
@@ -288,16 +292,16 @@ describe('PWA vehicles and payment code', () => {
     await signIn(page, user);
     await page.getByRole('heading', { level: 1, name: 'My vehicles' }).waitFor();
     await page.getByText('No vehicles yet').waitFor();
-    await page.getByLabel('Number plate').fill('kda 417q');
-    await page.getByLabel('Make (optional)').fill('Toyota');
-    await page.getByLabel('Seats (optional)').fill('4');
-    await page.getByRole('button', { name: 'Add vehicle' }).click();
+    await submit(page, {
+      'Number plate': 'kda 417q',
+      'Make (optional)': 'Toyota',
+      'Seats (optional)': '4',
+    }, 'Add vehicle');
     await page.getByText('Added KDA 417Q.').waitFor();
     const vehicles = page.getByRole('list', { name: 'Your vehicles' });
     await vehicles.getByText('KDA 417Q').waitFor();
     // The same plate again: refused at the field, nothing added.
-    await page.getByLabel('Number plate').fill('KDA 417Q');
-    await page.getByRole('button', { name: 'Add vehicle' }).click();
+    await submit(page, { 'Number plate': 'KDA 417Q' }, 'Add vehicle');
     await expect.poll(() => page.locator('#vehicle-error').textContent()).toBe(
       'You have a vehicle with the plate KDA 417Q already.',
     );
@@ -313,10 +317,11 @@ describe('PWA vehicles and payment code', () => {
       .getByRole('link', { name: 'My QR code' }).click();
     await page.getByRole('heading', { level: 1, name: 'My QR code' }).waitFor();
     await page.getByText('You have no payment QR code yet').waitFor();
-    await page.getByLabel('USSD payment code').fill('*334*1*123456#');
-    await page.getByLabel('Amount (optional)').fill('250');
-    await page.getByLabel('Currency (optional)').fill('kes');
-    await page.getByRole('button', { name: 'Make QR code' }).click();
+    await submit(page, {
+      'USSD payment code': '*334*1*123456#',
+      'Amount (optional)': '250',
+      'Currency (optional)': 'kes',
+    }, 'Make QR code');
     await page.getByText('Your new QR code is ready.').waitFor();
     const image = page.getByRole('img', { name: /^QR code: scanning it dials \*334\*1\*123456#/ });
     await image.waitFor();
@@ -377,9 +382,7 @@ describe('PWA sign-up', () => {
     await page.goto(`${server.base}/app/vehicles`);
     await page.getByRole('button', { name: 'New here? Create an account' }).click();
     await page.getByRole('heading', { level: 1, name: 'Create an account' }).waitFor();
-    await page.getByLabel('Email').fill('newcomer@example.com');
-    await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Create account' }).click();
+    await submit(page, { Email: 'newcomer@example.com', Password: PASSWORD }, 'Create account');
     await page.getByRole('heading', { level: 1, name: 'My vehicles' }).waitFor();
     await page.getByText('No vehicles yet').waitFor();
     const [user] = await server.database!.db.query<{ email: string }>(
@@ -416,8 +419,7 @@ describe('PWA share target', () => {
       'dropoff',
     );
     await screenshot(page, 'pwa-share');
-    await page.getByLabel('Drop-off').fill('Westlands');
-    await page.getByRole('button', { name: 'Request ride' }).click();
+    await submit(page, { 'Drop-off': 'Westlands' }, 'Request ride');
 
     await page.getByText('Ride requested: Kencom (-1.2921, 36.8219) → Westlands.').waitFor();
     expect(new URL(page.url()).pathname).toBe('/app/');
@@ -489,14 +491,14 @@ describe('PWA accessibility and small screens', () => {
       expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('My vehicles');
       if (width === PHONE.width) {
         await page.getByText('No vehicles yet').waitFor();
-        await page.getByLabel('Number plate').fill('kda 123a');
-        await page.getByLabel('Make (optional)').fill('Toyota');
-        await page.getByLabel('Seats (optional)').fill('14');
-        await page.getByRole('button', { name: 'Add vehicle' }).click();
+        await submit(page, {
+          'Number plate': 'kda 123a',
+          'Make (optional)': 'Toyota',
+          'Seats (optional)': '14',
+        }, 'Add vehicle');
         await page.getByText('Added KDA 123A.').waitFor();
         // The same plate again: refused, said next to the form.
-        await page.getByLabel('Number plate').fill('KDA 123A');
-        await page.getByRole('button', { name: 'Add vehicle' }).click();
+        await submit(page, { 'Number plate': 'KDA 123A' }, 'Add vehicle');
         await page.locator('#vehicle-error').getByText('plate KDA 123A already').waitFor();
       }
       await page.getByRole('list', { name: 'Your vehicles' }).getByText('KDA 123A').waitFor();
@@ -506,10 +508,11 @@ describe('PWA accessibility and small screens', () => {
       await page.getByRole('heading', { level: 1, name: 'My QR code' }).waitFor();
       if (width === PHONE.width) {
         await page.getByText('You have no payment QR code yet').waitFor();
-        await page.getByLabel('USSD payment code').fill('*334*1*123456#');
-        await page.getByLabel('Amount (optional)').fill('250');
-        await page.getByLabel('Currency (optional)').fill('kes');
-        await page.getByRole('button', { name: 'Make QR code' }).click();
+        await submit(page, {
+          'USSD payment code': '*334*1*123456#',
+          'Amount (optional)': '250',
+          'Currency (optional)': 'kes',
+        }, 'Make QR code');
         await page.getByText('Your new QR code is ready.').waitFor();
       }
       const qr = page.getByRole('img', { name: /scanning it dials \*334\*1\*123456#/ });
