@@ -444,6 +444,41 @@ describe('flow control', () => {
     expect(await worker(database.db, effectRegistry())).toMatchObject({ claimed: 2 });
   });
 
+  it('claims only the queues a worker names, in claim order, held ones skipped', async () => {
+    // A backlog of higher priority in a queue the claim does not name, and a named queue
+    // whose processing flag is off.
+    await enqueueJobs(
+      database.db,
+      Array.from({ length: 50 }, () => ({ kind: 'effect', queue: 'whatsapp', priority: 9 })),
+    );
+    const [low, high, mid] = await enqueueJobs(database.db, [
+      { kind: 'effect', queue: 'stripe', priority: 0 },
+      { kind: 'effect', queue: 'paypal', priority: 7 },
+      { kind: 'effect', queue: 'stripe', priority: 3 },
+      { kind: 'effect', queue: 'standard:github', priority: 8 },
+    ]);
+    await database.db.exec(
+      `update feature_flags set enabled = false where key = 'processing.standard'`,
+    );
+    const claimed = await postgresJobStore.claim(database.db, {
+      worker: 'named-queues',
+      limit: 10,
+      leaseSeconds: 30,
+      queues: ['stripe', 'paypal', 'standard:github'],
+    });
+    expect(claimed.map((job) => job.id)).toEqual([high, mid, low]);
+    expect(await count(`select * from jobs where status = 'running'`)).toBe(3);
+    // The same claim for every queue takes the backlog's first, as ordered.
+    const all = await postgresJobStore.claim(database.db, {
+      worker: 'every-queue',
+      limit: 5,
+      leaseSeconds: 30,
+    });
+    expect(all.map((job) => [job.queue, job.priority])).toEqual(
+      Array.from({ length: 5 }, () => ['whatsapp', 9]),
+    );
+  });
+
   it('caps how many jobs of a queue run at once across workers', async () => {
     await database.db.exec(`insert into queue_settings (queue, concurrency) values ('capped', 2)`);
     await database.db.query(

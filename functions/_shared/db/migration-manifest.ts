@@ -139,4 +139,8 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
     name: '20261212090000_ride_events_from_users.sql',
     checksum: '56d8fb90a469d48fb6fadbec2c53d12857a524eb5cfba3036d47a179e85e214d',
   },
+  {
+    name: '20261213090000_claim_jobs_generic_plans.sql',
+    checksum: '9d666f4f956074e7a3ca0deef07d10569580094228b55b1e639d99496d90a254',
+  },
 ];
