@@ -47,9 +47,11 @@ export interface Standing {
 
 /**
  * {@link profileFor} and {@link loadConversation} in one statement, so a message costs one
- * round trip for both. When another message of the same new user made the profile while
- * this statement waited for it, the statement cannot see that profile yet (it reads from
- * before it started); the two steps then run on their own, and see it.
+ * round trip for both (`gatehouse.whatsapp_standing`, a function so that its plan is kept by
+ * the connection instead of made for every message). When another message of the same new
+ * user made the profile while this statement waited for it, the statement cannot see that
+ * profile yet (it reads from before it started); the two steps then run on their own, and
+ * see it.
  */
 export async function standingOf(
   tx: Queryable,
@@ -63,28 +65,7 @@ export async function standingOf(
     data: Record<string, unknown> | null;
     stale: boolean | null;
   }>(
-    `with made as (
-       insert into public.profiles (id, display_name, wa_phone, wa_verified_at)
-       values (gen_random_uuid(), $2, $1, now())
-       on conflict (wa_phone) where wa_verified_at is not null do nothing
-       returning id
-     ),
-     profile as (
-       select id from made
-       union all
-       select p.id from public.profiles p
-        where p.wa_phone = $1 and p.wa_verified_at is not null
-          and not exists (select 1 from made)
-     )
-     select profile.id, c.flow, c.step, c.data, c.stale
-       from profile
-       left join lateral (
-         select w.flow, w.step, w.data,
-                w.updated_at < now() - make_interval(mins => $3) as stale
-           from public.whatsapp_conversations w
-          where w.id = profile.id
-            for update
-       ) c on true`,
+    'select id, flow, step, data, stale from gatehouse.whatsapp_standing($1, $2, $3)',
     [typed(`+${from}`, 'text'), typed(name, 'text'), typed(CONVERSATION_TTL_MINUTES, 'int4')],
   );
   if (!row) {

@@ -143,4 +143,8 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
     name: '20261213090000_claim_jobs_generic_plans.sql',
     checksum: '9d666f4f956074e7a3ca0deef07d10569580094228b55b1e639d99496d90a254',
   },
+  {
+    name: '20261213100000_bot_standing_function.sql',
+    checksum: '7034ad76f42b8f5cec68f782e59d6a7692c55a8e517a4503dcb0856dd6424b5e',
+  },
 ];
