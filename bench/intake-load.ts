@@ -3,7 +3,7 @@
  * its CPU is not charged to the servers it measures. One run drives one subject with
  * `connections` concurrent loops, each waiting for its answer before sending the next
  * request (closed loop), for a warm-up and then a measured window, and prints one JSON line:
- * `{requests, errors, seconds, p50, p99, ok, statuses}` for the measured window, `ok` and
+ * `{requests, accepted, errors, seconds, p50, p99, ok, statuses}` for the measured window, `ok` and
  * `statuses` counting every request including the warm-up. It prints `{"event":"start"}`
  * and `{"event":"stop"}` around the load, and after stop keeps its connections open until
  * its stdin closes, so the parent can read the CPU of the database backends serving them.
@@ -40,7 +40,10 @@ export interface LoadSpec {
 }
 
 export interface LoadResult {
+  /** Requests answered in the measured window. */
   readonly requests: number;
+  /** Of those, the ones that succeeded (a 200, or an INSERT that committed). */
+  readonly accepted: number;
   readonly errors: number;
   readonly seconds: number;
   readonly p50: number;
@@ -127,6 +130,7 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
   let errors = 0;
   let latencies = new Float64Array(1 << 16);
   let count = 0;
+  let accepted = 0;
   const record = (ms: number) => {
     if (count === latencies.length) {
       const bigger = new Float64Array(latencies.length * 2);
@@ -155,7 +159,10 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
       const passed = await once(n, slot).catch(() => false);
       const end = performance.now();
       if (!passed) errors += 1;
-      if (counted && end <= deadline) record(end - now);
+      if (counted && end <= deadline) {
+        record(end - now);
+        if (passed) accepted += 1;
+      }
     }
   }));
   const seconds = Math.min(performance.now(), deadline) - measureFrom;
@@ -168,6 +175,7 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
   const sorted = latencies.subarray(0, count).sort();
   return {
     requests: count,
+    accepted,
     errors,
     seconds: seconds / 1000,
     p50: percentile(sorted, 50),

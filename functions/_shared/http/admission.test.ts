@@ -242,12 +242,12 @@ describe('the adaptive in-flight limit', () => {
     const { admission, finish, nextWindow, limit } = adaptive({ minInFlight: 30 });
     expect(limit()).toBe(100);
     expect(admission.pressed()).toBe(false);
-    finish(20, 80); // every request of the window took 80 ms against 50
+    finish(100, 80); // every request of the window took 80 ms against 50
     nextWindow();
     expect(limit()).toBe(80);
     expect(admission.pressed()).toBe(true);
     for (let i = 0; i < 10; i += 1) {
-      finish(10, 200);
+      finish(limit(), 200);
       nextWindow();
     }
     expect(limit()).toBe(30);
@@ -258,7 +258,7 @@ describe('the adaptive in-flight limit', () => {
 
   it('holds when at most one request in twenty misses the target, and grows back by a tenth', () => {
     const { finish, nextWindow, limit } = adaptive();
-    finish(10, 100);
+    finish(100, 100);
     nextWindow();
     expect(limit()).toBe(80);
     finish(19, 10);
@@ -276,7 +276,7 @@ describe('the adaptive in-flight limit', () => {
   it('recovers while idle, a step per window that passed', () => {
     const { admission, finish, nextWindow, limit } = adaptive({ minInFlight: 8 });
     for (let i = 0; i < 20; i += 1) {
-      finish(5, 1_000);
+      finish(limit(), 1_000);
       nextWindow();
     }
     expect(limit()).toBe(8);
@@ -292,12 +292,37 @@ describe('the adaptive in-flight limit', () => {
 
   it('holds while requests are stuck in flight and none finishes', () => {
     const { admission, finish, nextWindow, limit } = adaptive();
-    finish(10, 300);
+    finish(100, 300);
     nextWindow();
     expect(limit()).toBe(80);
     expect(admission.enter(0)).toBe('admitted'); // hangs: a held lock
     for (let i = 0; i < 5; i += 1) nextWindow();
     expect(limit()).toBe(80);
+  });
+
+  it('holds while fewer requests are in flight than a smaller limit would admit', () => {
+    // A fixed set of senders, each waiting for its answer before sending again, slow at
+    // the door: a smaller limit would refuse none of them, so the limit does not drift down
+    // to where it would.
+    const lags = [40, 0, 0, 0, 0, 0, 0, 0, 0];
+    const { admission, finish, nextWindow, limit } = adaptive({
+      loopLag: { worst: () => lags.shift() ?? 0 },
+    });
+    for (let i = 0; i < 5; i += 1) {
+      finish(80, 200);
+      nextWindow();
+    }
+    expect(limit()).toBe(100);
+    expect(admission.pressed()).toBe(false);
+    finish(81, 200); // one more than a limit of 80 admits
+    nextWindow();
+    expect(limit()).toBe(80);
+    finish(64, 200);
+    nextWindow();
+    expect(limit()).toBe(80);
+    finish(65, 200);
+    nextWindow();
+    expect(limit()).toBe(64);
   });
 
   it('says the process is pressed in the window of a refusal and the next', () => {
@@ -315,7 +340,7 @@ describe('the adaptive in-flight limit', () => {
   it('shrinks in a window whose event loop ran late, even when every request was quick', () => {
     const lags = [40, 0, 0];
     const { finish, nextWindow, limit } = adaptive({ loopLag: { worst: () => lags.shift() ?? 0 } });
-    finish(20, 5); // quick at the door, but the loop fired 40 ms late: requests queued before it
+    finish(100, 5); // quick at the door, but the loop fired 40 ms late: requests queued before it
     nextWindow();
     expect(limit()).toBe(80);
     finish(20, 5);
@@ -364,7 +389,8 @@ describe('the adaptive in-flight limit', () => {
   it('times admitted requests at the door', async () => {
     let clock = 0;
     const admission = createAdmission({
-      maxInFlight: 100,
+      maxInFlight: 10,
+      minInFlight: 1,
       maxBufferedBytes: 1024,
       targetLatencyMs: 50,
       now: () => clock,
@@ -376,15 +402,22 @@ describe('the adaptive in-flight limit', () => {
       functionName: 'webhooks',
       now: () => clock,
     });
-    for (let i = 0; i < 10; i += 1) {
-      const res = await gate(new Request('http://x/webhooks/a'), () => {
-        clock += 70; // each request takes 70 ms
-        return new Response('ok');
-      }, () => '/webhooks/a');
-      expect(res.status).toBe(200);
-    }
-    // Ten slow requests over seven windows: the first window's three shrank the limit
-    // once per window that closed with them.
-    expect(admission.stats().limit).toBeLessThan(100);
+    // Ten requests in flight together, each answered 70 ms after it came in.
+    let release = () => {};
+    const answered = new Promise<void>((resolve) => (release = resolve));
+    const answers = Array.from(
+      { length: 10 },
+      () =>
+        gate(new Request('http://x/webhooks/a'), async () => {
+          await answered;
+          return new Response('ok');
+        }, () => '/webhooks/a'),
+    );
+    clock += 70;
+    release();
+    for (const res of await Promise.all(answers)) expect(res.status).toBe(200);
+    clock += LIMIT_WINDOW_MS;
+    expect(admission.pressed()).toBe(true);
+    expect(admission.stats().limit).toBe(8);
   });
 });

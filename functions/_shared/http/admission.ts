@@ -131,12 +131,15 @@ export const SHED_RETRY_AFTER_SECONDS = 2;
  * window (additive increase, multiplicative decrease): once per `LIMIT_WINDOW_MS`, when
  * more than 5 % of the requests that finished in the window took longer than the target,
  * or the event loop ran more than `LAG_LIMIT_MS` late, the limit shrinks by a fifth (not
- * below `minInFlight`); when they kept it, or nothing was in flight, it grows by a tenth
- * (not above `maxInFlight`); with requests in flight and none finishing (a hung database)
- * it holds. Under overload the process then holds only as many requests as it serves
- * within the target, and sheds the rest at once with 503, instead of letting every request
- * wait behind a long queue; a slow database (a held lock, an outage) likewise shrinks the
- * limit until it answers again.
+ * below `minInFlight`), provided more requests were in flight at some moment of the window
+ * than the smaller limit admits (else it holds: a smaller limit would have refused nothing,
+ * and one that drifted down unused would later shed a load the process carries, such as a
+ * fixed set of senders each waiting for its answer); when they kept it, or nothing was in
+ * flight, it grows by a tenth (not above `maxInFlight`); with requests in flight and none
+ * finishing (a hung database) it holds. Under overload the process then holds only as many
+ * requests as it serves within the target, and sheds the rest at once with 503, instead
+ * of letting every request wait behind a long queue; a slow database (a held lock, an
+ * outage) likewise shrinks the limit as requests pile up, until it answers again.
  *
  * @example
  * const admission = createAdmission({
@@ -164,6 +167,8 @@ export function createAdmission(options: AdmissionOptions): Admission {
   let windowStart = now();
   let finished = 0;
   let slow = 0;
+  // The most requests in flight at once in the window.
+  let peak = 0;
   let shedNow = false;
   let shedBefore = false;
 
@@ -173,7 +178,12 @@ export function createAdmission(options: AdmissionOptions): Admission {
     if (target <= 0 || elapsed < LIMIT_WINDOW_MS) return;
     const lagging = loopLag !== null && loopLag.worst() > LAG_LIMIT_MS;
     if (lagging || (finished > 0 && slow > finished * SLOW_SHARE)) {
-      limit = Math.max(floor, Math.floor(limit * DECREASE));
+      // Only a smaller limit that would have turned requests away shrinks it: while fewer
+      // are in flight than that, the latency is not the queue the door lets in (a client
+      // sending one request at a time per connection, a slow database with little traffic),
+      // and a limit that drifted down unused would later refuse a load it can carry.
+      const smaller = Math.max(floor, Math.floor(limit * DECREASE));
+      if (peak > smaller) limit = smaller;
     } else if (finished > 0 || inFlight === 0) {
       // (Requests in flight and none finished, a hung database: the limit holds.)
       // One step per window that passed: a limit left low by a burst recovers while idle.
@@ -187,6 +197,7 @@ export function createAdmission(options: AdmissionOptions): Admission {
     windowStart = at;
     finished = 0;
     slow = 0;
+    peak = inFlight;
   };
 
   return {
@@ -195,6 +206,7 @@ export function createAdmission(options: AdmissionOptions): Admission {
       if (inFlight >= limit) {
         shed.inFlight += 1;
         shedNow = true;
+        peak = Math.max(peak, inFlight + 1);
         return 'in_flight';
       }
       // A body alone over the cap can never fit; it is the body limit's to refuse (413).
@@ -203,6 +215,7 @@ export function createAdmission(options: AdmissionOptions): Admission {
         return 'bytes';
       }
       inFlight += 1;
+      if (inFlight > peak) peak = inFlight;
       bufferedBytes += bytes;
       return 'admitted';
     },
