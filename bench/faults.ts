@@ -6,6 +6,7 @@
  *
  *   npm run bench:faults                                  # both engines
  *   npm run bench:faults -- --engine postgres --seconds 8 --rounds 3
+ *   npm run bench:faults -- --engine embedded --capacity 600   # open loops at 600, 1,200, 2,400/s
  *
  * Placement: with two or more CPUs and `taskset` at hand (`--pin on`, the default there),
  * the load generator runs on the last CPU and the server and Postgres on the others, as
@@ -51,6 +52,16 @@ const SERVER_ENV: Record<string, string> = Object.fromEntries(
  * each step, the N statements that took Postgres the most time in it (where its CPU goes).
  */
 const STATEMENTS = Number(args.get('--statements') ?? 0);
+/**
+ * `--capacity N`: the open loops offer 1x, 2x and 4x N a second instead of the measured
+ * capacity (the closed loops still run and print), to compare two versions or settings at
+ * the same offered load: a change that lets the process carry more in a closed loop raises
+ * the measured capacity, and with it the load the 4x step offers.
+ */
+const FIXED_CAPACITY = args.has('--capacity') ? Number(args.get('--capacity')) : null;
+if (FIXED_CAPACITY !== null && !(FIXED_CAPACITY >= 10)) {
+  throw new Error(`--capacity takes a rate of at least 10 a second, not ${args.get('--capacity')}`);
+}
 const CAPACITY_CONNECTIONS = [16, 32, 64];
 /** Each open loop climbs to its rate over this long before it is measured (see `rampMs`). */
 const RAMP_MS = 2_000;
@@ -261,8 +272,13 @@ async function runEngine(engine: 'postgres' | 'embedded'): Promise<EngineReport>
       rows.push(row);
       if (!capacity || accepted(row) > accepted(capacity)) capacity = row;
     }
-    const rate = Math.max(10, Math.round(accepted(capacity!) / capacity!.seconds));
-    console.log(`capacity: ${rate}/s (${capacity!.subject})`);
+    const measured = Math.max(10, Math.round(accepted(capacity!) / capacity!.seconds));
+    const rate = FIXED_CAPACITY ?? measured;
+    console.log(
+      FIXED_CAPACITY === null
+        ? `capacity: ${rate}/s (${capacity!.subject})`
+        : `capacity: ${rate}/s as given (measured: ${measured}/s, ${capacity!.subject})`,
+    );
     for (const factor of [1, 2, 4]) {
       rows.push(
         await measure(server, cluster, `open loop at ${factor}x capacity`, `${rate * factor}/s`, {

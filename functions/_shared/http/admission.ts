@@ -113,8 +113,9 @@ export interface Admission {
   /** Gives back what `enter` took; `elapsedMs`, how long the request took, feeds the limit. */
   leave(bytes: number, elapsedMs?: number): void;
   /**
-   * True while the process is pressed: the limit is below its ceiling, or a request found
-   * no room in flight in the current or the last window. Background work (the job worker)
+   * True while the process is pressed: the limit is below its ceiling, the last window
+   * missed the latency target (whether or not the limit shrank), or a request found no
+   * room in flight in the current or the last window. Background work (the job worker)
    * yields meanwhile.
    */
   pressed(): boolean;
@@ -171,13 +172,16 @@ export function createAdmission(options: AdmissionOptions): Admission {
   let peak = 0;
   let shedNow = false;
   let shedBefore = false;
+  // The last window closed missed the target (slow requests or a late event loop).
+  let missed = false;
 
   /** Closes the window(s) that ended by `at`, adjusting the limit. */
   const settle = (at: number) => {
     const elapsed = at - windowStart;
     if (target <= 0 || elapsed < LIMIT_WINDOW_MS) return;
     const lagging = loopLag !== null && loopLag.worst() > LAG_LIMIT_MS;
-    if (lagging || (finished > 0 && slow > finished * SLOW_SHARE)) {
+    missed = lagging || (finished > 0 && slow > finished * SLOW_SHARE);
+    if (missed) {
       // Only a smaller limit that would have turned requests away shrinks it: while fewer
       // are in flight than that, the latency is not the queue the door lets in (a client
       // sending one request at a time per connection, a slow database with little traffic),
@@ -230,7 +234,7 @@ export function createAdmission(options: AdmissionOptions): Admission {
     },
     pressed() {
       settle(now());
-      return limit < ceiling || shedNow || shedBefore;
+      return limit < ceiling || missed || shedNow || shedBefore;
     },
     stats: () => ({ inFlight, limit, bufferedBytes, shed: { ...shed } }),
   };
