@@ -168,6 +168,29 @@ describe('the WhatsApp bot', () => {
     expect(counted.transactions).toEqual([4, 2]);
   });
 
+  it('logs a photo’s ack and queues its reading in one round trip', async () => {
+    await platePhoto('MEDIA-RT');
+    const rt = await acked(
+      { type: 'image', image: { id: 'MEDIA-RT', mime_type: 'image/jpeg' } },
+      ADA,
+      `wamid.RT${++serial}`,
+    );
+    const counted = countingRoundTrips(database.db);
+    // The reading's queue left out: this pass runs the message's job and the ack's send.
+    await createJobRunner({ ...rt, db: counted.db, jobsDb: counted.db }).pass({
+      queues: ['whatsapp'],
+    });
+    expect(lastSent().text?.body).toBe('Got your photo. Reading the plate, one moment…');
+    // The ack's send job (the second transaction): its outbound log with the reading's
+    // job; the completion with the COMMIT.
+    expect(counted.transactions).toHaveLength(2);
+    expect(counted.transactions[1]).toBe(2);
+    const [reading] = await database.db.query<{ kind: string; status: string }>(
+      `select kind, status from jobs where queue <> 'whatsapp'`,
+    );
+    expect(reading?.status).toBe('pending');
+  });
+
   it('schedules a ride from a list reply, a shared location and a typed destination', async () => {
     await deliver(listReply('ride.schedule'));
     expect(lastSent().text?.body).toMatch(/^Where should we pick you up\?/);

@@ -138,7 +138,7 @@ export function whatsappSendHandler(
       if (error instanceof TypeError) throw new PermanentJobError(error.message);
       throw jobErrorFor(error);
     }
-    await logOutboundMessage(ctx.tx, sent, {
+    const logging = logOutboundMessage(ctx.tx, sent, {
       to: payload.to,
       phoneNumberId: sender.phoneNumberId,
       message: payload.message,
@@ -146,18 +146,24 @@ export function whatsappSendHandler(
       requestId: ctx.job.requestId,
     });
     const next = payload.after_sent;
-    if (next && typeof next.kind === 'string') {
-      // Due at once and enqueued through the job's transaction: a follow-up, claimed as this
-      // send commits and run next.
-      await enqueueJobs(ctx.tx, [{
+    if (!next || typeof next.kind !== 'string') {
+      await logging;
+      return;
+    }
+    // Due at once and enqueued through the job's transaction: a follow-up, claimed as this
+    // send commits and run next. It goes out with the log (one round trip); both are
+    // awaited, and either failing rolls the job back.
+    await Promise.all([
+      logging,
+      enqueueJobs(ctx.tx, [{
         queue: next.queue,
         kind: next.kind,
         payload: next.payload,
         maxAttempts: next.max_attempts,
         dedupeKey: next.dedupe_key,
         requestId: ctx.job.requestId,
-      }]);
-      ctx.describe({ after_sent: next.kind });
-    }
+      }]),
+    ]);
+    ctx.describe({ after_sent: next.kind });
   };
 }
