@@ -3,14 +3,16 @@
  *
  *   subject  GET /api/vehicles?limit=20 through the api function as deployed: the user's
  *            ES256 token verified (key from a cached JWKS), the relaxed rate-limit tier
- *            (tokens leased ten at a time), and the query run as the user (one transaction
- *            with role authenticated and the claims set, so row-level security picks the
- *            rows, sent in one flight);
+ *            (tokens leased ten at a time), and the page read as the user (the list's
+ *            read function `gatehouse.vehicles_page`, one statement: it takes the role
+ *            authenticated and the claims, so row-level security picks the rows, and its
+ *            select keeps its plan on the connection);
  *   peer     the same route shape on the same function-app stack (request id, log line,
- *            security headers) running the API's own list statement (cursor column and
- *            keyset filter included) as the service role, the owner named in its own
- *            `where` where the policy would add it, no token, no transaction, its page
- *            answered by the API's own `pageOf`;
+ *            security headers) sending that function's select (cursor column and keyset
+ *            filter included) as a statement of the service role, the owner named in its
+ *            own `where` where the policy would add it, no token, no settings, its page
+ *            answered by the API's own `pageOf` (with `--prepare true` its plan is kept
+ *            too);
  *   minimal  for reference: the least such a read can be, the same rows selected by the
  *            owner without the cursor column or the keyset filter, answered as they come.
  *
@@ -33,7 +35,7 @@ import postgres from 'postgres';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { loadMigrationFiles, runMigrations } from '../cli/migrate.ts';
 import { createApiApp } from '../functions/api/index.ts';
-import { CURSOR_COLUMN, KEYSET_FILTER, NEWEST_FIRST, pageOf } from '../functions/api/rows.ts';
+import { pageOf } from '../functions/api/rows.ts';
 import { VEHICLES } from '../functions/api/vehicles.ts';
 import { createJwksCache, createJwtVerifier } from '../functions/_shared/auth/index.ts';
 import { systemClock } from '../functions/_shared/clock.ts';
@@ -115,17 +117,22 @@ try {
     verifier: createJwtVerifier({ secrets: [], jwks, issuer: ISSUER }),
   });
   const bare = createFunctionApp('bare', { logger, corsOrigins: [], bodyLimitBytes: 1024 });
-  // The API's own list statement (built from the same parts as functions/api/rows.ts, first
-  // page: no cursor), the owner named in its `where` where the policy would add it, and the
-  // page answered as the API answers it (`pageOf`: the rows copied without the cursor
-  // column, timestamps as JSON strings, the next cursor), so the two differ only in the
-  // token, the rate limit, the transaction and row-level security.
+  // The select of the API's list (`gatehouse.vehicles_page`, first page: no cursor) sent as
+  // a statement, the owner named in its `where` where the policy would add it, and the page
+  // answered as the API answers it (`pageOf`: the rows copied without the cursor column,
+  // timestamps as JSON strings, the next cursor), so the two differ only in the token, the
+  // rate limit, the caller's settings and row-level security.
   bare.get('/vehicles/:owner', async (c) => {
     const rows = await db.query(
-      `select ${COLUMNS}, ${CURSOR_COLUMN}
-         from public.vehicles
-        where owner_user_id = $4 and (${KEYSET_FILTER})
-        order by ${NEWEST_FIRST}
+      `select v.id, v.owner_user_id, v.plate, v.make, v.model, v.color, v.seats, v.status,
+              v.version, v.created_at, v.updated_at,
+              (extract(epoch from v.created_at) * 1000000)::int8::text as created_us
+         from public.vehicles v
+        where v.owner_user_id = $4
+          and ($1::int8 is null
+               or (v.created_at, v.id)
+                  < (timestamptz 'epoch' + $1::int8 * interval '1 microsecond', $2::uuid))
+        order by v.created_at desc, v.id desc
         limit $3`,
       // Typed as the API's own statements are, so it too goes out in one round trip.
       [

@@ -59,7 +59,7 @@ export function readAsCaller<T>(
 }
 
 /** `work`'s result, or what the database refused because of the request as a client error. */
-function answeringRefusals<T>(work: Promise<T>): Promise<T> {
+export function answeringRefusals<T>(work: Promise<T>): Promise<T> {
   return work.catch((error: unknown) => {
     throw asClientError(error);
   });

@@ -2,14 +2,15 @@ import { createRoute, z } from '@hono/zod-openapi';
 import QRCode from 'qrcode';
 import { type Api, type ApiDeps, asCaller, json, problem, PROBLEM_RESPONSES } from './context.ts';
 import { resourceRoutes } from './resource.ts';
-import { getRow, type TableSpec } from './rows.ts';
+import { getRow, type ListedTable } from './rows.ts';
 import { IdParam, QrCode, QrCreate, QrImageQuery } from './schemas.ts';
 
-const QR_CODES: TableSpec = {
+export const QR_CODES: ListedTable = {
   table: 'qr_generations',
   noun: 'QR code',
   columns: 'id, user_id, kind, payload, amount_cents::float8 as amount_cents, currency, created_at',
   updatable: [],
+  pageFunction: 'gatehouse.qr_codes_page',
 };
 
 /** What a phone does with the code: dial the USSD string (`#` escaped, as tel: URIs need). */

@@ -1,5 +1,6 @@
 import { createRoute, type z } from '@hono/zod-openapi';
 import {
+  answeringRefusals,
   type Api,
   type ApiDeps,
   asCaller,
@@ -10,13 +11,13 @@ import {
   PROBLEM_RESPONSES,
   readAsCaller,
 } from './context.ts';
-import { etagOf, getRow, listPage, precondition, type TableSpec, updateRow } from './rows.ts';
+import { etagOf, getRow, type ListedTable, listPage, precondition, updateRow } from './rows.ts';
 import { IdParam, pageOf, PageQuery } from './schemas.ts';
 
 export interface ResourceOptions {
   /** The collection's path, e.g. `/vehicles`. */
   readonly path: string;
-  readonly spec: TableSpec;
+  readonly spec: ListedTable;
   /** One row as the API returns it, and its name in the document. */
   readonly item: z.ZodType;
   /** What a `PATCH` may change, `version` included; absent: rows are never changed. */
@@ -48,7 +49,9 @@ export function resourceRoutes(api: Api, deps: ApiDeps, options: ResourceOptions
       responses: { 200: json(Page, 'One page'), ...PROBLEM_RESPONSES },
     }),
     async (c) => {
-      const page = await readAsCaller(c, deps, (q) => listPage(q, spec, c.req.valid('query')));
+      const page = await answeringRefusals(
+        listPage(deps.db, c.get('user'), spec, c.req.valid('query')),
+      );
       return c.json(page as never, 200);
     },
   );

@@ -1,15 +1,16 @@
 import { createRoute } from '@hono/zod-openapi';
 import { type Api, type ApiDeps, asCaller, etag, json, PROBLEM_RESPONSES } from './context.ts';
 import { resourceRoutes } from './resource.ts';
-import { etagOf, type TableSpec } from './rows.ts';
+import { etagOf, type ListedTable } from './rows.ts';
 import { Ride, RideCreate, RideUpdate } from './schemas.ts';
 
-const RIDES: TableSpec = {
+export const RIDES: ListedTable = {
   table: 'rides',
   noun: 'ride',
   columns: `id, passenger_user_id, driver_user_id, vehicle_id, pickup, dropoff, status,
             fare_cents::float8 as fare_cents, currency, version, created_at, updated_at`,
   updatable: ['pickup', 'dropoff', 'status'],
+  pageFunction: 'gatehouse.rides_page',
 };
 
 /**

@@ -1,3 +1,4 @@
+import { type AuthUser, callAsUser } from '../_shared/auth/index.ts';
 import { type Queryable, type Row, type Transaction, typed } from '../_shared/db/types.ts';
 import { parseCursor } from '../_shared/paging/index.ts';
 import {
@@ -26,6 +27,16 @@ export interface TableSpec {
   readonly updatable: readonly string[];
 }
 
+/** A table the API lists: its page comes from a read function (see `listPage`). */
+export interface ListedTable extends TableSpec {
+  /**
+   * The read function that answers the list page as the caller (see `callAsUser`): it takes
+   * the claims, the subject, the cursor ($after_us, $after_id) and the limit, and answers
+   * `columns` and each row's cursor column `created_us`, newest first.
+   */
+  readonly pageFunction: string;
+}
+
 /** The cursor after `row`: its creation time in microseconds and its id, e.g. `1796…123.6f1c…`. */
 const cursorOf = (row: Row) => `${row.created_us}.${row.id}`;
 
@@ -35,35 +46,26 @@ function parseUuidCursor(text: string): [string, string] {
   return [keyset.us, keyset.id];
 }
 
-/** A list's cursor column: each row's creation time in whole microseconds, as text. */
-export const CURSOR_COLUMN = '(extract(epoch from created_at) * 1000000)::int8::text as created_us';
-/** A list's keyset filter: rows before cursor ($1 microseconds, $2 id), or all when $1 is null. */
-export const KEYSET_FILTER = `$1::int8 is null
-   or (created_at, id) < (timestamptz 'epoch' + $1::int8 * interval '1 microsecond', $2::uuid)`;
-/** A list's order, newest first, ties broken by id (the keyset's order). */
-export const NEWEST_FIRST = 'created_at desc, id desc';
-
 /**
  * One page of the rows the caller can see, newest first, and the cursor of the next page
  * (null on the last). The cursor is the last row's creation time in microseconds and id,
- * so pages neither skip nor repeat rows inserted meanwhile.
+ * so pages neither skip nor repeat rows inserted meanwhile. One statement: the table's page
+ * function, run as `user` (row-level security decides which rows exist).
  */
 export async function listPage(
-  tx: Queryable,
-  spec: TableSpec,
+  db: Queryable,
+  user: AuthUser,
+  spec: ListedTable,
   page: { limit: number; cursor?: string | undefined },
 ): Promise<{ items: Row[]; next_cursor: string | null }> {
   const [afterUs, afterId] = page.cursor === undefined
     ? [null, null]
     : parseUuidCursor(page.cursor);
-  const rows = await tx.query(
-    `select ${spec.columns}, ${CURSOR_COLUMN}
-       from public.${spec.table}
-      where ${KEYSET_FILTER}
-      order by ${NEWEST_FIRST}
-      limit $3`,
-    [typed(afterUs, 'int8'), typed(afterId, 'uuid'), typed(page.limit + 1, 'int4')],
-  );
+  const rows = await callAsUser(db, user, spec.pageFunction, [
+    typed(afterUs, 'int8'),
+    typed(afterId, 'uuid'),
+    typed(page.limit + 1, 'int4'),
+  ]);
   return pageOf(rows, page.limit);
 }
 

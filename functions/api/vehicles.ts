@@ -9,16 +9,17 @@ import {
   PROBLEM_RESPONSES,
 } from './context.ts';
 import { resourceRoutes } from './resource.ts';
-import { etagOf, notFound, type TableSpec } from './rows.ts';
+import { etagOf, type ListedTable, notFound } from './rows.ts';
 import { IdParam, Vehicle, VehicleCreate, VehicleUpdate } from './schemas.ts';
 
 /** The vehicles table as the API reads and changes it. */
-export const VEHICLES: TableSpec = {
+export const VEHICLES: ListedTable = {
   table: 'vehicles',
   noun: 'vehicle',
   columns:
     'id, owner_user_id, plate, make, model, color, seats, status, version, created_at, updated_at',
   updatable: ['plate', 'make', 'model', 'color', 'seats', 'status'],
+  pageFunction: 'gatehouse.vehicles_page',
 };
 
 /** `/vehicles`: the caller's vehicles (a driver's). */

@@ -20,6 +20,7 @@ export { can, type Permission, PERMISSIONS, type Role, roleOf, ROLES } from './r
 export {
   asUser,
   bearerToken,
+  callAsUser,
   checkPermission,
   readAsUser,
   requireRole,

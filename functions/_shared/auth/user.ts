@@ -132,17 +132,58 @@ const claimsJson = new WeakMap<AuthUser, string>();
  * (about 4 µs for a token of Supabase's size).
  */
 function claimsStatement(user: AuthUser): Statement {
+  return {
+    text: `select set_config('role', 'authenticated', true),
+                  set_config('request.jwt.claims', $1, true),
+                  set_config('request.jwt.claim.sub', $2, true)`,
+    values: claimsValues(user),
+  };
+}
+
+/** The token's claims as JSON and its subject, as the claims statement and read functions take them. */
+function claimsValues(user: AuthUser): [unknown, unknown] {
   let claims = claimsJson.get(user);
   if (claims === undefined) {
     claims = JSON.stringify(user.claims);
     claimsJson.set(user, claims);
   }
-  return {
-    text: `select set_config('role', 'authenticated', true),
-                  set_config('request.jwt.claims', $1, true),
-                  set_config('request.jwt.claim.sub', $2, true)`,
-    values: [typed(claims, 'text'), typed(user.id, 'text')],
-  };
+  return [typed(claims, 'text'), typed(user.id, 'text')];
+}
+
+/** A schema-qualified function name, e.g. `gatehouse.vehicles_page`: never from a request. */
+const FUNCTION_NAME = /^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$/;
+/** Each read function's call statement by name and argument count, written once. */
+const callTexts = new Map<string, string>();
+
+/**
+ * Calls `fn`, a read function of the database that runs as the caller, as one statement:
+ * the function takes the token's claims (JSON) and subject before `args`, becomes the user
+ * for its own select (role `authenticated` and the claims set, as `asUser` sets them, so
+ * the same policies decide what it sees) and then restores the role and the claims. One
+ * statement, its plan kept by the connection inside the function, where `readAsUser` sends
+ * the claims and the statement as two, planned at every call. Such functions must be
+ * executable by `service_role` alone: whoever can call one can read as anyone (see
+ * `migrations/20261214090000_user_list_functions.sql` and docs/app.md).
+ *
+ * @example
+ * const rows = await callAsUser(db, user, 'gatehouse.vehicles_page', [null, null, 21]);
+ */
+export function callAsUser<R extends Row = Row>(
+  db: Queryable,
+  user: AuthUser,
+  fn: string,
+  args: readonly unknown[],
+  options?: QueryOptions,
+): Promise<R[]> {
+  const key = `${fn}/${args.length}`;
+  let text = callTexts.get(key);
+  if (text === undefined) {
+    if (!FUNCTION_NAME.test(fn)) throw new Error(`callAsUser: ${fn} is not a function's name`);
+    const params = Array.from({ length: args.length + 2 }, (_, i) => `$${i + 1}`);
+    text = `select * from ${fn}(${params.join(', ')})`;
+    callTexts.set(key, text);
+  }
+  return db.query<R>(text, [...claimsValues(user), ...args], options);
 }
 
 /**

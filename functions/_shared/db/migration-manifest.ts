@@ -147,4 +147,8 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
     name: '20261213100000_bot_standing_function.sql',
     checksum: '7034ad76f42b8f5cec68f782e59d6a7692c55a8e517a4503dcb0856dd6424b5e',
   },
+  {
+    name: '20261214090000_user_list_functions.sql',
+    checksum: '2b0c56a3866f97768d5d40f5600ccee56dbc5bb444257d5ed5d365273027605b',
+  },
 ];
