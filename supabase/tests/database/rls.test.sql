@@ -2,11 +2,13 @@
 -- this folder; CI runs it with pg_prove against a freshly migrated Postgres): every table
 -- in public has RLS and a policy; anon reaches none of the app's tables; a signed-in user
 -- sees, changes and deletes only their own rows and cannot create rows in another's name;
--- the service role reaches everything. Everything happens in one transaction, rolled back.
+-- the service role reaches everything; the user API's read functions (which read as the
+-- caller they are given) are the service role's alone. Everything happens in one
+-- transaction, rolled back.
 begin;
 create extension if not exists pgtap;
 
-select plan(36);
+select plan(42);
 
 -- The catalogue.
 select is(
@@ -157,6 +159,32 @@ select throws_ok('update gatehouse.feature_flags_version set version = 0', '4250
   'the service role cannot move the flags version by hand');
 select lives_ok($$update public.feature_flags set rollout_percent = 50 where key = 'intake.ussd'$$,
   'the service role changes a flag, which bumps the version through the trigger');
+reset role;
+
+-- The user API's read functions read as the caller they are given, so only the service role
+-- may call them: a signed-in user could otherwise read as anyone.
+set local role authenticated;
+set local request.jwt.claims to '{"sub": "aaaaaaaa-0000-4000-8000-00000000000a", "role": "authenticated"}';
+select throws_ok(
+  $$select * from gatehouse.vehicles_page('{}', 'bbbbbbbb-0000-4000-8000-00000000000b', null, null, 10)$$,
+  '42501', null, 'a signed-in user cannot read vehicles as another user');
+reset role;
+set local role anon;
+select throws_ok(
+  $$select * from gatehouse.rides_page('{}', 'bbbbbbbb-0000-4000-8000-00000000000b', null, null, 10)$$,
+  '42501', null, 'anon cannot read rides as a user');
+reset role;
+set local role service_role;
+select results_eq(
+  $$select plate from gatehouse.vehicles_page('{}', 'aaaaaaaa-0000-4000-8000-00000000000a', null, null, 10)$$,
+  $$values ('KAA 1A')$$, 'the vehicles page of Ada holds her vehicles only');
+select results_eq(
+  $$select pickup from gatehouse.rides_page('{}', 'cccccccc-0000-4000-8000-00000000000c', null, null, 10)$$,
+  $$values ('C')$$, 'the rides page of a driver holds the rides assigned to her');
+select results_eq(
+  $$select payload from gatehouse.qr_codes_page('{}', 'bbbbbbbb-0000-4000-8000-00000000000b', null, null, 10)$$,
+  $$values ('*2#')$$, 'the QR codes page of Bob holds his codes only');
+select is(current_user::text, 'service_role', 'after a page, the service role is itself again');
 reset role;
 
 select * from finish();
