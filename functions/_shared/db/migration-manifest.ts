@@ -151,4 +151,8 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
     name: '20261214090000_user_list_functions.sql',
     checksum: '2b0c56a3866f97768d5d40f5600ccee56dbc5bb444257d5ed5d365273027605b',
   },
+  {
+    name: '20261214100000_claim_callees_own_plans.sql',
+    checksum: '6dd819faff0d44d4388d81317797f1cec00add06eda01efa24aab09ff10f75b9',
+  },
 ];
