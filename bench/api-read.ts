@@ -3,10 +3,10 @@
  *
  *   subject  GET /api/vehicles?limit=20 through the api function as deployed: the user's
  *            ES256 token verified (key from a cached JWKS), the relaxed rate-limit tier
- *            (tokens leased ten at a time), and the page read as the user (the list's
- *            read function `gatehouse.vehicles_page`, one statement: it takes the role
- *            authenticated and the claims, so row-level security picks the rows, and its
- *            select keeps its plan on the connection);
+ *            (tokens leased ten at first, then a twentieth of the bucket), and the page
+ *            read as the user (the list's read function `gatehouse.vehicles_page`, one
+ *            statement: it takes the role authenticated and the claims, so row-level
+ *            security picks the rows, and its select keeps its plan on the connection);
  *   peer     the same route shape on the same function-app stack (request id, log line,
  *            security headers) sending that function's select (cursor column and keyset
  *            filter included) as a statement of the service role, the owner named in its

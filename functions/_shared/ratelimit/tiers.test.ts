@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { capturedLogger } from '../../../tests/support/logs.ts';
 import { useMigratedDatabase } from '../../../tests/support/migrated.ts';
 import { createFunctionApp } from '../http/index.ts';
-import { rateLimit, type RateLimitOptions } from './tiers.ts';
+import { leaseWanted, rateLimit, type RateLimitOptions } from './tiers.ts';
 
 const database = useMigratedDatabase();
 
@@ -32,7 +32,7 @@ async function bucket(key: string): Promise<{ tokens: number; written: string }>
 }
 
 describe('rate-limit leases', () => {
-  it('takes ten read tokens at once, spends them locally, and takes the next ten as they run low', async () => {
+  it('takes ten read tokens at first, spends them locally, and takes the next as they run low', async () => {
     const read = app();
     const subject = crypto.randomUUID();
     const key = `api:relaxed:${subject}`;
@@ -44,7 +44,8 @@ describe('rate-limit leases', () => {
     for (let i = 0; i < 6; i += 1) expect((await read(subject)).status).toBe(200);
     // Six more reads and no take: the bucket was not written.
     expect(await bucket(key)).toEqual(leased);
-    // The next leaves two: the next ten are taken in the background.
+    // The next leaves two: the next lease is taken in the background, a twentieth of the
+    // 990 the bucket held (49; the bucket refills about 17 a second meanwhile).
     expect((await read(subject)).status).toBe(200);
     let refilled = leased;
     for (let tries = 0; tries < 100 && refilled.written === leased.written; tries += 1) {
@@ -52,7 +53,17 @@ describe('rate-limit leases', () => {
       refilled = await bucket(key);
     }
     expect(refilled.written).not.toBe(leased.written);
-    expect(refilled.tokens).toBeLessThan(990);
+    expect(990 - refilled.tokens).toBeGreaterThanOrEqual(30);
+    expect(refilled.tokens).toBeGreaterThanOrEqual(941);
+  });
+
+  it('sizes a lease by what the bucket held: a twentieth of a full one, the tier’s near the limit', () => {
+    expect(leaseWanted(10, undefined)).toBe(10); // the first take
+    expect(leaseWanted(10, 990)).toBe(49);
+    expect(leaseWanted(10, 300)).toBe(15);
+    expect(leaseWanted(10, 150)).toBe(10);
+    expect(leaseWanted(10, 3)).toBe(10); // the take grants what there is
+    expect(leaseWanted(1, 99)).toBe(1); // writes and sign-in: one token a request
   });
 
   it('never grants more than the bucket gave: its last leased tokens, then 429', async () => {

@@ -6,8 +6,9 @@ import { countDecision, type RateLimitMetrics } from './decisions.ts';
 
 /**
  * Requests per minute of each tier, chosen per route, and how many tokens an instance
- * takes from the bucket at once (`lease`): reads take ten and spend them one a request, so
- * nine reads in ten cost the database nothing; the others take one token a request.
+ * takes from the bucket at once (`lease`): reads take ten at first and spend them one a
+ * request, so nine reads in ten cost the database nothing (later leases grow with what the
+ * bucket holds, see {@link LEASE_SHARE}); the others take one token a request.
  */
 export const RATE_TIERS = {
   /** Sign-in and sign-up: guessing passwords must be slow. */
@@ -25,6 +26,20 @@ export type RateTier = keyof typeof RATE_TIERS;
 
 /** A lease of several tokens down to this many starts taking the next in the background. */
 const REFILL_AHEAD_AT = 2;
+/**
+ * The share of what the bucket held at the last take that the next lease of a tier with
+ * leases asks for, when that is more than the tier's own lease: a subject far from the
+ * limit takes a twentieth of its bucket (a full read bucket: 50 tokens, one take in about 48
+ * reads), one near it the tier's lease. Tokens an instance holds and never spends are lost
+ * to the subject, never granted twice: holding more only matters while the bucket is full.
+ */
+export const LEASE_SHARE = 1 / 20;
+
+/** How many tokens the next take asks for: the tier's lease, or more from a fuller bucket. */
+export function leaseWanted(tierLease: number, bucketAtLastTake: number | undefined): number {
+  if (tierLease <= 1 || bucketAtLastTake === undefined) return tierLease;
+  return Math.max(tierLease, Math.floor(bucketAtLastTake * LEASE_SHARE));
+}
 
 /** Buckets whose leased tokens an instance remembers; the least recently used go first. */
 export const LEASED_BUCKETS_MAX = 10_000;
@@ -66,10 +81,11 @@ interface Lease {
 /**
  * Limits each subject per tier with the SQL token bucket (`rate_limit_lease`: shared by
  * every instance; a bucket holds a minute's allowance and refills evenly). An instance
- * takes up to the tier's `lease` tokens at a time and spends them locally, one a request
- * (taking the next lease in the background when one runs low), so a subject never gets more
- * than its limit across instances, and an instance may hold up to `lease + 2` of its tokens
- * unspent (about 1 % of a read budget). Every answer says
+ * takes up to the tier's `lease` tokens at a time (more from a fuller bucket, see
+ * {@link leaseWanted}) and spends them locally, one a request (taking the next lease in the
+ * background when one runs low), so a subject never gets more than its limit across
+ * instances, and an instance may hold up to a twentieth of what the bucket held plus two of
+ * its tokens unspent (`lease + 2` near the limit). Every answer says
  * where the caller stands, in the IETF RateLimit fields
  * (draft-ietf-httpapi-ratelimit-headers): `RateLimit-Policy: "moderate";q=100;w=60` and
  * `RateLimit: "moderate";r=<left>;t=<seconds until full>` (`r` counts this instance's
@@ -109,13 +125,14 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler {
   };
   return async function rateLimit(c, next) {
     const tier = tierOf(c);
-    const { limit, windowSeconds, lease: want } = RATE_TIERS[tier];
+    const { limit, windowSeconds, lease: tierLease } = RATE_TIERS[tier];
     const refill = limit / windowSeconds;
     const key = `${scope}:${tier}:${options.subject(c)}`;
     /** The take running for this bucket, or a new one that adds what it grants to the lease. */
     const taking = () => {
       let running = inFlight.get(key);
       if (!running) {
+        const want = leaseWanted(tierLease, leases.get(key)?.bucket);
         running = take(key, limit, refill, want).then((taken) => {
           if (taken.granted > 0) {
             const lease = leases.get(key);
@@ -154,7 +171,7 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler {
     held.tokens -= 1;
     remember(key, held);
     countDecision(metrics, `${scope}_${tier}`, true);
-    if (want > 1 && held.tokens <= REFILL_AHEAD_AT && !inFlight.has(key)) {
+    if (tierLease > 1 && held.tokens <= REFILL_AHEAD_AT && !inFlight.has(key)) {
       // The next lease is taken in the background while this one runs out, so a steady
       // caller's requests seldom wait for a take. Its failure is this request's no concern:
       // a request that then finds no token takes one itself, and answers for that.
