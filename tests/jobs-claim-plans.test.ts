@@ -45,4 +45,24 @@ describe('claim_jobs on a grown table', () => {
     });
     expect(seen).toEqual({ claimed: [10, 10, 10], seqScans: 0 });
   });
+
+  it('lets no function it calls inherit its generic-plan setting', async () => {
+    // claim_jobs runs with plan_cache_mode = force_generic_plan, and a function's settings
+    // hold for the functions it calls: each of them must say how it plans for itself.
+    const [claim] = await database.db.query<{ body: string }>(
+      `select prosrc as body from pg_proc where oid = 'public.claim_jobs'::regproc`,
+    );
+    const called = [...new Set([...claim!.body.matchAll(/public\.(\w+)\(/g)].map((m) => m[1]!))]
+      .filter((name) => name !== 'jobs');
+    const unsettled = await database.db.query<{ name: string }>(
+      `select p.proname as name from pg_proc p
+        where p.pronamespace = 'public'::regnamespace and p.proname = any($1::text[])
+          and not exists (select 1 from unnest(coalesce(p.proconfig, '{}')) c
+                           where c like 'plan_cache_mode=%')
+        order by 1`,
+      [called],
+    );
+    expect(called.length).toBeGreaterThanOrEqual(3);
+    expect(unsettled).toEqual([]);
+  });
 });

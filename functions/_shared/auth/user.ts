@@ -178,7 +178,9 @@ export function callAsUser<R extends Row = Row>(
   const key = `${fn}/${args.length}`;
   let text = callTexts.get(key);
   if (text === undefined) {
-    if (!FUNCTION_NAME.test(fn)) throw new Error(`callAsUser: ${fn} is not a function's name`);
+    if (!FUNCTION_NAME.test(fn)) {
+      return Promise.reject(new Error(`callAsUser: ${fn} is not a function's name`));
+    }
     const params = Array.from({ length: args.length + 2 }, (_, i) => `$${i + 1}`);
     text = `select * from ${fn}(${params.join(', ')})`;
     callTexts.set(key, text);
