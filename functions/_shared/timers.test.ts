@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { projectRoot } from '../../tests/support/process.ts';
-import { deadlineAfter } from './timers.ts';
+import { deadlineAfter, deadlinesWaiting } from './timers.ts';
 
 const waitFor = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -38,6 +38,21 @@ describe('deadlineAfter', () => {
     second.cancel(); // twice is harmless
     await waitFor(120);
     expect(fired).toEqual(['third']);
+  });
+
+  it('lets a cancelled deadline go at once, wherever it stands in the line', () => {
+    // A long deadline held by the first entry: those behind it, cancelled, must not wait
+    // for it to end (under a flood they were kept alive long enough to age in the heap).
+    const ms = 45_000;
+    const fired: number[] = [];
+    const head = deadlineAfter(ms, () => fired.push(-1));
+    const behind = Array.from({ length: 1_000 }, (_, i) => deadlineAfter(ms, () => fired.push(i)));
+    expect(deadlinesWaiting(ms)).toBe(1_001);
+    for (const deadline of behind) deadline.cancel();
+    expect(deadlinesWaiting(ms)).toBe(1);
+    head.cancel();
+    expect(deadlinesWaiting(ms)).toBe(0);
+    expect(fired).toEqual([]);
   });
 
   it('keeps lengths apart: a shorter deadline begun later fires first', async () => {

@@ -6,8 +6,11 @@
  * `clearTimeout` cost a few microseconds and an object for the collector under Deno (its
  * Node-compatible timers): on the intake path, where every delivery had one, about a tenth
  * of the server's CPU per delivery. Deadlines of one length end in the order they began, so
- * they wait in a line and one timer is set for the oldest; a cancelled one leaves the line
- * when it reaches the front. The timer does not keep the process alive (the work a
+ * they wait in a line (a linked list) and one timer is set for the oldest. A cancelled one
+ * leaves the line at once, so it is garbage while still young: when cancelled ones waited
+ * for their turn at the front, a flood of refusals (each drains its body under a 1 s
+ * deadline) kept thousands alive past two young collections, and the old generation filled
+ * with them. The timer does not keep the process alive (the work a
  * deadline bounds does that), and it is left to run out when the line empties, so steady
  * work sets it about once per deadline length, not once per deadline.
  */
@@ -24,40 +27,36 @@ export interface Deadline {
   cancel(): void;
 }
 
+/** A deadline waiting in its line: a doubly linked list in the order they began. */
 interface Entry {
   readonly at: number;
   expire: (() => void) | null;
+  prev: Entry | null;
+  next: Entry | null;
 }
 
 interface Line {
   readonly ms: number;
-  entries: (Entry | undefined)[];
-  head: number;
+  first: Entry | null;
+  last: Entry | null;
   timer: ReturnType<typeof setTimeout> | null;
 }
 
 const lines = new Map<number, Line>();
 const now = () => performance.now();
 
-/** Drops finished entries from the front (the array is compacted now and then). */
-function trim(line: Line): void {
-  const { entries } = line;
-  while (line.head < entries.length && entries[line.head]!.expire === null) {
-    entries[line.head++] = undefined;
-  }
-  if (line.head === entries.length) {
-    line.entries = [];
-    line.head = 0;
-  } else if (line.head >= 1024 && line.head * 2 >= entries.length) {
-    line.entries = entries.slice(line.head);
-    line.head = 0;
-  }
+function unlink(line: Line, entry: Entry): void {
+  if (entry.prev === null) line.first = entry.next;
+  else entry.prev.next = entry.next;
+  if (entry.next === null) line.last = entry.prev;
+  else entry.next.prev = entry.prev;
+  entry.prev = null;
+  entry.next = null;
 }
 
 function arm(line: Line): void {
-  if (line.timer !== null || line.head === line.entries.length) return;
-  const oldest = line.entries[line.head]!;
-  line.timer = setTimeout(() => fire(line), Math.max(0, oldest.at - now()));
+  if (line.timer !== null || line.first === null) return;
+  line.timer = setTimeout(() => fire(line), Math.max(0, line.first.at - now()));
   unrefTimer(line.timer);
 }
 
@@ -65,18 +64,13 @@ function fire(line: Line): void {
   line.timer = null;
   const at = now();
   const due: (() => void)[] = [];
-  const { entries } = line;
-  while (line.head < entries.length) {
-    const entry = entries[line.head]!;
-    if (entry.expire !== null) {
-      if (entry.at > at) break;
-      due.push(entry.expire);
-      entry.expire = null;
-    }
-    entries[line.head++] = undefined;
+  while (line.first !== null && line.first.at <= at) {
+    const entry = line.first;
+    due.push(entry.expire!);
+    entry.expire = null;
+    unlink(line, entry);
   }
-  trim(line);
-  if (line.head === line.entries.length) lines.delete(line.ms);
+  if (line.first === null) lines.delete(line.ms);
   else arm(line);
   for (const expire of due) expire();
 }
@@ -93,18 +87,27 @@ function fire(line: Line): void {
 export function deadlineAfter(ms: number, expire: () => void): Deadline {
   let line = lines.get(ms);
   if (line === undefined) {
-    line = { ms, entries: [], head: 0, timer: null };
+    line = { ms, first: null, last: null, timer: null };
     lines.set(ms, line);
   }
-  const entry: Entry = { at: now() + ms, expire };
-  line.entries.push(entry);
+  const entry: Entry = { at: now() + ms, expire, prev: line.last, next: null };
+  if (line.last === null) line.first = entry;
+  else line.last.next = entry;
+  line.last = entry;
   arm(line);
   const owner = line;
   return {
     cancel() {
       if (entry.expire === null) return;
       entry.expire = null;
-      if (owner.entries[owner.head] === entry) trim(owner);
+      unlink(owner, entry);
     },
   };
+}
+
+/** How many deadlines of length `ms` are waiting (cancelled ones are not). */
+export function deadlinesWaiting(ms: number): number {
+  let count = 0;
+  for (let entry = lines.get(ms)?.first ?? null; entry !== null; entry = entry.next) count += 1;
+  return count;
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { capturedLogger } from '../../../tests/support/logs.ts';
 import { admissionGate, createAdmission, SHED_RETRY_AFTER_SECONDS } from './admission.ts';
 import { createFunctionApp } from './app.ts';
-import { DRAIN_MAX_BYTES } from './unread-body.ts';
+import { DRAIN_MAX_BYTES, DRAIN_TIMEOUT_MS } from './unread-body.ts';
 
 const BODY_LIMIT = 1024 * 1024;
 
@@ -144,6 +144,37 @@ describe('admission control', () => {
     expect(gate.entered()).toBe(1); // the route never ran
     expect(pulls()).toBe(1); // read to its end and dropped, so the connection can go on
     expect(shed.headers.get('connection')).toBeNull();
+    gate.releaseAll();
+    expect((await held).status).toBe(200);
+  });
+
+  it('gives up on a shed body that stops arriving and says the connection closes', async () => {
+    const gate = gatedApp({ maxInFlight: 1, maxBufferedBytes: 8 * BODY_LIMIT });
+    const held = gate.app.request('/gate/hold', { method: 'POST' });
+    await until(() => gate.entered() === 1);
+    // Declares 2 KiB, sends one chunk of it, then nothing: a slow or stalled client.
+    let pulled = 0;
+    const stalled = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled += 1;
+        if (pulled === 1) controller.enqueue(new TextEncoder().encode('s'.repeat(512)));
+        return new Promise(() => {}); // the rest never comes
+      },
+    }, { highWaterMark: 0 });
+    const started = performance.now();
+    const shed = await gate.app.request('/gate/read', {
+      method: 'POST',
+      body: stalled,
+      headers: { 'content-length': String(2 * 1024) },
+      duplex: 'half',
+    } as RequestInit);
+    const waitedMs = performance.now() - started;
+    expect(shed.status).toBe(503);
+    expect(pulled).toBeGreaterThan(0); // it was being read
+    expect(shed.headers.get('connection')).toBe('close');
+    // Answered once the drain's deadline passed, not before and not long after.
+    expect(waitedMs).toBeGreaterThanOrEqual(DRAIN_TIMEOUT_MS - 5);
+    expect(waitedMs).toBeLessThan(DRAIN_TIMEOUT_MS + 2_000);
     gate.releaseAll();
     expect((await held).status).toBe(200);
   });
