@@ -155,4 +155,8 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
     name: '20261214100000_claim_callees_own_plans.sql',
     checksum: '6dd819faff0d44d4388d81317797f1cec00add06eda01efa24aab09ff10f75b9',
   },
+  {
+    name: '20261215090000_payload_columns_unsampled.sql',
+    checksum: 'f526f82c7abe195b3f3c78bdcf55798022bd713674c87686bcba95d120bd4314',
+  },
 ];
