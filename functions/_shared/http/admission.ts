@@ -4,6 +4,7 @@ import { problemBody, ProblemError } from './problem.ts';
 import { API_SECURITY_HEADERS } from './security-headers.ts';
 import { settleBody } from './unread-body.ts';
 import { unrefTimer } from '../timers.ts';
+import { requestIdFrom } from './request-id.ts';
 
 export interface AdmissionOptions {
   /** Most requests served at once: the ceiling of the adaptive limit. */
@@ -240,7 +241,6 @@ export function createAdmission(options: AdmissionOptions): Admission {
   };
 }
 
-const REQUEST_ID = /^[\w\-=]{1,255}$/;
 /** Headers of every refusal at the door, besides its request id. */
 const SHED_HEADERS: readonly [string, string][] = [
   ...API_SECURITY_HEADERS.map(([name, value]): [string, string] => [name, value]),
@@ -337,10 +337,7 @@ export function admissionGate(admission: Admission, options: AdmissionGateOption
     }
     count(verdict);
     options.onShed?.(verdict, request.method);
-    const incoming = request.headers.get('x-request-id');
-    const requestId = incoming !== null && REQUEST_ID.test(incoming)
-      ? incoming
-      : crypto.randomUUID();
+    const requestId = requestIdFrom(request.headers);
     // A small body is read and dropped so the connection stays alive: a refusal then costs
     // the client and the server no new handshake, which under overload is most of its cost.
     // A big or streamed body is never read here; its connection closes.

@@ -1,7 +1,6 @@
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
 import { methodNotAllowed } from 'hono/method-not-allowed';
-import { requestId } from 'hono/request-id';
 import { matchedRoutes } from 'hono/route';
 import type { BlankSchema } from 'hono/types';
 import { getPath } from 'hono/utils/url';
@@ -20,6 +19,7 @@ import { type Admission, admissionGate } from './admission.ts';
 import { headerLimits } from './header-limits.ts';
 import { requestLog, type RequestObserver } from './request-log.ts';
 import { settleUnreadBody } from './unread-body.ts';
+import { requestId } from './request-id.ts';
 import { apiSecurityHeaders } from './security-headers.ts';
 
 export interface FunctionAppOptions {
