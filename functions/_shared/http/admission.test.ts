@@ -46,6 +46,23 @@ function countedBody(text: string) {
   return { stream, pulls: () => pulled };
 }
 
+/**
+ * Holds the one place in flight, then posts `body` (declared 2 KiB) to be shed at the door;
+ * the held request answers once the test calls `gate.releaseAll()`.
+ */
+async function shedWhileOneIsHeld(body: ReadableStream<Uint8Array>) {
+  const gate = gatedApp({ maxInFlight: 1, maxBufferedBytes: 8 * BODY_LIMIT });
+  const held = gate.app.request('/gate/hold', { method: 'POST' });
+  await until(() => gate.entered() === 1);
+  const shed = await gate.app.request('/gate/read', {
+    method: 'POST',
+    body,
+    headers: { 'content-length': String(2 * 1024) },
+    duplex: 'half',
+  } as RequestInit);
+  return { gate, shed, held };
+}
+
 async function until(condition: () => boolean) {
   const deadline = Date.now() + 5_000;
   while (!condition()) {
@@ -130,16 +147,8 @@ describe('admission control', () => {
   });
 
   it('sheds before the handler, reads and drops a small body, and keeps the connection', async () => {
-    const gate = gatedApp({ maxInFlight: 1, maxBufferedBytes: 8 * BODY_LIMIT });
-    const held = gate.app.request('/gate/hold', { method: 'POST' });
-    await until(() => gate.entered() === 1);
     const { stream, pulls } = countedBody('s'.repeat(2 * 1024));
-    const shed = await gate.app.request('/gate/read', {
-      method: 'POST',
-      body: stream,
-      headers: { 'content-length': String(2 * 1024) },
-      duplex: 'half',
-    } as RequestInit);
+    const { gate, shed, held } = await shedWhileOneIsHeld(stream);
     expect(shed.status).toBe(503);
     expect(gate.entered()).toBe(1); // the route never ran
     expect(pulls()).toBe(1); // read to its end and dropped, so the connection can go on
@@ -149,9 +158,6 @@ describe('admission control', () => {
   });
 
   it('gives up on a shed body that stops arriving and says the connection closes', async () => {
-    const gate = gatedApp({ maxInFlight: 1, maxBufferedBytes: 8 * BODY_LIMIT });
-    const held = gate.app.request('/gate/hold', { method: 'POST' });
-    await until(() => gate.entered() === 1);
     // Declares 2 KiB, sends one chunk of it, then nothing: a slow or stalled client.
     let pulled = 0;
     const stalled = new ReadableStream<Uint8Array>({
@@ -162,12 +168,7 @@ describe('admission control', () => {
       },
     }, { highWaterMark: 0 });
     const started = performance.now();
-    const shed = await gate.app.request('/gate/read', {
-      method: 'POST',
-      body: stalled,
-      headers: { 'content-length': String(2 * 1024) },
-      duplex: 'half',
-    } as RequestInit);
+    const { gate, shed, held } = await shedWhileOneIsHeld(stalled);
     const waitedMs = performance.now() - started;
     expect(shed.status).toBe(503);
     expect(pulled).toBeGreaterThan(0); // it was being read
