@@ -7,10 +7,10 @@
  * Node-compatible timers): on the intake path, where every delivery had one, about a tenth
  * of the server's CPU per delivery. Deadlines of one length end in the order they began, so
  * they wait in a line (a linked list) and one timer is set for the oldest. A cancelled one
- * leaves the line at once, so it is garbage while still young: when cancelled ones waited
- * for their turn at the front, a flood of refusals (each drains its body under a 1 s
- * deadline) kept thousands alive past two young collections, and the old generation filled
- * with them. The timer does not keep the process alive (the work a
+ * leaves the line at once, so it is garbage while still young; when cancelled ones waited
+ * for their turn at the front, each lived the whole deadline length (a second for a drained
+ * refusal), long enough under load to outlive two young collections and be moved to the
+ * old generation. The timer does not keep the process alive (the work a
  * deadline bounds does that), and it is left to run out when the line empties, so steady
  * work sets it about once per deadline length, not once per deadline.
  */
@@ -105,7 +105,10 @@ export function deadlineAfter(ms: number, expire: () => void): Deadline {
   };
 }
 
-/** How many deadlines of length `ms` are waiting (cancelled ones are not). */
+/**
+ * How many deadlines of length `ms` are waiting, cancelled ones not counted. It walks the
+ * line: for tests and diagnostics, not for hot paths.
+ */
 export function deadlinesWaiting(ms: number): number {
   let count = 0;
   for (let entry = lines.get(ms)?.first ?? null; entry !== null; entry = entry.next) count += 1;
