@@ -13,6 +13,7 @@ import {
 } from '../functions/_shared/metrics/process.ts';
 import { createMetrics } from '../functions/_shared/metrics/registry.ts';
 import { installCrashGuard } from '../functions/_shared/runtime/crash-guard.ts';
+import { trackedOnce } from '../functions/_shared/runtime/background.ts';
 import { DatabaseUnavailableError } from '../functions/_shared/db/types.ts';
 import {
   databaseLostStartupError,
@@ -148,11 +149,11 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
     localAuth = wantsLocalAuth(config)
       ? await startLocalAuth(config, database.adminDb, base)
       : null;
-    const backgroundTask = (task: Promise<unknown>) => {
+    const backgroundTask = trackedOnce((task) => {
       const guarded = task.catch((error) => logger.error('background task failed', { error }))
         .finally(() => background.delete(guarded));
       background.add(guarded);
-    };
+    });
     metrics = createProcessMetrics(database.jobsDb, {
       ...config.metrics,
       registry,

@@ -286,10 +286,19 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
     });
   };
   const kickPass = createKicker(() => pass({ budgetMs: KICK_BUDGET_MS }), logger);
+  // Kicks a pass answers together share one promise (see `WorkerPasses.wake`).
+  let lastWoken: Promise<boolean> | null = null;
+  let lastKick: Promise<void> = Promise.resolve();
   const kick = () => {
     const woken = passes.wake();
-    // A pass that ran out of time before claiming again leaves the kick to a pass of its own.
-    return woken ? woken.then((claimed) => (claimed ? undefined : kickPass())) : kickPass();
+    if (!woken) return kickPass();
+    if (woken !== lastWoken) {
+      lastWoken = woken;
+      // A pass that ran out of time before claiming again leaves the kick to a pass of its
+      // own.
+      lastKick = woken.then((claimed) => (claimed ? undefined : kickPass()));
+    }
+    return lastKick;
   };
   return { workerId, pass, kick };
 }

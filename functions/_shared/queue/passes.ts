@@ -6,7 +6,8 @@ export interface PassMember {
    * New jobs are due: claim again. Null when the pass claims no more (out of time,
    * stopping) or runs only some queues; else resolves to whether a claim sent after this
    * wake answered it (took the new jobs, or found them taken): false as soon as the pass
-   * stops claiming without one, else once the pass has ended.
+   * stops claiming without one, else once the pass has ended. Wakes that one claim answers
+   * (those before it is sent) get the same promise.
    */
   wake(): Promise<boolean> | null;
 }

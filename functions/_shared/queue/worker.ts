@@ -142,6 +142,12 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
   /** The pass claims no more (out of time, stopped, claims failing), and it has ended. */
   const stopped = deferred<void>();
   const ended = deferred<void>();
+  /**
+   * The answer shared by the kicks since the latest claim sent: one claim answers them all
+   * or none, so a flood of kicks (one per delivery) holds one promise, not one each (each
+   * would keep its delivery's request context alive until the pass ends, seconds later).
+   */
+  let unclaimed: { woken: number; readonly answer: Promise<boolean> } | null = null;
   const leave = passes.join({
     nudge,
     wake: () => {
@@ -150,11 +156,22 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
       const woken = ++wakes;
       dry = false;
       nudge();
+      if (unclaimed !== null) {
+        unclaimed.woken = woken;
+        return unclaimed.answer;
+      }
       // A kick no claim went out for is answered as soon as the pass stops claiming, so
       // its caller starts another pass then, not once this one's last job has ended.
-      return stopped.promise.then(() =>
-        wakesClaimed >= woken ? ended.promise.then(() => wakesServed >= woken) : false
-      );
+      const shared: { woken: number; readonly answer: Promise<boolean> } = {
+        woken,
+        answer: stopped.promise.then((): boolean | Promise<boolean> =>
+          wakesClaimed >= shared.woken
+            ? ended.promise.then(() => wakesServed >= shared.woken)
+            : false
+        ),
+      };
+      unclaimed = shared;
+      return shared.answer;
     },
   });
 
@@ -307,6 +324,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
         const releaseLeases = sentAt - leasesReleasedAt >= RELEASE_LEASES_EVERY_MS;
         if (releaseLeases) leasesReleasedAt = sentAt;
         wakesClaimed = wakes;
+        unclaimed = null;
         const answers = wakes;
         inFlight += 1;
         claimingRoom += room;

@@ -7,6 +7,7 @@ import { createLogger, type Logger } from '../log/index.ts';
 import { createProcessMetrics, type ProcessMetrics, processRecorders } from '../metrics/process.ts';
 import { createMetrics } from '../metrics/registry.ts';
 import { type FaultCounts, installCrashGuard } from './crash-guard.ts';
+import { trackedOnce } from './background.ts';
 import { openPools } from './pools.ts';
 
 export { type CrashGuard, type FaultCounts, installCrashGuard } from './crash-guard.ts';
@@ -41,10 +42,10 @@ export interface Runtime {
 declare const EdgeRuntime: { waitUntil(promise: Promise<unknown>): void } | undefined;
 
 function edgeBackground(logger: Logger): (task: Promise<unknown>) => void {
-  return (task) => {
+  return trackedOnce((task) => {
     const guarded = task.catch((error) => logger.error('background task failed', { error }));
     if (typeof EdgeRuntime !== 'undefined') EdgeRuntime.waitUntil(guarded);
-  };
+  });
 }
 
 /**
