@@ -86,6 +86,12 @@ export function newWorkerId(prefix = 'worker'): string {
   return `${prefix}-${crypto.randomUUID().slice(0, 8)}`;
 }
 
+/** Kicks that one claim answers: the latest one's number, and the answer they share. */
+interface SharedWake {
+  woken: number;
+  readonly answer: Promise<boolean>;
+}
+
 /**
  * Runs due jobs until the budget is spent or no job is due, keeping up to `concurrency`
  * handlers running, and reports what happened. Jobs are claimed `batchSize` at a time, and
@@ -147,7 +153,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
    * or none, so a flood of kicks (one per delivery) holds one promise, not one each (each
    * would keep its delivery's request context alive until the pass ends, seconds later).
    */
-  let unclaimed: { woken: number; readonly answer: Promise<boolean> } | null = null;
+  let unclaimed: SharedWake | null = null;
   const leave = passes.join({
     nudge,
     wake: () => {
@@ -162,7 +168,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
       }
       // A kick no claim went out for is answered as soon as the pass stops claiming, so
       // its caller starts another pass then, not once this one's last job has ended.
-      const shared: { woken: number; readonly answer: Promise<boolean> } = {
+      const shared: SharedWake = {
         woken,
         answer: stopped.promise.then((): boolean | Promise<boolean> =>
           wakesClaimed >= shared.woken
