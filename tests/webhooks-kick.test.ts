@@ -21,6 +21,9 @@ const config = parseConfig({
   WHATSAPP_APP_SECRET: APP_SECRET,
 });
 
+/** An event whose job ran once and completed. */
+const PROCESSED = { event: 'processed', job: 'completed', attempts: 1 };
+
 const database = useMigratedDatabase();
 let tasks: Promise<unknown>[];
 beforeEach(async () => {
@@ -71,11 +74,7 @@ describe('the kick after the ack', () => {
     // The 200 went out after the commit, before the job ran.
     expect(tasks).toHaveLength(1);
     await Promise.all(tasks);
-    expect(await stateOf('stripe', id)).toEqual({
-      event: 'processed',
-      job: 'completed',
-      attempts: 1,
-    });
+    expect(await stateOf('stripe', id)).toEqual(PROCESSED);
   });
 
   it('logs and processes a WhatsApp message in the same background step', async () => {
@@ -119,11 +118,7 @@ describe('the kick after the ack', () => {
     expect(new Set(tasks).size).toBeLessThanOrEqual(calls + 1);
     await Promise.all(tasks);
     for (const id of ids) {
-      expect(await stateOf('stripe', id)).toEqual({
-        event: 'processed',
-        job: 'completed',
-        attempts: 1,
-      });
+      expect(await stateOf('stripe', id)).toEqual(PROCESSED);
     }
   });
 
@@ -174,10 +169,6 @@ describe('the kick after the ack', () => {
     );
     const report = await createJobRunner(runtime()).pass();
     expect(report.completed).toBeGreaterThanOrEqual(1);
-    expect(await stateOf('stripe', id)).toEqual({
-      event: 'processed',
-      job: 'completed',
-      attempts: 1,
-    });
+    expect(await stateOf('stripe', id)).toEqual(PROCESSED);
   });
 });
