@@ -13,6 +13,7 @@ import { capturedLogger } from './support/logs.ts';
 import { useMigratedDatabase } from './support/migrated.ts';
 import { testRuntime } from './support/runtime.ts';
 import { createIngestor } from '../functions/_shared/webhooks/ingest.ts';
+import { kickWorker } from '../functions/webhooks/after-ack.ts';
 
 const STRIPE_SECRET = 'whsec_kick_test_secret';
 const APP_SECRET = 'kick-test-app-secret';
@@ -105,10 +106,13 @@ describe('the kick after the ack', () => {
     // A promise per delivery waiting for the worker's pass would keep each delivery (its
     // parsed body, its request context) alive until the pass ends, seconds later.
     let calls = 0;
-    const app = createWebhooksFunction({
-      ...runtime(),
+    const deployed = runtime();
+    // As `createWebhooksFunction` wires it, with an ingestor that counts its commits.
+    const app = createWebhooksApp({
+      ...deployed,
       ingestor: createIngestor(database.db, { onCall: () => void (calls += 1) }),
-    } as ReturnType<typeof runtime>);
+      afterAck: kickWorker(createJobRunner(deployed).kick),
+    });
     const ids = Array.from({ length: 20 }, (_, n) => `evt_burst_${n}_${crypto.randomUUID()}`);
     const answers = await Promise.all(ids.map((id) => postStripe(app, id)));
     expect(answers.map((res) => res.status)).toEqual(ids.map(() => 200));

@@ -287,18 +287,16 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
   };
   const kickPass = createKicker(() => pass({ budgetMs: KICK_BUDGET_MS }), logger);
   // Kicks a pass answers together share one promise (see `WorkerPasses.wake`).
-  let lastWoken: Promise<boolean> | null = null;
-  let lastKick: Promise<void> = Promise.resolve();
+  let shared: { readonly woken: Promise<boolean>; readonly kick: Promise<void> } | null = null;
   const kick = () => {
     const woken = passes.wake();
     if (!woken) return kickPass();
-    if (woken !== lastWoken) {
-      lastWoken = woken;
+    if (shared?.woken !== woken) {
       // A pass that ran out of time before claiming again leaves the kick to a pass of its
       // own.
-      lastKick = woken.then((claimed) => (claimed ? undefined : kickPass()));
+      shared = { woken, kick: woken.then((claimed) => (claimed ? undefined : kickPass())) };
     }
-    return lastKick;
+    return shared.kick;
   };
   return { workerId, pass, kick };
 }
