@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { Buffer } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fromHex, hmacSha256, timingSafeEqual, timingSafeIncludes, toHex } from './index.ts';
@@ -82,5 +83,29 @@ describe('hmacSha256', () => {
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('hex decoding', () => {
+  it('gives the bytes back from their hex in any case', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), fc.boolean(), (bytes, upper) => {
+        const hex = toHex(bytes);
+        const mixed = [...hex].map((c, i) => (upper || i % 3 === 0 ? c.toUpperCase() : c)).join('');
+        expect(fromHex(mixed)).toEqual(new Uint8Array(bytes));
+        expect(fromHex(mixed)).toEqual(new Uint8Array(Buffer.from(hex, 'hex')));
+      }),
+      { numRuns: 300 },
+    );
+    expect(fromHex('00fF7a9B')).toEqual(new Uint8Array([0x00, 0xff, 0x7a, 0x9b]));
+  });
+
+  it('refuses anything that is not whole bytes of hex digits', () => {
+    for (
+      const text of ['0', 'abc', '0g', 'g0', ' 00', '00 ', '0x00', 'zz', '/0', ':0', '@0', '`0']
+    ) {
+      expect(fromHex(text)).toBeNull();
+    }
+    expect(fromHex('')).toEqual(new Uint8Array());
   });
 });

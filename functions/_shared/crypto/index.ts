@@ -2,7 +2,6 @@
  * Security primitives shared by every verifier: one constant-time comparison, one HMAC.
  * Web Crypto and `node:crypto`, which Deno, Supabase's edge runtime and Node all provide.
  */
-import { Buffer } from 'node:buffer';
 import { createHash, type Hash } from 'node:crypto';
 
 const encoder = new TextEncoder();
@@ -107,8 +106,21 @@ const HEX_DIGITS = /^(?:[0-9a-fA-F]{2})*$/;
  */
 export function fromHex(hex: string): Uint8Array | null {
   if (!HEX_DIGITS.test(hex)) return null;
-  const decoded = Buffer.from(hex, 'hex');
-  return new Uint8Array(decoded.buffer, decoded.byteOffset, decoded.byteLength);
+  // Decoded here rather than by `Buffer.from(hex, 'hex')`: on the intake path Deno's Buffer
+  // spent more on its allocation pool than on the digits (about 6 % of a delivery's
+  // JavaScript in a CPU profile).
+  const bytes = new Uint8Array(hex.length / 2);
+  for (let index = 0; index < bytes.length; index += 1) {
+    bytes[index] = (hexValue(hex.charCodeAt(2 * index)) << 4) |
+      hexValue(hex.charCodeAt(2 * index + 1));
+  }
+  return bytes;
+}
+
+/** The value of one hex digit's character code (already checked to be one). */
+function hexValue(code: number): number {
+  // '0'-'9' are 48-57; 'A'-'F' 65-70 and 'a'-'f' 97-102 share their low bits.
+  return code <= 57 ? code - 48 : (code & 0x07) + 9;
 }
 
 // fatal: invalid UTF-8 is refused instead of becoming U+FFFD; ignoreBOM: a leading BOM is

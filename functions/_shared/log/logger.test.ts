@@ -32,6 +32,28 @@ describe('createLogger', () => {
     expect(new Date(record.time).toISOString()).toBe(record.time);
   });
 
+  it('stamps each line with the clock as it is written, to the millisecond', () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const { logger, records } = captured();
+      vi.setSystemTime(new Date('2026-01-01T00:00:00.000Z'));
+      logger.info('a');
+      logger.info('b');
+      vi.setSystemTime(new Date('2026-01-01T00:00:00.001Z'));
+      logger.info('c');
+      vi.setSystemTime(new Date('2026-03-04T05:06:07.890Z'));
+      logger.child({ request_id: 'r' }).info('d');
+      expect(records().map((record) => record.time)).toEqual([
+        '2026-01-01T00:00:00.000Z',
+        '2026-01-01T00:00:00.000Z',
+        '2026-01-01T00:00:00.001Z',
+        '2026-03-04T05:06:07.890Z',
+      ]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('drops lines below its level', () => {
     const { logger, records } = captured('warn');
     logger.debug('d');

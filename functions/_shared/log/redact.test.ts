@@ -201,6 +201,9 @@ describe('redactField', () => {
       nested: { token: 'abc', list: ['Bearer xyz', 1], deeper: { password: 'pw' } },
       error: new Error('password=hunter2'),
       gone: undefined,
+      event_keys: ['wamid.1', 'token=abc', 'Bearer xyz'],
+      sparse: ['a', , 'postgres://app:pw@db/app'],
+      tokens: ['abc'],
     };
     const whole = redact(record) as Record<string, unknown>;
     for (const [key, value] of Object.entries(record)) {
@@ -209,6 +212,11 @@ describe('redactField', () => {
     expect(redactField('route', '/webhooks/whatsapp')).toBe('/webhooks/whatsapp');
     expect(redactField('api_key', 42)).toBe(REDACTED);
     expect(redactField('secret', null)).toBeNull();
+    expect(redactField('event_keys', record.event_keys)).toEqual([
+      'wamid.1',
+      `token=${REDACTED}`,
+      `Bearer ${REDACTED}`,
+    ]);
   });
 
   it('cuts nesting at the same depth as redact of the record', () => {

@@ -141,6 +141,10 @@ export function redactField(key: string, value: unknown): unknown {
     case 'boolean':
       return value;
     default:
+      // A list of strings (event keys, ids): each redacted, without the walk's bookkeeping.
+      if (Array.isArray(value) && value.every((item) => typeof item === 'string')) {
+        return value.map(redactString);
+      }
       // Depth 1: a field sits one level below the record `redact` would walk.
       return redactValue(value, new Set(), 1);
   }
