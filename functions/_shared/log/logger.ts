@@ -60,7 +60,7 @@ export function createLogger(options: LoggerOptions): Logger {
   if (!isLogLevel(options.level)) {
     throw new RangeError(`log level must be one of ${LOG_LEVELS.join(', ')}`);
   }
-  return buildLogger(RANK[options.level], options.sink ?? consoleSink, options.base ?? {});
+  return new JsonLogger(RANK[options.level], options.sink ?? consoleSink, options.base ?? {});
 }
 
 function copyRedacted(record: LogFields, source: LogFields): void {
@@ -86,10 +86,6 @@ function isoNow(): string {
     lastIso = new Date(ms).toISOString();
   }
   return lastIso;
-}
-
-function buildLogger(threshold: number, sink: LogSink, base: LogFields): Logger {
-  return new JsonLogger(threshold, sink, base);
 }
 
 /**

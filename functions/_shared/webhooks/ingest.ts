@@ -162,16 +162,17 @@ type Row = {
 export function createIngestor(db: Queryable, options: IngestorOptions = {}): Ingestor {
   const onCall = options.onCall;
   /**
-   * A request as it waits for its call: with each event already in the JSON the call sends
-   * (without its slot). Serialised when the request is submitted, while the objects its body
-   * was just parsed into are still in the processor's cache: the same events serialised when
-   * the call is made, after waiting in the queue among other requests' data, cost the server
-   * several times as much (measured in the intake benchmark: 100-270 us for a call's 40-50
-   * events, against 20-35 us for the same text built from fresh objects), and the call then
-   * only joins strings.
+   * A request as it waits for its call: its group's provider and limits, and each event
+   * already in the JSON the call sends (without its slot). Serialised when the request is
+   * submitted, from the objects its body was just parsed into, rather than by the driver
+   * when the call is made, after they have waited among other requests' data: in CPU
+   * profiles of the intake benchmark the driver and the ingestor together then took 25.2 %
+   * of the server thread's busy time against 26.9 % (docs/benchmarks.md). The call only
+   * joins the texts.
    */
   interface Queued {
-    readonly request: IngestRequest;
+    readonly provider: string;
+    readonly limits: IngestLimits;
     readonly events: readonly string[];
   }
   type Pending = Entry<Queued, EventOutcome[]>;
@@ -179,7 +180,8 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
   function queued(request: IngestRequest): Queued {
     const requestId = request.requestId;
     return {
-      request,
+      provider: request.provider,
+      limits: request.limits,
       events: request.events.map((event) =>
         JSON.stringify({
           key: event.key,
@@ -199,7 +201,7 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
    * request's outcomes are a slice).
    */
   function groupOf(batch: readonly Pending[]) {
-    const first = batch[0]!.item.request;
+    const first = batch[0]!.item;
     const events: string[] = [];
     for (const pending of batch) {
       for (const event of pending.item.events) {
@@ -219,6 +221,16 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
       },
     };
     return { provider: first.provider, limits, events: `[${events.join(',')}]` };
+  }
+
+  /** `ingest_event_groups`'s argument: the groups as JSON, each group's events already text. */
+  function groupsJson(groups: readonly ReturnType<typeof groupOf>[]): string {
+    const texts = groups.map(({ provider, limits, events }) =>
+      `{"provider":${JSON.stringify(provider)},"limits":${
+        JSON.stringify(limits)
+      },"events":${events}}`
+    );
+    return `[${texts.join(',')}]`;
   }
 
   /** 503, never a 500: the requests are refused and their providers retry. */
@@ -248,18 +260,7 @@ export function createIngestor(db: Queryable, options: IngestorOptions = {}): In
           typed(groups[0]!.events, 'text'),
           typed(groups[0]!.limits, 'jsonb'),
         ])
-        : db.query<Row>(INGEST_GROUPS_STATEMENT, [
-          typed(
-            `[${
-              groups.map((group) =>
-                `{"provider":${JSON.stringify(group.provider)},"limits":${
-                  JSON.stringify(group.limits)
-                },"events":${group.events}}`
-              ).join(',')
-            }]`,
-            'text',
-          ),
-        ]));
+        : db.query<Row>(INGEST_GROUPS_STATEMENT, [typed(groupsJson(groups), 'text')]));
     } finally {
       const milliseconds = performance.now() - started;
       onCall?.({ events, milliseconds, ok: rows !== undefined, groups: parts.length });
