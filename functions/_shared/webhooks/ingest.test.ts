@@ -5,6 +5,7 @@
  * (earliest slots first, duplicates free, a throttled batch leaving nothing behind) are
  * pinned in tests/intake-schema.test.ts.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { useMigratedDatabase } from '../../../tests/support/migrated.ts';
 import { DatabaseTimeoutError, DatabaseUnavailableError, type Queryable } from '../db/types.ts';
@@ -12,6 +13,7 @@ import { QueueOverloadedError } from './commit-queue.ts';
 import type { IntakeEvent } from './events/types.ts';
 import {
   createIngestor,
+  groupKey,
   type IngestCall,
   type IngestLimits,
   WRITE_AT_ONCE_BYTES,
@@ -340,5 +342,33 @@ describe('ingest_events sender buckets', () => {
     unblock();
     expect((await first).map((outcome) => outcome.outcome)).toEqual(['accepted']);
     expect(calls()).toBe(1); // the shed request was never sent
+  });
+});
+
+describe('groupKey', () => {
+  // Few characters and numbers, so that different groups often look alike.
+  const text = fc.string({ unit: fc.constantFrom('a', ':', '|', '/', '-', '1'), maxLength: 4 });
+  const number = fc.constantFrom(0, 1, -1, 0.5, 10, 1e21);
+  const request = fc.record({
+    provider: text,
+    limits: fc.record({
+      global: fc.option(fc.record({ key: text, capacity: number, refillPerSecond: number })),
+      sender: fc.option(fc.record({ capacity: number, refillPerSecond: number })),
+    }),
+  }).map((group) => ({ ...group, requestId: 'r', events: [] }));
+
+  it('is shared by requests of the same provider and limits, and only by them', () => {
+    fc.assert(
+      fc.property(fc.array(request, { minLength: 100, maxLength: 100 }), (requests) => {
+        // Each key stands for exactly one group (as its old key, a JSON text, did).
+        const groups = new Map<string, string>();
+        for (const r of requests) {
+          const group = JSON.stringify([r.provider, r.limits]);
+          expect(groups.get(groupKey(r)) ?? group).toBe(group);
+          groups.set(groupKey(r), group);
+        }
+      }),
+      { numRuns: 500 },
+    );
   });
 });

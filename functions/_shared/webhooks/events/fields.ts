@@ -29,6 +29,15 @@ export function identifier(maxChars: number) {
 }
 
 /**
+ * True when `value` passes {@link identifier}`(maxChars)`: for a provider's hand-written
+ * check of its common shape, which must refuse whatever the schema refuses.
+ */
+export function isIdentifier(value: unknown, maxChars: number): value is string {
+  return typeof value === 'string' && value.length >= 1 && value.length <= maxChars &&
+    VISIBLE_ASCII.test(value);
+}
+
+/**
  * The first issue of a failed parse as `<path> <message>`, e.g.
  * `entry[0].changes[1].field must not be empty`; `prefix` is where the parsed value sat.
  * Only schema names and indexes appear, never a value the sender chose.

@@ -1,7 +1,10 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { whatsappNotification } from './notification.ts';
 import { MalformedPayloadError } from '../events/types.ts';
 import {
+  checkedMessagesValue,
+  checkedNotification,
   extractWhatsAppEvents,
   WHATSAPP_FIELD_MAX_CHARS,
   WHATSAPP_MESSAGE_ID_MAX_CHARS,
@@ -9,6 +12,7 @@ import {
   WHATSAPP_SENDER_MAX_CHARS,
   WHATSAPP_STATUS_ID_MAX_CHARS,
   WHATSAPP_STATUS_MAX_CHARS,
+  whatsappSchemas,
 } from './extract.ts';
 
 // A real wamid's shape: `wamid.` and base64 of a protobuf, about 60-100 characters.
@@ -143,3 +147,130 @@ describe('extractWhatsAppEvents', () => {
     );
   });
 });
+
+describe('the hand-written checks of the common shape', () => {
+  // Field values that pass and that break each rule: absent, empty, at and over a limit,
+  // a space, a control or non-ASCII character, and other JSON types.
+  const text = (max: number) =>
+    fc.oneof(
+      fc.constantFrom(undefined, '', ' ', 'a b', '\u0000', 'é', 0, null, [], {}, true),
+      fc.constantFrom('1', 'x'.repeat(max), 'x'.repeat(max + 1)),
+      fc.stringMatching(/^[\x21-\x7e]{1,12}$/),
+    );
+  const record = (fields: Record<string, fc.Arbitrary<unknown>>) =>
+    fc.oneof(
+      { weight: 8, arbitrary: fc.record(fields) },
+      { weight: 1, arbitrary: fc.constantFrom(null, 'x', 1, [], [{}]) },
+    ).map(dropUndefined);
+  const list = (item: fc.Arbitrary<unknown>) =>
+    fc.oneof(
+      { weight: 8, arbitrary: fc.array(item, { maxLength: 3 }) },
+      { weight: 1, arbitrary: fc.constantFrom(undefined, null, {}, 'x') },
+    );
+  const messagesValue = record({
+    messaging_product: fc.constantFrom(undefined, 'whatsapp', 7),
+    metadata: fc.oneof(
+      fc.constant(undefined),
+      record({
+        phone_number_id: text(WHATSAPP_PHONE_NUMBER_ID_MAX_CHARS),
+        display_phone_number: fc.constantFrom(undefined, '1555', 1555),
+      }),
+    ),
+    contacts: list(record({ wa_id: fc.constantFrom(undefined, '1555', 1555, null) })),
+    messages: list(record({
+      id: text(WHATSAPP_MESSAGE_ID_MAX_CHARS),
+      from: text(WHATSAPP_SENDER_MAX_CHARS),
+      timestamp: fc.constantFrom(undefined, '1700000000', 1700000000),
+      type: fc.constantFrom(undefined, 'text', null),
+      text: fc.constantFrom(undefined, { body: 'hi' }),
+    })),
+    statuses: list(record({
+      id: text(WHATSAPP_STATUS_ID_MAX_CHARS),
+      status: text(WHATSAPP_STATUS_MAX_CHARS),
+      timestamp: fc.constantFrom(undefined, '1700000001', 1),
+      recipient_id: fc.constantFrom(undefined, '1555', false),
+    })),
+    errors: fc.constantFrom(undefined, [{ code: 131000 }]),
+  });
+  const change = record({
+    field: fc.oneof(fc.constant('messages'), text(WHATSAPP_FIELD_MAX_CHARS)),
+    value: fc.oneof(messagesValue, fc.constantFrom(undefined, null, 'x', { event: 'e' })),
+  });
+  const notification = record({
+    object: fc.constantFrom('whatsapp_business_account', 'page', undefined),
+    entry: fc.oneof(
+      {
+        weight: 8,
+        arbitrary: fc.array(
+          record({ id: fc.constantFrom(undefined, 'W', 1), changes: list(change) }),
+          { maxLength: 2 },
+        ),
+      },
+      { weight: 1, arbitrary: fc.constantFrom(undefined, [], {}) },
+    ),
+  });
+
+  it('pass only what the schemas pass, as the schemas would give it', () => {
+    fc.assert(
+      fc.property(notification, (input) => {
+        const checked = checkedNotification(input);
+        const parsed = whatsappSchemas.notification.safeParse(input);
+        if (checked !== null) {
+          expect(parsed.success).toBe(true);
+          expect(checked).toEqual(parsed.data);
+        }
+      }),
+      { numRuns: 2_000 },
+    );
+    fc.assert(
+      fc.property(messagesValue, (input) => {
+        const checked = checkedMessagesValue(input);
+        const parsed = whatsappSchemas.messagesValue.safeParse(input);
+        if (checked !== null) {
+          expect(parsed.success).toBe(true);
+          expect(checked).toEqual(parsed.data);
+        }
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('pass what the schemas pass (so a well-formed delivery never pays for the schemas)', () => {
+    fc.assert(
+      fc.property(notification, (input) => {
+        const parsed = whatsappSchemas.notification.safeParse(input);
+        expect(checkedNotification(input) !== null).toBe(parsed.success);
+      }),
+      { numRuns: 2_000 },
+    );
+    fc.assert(
+      fc.property(messagesValue, (input) => {
+        const parsed = whatsappSchemas.messagesValue.safeParse(input);
+        expect(checkedMessagesValue(input) !== null).toBe(parsed.success);
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('key a change it does not model as before, in whatever order its fields came', async () => {
+    // Redeliveries must keep their keys across versions: these are the keys Gatehouse has
+    // always given this change (the hash of the schema's copy, `field` first).
+    const expected =
+      'account_update:6a090363572fe74e34a040faf48106505a6e6fda49c2edee29224ce0b84e8c0d';
+    for (
+      const change of [
+        { field: 'account_update', value: { event: 'VERIFIED_ACCOUNT' }, extra: 1 },
+        { value: { event: 'VERIFIED_ACCOUNT' }, extra: 1, field: 'account_update' },
+      ]
+    ) {
+      const { events } = await extractWhatsAppEvents(withChanges([change]));
+      expect(events[0]!.key).toBe(expected);
+    }
+  });
+});
+
+/** A record's fields without those left undefined (absent, as in parsed JSON). */
+function dropUndefined(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined));
+}

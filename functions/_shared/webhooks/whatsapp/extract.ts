@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { sha256Hex } from '../../crypto/index.ts';
-import { identifier, parseOrRefuse } from '../events/fields.ts';
+import { identifier, isIdentifier, parseOrRefuse } from '../events/fields.ts';
 import { type IntakeEvent, MalformedPayloadError } from '../events/types.ts';
 
 /** The only `object` a WhatsApp Business notification carries. */
@@ -56,7 +56,73 @@ const notification = z.looseObject({
     .min(1, 'must hold at least one entry'),
 });
 
+/** The schemas, for tests comparing them with the hand-written checks below. */
+export const whatsappSchemas = { notification, messagesValue: value, change } as const;
+
 type Change = z.infer<typeof change>;
+type Notification = z.infer<typeof notification>;
+type MessagesValue = z.infer<typeof value>;
+
+// The same rules checked by hand, without the schemas' copies of every object: nearly
+// every delivery is a well-formed `messages` notification, and zod's parse (which copies
+// what it checks) was the largest single part of a delivery's JavaScript. A body the checks
+// refuse goes to the schemas, which refuse it too and name the field at fault; the checks
+// must never pass what the schemas refuse (extract.test.ts generates bodies to compare).
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+const isOptionalString = (v: unknown) => v === undefined || typeof v === 'string';
+
+/** `list` absent, or an array of records each passing `check`. */
+function isOptionalListOf(list: unknown, check: (item: Record<string, unknown>) => boolean) {
+  if (list === undefined) return true;
+  if (!Array.isArray(list)) return false;
+  for (const item of list) if (!isRecord(item) || !check(item)) return false;
+  return true;
+}
+
+/** `body` as the notification schema's output when it passes the schema's rules, else null. */
+export function checkedNotification(body: unknown): Notification | null {
+  if (!isRecord(body) || body.object !== WHATSAPP_OBJECT) return null;
+  const entries = body.entry;
+  if (!Array.isArray(entries) || entries.length === 0) return null;
+  for (const entry of entries) {
+    if (!isRecord(entry) || !isOptionalString(entry.id) || !Array.isArray(entry.changes)) {
+      return null;
+    }
+    for (const item of entry.changes) {
+      // `value` may hold anything, but must be there.
+      if (
+        !isRecord(item) || !isIdentifier(item.field, WHATSAPP_FIELD_MAX_CHARS) ||
+        !('value' in item)
+      ) return null;
+    }
+  }
+  return body as Notification;
+}
+
+/** A `messages` change's value as the value schema's output when it passes, else null. */
+export function checkedMessagesValue(fields: unknown): MessagesValue | null {
+  if (!isRecord(fields) || !isOptionalString(fields.messaging_product)) return null;
+  const metadata = fields.metadata;
+  if (
+    metadata !== undefined &&
+    !(isRecord(metadata) &&
+      (metadata.phone_number_id === undefined ||
+        isIdentifier(metadata.phone_number_id, WHATSAPP_PHONE_NUMBER_ID_MAX_CHARS)) &&
+      isOptionalString(metadata.display_phone_number))
+  ) return null;
+  const valid = isOptionalListOf(fields.contacts, (c) => isOptionalString(c.wa_id)) &&
+    isOptionalListOf(fields.messages, (m) =>
+      isIdentifier(m.id, WHATSAPP_MESSAGE_ID_MAX_CHARS) &&
+      isIdentifier(m.from, WHATSAPP_SENDER_MAX_CHARS) &&
+      isOptionalString(m.timestamp) && isOptionalString(m.type)) &&
+    isOptionalListOf(fields.statuses, (st) =>
+      isIdentifier(st.id, WHATSAPP_STATUS_ID_MAX_CHARS) &&
+      isIdentifier(st.status, WHATSAPP_STATUS_MAX_CHARS) &&
+      isOptionalString(st.timestamp) && isOptionalString(st.recipient_id));
+  return valid ? fields as MessagesValue : null;
+}
 
 export interface WhatsAppDelivery {
   /** Never empty: a notification that carries nothing to store is refused. */
@@ -77,7 +143,8 @@ export interface WhatsAppDelivery {
  * with no change at all.
  */
 export async function extractWhatsAppEvents(body: unknown): Promise<WhatsAppDelivery> {
-  const parsed = parseOrRefuse(notification, body, 'not a WhatsApp Business notification');
+  const parsed = checkedNotification(body) ??
+    parseOrRefuse(notification, body, 'not a WhatsApp Business notification');
   const events: IntakeEvent[] = [];
   const numbers = new Set<string>();
   for (const [e, entry] of parsed.entry.entries()) {
@@ -86,7 +153,7 @@ export async function extractWhatsAppEvents(body: unknown): Promise<WhatsAppDeli
         events.push(await changeEvent(item));
         continue;
       }
-      const fields = parseOrRefuse(
+      const fields = checkedMessagesValue(item.value) ?? parseOrRefuse(
         value,
         item.value,
         'malformed messages change',
@@ -125,8 +192,13 @@ export async function extractWhatsAppEvents(body: unknown): Promise<WhatsAppDeli
   return { events, phoneNumberIds: [...numbers] };
 }
 
-/** A change stored as it came, keyed by its field and a hash of its content. */
-async function changeEvent(item: Change): Promise<IntakeEvent> {
+/**
+ * A change stored as it came, keyed by its field and a hash of its content. The schema's
+ * copy is what is hashed and stored (its key order), whichever check let the change in, so
+ * a redelivered change keeps its key.
+ */
+async function changeEvent(checked: Change): Promise<IntakeEvent> {
+  const item = change.parse(checked);
   return {
     key: `${item.field}:${await sha256Hex(JSON.stringify(item))}`,
     type: item.field,
