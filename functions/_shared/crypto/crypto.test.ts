@@ -1,7 +1,14 @@
 import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fromHex, hmacSha256, timingSafeEqual, timingSafeIncludes, toHex } from './index.ts';
+import {
+  fromHex,
+  hmacSha256,
+  hmacSha256Hex,
+  timingSafeEqual,
+  timingSafeIncludes,
+  toHex,
+} from './index.ts';
 
 describe('constant-time comparison', () => {
   it('compares strings and bytes, lengths included', () => {
@@ -9,6 +16,11 @@ describe('constant-time comparison', () => {
     expect(timingSafeEqual('secret', 'secreT')).toBe(false);
     expect(timingSafeEqual('secret', 'secret2')).toBe(false);
     expect(timingSafeEqual(new TextEncoder().encode('ab'), 'ab')).toBe(true);
+    // Strings compare as what they are: two different lone surrogates are not the same
+    // text (both would encode to U+FFFD's bytes), nor is a prefix.
+    expect(timingSafeEqual('\ud800', '\ud801')).toBe(false);
+    expect(timingSafeEqual('ab', 'abc')).toBe(false);
+    expect(timingSafeEqual('', '')).toBe(true);
   });
 
   it('finds a value among rotated secrets, wherever it stands', () => {
@@ -73,6 +85,7 @@ describe('hmacSha256', () => {
         (key, message) => {
           const expected = createHmac('sha256', key).update(message).digest('hex');
           expect(toHex(hmacSha256(key, message))).toBe(expected);
+          expect(hmacSha256Hex(key, message)).toBe(expected);
           // A second message under the same (now cached) key starts from a fresh state.
           expect(toHex(hmacSha256(key, message))).toBe(expected);
           expect(toHex(hmacSha256(key, 'x'))).toBe(

@@ -11,13 +11,14 @@
  * - The handshake is `hub.mode=subscribe`, `hub.verify_token`, `hub.challenge`; the app
  *   proves it owns the endpoint by answering the challenge.
  */
-import { fromHex, hmacSha256, timingSafeEqual, timingSafeIncludes } from '../../crypto/index.ts';
+import { hmacSha256Hex, timingSafeEqual, timingSafeIncludes } from '../../crypto/index.ts';
 import { SignatureError } from '../types.ts';
 
 export const WHATSAPP_SIGNATURE_HEADER = 'X-Hub-Signature-256';
 
 const SIGNATURE_PREFIX = 'sha256=';
-const HMAC_SHA256_BYTES = 32;
+/** `sha256=` and the 32 bytes of an HMAC-SHA256 in hex, either case. */
+const SIGNATURE = /^sha256=[0-9a-fA-F]{64}$/;
 
 /**
  * Checks a delivery's `X-Hub-Signature-256` against the raw body, exactly as received.
@@ -44,18 +45,16 @@ export function verifyWhatsAppSignature(
   if (secrets.length === 0) throw new SignatureError('no_secret_configured');
   if (header === null || header === '') throw new SignatureError('missing_header');
 
-  const received = header.startsWith(SIGNATURE_PREFIX)
-    ? fromHex(header.slice(SIGNATURE_PREFIX.length))
-    : null;
-  if (received === null || received.length !== HMAC_SHA256_BYTES) {
+  if (!SIGNATURE.test(header)) {
     throw new SignatureError('malformed_header', 'expected sha256=<64 hex digits>');
   }
+  // Compared as lowercase hex, as the hash encodes it: `AB` and `ab` are the same byte.
+  const received = header.slice(SIGNATURE_PREFIX.length).toLowerCase();
 
   let verified = false;
   for (const secret of secrets) {
     // No early exit: the time taken does not reveal which secret (if any) matched.
-    const expected = hmacSha256(secret, rawBody);
-    verified = timingSafeEqual(expected, received) || verified;
+    verified = timingSafeEqual(hmacSha256Hex(secret, rawBody), received) || verified;
   }
   if (!verified) throw new SignatureError('signature_mismatch');
 }
