@@ -48,7 +48,7 @@ describe('Idempotency-Key', () => {
     const key = crypto.randomUUID();
     const original = ride(key);
     // The key as its first request leaves it while it runs: claimed, no answer yet.
-    const fingerprint = await requestFingerprint('POST', '/api/rides', String(original.body));
+    const fingerprint = requestFingerprint('POST', '/api/rides', String(original.body));
     await database.db.query(
       `insert into idempotency_keys (user_id, key, fingerprint, locked_until, expires_at)
        values ($1, $2, $3, now() + interval '1 minute', now() + interval '1 day')`,

@@ -130,7 +130,7 @@ export function createLocalAuthApp(options: LocalAuthOptions): Hono {
     const refreshToken = randomToken(24);
     await db.query(
       'insert into auth.refresh_tokens (token_hash, user_id, session_id) values ($1, $2, $3)',
-      [await sha256Hex(refreshToken), user.id, sid],
+      [sha256Hex(refreshToken), user.id, sid],
     );
     const now = Math.floor(Date.now() / 1000);
     const accessToken = await keys.sign({
@@ -227,7 +227,7 @@ export function createLocalAuthApp(options: LocalAuthOptions): Hono {
       const [used] = await db.query(
         `update auth.refresh_tokens set revoked = true
           where token_hash = $1 and not revoked returning user_id, session_id`,
-        [await sha256Hex(token)],
+        [sha256Hex(token)],
       );
       if (!used) {
         throw new AuthError(

@@ -160,8 +160,14 @@ export function createWebhooksApp(deps: WebhooksDeps): Hono<AppEnv> {
     let delivery: ReceivedDelivery;
     try {
       // Verified before anything parses the body (a provider with only a gate has no verify).
-      const verified = await provider.verify?.(raw, c.req.raw.headers, params);
-      delivery = await provider.extract(raw, verified, params);
+      // Awaited only when the provider's step is asynchronous: from the body's bytes to the
+      // events' submission to the ingestor (which serialises them) runs without yielding,
+      // while what was just parsed is still in the processor's cache, instead of after
+      // other requests' queued work has run in between.
+      let verified = provider.verify?.(raw, c.req.raw.headers, params);
+      if (verified instanceof Promise) verified = await verified;
+      const extracted = provider.extract(raw, verified, params);
+      delivery = extracted instanceof Promise ? await extracted : extracted;
     } catch (error) {
       if (error instanceof SignatureError) throw refused(c, name, error);
       if (error instanceof MalformedPayloadError) {

@@ -175,8 +175,10 @@ export function decodeUtf8Exactly(bytes: Uint8Array): string | null {
   }
 }
 
-export async function sha256Hex(value: string | Uint8Array): Promise<string> {
-  return toHex(
-    new Uint8Array(await crypto.subtle.digest('SHA-256', toBytes(value) as BufferSource)),
-  );
+/**
+ * SHA-256 of `value` (a string as UTF-8) as lowercase hex, synchronously, so that a caller
+ * on a request's path (a WhatsApp change's key) need not yield to other requests' work.
+ */
+export function sha256Hex(value: string | Uint8Array): string {
+  return createHash('sha256').update(toBytes(value)).digest('hex');
 }

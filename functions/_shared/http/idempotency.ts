@@ -61,7 +61,7 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler {
       });
     }
     const subject = options.subject(c);
-    const fingerprint = await requestFingerprint(c.req.method, c.req.path, await c.req.text());
+    const fingerprint = requestFingerprint(c.req.method, c.req.path, await c.req.text());
     // Take the key: new, expired, or left running past its lock by the same request.
     const claimed = await options.db.query(
       `insert into public.idempotency_keys as k
@@ -108,7 +108,7 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler {
 }
 
 /** What makes two requests with one key the same request: method, path and body. */
-export function requestFingerprint(method: string, path: string, body: string): Promise<string> {
+export function requestFingerprint(method: string, path: string, body: string): string {
   return sha256Hex(`${method} ${path}\n${body}`);
 }
 

@@ -142,7 +142,7 @@ export interface WhatsAppDelivery {
  * (a Page or Instagram notification), no entry, a field over its limit, or a notification
  * with no change at all.
  */
-export async function extractWhatsAppEvents(body: unknown): Promise<WhatsAppDelivery> {
+export function extractWhatsAppEvents(body: unknown): WhatsAppDelivery {
   const parsed = checkedNotification(body) ??
     parseOrRefuse(notification, body, 'not a WhatsApp Business notification');
   const events: IntakeEvent[] = [];
@@ -150,7 +150,7 @@ export async function extractWhatsAppEvents(body: unknown): Promise<WhatsAppDeli
   for (const [e, entry] of parsed.entry.entries()) {
     for (const [c, item] of entry.changes.entries()) {
       if (item.field !== 'messages') {
-        events.push(await changeEvent(item));
+        events.push(changeEvent(item));
         continue;
       }
       const fields = checkedMessagesValue(item.value) ?? parseOrRefuse(
@@ -162,7 +162,7 @@ export async function extractWhatsAppEvents(body: unknown): Promise<WhatsAppDeli
       const { metadata, contacts = [], messages = [], statuses = [] } = fields;
       if (metadata?.phone_number_id) numbers.add(metadata.phone_number_id);
       if (messages.length === 0 && statuses.length === 0) {
-        events.push(await changeEvent(item));
+        events.push(changeEvent(item));
         continue;
       }
       for (const msg of messages) {
@@ -197,10 +197,10 @@ export async function extractWhatsAppEvents(body: unknown): Promise<WhatsAppDeli
  * copy is what is hashed and stored (its key order), whichever check let the change in, so
  * a redelivered change keeps its key.
  */
-async function changeEvent(checked: Change): Promise<IntakeEvent> {
+function changeEvent(checked: Change): IntakeEvent {
   const item = change.parse(checked);
   return {
-    key: `${item.field}:${await sha256Hex(JSON.stringify(item))}`,
+    key: `${item.field}:${sha256Hex(JSON.stringify(item))}`,
     type: item.field,
     kind: 'whatsapp.change',
     sender: null,

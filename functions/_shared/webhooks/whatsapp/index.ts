@@ -35,8 +35,8 @@ export const whatsapp: ProviderModule = {
         config.whatsapp.appSecrets,
       );
     },
-    async extract(raw) {
-      const { events, phoneNumberIds } = await extractWhatsAppEvents(parseJson(raw));
+    extract(raw) {
+      const { events, phoneNumberIds } = extractWhatsAppEvents(parseJson(raw));
       const number = phoneNumberIds[0] ?? 'unknown';
       return {
         events,
