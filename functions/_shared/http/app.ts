@@ -18,9 +18,7 @@ import type { ProcessMetrics } from '../metrics/process.ts';
 import { type Admission, admissionGate } from './admission.ts';
 import { headerLimits } from './header-limits.ts';
 import { requestLog, type RequestObserver } from './request-log.ts';
-import { settleUnreadBody } from './unread-body.ts';
-import { requestId } from './request-id.ts';
-import { apiSecurityHeaders } from './security-headers.ts';
+import { requestEnvelope } from './envelope.ts';
 
 export interface FunctionAppOptions {
   logger: Logger;
@@ -81,10 +79,10 @@ function functionPath(request: Request, options?: { env?: unknown }): string {
 /**
  * Builds an edge function's Hono app at `basePath('/' + name)`. When given an admission
  * budget, a door in front of everything sheds what the process has no room for (503 before
- * routing and before the body is read; `admissionGate`). Then the shared stack: keep-alive
- * for answers given before the body was read, request id, one log line per request, API
- * security headers, header limits (431), CORS, 405 for a wrong method, body limit, and
- * problem+json errors (throw `ProblemError`; anything else is a generic 500).
+ * routing and before the body is read; `admissionGate`). Then the shared stack: the request
+ * envelope (request id, API security headers, keep-alive for answers given before the body
+ * was read), one log line per request, header limits (431), CORS, 405 for a wrong method,
+ * body limit, and problem+json errors (throw `ProblemError`; anything else is a generic 500).
  *
  * The stack is registered on the root path, not under the base path, so even a request
  * outside `/<name>` gets a request id, a log line and a problem body.
@@ -121,8 +119,7 @@ export function createFunctionApp<Name extends string>(
   // the matched routes alone cannot show that no handler ran.
   const unmatched = new WeakSet<Context>();
   const stack: MiddlewareHandler[] = [
-    settleUnreadBody(),
-    requestId(),
+    requestEnvelope(),
     requestLog({
       logger: options.logger,
       functionName: name,
@@ -133,7 +130,6 @@ export function createFunctionApp<Name extends string>(
       },
       observe: options.metrics ? requestObserver(name, options.metrics) : undefined,
     }),
-    apiSecurityHeaders(),
     headerLimits(),
     ...corsMiddleware(options.corsOrigins),
     methodNotAllowed({ app, onMethodNotAllowed: methodNotAllowedProblem }),

@@ -35,7 +35,8 @@ export {
   SHED_RETRY_AFTER_SECONDS,
 } from './admission.ts';
 export { requestLog, type RequestLogOptions } from './request-log.ts';
+export { requestEnvelope } from './envelope.ts';
 export { settleUnreadBody } from './unread-body.ts';
-export { API_SECURITY_HEADERS, apiSecurityHeaders } from './security-headers.ts';
+export { API_SECURITY_HEADERS, setApiSecurityHeaders } from './security-headers.ts';
 export { clientAddress } from './client-address.ts';
 export { type Precondition, precondition, staleVersion, versionTag } from './precondition.ts';

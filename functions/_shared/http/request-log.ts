@@ -33,14 +33,14 @@ export type RequestObserver = (
  * commits behind, database away; the error's name, message and reason, no stack) and
  * `error` for any other 5xx, with the thrown error under `error`. Sets `log` for handlers
  * (`c.get('log')`) and runs the rest of the request in its request context
- * (`currentRequestId()`). Must run after `requestId()`.
+ * (`currentRequestId()`). Must run inside `requestEnvelope()`.
  *
  * The route is the pattern (`/health/ready`, `/webhooks/standard/:source`), never the raw URL,
  * so lines carry no query-string tokens and group by endpoint.
  *
  * @example
  * ```ts
- * app.use(requestId(), requestLog({ logger, functionName: 'health' }));
+ * app.use(requestEnvelope(), requestLog({ logger, functionName: 'health' }));
  * app.get('/health/live', (c) => {
  *   c.get('log').debug('liveness probe');
  *   return c.json({ status: 'ok' });

@@ -1,5 +1,3 @@
-import type { MiddlewareHandler } from 'hono';
-
 /**
  * The security headers every API response carries, after the "Security Headers" section of
  * OWASP's REST Security Cheat Sheet: no caching of what may be private, never rendered in a
@@ -22,26 +20,22 @@ export const API_SECURITY_HEADERS: readonly (readonly [string, string])[] = [
 const KEPT_IF_SET: ReadonlySet<string> = new Set(['Cache-Control', 'Content-Security-Policy']);
 
 /**
- * Adds {@link API_SECURITY_HEADERS} to every response, errors included. A `Cache-Control`
- * the handler chose is kept (a public document may be cacheable), and so is a
- * `Content-Security-Policy` (the one HTML page, the API docs, loads its script); the others
- * are enforced.
+ * Adds {@link API_SECURITY_HEADERS} to a finished response's headers (the request
+ * envelope does so for every answer, errors included). A `Cache-Control` the handler chose
+ * is kept (a public document may be cacheable), and so is a `Content-Security-Policy` (the
+ * one HTML page, the API docs, loads its script); the others are enforced.
+ *
+ * Set on the finished response: under Deno.serve no cheaper way was found (headers prepared
+ * with c.header() cost as much, passed to the Response constructor more).
  *
  * @example
  * ```ts
- * app.use(apiSecurityHeaders());
- * app.get('/openapi.json', (c) => c.json(spec, 200, { 'Cache-Control': 'max-age=300' }));
+ * setApiSecurityHeaders(c.res.headers);
  * ```
  */
-export function apiSecurityHeaders(): MiddlewareHandler {
-  return async function apiSecurityHeaders(c, next) {
-    await next();
-    // Set on the finished response: under Deno.serve no cheaper way was found (headers
-    // prepared with c.header() cost as much, passed to the Response constructor more).
-    const headers = c.res.headers;
-    for (const [name, value] of API_SECURITY_HEADERS) {
-      if (KEPT_IF_SET.has(name) && headers.has(name)) continue;
-      headers.set(name, value);
-    }
-  };
+export function setApiSecurityHeaders(headers: Headers): void {
+  for (const [name, value] of API_SECURITY_HEADERS) {
+    if (KEPT_IF_SET.has(name) && headers.has(name)) continue;
+    headers.set(name, value);
+  }
 }

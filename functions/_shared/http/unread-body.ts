@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from 'hono';
+import type { Context } from 'hono';
 import { deadlineAfter } from '../timers.ts';
 import { declaredLength } from './body-limit.ts';
 import type { AppEnv } from './env.ts';
@@ -26,24 +26,22 @@ export const DRAIN_TIMEOUT_MS = 1_000;
  * own server, 2.9.6 on, adds the same header for a body left untouched, so a client may
  * see `close, close`: one list, one meaning. Other runtimes do not say it.)
  *
- * Runs first, outside the request log: the time spent reading is not the handler's.
- * Requests shed at the door (`admissionGate`) are settled the same way.
+ * Runs last on every answer (the request envelope), outside the request log: the time
+ * spent reading is not the handler's. Requests shed at the door (`admissionGate`) are
+ * settled the same way.
  *
  * @example
- * app.use(settleUnreadBody());
+ * await settleUnreadBody(c); // after the handler has answered
  */
-export function settleUnreadBody(): MiddlewareHandler<AppEnv> {
-  return async function settleUnreadBody(c, next) {
-    await next();
-    // A big or streamed body is only ever read by a handler that goes on to accept it: a
-    // refusal (4xx, 5xx) of one closes its connection without looking at the body.
-    if (await settleBody(c.req.raw, { bigBodyMayBeRead: c.res.status < 400 })) return;
-    try {
-      c.res.headers.set('Connection', 'close');
-    } catch {
-      // An immutable response: the server closes the connection all the same.
-    }
-  };
+export async function settleUnreadBody(c: Context<AppEnv>): Promise<void> {
+  // A big or streamed body is only ever read by a handler that goes on to accept it: a
+  // refusal (4xx, 5xx) of one closes its connection without looking at the body.
+  if (await settleBody(c.req.raw, { bigBodyMayBeRead: c.res.status < 400 })) return;
+  try {
+    c.res.headers.set('Connection', 'close');
+  } catch {
+    // An immutable response: the server closes the connection all the same.
+  }
 }
 
 let draining = 0;
