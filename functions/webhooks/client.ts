@@ -53,7 +53,7 @@ export async function admitDelivery(
   label = `intake for ${provider}`,
 ): Promise<void> {
   c.get('logFields').provider = provider;
-  await checkEdgeLimit(c, deps.edgeLimiter, deps.counters, provider);
+  if (deps.edgeLimiter) await checkEdgeLimit(c, deps.edgeLimiter, deps.counters, provider);
   if (await deps.flags.isEnabled(flag)) return;
   deps.counters.rejected(provider, 'intake_disabled');
   throw new ProblemError(503, {

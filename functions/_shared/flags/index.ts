@@ -138,8 +138,16 @@ export function createFlagReader(db: Queryable, options: FlagReaderOptions): Fla
     return await load();
   }
 
+  /** The snapshot's rules while fresh; undefined once a refresh is due. */
+  function fresh(): Map<string, FlagRule> | undefined {
+    return snapshot && options.clock.now() - snapshot.loadedAt < maxAgeMs
+      ? snapshot.rules
+      : undefined;
+  }
+
   async function current(): Promise<Map<string, FlagRule>> {
-    if (snapshot && options.clock.now() - snapshot.loadedAt < maxAgeMs) return snapshot.rules;
+    const rules = fresh();
+    if (rules) return rules;
     if (!refreshing) {
       const started = refresh(snapshot).then((fresh) => (snapshot = fresh)).finally(() =>
         refreshing = undefined
@@ -193,8 +201,12 @@ export function createFlagReader(db: Queryable, options: FlagReaderOptions): Fla
   };
 
   return {
-    async isEnabled(key) {
-      return evaluated(await current(), key, withEnvironment(undefined)).on;
+    isEnabled(key) {
+      // Answered from a fresh snapshot without an async function's frame: intake asks on
+      // every delivery.
+      const rules = fresh();
+      if (rules) return Promise.resolve(evaluated(rules, key, instance).on);
+      return current().then((loaded) => evaluated(loaded, key, instance).on);
     },
     async evaluate(key, context) {
       return evaluated(await current(), key, withEnvironment(context));

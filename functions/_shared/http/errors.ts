@@ -52,11 +52,14 @@ export class NonErrorThrown extends Error {
  * ```
  */
 export function catchNonErrorThrows(): MiddlewareHandler {
-  return async function catchNonErrorThrows(_c, next) {
-    try {
-      await next();
-    } catch (thrown) {
-      throw thrown instanceof Error ? thrown : new NonErrorThrown(thrown);
-    }
+  // A promise reaction rather than an async function's frame: it runs on every request.
+  return function catchNonErrorThrows(_c, next) {
+    return next().then(settled, asError);
   };
+}
+
+function settled(): void {}
+
+function asError(thrown: unknown): never {
+  throw thrown instanceof Error ? thrown : new NonErrorThrown(thrown);
 }
