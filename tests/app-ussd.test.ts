@@ -9,6 +9,7 @@ import { systemClock } from '../functions/_shared/clock.ts';
 import { parseConfig } from '../functions/_shared/config/index.ts';
 import type { Db } from '../functions/_shared/db/types.ts';
 import { createWebhooksApp } from '../functions/webhooks/index.ts';
+import { USSD_ANSWER_DEADLINE_MS } from '../functions/_shared/webhooks/ussd/index.ts';
 import { capturedLogger } from './support/logs.ts';
 import { useMigratedDatabase } from './support/migrated.ts';
 
@@ -117,6 +118,8 @@ describe('the mobility USSD menu', () => {
     expect(await dial('2', CALLER, stuck)).toBe(
       'END The service is busy. Please try again in a moment.',
     );
-    expect(Date.now() - started).toBeLessThan(1_000);
+    // At the deadline, give or take a second of scheduling on a busy machine (a session
+    // left waiting on the read would not be answered at all).
+    expect(Date.now() - started).toBeLessThan(USSD_ANSWER_DEADLINE_MS + 1_000);
   });
 });
