@@ -10,6 +10,7 @@ import {
   type Entry,
   QueueOverloadedError,
 } from './commit-queue.ts';
+import { NO_SHEDDING } from '../../../tests/support/ingest.ts';
 
 type Item = string;
 
@@ -30,8 +31,6 @@ function controlledSend() {
     });
   return { send, batches };
 }
-
-const NO_SHEDDING = { targetMs: 60_000, intervalMs: 60_000 };
 
 /** A queue on `send`: one call slot, batches of 10, no timeout or shedding, unless `options` say. */
 function queueWith(

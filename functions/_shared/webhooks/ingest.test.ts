@@ -18,6 +18,7 @@ import {
   type IngestLimits,
   WRITE_AT_ONCE_BYTES,
 } from './ingest.ts';
+import { NO_SHEDDING } from '../../../tests/support/ingest.ts';
 
 const database = useMigratedDatabase();
 
@@ -63,7 +64,7 @@ function firstCallStuck() {
  * take longer than the standing-queue target, and what they check is not the shedding
  * (its own tests set the target they need).
  */
-const PATIENT = { overload: { targetMs: 60_000, intervalMs: 60_000 } } as const;
+const PATIENT = { overload: NO_SHEDDING } as const;
 
 describe('createIngestor', () => {
   it('sends a lone request at once, and what arrives meanwhile in one call after it', async () => {
@@ -290,7 +291,7 @@ describe('ingest_events sender buckets', () => {
     // The shedding rule would answer the queued one first (see the next test): off here.
     const ingestor = createIngestor(slowFirst, {
       timeoutMs: 200,
-      overload: { targetMs: 60_000, intervalMs: 60_000 },
+      overload: NO_SHEDDING,
     });
     const send = (key: string) =>
       ingestor.ingest({

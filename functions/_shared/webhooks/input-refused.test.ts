@@ -8,6 +8,7 @@ import { DatabaseUnavailableError } from '../db/types.ts';
 import type { IntakeEvent } from './events/types.ts';
 import { createIngestor, type IngestCall, type IngestLimits } from './ingest.ts';
 import { asInputRefusal, InputRefusedError } from './input-refused.ts';
+import { NO_SHEDDING } from '../../../tests/support/ingest.ts';
 
 const database = useMigratedDatabase();
 
@@ -17,7 +18,6 @@ const NO_LIMITS: IngestLimits = { global: null, sender: null };
  * here it would only make a busy machine answer a good request 503 while the shared call
  * fails and its requests are sent again one by one.
  */
-const NO_SHEDDING = { overload: { targetMs: 60_000, intervalMs: 60_000 } };
 
 /** Random visible ASCII: incompressible, so its index entry stays as large as it is. */
 function randomKey(length: number): string {
@@ -78,7 +78,7 @@ describe('the ingestor, given values the database refuses', () => {
     const provider = `refused-${sqlstate}`;
     const calls: IngestCall[] = [];
     const ingestor = createIngestor(database.db, {
-      ...NO_SHEDDING,
+      overload: NO_SHEDDING,
       onCall: (call) => calls.push(call),
     });
     const request = (events: IntakeEvent[], requestId: string) =>
@@ -109,7 +109,7 @@ describe('the ingestor, given values the database refuses', () => {
   });
 
   it('answers a lone refused request with InputRefusedError, storing nothing', async () => {
-    const ingestor = createIngestor(database.db, NO_SHEDDING);
+    const ingestor = createIngestor(database.db, { overload: NO_SHEDDING });
     await expect(
       ingestor.ingest({
         provider: 'refused-alone',
