@@ -168,11 +168,13 @@ describe('ingest_event_groups', () => {
   });
 
   it('throttles only the group whose bucket is short, and stores nothing of it', async () => {
+    // 'th:short' holds one of its three tokens: two events are more than it has.
+    await database.db.query(`select * from rate_limit_take('th:short', 3, $1, 2)`, [STILL]);
     const input = groups(
       { provider: 'th', global: { key: 'th:full', capacity: 5 }, events: [['a', null]] },
       {
         provider: 'th',
-        global: { key: 'th:short', capacity: 1 },
+        global: { key: 'th:short', capacity: 3 },
         events: [['b', null], ['c', null]],
       },
     );

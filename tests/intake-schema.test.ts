@@ -37,6 +37,16 @@ describe('rate_limit_take', () => {
     expect(await take('t:cost', 10, 0.001, 3)).toMatchObject({ allowed: true, remaining: 0 });
   });
 
+  it('takes a cost above the capacity once the bucket is full, emptying it', async () => {
+    // Refused for ever before: a take larger than the bucket could never be granted.
+    expect(await take('t:over', 3, 0.001, 5)).toMatchObject({ allowed: true, remaining: 0 });
+    const refused = await take('t:over', 3, 0.001, 5);
+    expect(refused).toMatchObject({ allowed: false, remaining: 0 });
+    // Until the bucket is full again (3 tokens at 0.001/s), not until it holds 5.
+    expect(refused.retry_after_ms).toBeGreaterThan(2_990_000);
+    expect(refused.retry_after_ms).toBeLessThanOrEqual(3_000_000);
+  });
+
   it('refills with time', async () => {
     await take('t:refill', 1, 1_000);
     // At 1,000 tokens/s the bucket is full again after a millisecond.
@@ -301,16 +311,22 @@ describe('ingest_events', () => {
     expect({ events, jobs }).toEqual({ events: 2, jobs: 2 });
   });
 
-  it('throttles a batch that costs more than the provider bucket holds at all', async () => {
+  it('stores a batch that costs more than the provider bucket holds once the bucket is full', async () => {
+    // Refused for ever before, with a Retry-After that could never come true.
     const global = { key: 'test-h:global', capacity: 2, refill_per_second: 1 };
     const rows = await ingest('test-h', [0, 1, 2].map((slot) => event(slot, `h${slot}`)), {
       global,
     });
-    expect(rows.map((r) => r.outcome)).toEqual(['throttled', 'throttled', 'throttled']);
-    // One token missing at 1/s.
-    expect((rows as unknown as { retry_after_ms: number }[])[0]!.retry_after_ms).toBe(1_000);
-    // The bucket this call created is rolled back with the rest.
-    expect(await buckets('test-h')).toEqual([]);
+    expect(rows.map((r) => r.outcome)).toEqual(['accepted', 'accepted', 'accepted']);
+    // It emptied the bucket: the next oversized batch waits until the bucket is full again.
+    const next = await ingest('test-h', [3, 4, 5].map((slot) => event(slot - 3, `h${slot}`)), {
+      global,
+    });
+    expect(next.map((r) => r.outcome)).toEqual(['throttled', 'throttled', 'throttled']);
+    const wait = (next as unknown as { retry_after_ms: number }[])[0]!.retry_after_ms;
+    // Two tokens at 1/s, less the moments since the first call.
+    expect(wait).toBeGreaterThan(1_500);
+    expect(wait).toBeLessThanOrEqual(2_000);
   });
 
   it('refills near-empty buckets with the time waited for them', async () => {

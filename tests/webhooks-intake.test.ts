@@ -237,6 +237,37 @@ describe('WhatsApp intake', () => {
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
   });
 
+  it('stores a delivery with more events than the number may take in a minute once its bucket is full', async () => {
+    // Meta may batch more messages than the per-number capacity into one delivery; a 429
+    // could never have turned into a 200 on retry.
+    const number = unique('PNID-');
+    const subject = app({
+      limits: {
+        ...DEFAULT_INTAKE_LIMITS,
+        whatsappPerNumber: { capacity: 2, refillPerSecond: 0.01 },
+      },
+    });
+    const ids = Array.from({ length: 5 }, () => unique('wamid.big.'));
+    const big = await postWhatsApp(
+      whatsappBody(ids.map((id) => ({ id, from: '15550004444' })), [], number),
+      subject,
+    );
+    expect(big.status).toBe(200);
+    const stored = await database.db.query<{ n: number }>(
+      `select count(*)::int as n from inbound_events
+        where provider = 'whatsapp' and event_key = any($1::text[]) and status = 'accepted'`,
+      [ids],
+    );
+    expect(stored).toEqual([{ n: 5 }]);
+    // The bucket is empty now: the next delivery waits for it to refill.
+    const next = await postWhatsApp(
+      whatsappBody([{ id: unique('wamid.big.'), from: '15550004444' }], [], number),
+      subject,
+    );
+    expect(next.status).toBe(429);
+    expect(Number(next.headers.get('retry-after'))).toBeGreaterThanOrEqual(99);
+  });
+
   it("stores the message and its job; the log row is the job's to write", async () => {
     const wamid = unique('wamid.');
     const res = await postWhatsApp(
