@@ -58,6 +58,22 @@ describe('/api/me', () => {
     expect(res.status).toBe(400);
     expect((await problemOf(res)).detail).toContain('wa_phone');
   });
+
+  it('refuses free text with a control character or an unpaired surrogate, and keeps emoji', async () => {
+    // JSON can carry a lone surrogate ("\ud800"); stored, it would come back as U+FFFD.
+    for (const display_name of ['Ada\u0007', 'Ada\ud800', '\udc00Ada', 'A\u001bda']) {
+      const res = await api.call(STRANGER, '/me/profile', send('PATCH', { display_name }));
+      expect(res.status).toBe(400);
+      expect((await problemOf(res)).detail).toContain('display_name');
+    }
+    const ride = await requestRide(STRANGER, { pickup: 'Kencom\ud83d', dropoff: 'Westlands' });
+    expect(ride.status).toBe(400);
+    expect((await problemOf(ride)).detail).toContain('pickup');
+    const kept = await api.call(STRANGER, '/me/profile', send('PATCH', { display_name: 'Ada 🚕' }));
+    expect(kept.status).toBe(200);
+    const me = await (await api.call(STRANGER, '/me')).json() as { profile: unknown };
+    expect(me.profile).toMatchObject({ display_name: 'Ada 🚕' });
+  });
 });
 
 describe('/api/flags', () => {

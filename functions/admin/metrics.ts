@@ -1,7 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { CATALOG } from '../_shared/metrics/index.ts';
 import { type Admin, type AdminDeps, adminRoute, json, TimeRange } from './context.ts';
-import { printable } from './schemas.ts';
+import { printable } from '../_shared/http/index.ts';
 import { listMetrics, readSeries } from './series.ts';
 
 /** Most points one series request may ask for (range / step). */

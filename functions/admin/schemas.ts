@@ -1,19 +1,11 @@
 import { z } from '@hono/zod-openapi';
 import { EVENT_STATUSES } from '../_shared/jobs/trace.ts';
 import { JOB_STATES } from '../_shared/queue/index.ts';
+import { freeText, printable } from '../_shared/http/index.ts';
 
 /** The admin API's shapes: one zod schema each validates requests and documents the API. */
 
 const Timestamp = z.string().openapi({ format: 'date-time' });
-
-/** True when `text` has no control characters (Postgres text cannot even hold NUL). */
-export const printable = (text: string) => {
-  for (let i = 0; i < text.length; i += 1) {
-    const code = text.charCodeAt(i);
-    if (code < 0x20 || code === 0x7f) return false;
-  }
-  return true;
-};
 
 /** A text filter of at most `max` characters, none of them a control character. */
 export const filterText = (max: number, description: string) =>
@@ -122,7 +114,7 @@ export const FlagUpdate = z.object({
   groups: z.array(label).max(32),
   environments: z.array(label).max(8),
   min_app_version: z.string().max(64).nullable().openapi({ description: 'A semver, or null' }),
-  description: z.string().trim().min(1).max(500).nullable(),
+  description: freeText(500).nullable(),
 }).partial().strict().refine((update) => Object.keys(update).length > 0, {
   message: 'name at least one field to change',
 }).openapi('FlagUpdate');

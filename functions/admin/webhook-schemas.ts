@@ -2,7 +2,7 @@ import { z } from '@hono/zod-openapi';
 import { ENDPOINT_STATUSES, EVENT_PATTERN } from '../_shared/outbound/endpoints.ts';
 import { DELIVERY_OUTCOMES } from '../_shared/outbound/listing.ts';
 import { IN_ORDER, inOrder, PageQuery, TimeRange } from './context.ts';
-import { printable } from './schemas.ts';
+import { PLAIN_TEXT_MESSAGE, plainText } from '../_shared/http/index.ts';
 
 /** The outbound webhook routes' shapes (`webhooks.ts`): requests and answers. */
 
@@ -44,7 +44,7 @@ const EventTypes = z.array(
     description: 'Event types it subscribes to: `ride.completed`, `ride.*`, or `*` for all',
     example: ['ride.*', 'payment.succeeded'],
   });
-const Description = z.string().trim().max(500).refine(printable, 'no control characters');
+const Description = z.string().trim().max(500).refine(plainText, PLAIN_TEXT_MESSAGE);
 const RateLimit = z.number().int().min(1).max(10_000).nullable().openapi({
   description: 'Deliveries a second at most; null: no limit',
 });
@@ -76,7 +76,7 @@ export const EndpointUpdate = z.object({
 ).openapi('WebhookEndpointUpdate');
 
 export const PauseRequest = z.object({
-  reason: z.string().trim().min(1).max(500).refine(printable, 'no control characters')
+  reason: z.string().trim().min(1).max(500).refine(plainText, PLAIN_TEXT_MESSAGE)
     .optional().openapi({ description: 'Why, for whoever looks next' }),
 }).strict().openapi('WebhookEndpointPause');
 

@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi';
+import { freeText } from '../_shared/http/index.ts';
 
 /** The user API's shapes: one zod schema each validates requests and documents the API. */
 
@@ -19,7 +20,7 @@ export const Profile = z.object({
 }).openapi('Profile');
 
 const profileFields = {
-  display_name: z.string().trim().min(1).max(100).nullable(),
+  display_name: freeText(100).nullable(),
   wa_phone: z.string().regex(/^\+[1-9][0-9]{6,14}$/, 'an E.164 number such as +254712345678')
     .nullable(),
   locale: z.string().regex(/^[a-z]{2,3}(-[A-Z]{2})?$/, 'a locale such as en or sw-KE').nullable(),
@@ -65,9 +66,9 @@ const vehicleFields = {
     /^[A-Z0-9][A-Z0-9 -]{0,14}[A-Z0-9]$/,
     '2-16 letters, digits, spaces or dashes',
   ),
-  make: z.string().trim().min(1).max(60).nullable(),
-  model: z.string().trim().min(1).max(60).nullable(),
-  color: z.string().trim().min(1).max(30).nullable(),
+  make: freeText(60).nullable(),
+  model: freeText(60).nullable(),
+  color: freeText(30).nullable(),
   seats: z.number().int().min(1).max(60).nullable(),
   status: z.enum(['active', 'inactive']),
 };
@@ -104,7 +105,7 @@ export const Ride = z.object({
   updated_at: Timestamp,
 }).openapi('Ride');
 
-const place = z.string().trim().min(1).max(200);
+const place = freeText(200);
 export const RideCreate = z.object({ pickup: place, dropoff: place }).strict().openapi(
   'RideCreate',
 );
