@@ -1,7 +1,8 @@
 import { z } from '@hono/zod-openapi';
 import { EVENT_STATUSES } from '../_shared/jobs/trace.ts';
 import { JOB_STATES } from '../_shared/queue/index.ts';
-import { freeText, printable } from '../_shared/http/index.ts';
+import { printable } from '../_shared/http/index.ts';
+import { freeText } from '../_shared/http/openapi.ts';
 
 /** The admin API's shapes: one zod schema each validates requests and documents the API. */
 

@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import { freeText } from '../_shared/http/index.ts';
+import { freeText } from '../_shared/http/openapi.ts';
 
 /** The user API's shapes: one zod schema each validates requests and documents the API. */
 

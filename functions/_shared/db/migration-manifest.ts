@@ -159,4 +159,8 @@ export const MIGRATION_MANIFEST: readonly MigrationManifestEntry[] = [
     name: '20261215090000_payload_columns_unsampled.sql',
     checksum: 'f526f82c7abe195b3f3c78bdcf55798022bd713674c87686bcba95d120bd4314',
   },
+  {
+    name: '20261216090000_rate_limit_take_above_capacity.sql',
+    checksum: '5f72b5caa353e0115cbaf737df3d894962b000cf74125832bb7e438b5ab9fbdd',
+  },
 ];

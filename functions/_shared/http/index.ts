@@ -40,4 +40,4 @@ export { settleUnreadBody } from './unread-body.ts';
 export { API_SECURITY_HEADERS, setApiSecurityHeaders } from './security-headers.ts';
 export { clientAddress } from './client-address.ts';
 export { type Precondition, precondition, staleVersion, versionTag } from './precondition.ts';
-export { freeText, PLAIN_TEXT_MESSAGE, plainText, printable } from './text.ts';
+export { PLAIN_TEXT_MESSAGE, plainText, printable } from './text.ts';

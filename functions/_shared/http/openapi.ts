@@ -1,6 +1,7 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Env } from 'hono';
 import { invalidInput } from './problem.ts';
+import { PLAIN_TEXT_MESSAGE, plainText } from './text.ts';
 
 /**
  * What the functions documented with OpenAPI (`api`, `admin`) share: the problem shape,
@@ -76,4 +77,14 @@ export function serveOpenApiDocument<E extends Env>(
       security: Object.keys(options.securitySchemes).map((name) => ({ [name]: [] })),
     });
   router.get('/openapi.json', (c) => c.json(document(), 200, { 'Cache-Control': 'max-age=60' }));
+}
+
+/**
+ * A free-text request field: trimmed, 1 to `max` characters, {@link plainText}.
+ *
+ * @example
+ * const ProfileUpdate = z.object({ display_name: freeText(100).nullable() });
+ */
+export function freeText(max: number) {
+  return z.string().trim().min(1).max(max).refine(plainText, PLAIN_TEXT_MESSAGE);
 }

@@ -1,5 +1,3 @@
-import { z } from '@hono/zod-openapi';
-
 /** True when `text` has no control character (C0 or DEL; Postgres text cannot even hold NUL). */
 export function printable(text: string): boolean {
   for (let i = 0; i < text.length; i += 1) {
@@ -29,13 +27,3 @@ export function plainText(text: string): boolean {
 }
 
 export const PLAIN_TEXT_MESSAGE = 'text without control characters or unpaired surrogates';
-
-/**
- * A free-text request field: trimmed, 1 to `max` characters, {@link plainText}.
- *
- * @example
- * const ProfileUpdate = z.object({ display_name: freeText(100).nullable() });
- */
-export function freeText(max: number) {
-  return z.string().trim().min(1).max(max).refine(plainText, PLAIN_TEXT_MESSAGE);
-}

@@ -180,10 +180,12 @@ describe('createIngestor', () => {
       requestId: `multi-${number}`,
       events,
       limits: {
-        global: { key: `multi:number:${number}`, capacity, refillPerSecond: 1 },
+        global: { key: `multi:number:${number}`, capacity, refillPerSecond: capacity / 1000 },
         sender: null,
       },
     });
+    // Number 5's bucket (2 tokens) holds one: its delivery of two events is short.
+    await database.db.query(`select * from rate_limit_take('multi:number:5', 2, 0.002, 1)`);
     const first = ingestor.ingest(request(0, [message('multi-0', null)]));
     await Promise.resolve();
     // While that call is in flight, ten numbers; number 5's bucket cannot hold its two events.
@@ -192,7 +194,7 @@ describe('createIngestor', () => {
       const events = number === 5
         ? [message('multi-5a', null), message('multi-5b', null)]
         : [message(`multi-${number}`, null)];
-      return ingestor.ingest(request(number, events, number === 5 ? 1 : 100));
+      return ingestor.ingest(request(number, events, number === 5 ? 2 : 100));
     });
     const outcomes = await Promise.all([first, ...rest]);
     expect(calls.map(({ events, groups, ok }) => ({ events, groups, ok }))).toEqual([
