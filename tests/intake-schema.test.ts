@@ -313,7 +313,7 @@ describe('ingest_events', () => {
 
   it('stores a batch that costs more than the provider bucket holds once the bucket is full', async () => {
     // Refused for ever before, with a Retry-After that could never come true.
-    const global = { key: 'test-h:global', capacity: 2, refill_per_second: 1 };
+    const global = { key: 'test-h:global', capacity: 2, refill_per_second: 0.001 };
     const rows = await ingest('test-h', [0, 1, 2].map((slot) => event(slot, `h${slot}`)), {
       global,
     });
@@ -324,9 +324,9 @@ describe('ingest_events', () => {
     });
     expect(next.map((r) => r.outcome)).toEqual(['throttled', 'throttled', 'throttled']);
     const wait = (next as unknown as { retry_after_ms: number }[])[0]!.retry_after_ms;
-    // Two tokens at 1/s, less the moments since the first call.
-    expect(wait).toBeGreaterThan(1_500);
-    expect(wait).toBeLessThanOrEqual(2_000);
+    // Two tokens at 0.001/s (2,000 s), less the moments since the first call.
+    expect(wait).toBeGreaterThan(1_990_000);
+    expect(wait).toBeLessThanOrEqual(2_000_000);
   });
 
   it('refills near-empty buckets with the time waited for them', async () => {

@@ -50,6 +50,17 @@ function app(overrides: Partial<WebhooksDeps> = {}) {
   });
 }
 
+/** The app with a WhatsApp business number limit of `capacity` (a token back every 100 s). */
+function appWithNumberLimit(capacity: number, overrides: Partial<WebhooksDeps> = {}) {
+  return app({
+    ...overrides,
+    limits: {
+      ...DEFAULT_INTAKE_LIMITS,
+      whatsappPerNumber: { capacity, refillPerSecond: 0.01 },
+    },
+  });
+}
+
 let serial = 0;
 function unique(prefix: string) {
   serial += 1;
@@ -222,12 +233,7 @@ describe('WhatsApp intake', () => {
 
   it('answers 429 with Retry-After when the business number is over its limit', async () => {
     const number = unique('PNID-');
-    const subject = app({
-      limits: {
-        ...DEFAULT_INTAKE_LIMITS,
-        whatsappPerNumber: { capacity: 2, refillPerSecond: 0.01 },
-      },
-    });
+    const subject = appWithNumberLimit(2);
     const send = (id: string) =>
       postWhatsApp(whatsappBody([{ id, from: '1' }], [], number), subject);
     expect((await send(unique('wamid.n'))).status).toBe(200);
@@ -241,12 +247,7 @@ describe('WhatsApp intake', () => {
     // Meta may batch more messages than the per-number capacity into one delivery; a 429
     // could never have turned into a 200 on retry.
     const number = unique('PNID-');
-    const subject = app({
-      limits: {
-        ...DEFAULT_INTAKE_LIMITS,
-        whatsappPerNumber: { capacity: 2, refillPerSecond: 0.01 },
-      },
-    });
+    const subject = appWithNumberLimit(2);
     const ids = Array.from({ length: 5 }, () => unique('wamid.big.'));
     const big = await postWhatsApp(
       whatsappBody(ids.map((id) => ({ id, from: '15550004444' })), [], number),
@@ -307,13 +308,7 @@ describe('what the request line tells', () => {
   it('says rate_limited for a delivery refused over its provider limit (429), and names its keys', async () => {
     const logs = capturedLogger();
     const number = unique('PNID-');
-    const subject = app({
-      logger: logs.logger,
-      limits: {
-        ...DEFAULT_INTAKE_LIMITS,
-        whatsappPerNumber: { capacity: 1, refillPerSecond: 0.01 },
-      },
-    });
+    const subject = appWithNumberLimit(1, { logger: logs.logger });
     const [first, second] = [unique('wamid.lim.'), unique('wamid.lim.')];
     const send = (id: string) =>
       postWhatsApp(whatsappBody([{ id, from: '15550003333' }], [], number), subject);

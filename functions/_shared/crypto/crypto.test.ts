@@ -1,14 +1,8 @@
+import { Buffer } from 'node:buffer';
 import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  fromHex,
-  hmacSha256,
-  hmacSha256Hex,
-  timingSafeEqual,
-  timingSafeIncludes,
-  toHex,
-} from './index.ts';
+import { hmacSha256, hmacSha256Hex, timingSafeEqual, timingSafeIncludes, toHex } from './index.ts';
 
 describe('constant-time comparison', () => {
   it('compares strings and bytes, lengths included', () => {
@@ -73,7 +67,7 @@ describe('hmacSha256', () => {
 
   it('gives the RFC 4231 results, keys longer than a block included', () => {
     for (const [key, data, mac] of vectors) {
-      expect(toHex(hmacSha256(fromHex(key)!, fromHex(data)!))).toBe(mac);
+      expect(toHex(hmacSha256(Buffer.from(key, 'hex'), Buffer.from(data, 'hex')))).toBe(mac);
     }
   });
 
@@ -95,28 +89,5 @@ describe('hmacSha256', () => {
       ),
       { numRuns: 300 },
     );
-  });
-});
-
-describe('hex decoding', () => {
-  it('gives the bytes back from their hex in any case', () => {
-    fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 64 }), fc.boolean(), (bytes, upper) => {
-        const hex = toHex(bytes);
-        const mixed = [...hex].map((c, i) => (upper || i % 3 === 0 ? c.toUpperCase() : c)).join('');
-        expect(fromHex(mixed)).toEqual(new Uint8Array(bytes));
-      }),
-      { numRuns: 300 },
-    );
-    expect(fromHex('00fF7a9B')).toEqual(new Uint8Array([0x00, 0xff, 0x7a, 0x9b]));
-  });
-
-  it('refuses anything that is not whole bytes of hex digits', () => {
-    for (
-      const text of ['0', 'abc', '0g', 'g0', ' 00', '00 ', '0x00', 'zz', '/0', ':0', '@0', '`0']
-    ) {
-      expect(fromHex(text)).toBeNull();
-    }
-    expect(fromHex('')).toEqual(new Uint8Array());
   });
 });

@@ -2,7 +2,6 @@
  * Security primitives shared by every verifier: one constant-time comparison, one HMAC.
  * Web Crypto and `node:crypto`, which Deno, Supabase's edge runtime and Node all provide.
  */
-import { Buffer } from 'node:buffer';
 import { createHash, type Hash } from 'node:crypto';
 
 const encoder = new TextEncoder();
@@ -120,24 +119,6 @@ function hmacOuter(key: string | Uint8Array, message: string | Uint8Array): Hash
 
 export function toHex(bytes: Uint8Array): string {
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
-}
-
-const HEX_DIGITS = /^(?:[0-9a-fA-F]{2})*$/;
-
-/**
- * Bytes of a hex string in either case, or null when it is not whole bytes of hex digits
- * (tests and tools reading a hex signature; verification compares hex as text).
- *
- * @example
- * ```ts
- * fromHex('00fF'); // Uint8Array [0, 255]
- * fromHex('0g'); // null
- * ```
- */
-export function fromHex(hex: string): Uint8Array | null {
-  if (!HEX_DIGITS.test(hex)) return null;
-  const decoded = Buffer.from(hex, 'hex');
-  return new Uint8Array(decoded.buffer, decoded.byteOffset, decoded.byteLength);
 }
 
 // fatal: invalid UTF-8 is refused instead of becoming U+FFFD; ignoreBOM: a leading BOM is

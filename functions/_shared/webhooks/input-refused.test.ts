@@ -13,11 +13,6 @@ import { NO_SHEDDING } from '../../../tests/support/ingest.ts';
 const database = useMigratedDatabase();
 
 const NO_LIMITS: IngestLimits = { global: null, sender: null };
-/**
- * Shedding a standing queue (25 ms behind one for 100 ms) is tested in commit-queue.test.ts;
- * here it would only make a busy machine answer a good request 503 while the shared call
- * fails and its requests are sent again one by one.
- */
 
 /** Random visible ASCII: incompressible, so its index entry stays as large as it is. */
 function randomKey(length: number): string {
@@ -78,6 +73,7 @@ describe('the ingestor, given values the database refuses', () => {
     const provider = `refused-${sqlstate}`;
     const calls: IngestCall[] = [];
     const ingestor = createIngestor(database.db, {
+      // Shedding would only answer good requests 503 while the shared call is retried.
       overload: NO_SHEDDING,
       onCall: (call) => calls.push(call),
     });

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fromHex, toHex } from '../../crypto/index.ts';
+import { Buffer } from 'node:buffer';
+import { toHex } from '../../crypto/index.ts';
 import { signatureFailure, signWhatsApp } from '../../../../tests/support/webhooks/index.ts';
 import { verifyWhatsAppSignature, verifyWhatsAppSubscription } from './verify.ts';
 
@@ -137,7 +138,7 @@ describe('verifyWhatsAppSignature', () => {
           )
             .toBe('signature_mismatch');
 
-          const digest = fromHex(header.slice('sha256='.length))!;
+          const digest = new Uint8Array(Buffer.from(header.slice('sha256='.length), 'hex'));
           const changedHeader = `sha256=${toHex(flipByte(digest, position % digest.length, mask))}`;
           expect(
             await signatureFailure(() => verifyWhatsAppSignature(body, changedHeader, [appSecret])),
