@@ -11,6 +11,7 @@ import { loadLocalEnv } from '../env.ts';
 import { MigrationError } from '../migrate.ts';
 import { SHUTDOWN_DEADLINE_MS, startGatehouse, StartupError } from '../start.ts';
 import { serveWithDeno } from './serve.ts';
+import { releaseFreedMemoryPeriodically } from './release-memory.ts';
 import { runMigrateCommand } from '../migrate-command.ts';
 import { runDlqCommand, runQueueCommand, runWorkerCommand } from '../queue-command.ts';
 import { runEventsCommand } from '../events-command.ts';
@@ -86,6 +87,9 @@ async function start(): Promise<number> {
     notFound: notFoundApp,
     app,
   });
+  // What start-up freed (the embedded database's compilation above all) goes back now, and
+  // what the runtime frees later (compilations, a flood's buffers) every few seconds.
+  const stopReleasing = releaseFreedMemoryPeriodically();
   const { promise: signalled, resolve: onSignal } = Promise.withResolvers<Deno.Signal>();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     Deno.addSignalListener(signal, () => onSignal(signal));
@@ -97,6 +101,7 @@ async function start(): Promise<number> {
     Deno.exit(1);
   }, SHUTDOWN_DEADLINE_MS);
   const drained = await running.stop();
+  stopReleasing();
   clearTimeout(hardStop);
   console.log(drained ? 'stopped cleanly' : 'stopped; some requests did not finish in time');
   return drained ? 0 : 1;
