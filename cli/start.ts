@@ -28,6 +28,7 @@ import { type LocalAuth, startLocalAuth, wantsLocalAuth } from './local-auth/ind
 import { createLocalRouter, type FetchApp } from './local-router.ts';
 import { otherOrigins, type WebConfig } from './web-headers.ts';
 import { loadMigrationFiles, runMigrations } from './migrate.ts';
+import { type EmbeddedVacuum, startEmbeddedVacuum } from './embedded-vacuum.ts';
 import { registerFlags } from '../functions/_shared/flags/index.ts';
 import { createJobRunner } from '../functions/_shared/jobs/index.ts';
 import { printBanner, switchedOffFlags } from './banner.ts';
@@ -118,6 +119,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
   const background = new Set<Promise<unknown>>();
   let database: OpenedDatabase | undefined;
   let scheduler: Scheduler;
+  let vacuum: EmbeddedVacuum | null = null;
   let metrics: ProcessMetrics;
   let flushTimer: ReturnType<typeof setInterval> | undefined;
   let localAuth: LocalAuth | null = null;
@@ -196,6 +198,14 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
       intervalMs: config.queue.schedulerIntervalMs,
       logger: logger.child({ component: 'scheduler' }),
     });
+    // PGlite has no autovacuum of its own (single-user mode): the server stands in for it.
+    if (database.embedded) {
+      vacuum = startEmbeddedVacuum({
+        db: database.adminDb,
+        logger: logger.child({ component: 'vacuum' }),
+        shouldYield: () => runtime.admission.pressed(),
+      });
+    }
   } catch (error) {
     clearInterval(flushTimer);
     await server.shutdown().catch(() => {});
@@ -231,6 +241,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
           new Promise<false>((resolve) => setTimeout(() => resolve(false), deadlineMs - 2_000)),
         ]);
         clearInterval(flushTimer);
+        await vacuum?.stop();
         // What was recorded since the last flush, the shutdown's own requests included.
         if (config.metrics.enabled) await metrics.flusher.flush();
         await opened.close();
