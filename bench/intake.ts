@@ -206,7 +206,8 @@ url.pathname = `/${dbName}`;
 // The full path runs with the production protections: the requests' pool with its
 // deadlines and server-side bounds, the admission budget, the crash guard, the ingestor's
 // per-delivery deadline. Migrations and checks go through a pool without deadlines.
-const config = parseConfig({ WHATSAPP_APP_SECRET: SECRET });
+// As on Postgres (the embedded engine's latency target differs).
+const config = parseConfig({ WHATSAPP_APP_SECRET: SECRET, DATABASE_URL: url.toString() });
 const pools = openPools(url.toString(), {
   ...config.database,
   poolSize: POOL_SIZE,

@@ -4,7 +4,7 @@ import { parseConfig } from './index.ts';
 
 describe('database and admission settings', () => {
   it('defaults: pool 10, a job pool of one per concurrent job plus one, 3 s / 5 s / 2 s', () => {
-    const config = parseConfig({});
+    const config = parseConfig({ DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/postgres' });
     expect(config.database).toMatchObject({
       poolSize: 10,
       jobPoolSize: 11,
@@ -18,6 +18,17 @@ describe('database and admission settings', () => {
       maxBufferedBytes: 16 * 1024 * 1024,
     });
     expect(parseConfig({ GATEHOUSE_WORKER_CONCURRENCY: '3' }).database.jobPoolSize).toBe(4);
+  });
+
+  it('keeps admitted requests within 25 ms on Postgres and 35 ms on the embedded database', () => {
+    const postgres = { DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/postgres' };
+    expect(parseConfig(postgres).http.targetLatencyMs).toBe(25);
+    expect(parseConfig({ SUPABASE_DB_URL: postgres.DATABASE_URL }).http.targetLatencyMs).toBe(25);
+    expect(parseConfig({}).http.targetLatencyMs).toBe(35);
+    // A target set is the target, on either engine.
+    expect(parseConfig({ GATEHOUSE_LATENCY_TARGET_MS: '25' }).http.targetLatencyMs).toBe(25);
+    expect(parseConfig({ ...postgres, GATEHOUSE_LATENCY_TARGET_MS: '50' }).http.targetLatencyMs)
+      .toBe(50);
   });
 
   it('reads every variable', () => {

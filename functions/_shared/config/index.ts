@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import {
   DEFAULT_BODY_LIMIT_BYTES,
   DEFAULT_EMBEDDED_DB_PORT,
+  DEFAULT_EMBEDDED_LATENCY_TARGET_MS,
   DEFAULT_IDEMPOTENCY_TTL_SECONDS,
   DEFAULT_LATENCY_TARGET_MS,
   DEFAULT_MAX_BUFFERED_BYTES,
@@ -240,6 +241,8 @@ export function parseConfig(env: Env): Config {
   }
   if (problems.length > 0) throw new ConfigError(problems);
 
+  // None: the embedded database (the local server's default).
+  const databaseUrl = parsed.DATABASE_URL ?? parsed.SUPABASE_DB_URL ?? null;
   const corsOrigins = (parsed.GATEHOUSE_CORS_ORIGINS ?? '').split(',').map((item) => item.trim())
     .filter((item) => item);
   return {
@@ -247,7 +250,7 @@ export function parseConfig(env: Env): Config {
     port: parsed.PORT ?? DEFAULT_PORT,
     host: parsed.GATEHOUSE_HOST ?? '127.0.0.1',
     database: {
-      url: parsed.DATABASE_URL ?? parsed.SUPABASE_DB_URL ?? null,
+      url: databaseUrl,
       prepare: parsed.GATEHOUSE_DB_PREPARE ?? false,
       embeddedPort: parsed.GATEHOUSE_EMBEDDED_DB_PORT ?? DEFAULT_EMBEDDED_DB_PORT,
       ...databaseSettings(parsed, queue.concurrency),
@@ -258,7 +261,8 @@ export function parseConfig(env: Env): Config {
       corsOrigins,
       bodyLimitBytes: bodyLimit,
       maxInFlight: parsed.GATEHOUSE_MAX_IN_FLIGHT ?? DEFAULT_MAX_IN_FLIGHT,
-      targetLatencyMs: parsed.GATEHOUSE_LATENCY_TARGET_MS ?? DEFAULT_LATENCY_TARGET_MS,
+      targetLatencyMs: parsed.GATEHOUSE_LATENCY_TARGET_MS ??
+        (databaseUrl === null ? DEFAULT_EMBEDDED_LATENCY_TARGET_MS : DEFAULT_LATENCY_TARGET_MS),
       maxBufferedBytes: parsed.GATEHOUSE_MAX_BUFFERED_BYTES ?? DEFAULT_MAX_BUFFERED_BYTES,
     },
     serviceKeys: parsed.GATEHOUSE_SERVICE_KEY,

@@ -25,6 +25,14 @@ export const DEFAULT_MAX_IN_FLIGHT = 128;
  */
 export const DEFAULT_LATENCY_TARGET_MS = 25;
 /**
+ * The same on the embedded database (no `DATABASE_URL`), where each commit is slower and
+ * the server shares its CPU with PGlite's thread: at 25 ms the door shed a third of a load
+ * the process carried (1× of a closed loop's rate) and three quarters at 2×; at 35 ms it
+ * let 1.2-1.5 times as many through at 1× and 1.5-2.7 times at 2×, with the 4× step's p99
+ * no worse (docs/benchmarks.md, 2026-12-08).
+ */
+export const DEFAULT_EMBEDDED_LATENCY_TARGET_MS = 35;
+/**
  * Request body bytes one process holds at once (declared lengths; an undeclared length counts
  * as the body limit); more → 503 unread. 16 MiB is thousands of real deliveries of a few
  * kilobytes, and five bodies at the 3 MiB WhatsApp limit: a flood of large forged bodies
