@@ -164,7 +164,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
       background: backgroundTask,
       timeoutMs: config.database.timeoutMs,
     });
-    const runtime: Runtime = {
+    const shared: Runtime = {
       config: localAuth?.config ?? config,
       db: database.db,
       jobsDb: database.jobsDb,
@@ -177,6 +177,10 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
       app: options.app ?? NO_APP,
       metrics,
     };
+    // One job engine for the process: every function mounted here and the scheduler share
+    // its slots and its pace (each would otherwise make its own, as deployed).
+    const jobs = createJobRunner(shared);
+    const runtime: Runtime = { ...shared, jobs };
     const functions = Object.fromEntries(
       Object.entries(FUNCTIONS).map(([name, build]) => [name, build(runtime)]),
     );
@@ -194,7 +198,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
       }, config.metrics.flushIntervalMs);
     }
     scheduler = startScheduler({
-      runner: createJobRunner(runtime),
+      runner: jobs,
       intervalMs: config.queue.schedulerIntervalMs,
       logger: logger.child({ component: 'scheduler' }),
     });

@@ -79,6 +79,29 @@ describe('the kick after the ack', () => {
     expect(await stateOf('stripe', id)).toEqual(PROCESSED);
   });
 
+  it("kicks the process's job engine when the runtime has one, as the local server's does", async () => {
+    // The local server mounts every function in one process with one job engine: the kicks
+    // must go to it, or they run beside the scheduler's passes with slots and a pace of
+    // their own.
+    const base = runtime();
+    const engine = createJobRunner(base);
+    let kicks = 0;
+    const jobs = {
+      workerId: engine.workerId,
+      pass: engine.pass,
+      kick: () => {
+        kicks += 1;
+        return engine.kick();
+      },
+    };
+    const app = createWebhooksFunction({ ...base, jobs });
+    const id = `evt_kick_${crypto.randomUUID()}`;
+    expect(await (await postStripe(app, id)).json()).toEqual({ status: 'accepted' });
+    await Promise.all(tasks);
+    expect(kicks).toBe(1);
+    expect(await stateOf('stripe', id)).toEqual(PROCESSED);
+  });
+
   it('logs and processes a WhatsApp message in the same background step', async () => {
     const app = createWebhooksFunction(runtime());
     const wamid = `wamid.kick.${crypto.randomUUID()}`;

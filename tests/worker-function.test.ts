@@ -12,7 +12,7 @@ import {
 } from '../functions/_shared/jobs/index.ts';
 import { enqueueJobs, type JobRegistry } from '../functions/_shared/queue/index.ts';
 import { createHealthFunction } from '../functions/health/index.ts';
-import { createWorkerApp } from '../functions/worker/index.ts';
+import { createWorkerApp, createWorkerFunction } from '../functions/worker/index.ts';
 import { capturedLogger } from './support/logs.ts';
 import { useMigratedDatabase } from './support/migrated.ts';
 import { testRuntime } from './support/runtime.ts';
@@ -248,5 +248,26 @@ describe('GET /health: queue thresholds', () => {
     );
     const body = await (await health('3', '5').request('/health')).json();
     expect(body.checks.queue.queues[0]).toMatchObject({ depth: 0, scheduled: 10, level: 'ok' });
+  });
+});
+
+describe('POST /worker in a process that shares its job engine', () => {
+  it("runs its pass on the runtime's engine, as the local server mounts it", async () => {
+    const config = parseConfig({ GATEHOUSE_SERVICE_KEY: KEY });
+    const base = testRuntime({
+      config,
+      db: database.db,
+      logger: capturedLogger().logger,
+      clock: systemClock,
+    });
+    const jobs = createJobRunner(base);
+    const shared = createWorkerFunction({ ...base, jobs });
+    const res = await post(shared, { authorization: `Bearer ${KEY}` });
+    expect(res.status).toBe(200);
+    expect((await res.json()).worker).toBe(jobs.workerId);
+
+    // Without one, the function makes its own, as deployed.
+    const alone = await post(createWorkerFunction(base), { authorization: `Bearer ${KEY}` });
+    expect((await alone.json()).worker).not.toBe(jobs.workerId);
   });
 });

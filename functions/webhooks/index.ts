@@ -256,7 +256,7 @@ function logRefusedProviders(
  */
 export function createWebhooksFunction(runtime: Runtime): Hono<AppEnv> {
   const upstash = runtime.config.upstash;
-  const jobs = createJobRunner(runtime);
+  const jobs = runtime.jobs ?? createJobRunner(runtime);
   return createWebhooksApp({
     ...runtime,
     edgeLimiter: upstash

@@ -86,5 +86,5 @@ export function createWorkerApp(deps: WorkerDeps): Hono<AppEnv> {
 
 /** The worker function as deployed. */
 export function createWorkerFunction(runtime: Runtime): Hono<AppEnv> {
-  return createWorkerApp(runtime);
+  return createWorkerApp({ ...runtime, runner: runtime.jobs });
 }

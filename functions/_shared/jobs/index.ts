@@ -7,6 +7,7 @@ import { flagDefaults } from '../flags/index.ts';
 import { createKicker } from '../queue/kicker.ts';
 import { JobRegistry } from '../queue/registry.ts';
 import type { WorkerReport } from '../queue/types.ts';
+import type { JobRunner, PassOptions } from './runner.ts';
 import { newWorkerId, runWorker } from '../queue/worker.ts';
 import { WorkerPasses } from '../queue/passes.ts';
 import { postgresJobStore } from '../queue/store.ts';
@@ -201,26 +202,7 @@ export function appServices(
   return { ...base, whatsapp: createWhatsAppSender(client, phoneNumberId) };
 }
 
-export interface PassOptions {
-  /** Stop claiming after this long (capped at GATEHOUSE_WORKER_BUDGET_MS). */
-  readonly budgetMs?: number;
-  readonly queues?: readonly string[] | null;
-  readonly signal?: AbortSignal;
-  /** Also schedule the hourly maintenance job (the worker function and scheduler do). */
-  readonly maintenance?: boolean;
-}
-
-export interface JobRunner {
-  readonly workerId: string;
-  /** One worker pass: runs due jobs until none is due or the budget is spent. */
-  pass(options?: PassOptions): Promise<WorkerReport>;
-  /**
-   * Fast path after an ack: wakes a pass of this runner that is still claiming (it claims
-   * the new jobs at once), else starts a short pass, coalesced with the kicks' passes. Settles
-   * once a pass that claimed after the kick has ended; never rejects.
-   */
-  kick(): Promise<void>;
-}
+export type { JobRunner, PassOptions } from './runner.ts';
 
 /**
  * The job engine wired to a runtime: the same registry and settings for the worker

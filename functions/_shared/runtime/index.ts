@@ -2,6 +2,7 @@ import { type GatehouseApp, NO_APP } from '../app.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import { type Config, ConfigError, type Env, parseConfig } from '../config/index.ts';
 import type { Db } from '../db/types.ts';
+import type { JobRunner } from '../jobs/runner.ts';
 import { type Admission, createAdmission } from '../http/admission.ts';
 import { createLogger, type Logger } from '../log/index.ts';
 import { createProcessMetrics, type ProcessMetrics, processRecorders } from '../metrics/process.ts';
@@ -36,6 +37,14 @@ export interface Runtime {
   readonly app: GatehouseApp;
   /** The process's metrics, flushed to `system_metrics` (metrics/process.ts). */
   readonly metrics: ProcessMetrics;
+  /**
+   * The process's job engine, when functions share a process (the local server mounts them
+   * all): the scheduler's passes, the kicks after an ack and the worker function's passes
+   * then share one set of slots (the job pool has one connection per slot) and one pace
+   * while requests come first. Absent, a function makes its own: a deployed function is
+   * alone in its isolate.
+   */
+  readonly jobs?: JobRunner;
 }
 
 /** Supabase's edge runtime global, present only there. */
