@@ -90,15 +90,19 @@ describe('embedded vacuum', () => {
       await churn('vacuum_rounds', 5_000);
       await embeddedVacuumPass(db);
     }
-    // Every later round reuses the space the earlier ones left.
-    expect(await tableBytes('vacuum_rounds')).toBeLessThanOrEqual(settled * 1.1);
+    const grown = (await tableBytes('vacuum_rounds')) - settled;
 
     // Without the passes, the same rounds grow the table each time.
     await createQueueTable('vacuum_none');
     for (let round = 0; round < 2; round += 1) await churn('vacuum_none', 5_000);
     const unvacuumed = await tableBytes('vacuum_none');
     for (let round = 0; round < 4; round += 1) await churn('vacuum_none', 5_000);
-    expect(await tableBytes('vacuum_none')).toBeGreaterThan(unvacuumed * 2.5);
+    const unvacuumedNow = await tableBytes('vacuum_none');
+    expect(unvacuumedNow).toBeGreaterThan(unvacuumed * 2.5);
+    // With them, later rounds reuse the space the earlier ones left: a small fraction of
+    // that growth at most (index pages are recycled a round or two late, later still while
+    // other sessions run).
+    expect(grown).toBeLessThan((unvacuumedNow - unvacuumed) / 4);
   });
 
   it('stops while requests come first and does nothing then', async () => {
