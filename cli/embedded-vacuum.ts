@@ -14,6 +14,7 @@
  */
 import type { Db } from '../functions/_shared/db/types.ts';
 import type { Logger } from '../functions/_shared/log/index.ts';
+import { type Periodic, runPeriodically } from './periodic.ts';
 
 export const EMBEDDED_VACUUM_EVERY_MS = 60_000;
 
@@ -25,16 +26,15 @@ export const EMBEDDED_VACUUM_EVERY_MS = 60_000;
  * Names come quoted by Postgres (`%I`): the statements below are built from them alone.
  */
 const DUE_TABLES = `
-  select format('%I.%I', s.schemaname, s.relname) as name,
-         (s.n_dead_tup > 50 + 0.2 * greatest(c.reltuples, 0)
-           or s.n_ins_since_vacuum > 1000 + 0.2 * greatest(c.reltuples, 0)) as vacuum,
-         s.n_mod_since_analyze > 50 + 0.1 * greatest(c.reltuples, 0) as analyze
-    from pg_catalog.pg_stat_user_tables s
-    join pg_catalog.pg_class c on c.oid = s.relid
-   where s.n_dead_tup > 50 + 0.2 * greatest(c.reltuples, 0)
-      or s.n_ins_since_vacuum > 1000 + 0.2 * greatest(c.reltuples, 0)
-      or s.n_mod_since_analyze > 50 + 0.1 * greatest(c.reltuples, 0)
-   order by s.n_dead_tup desc, s.relid`;
+  select t.name, t.vacuum, t.analyze
+    from (select format('%I.%I', s.schemaname, s.relname) as name, s.n_dead_tup, s.relid,
+                 (s.n_dead_tup > 50 + 0.2 * greatest(c.reltuples, 0)
+                   or s.n_ins_since_vacuum > 1000 + 0.2 * greatest(c.reltuples, 0)) as vacuum,
+                 s.n_mod_since_analyze > 50 + 0.1 * greatest(c.reltuples, 0) as analyze
+            from pg_catalog.pg_stat_user_tables s
+            join pg_catalog.pg_class c on c.oid = s.relid) t
+   where t.vacuum or t.analyze
+   order by t.n_dead_tup desc, t.relid`;
 
 export interface VacuumPassReport {
   /** Tables vacuumed, as quoted names. */
@@ -78,43 +78,30 @@ export async function embeddedVacuumPass(
   return report;
 }
 
-export interface EmbeddedVacuum {
-  /** Stops ticking and waits for a pass under way. */
-  stop(): Promise<void>;
-}
-
 /**
  * Runs {@link embeddedVacuumPass} every `everyMs` (a tick is skipped while the last pass
- * runs); a failed pass is logged and the next tick tries again.
+ * runs; `stop` ends a pass at its next statement); a failed pass is logged and the next
+ * tick tries again.
  */
 export function startEmbeddedVacuum(options: {
   readonly db: Db;
   readonly logger: Logger;
   readonly shouldYield?: () => boolean;
   readonly everyMs?: number;
-}): EmbeddedVacuum {
-  let current: Promise<void> | null = null;
-  const tick = () => {
-    if (current) return;
-    const started = performance.now();
-    current = embeddedVacuumPass(options.db, { shouldYield: options.shouldYield })
-      .then((report) => {
-        if (report.vacuumed.length + report.analyzed.length === 0) return;
-        options.logger.debug('embedded vacuum', {
-          ...report,
-          duration_ms: Math.round(performance.now() - started),
-        });
-      })
-      .catch((error) => options.logger.warn('embedded vacuum failed', { error }))
-      .finally(() => {
-        current = null;
+}): Periodic {
+  return runPeriodically(
+    async (signal) => {
+      const started = performance.now();
+      const report = await embeddedVacuumPass(options.db, {
+        shouldYield: () => signal.aborted || (options.shouldYield?.() ?? false),
       });
-  };
-  const timer = setInterval(tick, options.everyMs ?? EMBEDDED_VACUUM_EVERY_MS);
-  return {
-    async stop() {
-      clearInterval(timer);
-      await current;
+      if (report.vacuumed.length + report.analyzed.length === 0) return;
+      options.logger.debug('embedded vacuum', {
+        ...report,
+        duration_ms: Math.round(performance.now() - started),
+      });
     },
-  };
+    options.everyMs ?? EMBEDDED_VACUUM_EVERY_MS,
+    (error) => options.logger.warn('embedded vacuum failed', { error }),
+  );
 }

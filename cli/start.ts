@@ -28,7 +28,8 @@ import { type LocalAuth, startLocalAuth, wantsLocalAuth } from './local-auth/ind
 import { createLocalRouter, type FetchApp } from './local-router.ts';
 import { otherOrigins, type WebConfig } from './web-headers.ts';
 import { loadMigrationFiles, runMigrations } from './migrate.ts';
-import { type EmbeddedVacuum, startEmbeddedVacuum } from './embedded-vacuum.ts';
+import { startEmbeddedVacuum } from './embedded-vacuum.ts';
+import type { Periodic } from './periodic.ts';
 import { registerFlags } from '../functions/_shared/flags/index.ts';
 import { createJobRunner } from '../functions/_shared/jobs/index.ts';
 import { printBanner, switchedOffFlags } from './banner.ts';
@@ -119,7 +120,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
   const background = new Set<Promise<unknown>>();
   let database: OpenedDatabase | undefined;
   let scheduler: Scheduler;
-  let vacuum: EmbeddedVacuum | null = null;
+  let vacuum: Periodic | null = null;
   let metrics: ProcessMetrics;
   let flushTimer: ReturnType<typeof setInterval> | undefined;
   let localAuth: LocalAuth | null = null;

@@ -89,7 +89,7 @@ async function start(): Promise<number> {
   });
   // What start-up freed (the embedded database's compilation above all) goes back now, and
   // what the runtime frees later (compilations, a flood's buffers) every few seconds.
-  const stopReleasing = releaseFreedMemoryPeriodically();
+  const releasing = releaseFreedMemoryPeriodically();
   const { promise: signalled, resolve: onSignal } = Promise.withResolvers<Deno.Signal>();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     Deno.addSignalListener(signal, () => onSignal(signal));
@@ -101,7 +101,7 @@ async function start(): Promise<number> {
     Deno.exit(1);
   }, SHUTDOWN_DEADLINE_MS);
   const drained = await running.stop();
-  stopReleasing();
+  await releasing.stop();
   clearTimeout(hardStop);
   console.log(drained ? 'stopped cleanly' : 'stopped; some requests did not finish in time');
   return drained ? 0 : 1;

@@ -16,6 +16,8 @@
 /** How often the local server hands freed memory back. */
 export const RELEASE_MEMORY_EVERY_MS = 10_000;
 
+import { type Periodic, runPeriodically } from '../periodic.ts';
+
 type Trim = () => Promise<unknown>;
 
 let trim: Trim | null | undefined;
@@ -55,21 +57,14 @@ export async function releaseFreedMemory(): Promise<boolean> {
 }
 
 /**
- * Trims now and then every `everyMs` until the returned function is called; the timer does
- * not keep the process alive.
+ * Trims now and then every `everyMs` until stopped; the timer does not keep the process
+ * alive.
  */
 export function releaseFreedMemoryPeriodically(
   everyMs: number = RELEASE_MEMORY_EVERY_MS,
-): () => void {
-  let running = false;
-  const release = () => {
-    // One trim at a time: a slow one is not stacked on.
-    if (running) return;
-    running = true;
-    void releaseFreedMemory().finally(() => (running = false));
-  };
-  release();
-  const timer = setInterval(release, everyMs);
-  Deno.unrefTimer(timer);
-  return () => clearInterval(timer);
+): Periodic {
+  return runPeriodically(releaseFreedMemory, everyMs, () => {}, {
+    immediately: true,
+    unref: true,
+  });
 }
